@@ -1,0 +1,12 @@
+// Unit tests: no root, no cluster. Compiled by `tsc -b` into each package's dist/test.
+export default {
+  files: [
+    '*/dist/test/**/*.test.js',
+    'plugins/*/dist/test/**/*.test.js',
+    'test/*/dist/test/**/*.test.js',
+    '!**/dist/test/integration/**',
+    '!**/dist/test/system/**',
+  ],
+  nodeArguments: ['--enable-source-maps'],
+  timeout: '2m',
+};

@@ -1,0 +1,111 @@
+// The mesh model every runtime holds: what Istio's ztunnel receives as WDS/RBAC resources
+// (istio.workload.Address, istio.security.Authorization), in the camelCase shape of its local config
+// file. The controller produces it, the config stream carries it, the runtimes consume it.
+
+/** `network/ip` for a service VIP, or an IP string for a workload address. */
+export type NetworkAddress = string;
+
+export type TunnelProtocol = 'TCP' | 'HBONE';
+export type HealthStatus = 'Healthy' | 'Unhealthy';
+
+/** Where a waypoint is reached: a workload/service IP (`network/ip`) or a service hostname (`ns/hostname`). */
+export interface GatewayAddress {
+  destination: string;
+  hboneMtlsPort: number;
+}
+
+export interface Workload {
+  /** `<cluster>//Pod/<ns>/<name>` for pods. */
+  uid: string;
+  name: string;
+  namespace: string;
+  trustDomain?: string;
+  serviceAccount: string;
+  workloadIps: string[];
+  /** HBONE once the pod's traffic is captured (annotation ambient.istio.io/redirection: enabled). */
+  protocol: TunnelProtocol;
+  node?: string;
+  network?: string;
+  workloadName?: string;
+  workloadType?: 'deployment' | 'cronjob' | 'pod' | 'job';
+  canonicalName?: string;
+  canonicalRevision?: string;
+  waypoint?: GatewayAddress;
+  status?: HealthStatus;
+  clusterId?: string;
+  /** Keys `ns/name` of WORKLOAD_SELECTOR policies that select this workload. */
+  authorizationPolicies?: string[];
+  /** `ns/hostname` -> service port -> target port. */
+  services?: Record<string, Record<string, number>>;
+  capacity?: number;
+}
+
+export interface ServicePort {
+  servicePort: number;
+  targetPort: number;
+  appProtocol?: string;
+}
+
+export interface Service {
+  name: string;
+  namespace: string;
+  /** FQDN, e.g. `productpage.default.svc.cluster.local`. */
+  hostname: string;
+  /** `network/ip`; the default network is the empty string, so `/10.96.0.12`. */
+  vips: NetworkAddress[];
+  /** service port -> target port (0 when the target port is named and resolved per endpoint). */
+  ports: Record<string, number>;
+  subjectAltNames?: string[];
+  waypoint?: GatewayAddress;
+  /** workload uid -> endpoint. */
+  endpoints?: Record<string, { workloadUid: string; port: Record<string, number>; status?: HealthStatus }>;
+}
+
+export type StringMatch = { Exact: string } | { Prefix: string } | { Suffix: string } | { Presence: [] };
+
+export interface ServiceAccountMatch {
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** All populated fields are AND-ed; each field is (any positive) AND NOT (any negative). */
+export interface Match {
+  namespaces?: StringMatch[];
+  notNamespaces?: StringMatch[];
+  serviceAccounts?: ServiceAccountMatch[];
+  notServiceAccounts?: ServiceAccountMatch[];
+  principals?: StringMatch[];
+  notPrincipals?: StringMatch[];
+  /** CIDR strings. */
+  sourceIps?: string[];
+  notSourceIps?: string[];
+  destinationIps?: string[];
+  notDestinationIps?: string[];
+  destinationPorts?: number[];
+  notDestinationPorts?: number[];
+}
+
+export type PolicyScope = 'Global' | 'Namespace' | 'WorkloadSelector';
+export type PolicyAction = 'Allow' | 'Deny';
+
+/** rules -> clauses -> matches: a rule is the AND of its clauses, a clause the OR of its matches. */
+export interface Authorization {
+  name: string;
+  namespace: string;
+  scope: PolicyScope;
+  action: PolicyAction;
+  dryRun: boolean;
+  rules: Match[][][];
+}
+
+/** The whole model, as the local config file holds it and as a full push carries it. */
+export interface MeshConfig {
+  workloads?: Workload[];
+  services?: Service[];
+  policies?: Authorization[];
+}
+
+/** Resource keys, as Istio names them: workload uid; service `ns/hostname`; policy `ns/name`. */
+export const workloadKey = (w: Pick<Workload, 'uid'>): string => w.uid;
+export const serviceKey = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespace}/${s.hostname}`;
+export const policyKey = (p: Pick<Authorization, 'namespace' | 'name'>): string => `${p.namespace}/${p.name}`;

@@ -1,0 +1,69 @@
+// Resolve where a request was going from the HBONE CONNECT authority (or, for plain HTTP, the Host header),
+// through the mesh state. Shared by the runtime and the test kit.
+
+import type { DestinationInfo, SourceInfo } from './context.js';
+import { parseSpiffe } from './context.js';
+import type { MeshStateReader } from './mesh.js';
+
+export function splitHostPort(authority: string, defaultPort = 80): { host: string; port: number } {
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    const host = authority.slice(1, end);
+    const rest = authority.slice(end + 1);
+    return { host, port: rest.startsWith(':') ? Number(rest.slice(1)) : defaultPort };
+  }
+  const i = authority.lastIndexOf(':');
+  if (i < 0 || authority.indexOf(':') !== i) return { host: authority, port: defaultPort };
+  return { host: authority.slice(0, i), port: Number(authority.slice(i + 1)) || defaultPort };
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+export function isIp(host: string): boolean {
+  return IPV4.test(host) || host.includes(':');
+}
+
+/**
+ * `authority` is `ip:port` (HBONE) or a Host header (`reviews:9080`, `reviews.default.svc.cluster.local`).
+ * Short names are expanded in `namespace` (the waypoint's) the way cluster DNS search paths would.
+ */
+export function resolveDestination(
+  mesh: MeshStateReader,
+  authority: string,
+  opts: { namespace?: string; domain?: string; defaultPort?: number } = {},
+): DestinationInfo {
+  const { host, port } = splitHostPort(authority, opts.defaultPort ?? 80);
+  const dest: DestinationInfo = { originalAuthority: authority, address: host, port };
+  if (isIp(host)) {
+    const svc = mesh.serviceByAddress(host);
+    if (svc) {
+      dest.service = { hostname: svc.hostname, namespace: svc.namespace, name: svc.name, port, view: svc };
+    } else {
+      dest.workload = mesh.workloadByAddress(host);
+    }
+    return dest;
+  }
+  const ns = opts.namespace ?? 'default';
+  const domain = opts.domain ?? 'cluster.local';
+  const candidates = [host, `${host}.${ns}.svc.${domain}`, `${host}.svc.${domain}`, `${host}.${domain}`];
+  for (const c of candidates) {
+    const svc = mesh.serviceByHostname(c);
+    if (svc) {
+      dest.service = { hostname: svc.hostname, namespace: svc.namespace, name: svc.name, port, view: svc };
+      break;
+    }
+  }
+  return dest;
+}
+
+/** Build the source from the peer identity (SPIFFE) and the client address. */
+export function resolveSource(mesh: MeshStateReader, principal: string | undefined, address: string, port: number): SourceInfo {
+  const id = parseSpiffe(principal);
+  return {
+    principal,
+    namespace: id?.namespace,
+    serviceAccount: id?.serviceAccount,
+    address,
+    port,
+    workload: mesh.workloadByAddress(address),
+  };
+}

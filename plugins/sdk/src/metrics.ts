@@ -1,0 +1,149 @@
+// A small Prometheus registry (token METRICS): counters, gauges, histograms with fixed label names, rendered in
+// the text exposition format. Label values are joined into one key, so hot paths do one Map lookup.
+
+export type Labels = Record<string, string | number | undefined>;
+
+export interface Counter {
+  inc(labels?: Labels, value?: number): void;
+}
+export interface Gauge {
+  set(labels: Labels | undefined, value: number): void;
+  inc(labels?: Labels, value?: number): void;
+  dec(labels?: Labels, value?: number): void;
+}
+export interface Histogram {
+  observe(labels: Labels | undefined, value: number): void;
+}
+
+export interface MetricOptions {
+  name: string;
+  help: string;
+  labelNames?: readonly string[];
+}
+
+export interface MetricsRegistry {
+  /** Same name twice returns the same metric. */
+  counter(opts: MetricOptions): Counter;
+  gauge(opts: MetricOptions): Gauge;
+  histogram(opts: MetricOptions & { buckets?: readonly number[] }): Histogram;
+  /** Prometheus text format. */
+  render(): string;
+  /** Current value of a counter/gauge series, or a histogram's count (tests). */
+  get(name: string, labels?: Labels): number | undefined;
+}
+
+/** Istio's default request-duration buckets (ms). */
+export const DEFAULT_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+/** Istio's default size buckets (bytes). */
+export const DEFAULT_BUCKETS_BYTES = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
+
+type Kind = 'counter' | 'gauge' | 'histogram';
+interface Series {
+  labels: string[];
+  value: number;
+  buckets?: number[];
+  sum?: number;
+}
+interface Metric {
+  kind: Kind;
+  name: string;
+  help: string;
+  labelNames: readonly string[];
+  buckets?: readonly number[];
+  series: Map<string, Series>;
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+export function createMetricsRegistry(): MetricsRegistry {
+  const metrics = new Map<string, Metric>();
+
+  const keyOf = (m: Metric, labels: Labels | undefined): [string, string[]] => {
+    if (m.labelNames.length === 0) return ['', []];
+    const values = m.labelNames.map((n) => {
+      const v = labels?.[n];
+      return v === undefined || v === '' ? 'unknown' : String(v);
+    });
+    return [values.join('\u0001'), values];
+  };
+  const series = (m: Metric, labels: Labels | undefined): Series => {
+    const [key, values] = keyOf(m, labels);
+    let s = m.series.get(key);
+    if (!s) {
+      s = { labels: values, value: 0 };
+      if (m.kind === 'histogram') {
+        s.buckets = new Array(m.buckets!.length).fill(0);
+        s.sum = 0;
+      }
+      m.series.set(key, s);
+    }
+    return s;
+  };
+  const define = (kind: Kind, opts: MetricOptions, buckets?: readonly number[]): Metric => {
+    const existing = metrics.get(opts.name);
+    if (existing) {
+      if (existing.kind !== kind) throw new Error(`metric ${opts.name} already registered as a ${existing.kind}`);
+      return existing;
+    }
+    const m: Metric = { kind, name: opts.name, help: opts.help, labelNames: opts.labelNames ?? [], buckets, series: new Map() };
+    metrics.set(opts.name, m);
+    return m;
+  };
+
+  return {
+    counter(opts) {
+      const m = define('counter', opts);
+      return { inc: (labels, value = 1) => void (series(m, labels).value += value) };
+    },
+    gauge(opts) {
+      const m = define('gauge', opts);
+      return {
+        set: (labels, value) => void (series(m, labels).value = value),
+        inc: (labels, value = 1) => void (series(m, labels).value += value),
+        dec: (labels, value = 1) => void (series(m, labels).value -= value),
+      };
+    },
+    histogram(opts) {
+      const m = define('histogram', opts, opts.buckets ?? DEFAULT_BUCKETS_MS);
+      const bounds = m.buckets!;
+      return {
+        observe(labels, value) {
+          const s = series(m, labels);
+          s.value++;
+          s.sum! += value;
+          for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) s.buckets![i]!++;
+        },
+      };
+    },
+    get(name, labels) {
+      const m = metrics.get(name);
+      if (!m) return undefined;
+      const [key] = keyOf(m, labels);
+      return m.series.get(key)?.value;
+    },
+    render() {
+      const out: string[] = [];
+      for (const m of metrics.values()) {
+        out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.kind}`);
+        for (const s of m.series.values()) {
+          const pairs = m.labelNames.map((n, i) => `${n}="${escapeLabel(s.labels[i]!)}"`);
+          const lbl = (extra?: string) => {
+            const all = extra ? [...pairs, extra] : pairs;
+            return all.length ? `{${all.join(',')}}` : '';
+          };
+          if (m.kind === 'histogram') {
+            m.buckets!.forEach((b, i) => out.push(`${m.name}_bucket${lbl(`le="${b}"`)} ${s.buckets![i]}`));
+            out.push(`${m.name}_bucket${lbl('le="+Inf"')} ${s.value}`);
+            out.push(`${m.name}_sum${lbl()} ${s.sum}`);
+            out.push(`${m.name}_count${lbl()} ${s.value}`);
+          } else {
+            out.push(`${m.name}${lbl()} ${s.value}`);
+          }
+        }
+      }
+      return out.join('\n') + '\n';
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// Injection tokens: what a plugin may depend on. `Symbol.for` keeps them equal across copies of this package.
+
+import type { InjectionToken } from 'tsyringe';
+import type { Logger } from './logger.js';
+import type { MetricsRegistry } from './metrics.js';
+import type { MeshStateReader } from './mesh.js';
+import type { ResourceReader } from './resources.js';
+import type { Plugin } from './plugin.js';
+
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Monotonic milliseconds (for durations). */
+  monotonic(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Who this waypoint is. */
+export interface WaypointIdentity {
+  name: string;
+  namespace: string;
+  trustDomain: string;
+  serviceAccount: string;
+  /** `spiffe://<td>/ns/<ns>/sa/<sa>`. */
+  spiffeId: string;
+  /** Root namespace for mesh-wide (GatewayClass-attached) policies. Default `istio-system`. */
+  rootNamespace: string;
+}
+
+export const LOGGER: InjectionToken<Logger> = Symbol.for('ambit.plugin-sdk.Logger');
+export const METRICS: InjectionToken<MetricsRegistry> = Symbol.for('ambit.plugin-sdk.MetricsRegistry');
+export const MESH_STATE: InjectionToken<MeshStateReader> = Symbol.for('ambit.plugin-sdk.MeshState');
+export const CLOCK: InjectionToken<Clock> = Symbol.for('ambit.plugin-sdk.Clock');
+/** The L7 resources (AuthorizationPolicy, HTTPRoute, ...) this waypoint was given. */
+export const RESOURCES: InjectionToken<ResourceReader> = Symbol.for('ambit.plugin-sdk.Resources');
+export const WAYPOINT: InjectionToken<WaypointIdentity> = Symbol.for('ambit.plugin-sdk.Waypoint');
+/** All plugin classes of a chain are registered under this token. */
+export const PLUGIN: InjectionToken<Plugin> = Symbol.for('ambit.plugin-sdk.Plugin');
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};

@@ -1,0 +1,421 @@
+// startCluster(): the local cluster from real parts (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kube-proxy, virtual node agents, CoreDNS), supervised by the calling process.
+// connectCluster(): a handle on a running one, by its kubeconfig.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createClusterPKI, type ClusterPKI } from './pki.js';
+import { buildControlPlane } from './controlplane/build.js';
+import {
+  cleanupLeftovers,
+  deleteNetns,
+  killPids,
+  listProcesses,
+  descendants,
+  removeClusterChains,
+  removeStateDir,
+  unmountUnder,
+  type ProcInfo,
+} from './controlplane/cleanup.js';
+import {
+  apiserverCommand,
+  controllerManagerCommand,
+  etcdCommand,
+  kubeProxyCommand,
+  schedulerCommand,
+  type Command,
+  type ComponentPaths,
+} from './controlplane/components.js';
+import { corednsManifest } from './controlplane/addons.js';
+import { run, waitFor, type RunResult } from './controlplane/exec.js';
+import { isOk } from './controlplane/health.js';
+import { writeKubeconfig } from './controlplane/kubeconfig.js';
+import {
+  bridgeExists,
+  ensureForwardGuardFirst,
+  listNetns,
+  setupHostNetwork,
+  teardownHostNetwork,
+  type HostNetworkState,
+} from './controlplane/network.js';
+import { launchNode, writeNodeConfig } from './controlplane/nodes.js';
+import { defaultStateDir, machineLockFile, net, nodeAddress, nodeMain, nodeName, ports } from './controlplane/paths.js';
+import { ManagedProcess } from './controlplane/process.js';
+import { installUpstreamCRDs } from './crds/upstream.js';
+
+export interface ClusterOptions {
+  /** Virtual nodes (default 2: ambit-node-1, ambit-node-2). 0 = control plane only. */
+  nodes?: number;
+  /** Default <repo>/.ambit/cluster. Removed at stop(). */
+  stateDir?: string;
+  log?: (line: string) => void;
+  /** Install the upstream CRDs (Gateway API, Istio) and crds/ambit (default true). */
+  crds?: boolean;
+  /** Deploy CoreDNS and wait for it when there are nodes (default true). */
+  addons?: boolean;
+}
+
+export interface KubectlOptions {
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface Cluster {
+  kubeconfigPath: string;
+  stateDir: string;
+  binDir: string;
+  nodeNames: string[];
+  kubectl(args: string[], opts?: KubectlOptions): Promise<RunResult>;
+  /** Stops everything, removes the bridge, iptables chains, netns ambit-*, mounts and the state dir. */
+  stop(): Promise<void>;
+}
+
+/** What a running cluster records in its state dir (cluster.json) and in the machine lock. */
+export interface ClusterRecord {
+  pid: number;
+  stateDir: string;
+  kubeconfigPath: string;
+  binDir: string;
+  nodeNames: string[];
+}
+
+function kubectlRunner(binDir: string, kubeconfigPath: string) {
+  return (args: string[], opts: KubectlOptions = {}) =>
+    run(join(binDir, 'kubectl'), args, {
+      input: opts.input,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      env: { ...process.env, KUBECONFIG: kubeconfigPath },
+    });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function readMachineLock(): Promise<ClusterRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(machineLockFile, 'utf8')) as ClusterRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function tail(file: string, lines = 20): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+class LocalCluster implements Cluster {
+  kubeconfigPath: string;
+  binDir: string;
+  nodeNames: string[] = [];
+  readonly kubectl: (args: string[], opts?: KubectlOptions) => Promise<RunResult>;
+  private readonly procs: ManagedProcess[] = [];
+  private nodeProcs: ManagedProcess[] = [];
+  private network: HostNetworkState | undefined;
+  private guardTimer: NodeJS.Timeout | undefined;
+  private stopped: Promise<void> | undefined;
+  pki!: ClusterPKI;
+
+  constructor(
+    readonly stateDir: string,
+    binDir: string,
+    private readonly log: (l: string) => void,
+  ) {
+    this.binDir = binDir;
+    this.kubeconfigPath = join(stateDir, 'kubeconfig');
+    this.kubectl = kubectlRunner(binDir, this.kubeconfigPath);
+  }
+
+  private logFile(name: string): string {
+    return join(this.stateDir, 'logs', `${name.replaceAll(' ', '-')}.log`);
+  }
+
+  private onUnexpectedExit = (p: ManagedProcess) => {
+    const e = p.exitInfo;
+    this.log(`${p.name} exited unexpectedly (code ${e?.code}, signal ${e?.signal}); log: ${this.logFile(p.name)}`);
+  };
+
+  private spawn(c: Command): ManagedProcess {
+    const p = new ManagedProcess({ name: c.name, cmd: c.cmd, args: c.args, logFile: this.logFile(c.name) }, this.onUnexpectedExit);
+    this.procs.push(p);
+    return p;
+  }
+
+  /** Wait for `check`, failing fast (with the log tail) if the process exits. */
+  private async waitReady(p: ManagedProcess, what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+    const started = Date.now();
+    await waitFor(
+      what,
+      async () => {
+        if (!p.running) {
+          throw Object.assign(new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await tail(this.logFile(p.name))}`), {
+            fatal: true,
+          });
+        }
+        return check();
+      },
+      timeoutMs,
+      150,
+    ).catch(async (e: Error) => {
+      if (!p.running) throw new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await tail(this.logFile(p.name))}`);
+      throw new Error(`${e.message}\n${p.name} log tail:\n${await tail(this.logFile(p.name))}`);
+    });
+    this.log(`${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  }
+
+  async start(opts: ClusterOptions): Promise<void> {
+    const t0 = Date.now();
+    const nodeCount = opts.nodes ?? 2;
+    const haveNodeAgent = existsSync(nodeMain);
+    if (nodeCount > 0 && !haveNodeAgent) this.log(`no node agent at ${nodeMain}: starting the control plane without nodes`);
+    const nodes = haveNodeAgent
+      ? Array.from({ length: nodeCount }, (_, i) => ({ name: nodeName(i + 1), address: nodeAddress(i + 1) }))
+      : [];
+
+    await mkdir(join(this.stateDir, 'logs'), { recursive: true });
+    // etcd needs nothing else: start it while the PKI and the host network are made.
+    const etcd = this.spawn(etcdCommand({ stateDir: this.stateDir, binDir: this.binDir }));
+    const etcdUp = this.waitReady(etcd, 'etcd healthy', () => isOk(`http://127.0.0.1:${ports.etcdClient}/health`), 30_000);
+    const networkUp = setupHostNetwork(this.log);
+    // Awaited below; the catches keep a failure of one from being reported as unhandled while awaiting another.
+    etcdUp.catch(() => {});
+    networkUp.catch(() => {});
+    const pki = await createClusterPKI(join(this.stateDir, 'pki'), nodes);
+    this.pki = pki;
+    const kubeconfig = {
+      server: `https://127.0.0.1:${ports.apiserver}`,
+      caPem: pki.caPem,
+      certPem: pki.adminCertPem,
+      keyPem: pki.adminKeyPem,
+    };
+    await writeKubeconfig(this.kubeconfigPath, kubeconfig);
+    const kcDir = join(this.stateDir, 'kubeconfigs');
+    await mkdir(kcDir, { recursive: true, mode: 0o700 });
+    const kubeconfigs = {
+      controllerManager: join(kcDir, 'kube-controller-manager.conf'),
+      scheduler: join(kcDir, 'kube-scheduler.conf'),
+      kubeProxy: join(kcDir, 'kube-proxy.conf'),
+    };
+    for (const path of Object.values(kubeconfigs)) await writeKubeconfig(path, kubeconfig);
+    const paths: ComponentPaths = { stateDir: this.stateDir, binDir: this.binDir, pki, kubeconfigs };
+
+    this.network = await networkUp;
+    this.log(`host network: bridge ${net.bridge} ${net.bridgeCidr}, br_netfilter ${this.network.brNetfilter ? 'on' : 'off'}`);
+
+    await etcdUp;
+
+    const apiserver = this.spawn(apiserverCommand(paths));
+    const tls = { ca: pki.caPem, cert: pki.adminCertPem, key: pki.adminKeyPem };
+    await this.waitReady(apiserver, 'kube-apiserver ready', () => isOk(`https://127.0.0.1:${ports.apiserver}/readyz`, tls), 90_000);
+
+    const kcm = this.spawn(controllerManagerCommand(paths));
+    const scheduler = this.spawn(schedulerCommand(paths));
+    const insecure = { insecure: true };
+    const controlPlane = Promise.all([
+      this.waitReady(kcm, 'kube-controller-manager healthy', () => isOk(`https://127.0.0.1:${ports.controllerManager}/healthz`, insecure), 60_000),
+      this.waitReady(scheduler, 'kube-scheduler healthy', () => isOk(`https://127.0.0.1:${ports.scheduler}/healthz`, insecure), 60_000),
+    ]);
+    const crds = opts.crds === false ? Promise.resolve() : installUpstreamCRDs(this.kubeconfigPath, { log: this.log, kubectl: join(this.binDir, 'kubectl') });
+
+    // Virtual nodes.
+    const nodesUp = Promise.all(
+      nodes.map(async (n) => {
+        const { configPath } = await writeNodeConfig({
+          name: n.name,
+          address: n.address,
+          kubeconfigPath: this.kubeconfigPath,
+          kubeletCert: pki.kubelets[n.name]!,
+          caFile: pki.ca.certFile,
+          clusterStateDir: this.stateDir,
+          binDir: this.binDir,
+        });
+        const started = Date.now();
+        const { proc, ready } = launchNode(n.name, configPath, this.logFile(`node-${n.name}`), this.onUnexpectedExit);
+        this.nodeProcs.push(proc);
+        await Promise.race([
+          ready,
+          new Promise((_, reject) => setTimeout(() => reject(new Error(`node ${n.name} not ready after 60s`)), 60_000).unref()),
+        ]).catch(async (e: Error) => {
+          throw new Error(`${e.message}\n${await tail(this.logFile(`node-${n.name}`))}`);
+        });
+        this.log(`node ${n.name} ready (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+        this.nodeNames.push(n.name);
+      }),
+    );
+    await nodesUp;
+    this.nodeNames.sort();
+
+    // kube-proxy once the node it runs as exists (it reads its node IPs from the Node object).
+    const kubeProxy = this.spawn(
+      kubeProxyCommand(paths, { hostname: this.nodeNames[0] ?? nodeName(1), masqueradeAll: !this.network.brNetfilter }),
+    );
+    // Without a Node object kube-proxy never reports healthy: only wait for it when there are nodes.
+    const proxyUp = (
+      this.nodeNames.length
+        ? this.waitReady(kubeProxy, 'kube-proxy synced', () => isOk(`http://127.0.0.1:${ports.kubeProxyHealthz}/healthz`), 60_000)
+        : Promise.resolve()
+    ).then(() => ensureForwardGuardFirst());
+    this.guardTimer = setInterval(() => void ensureForwardGuardFirst().catch(() => {}), 15_000);
+    this.guardTimer.unref();
+
+    await controlPlane;
+    // The default ServiceAccount shows that kube-controller-manager's token machinery runs.
+    await waitFor(
+      'default ServiceAccount',
+      async () => (await this.kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name'], { timeoutMs: 10_000 })).code === 0,
+      60_000,
+      300,
+    );
+
+    const addons = opts.addons !== false && this.nodeNames.length > 0 ? this.installCoreDNS() : Promise.resolve();
+    await Promise.all([crds, proxyUp, addons]);
+    await this.writeRecord();
+    this.log(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${this.nodeNames.length} node(s); KUBECONFIG=${this.kubeconfigPath}`);
+  }
+
+  private async installCoreDNS(): Promise<void> {
+    const started = Date.now();
+    const replicas = 1;
+    const r = await this.kubectl(['apply', '--server-side', '--field-manager=ambit-cluster', '-f', '-'], {
+      input: corednsManifest(replicas),
+    });
+    if (r.code !== 0) throw new Error(`applying CoreDNS: ${r.stderr}`);
+    const w = await this.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=90s'], {
+      timeoutMs: 95_000,
+    });
+    if (w.code !== 0) {
+      // DNS is needed by most tests, but a broken add-on should not hide the rest of the cluster: say it loudly.
+      this.log(`WARNING: CoreDNS not available after 90s: ${w.stderr.trim() || w.stdout.trim()}`);
+      return;
+    }
+    this.log(`CoreDNS available at ${net.dnsServiceIP} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  }
+
+  private async writeRecord(): Promise<void> {
+    const record: ClusterRecord = {
+      pid: process.pid,
+      stateDir: this.stateDir,
+      kubeconfigPath: this.kubeconfigPath,
+      binDir: this.binDir,
+      nodeNames: this.nodeNames,
+    };
+    await writeFile(join(this.stateDir, 'cluster.json'), JSON.stringify(record, null, 2) + '\n');
+    await writeFile(machineLockFile, JSON.stringify(record, null, 2) + '\n');
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<void> {
+    const t0 = Date.now();
+    if (this.guardTimer) clearInterval(this.guardTimer);
+    // Nodes first (they stop their pods), then the control plane in reverse start order.
+    await Promise.all(this.nodeProcs.map((p) => p.stop(10_000)));
+    const byName = (n: string) => this.procs.filter((p) => p.name === n);
+    await Promise.all(['kube-proxy', 'kube-scheduler', 'kube-controller-manager'].flatMap(byName).map((p) => p.stop()));
+    for (const n of ['kube-apiserver', 'etcd']) await Promise.all(byName(n).map((p) => p.stop()));
+    await Promise.all(this.procs.map((p) => p.stop()));
+
+    // Processes the node agents started and left behind: pod processes in ambit-* network namespaces (killed
+    // with the namespaces) and anything still running from the bin dir that descends from us.
+    const all = await listProcesses();
+    const strays: ProcInfo[] = descendants(all, process.pid).filter((p) => p.exe.startsWith(`${this.binDir}/`));
+    strays.push(...(await processesInStateDir(all, this.stateDir, this.binDir)));
+    if (strays.length) await killPids([...new Set(strays.map((p) => p.pid))]);
+    await deleteNetns('ambit-');
+    await unmountUnder(this.stateDir);
+    await removeClusterChains(this.binDir);
+    await teardownHostNetwork(this.network);
+    await removeStateDir(this.stateDir);
+    const lock = await readMachineLock();
+    if (!lock || lock.pid === process.pid) await rm(machineLockFile, { force: true });
+    this.log(`cluster stopped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  }
+}
+
+/** Processes from the bin dir whose command line or working directory points into the state dir. */
+async function processesInStateDir(all: ProcInfo[], stateDir: string, binDir: string): Promise<ProcInfo[]> {
+  const { readFile: rf, readlink } = await import('node:fs/promises');
+  const out: ProcInfo[] = [];
+  for (const p of all.filter((q) => q.exe.startsWith(`${binDir}/`))) {
+    try {
+      const cmdline = await rf(`/proc/${p.pid}/cmdline`, 'utf8');
+      const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => '');
+      if (cmdline.includes(stateDir) || cwd.startsWith(stateDir)) out.push(p);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/**
+ * Start the local cluster, supervised by this process: returns once the control plane, the nodes, kube-proxy,
+ * CoreDNS and the CRDs are ready. One cluster per machine (bridge, ports and chains are machine-wide).
+ */
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const log = opts.log ?? (() => {});
+  if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (network namespaces, iptables)');
+  const stateDir = opts.stateDir ?? defaultStateDir;
+  const lock = await readMachineLock();
+  if (lock && lock.pid !== process.pid && pidAlive(lock.pid)) {
+    throw new Error(
+      `another local cluster is running on this machine (supervisor pid ${lock.pid}, state ${lock.stateDir}); stop it first (npm run cluster:down)`,
+    );
+  }
+  if (lock || existsSync(stateDir) || (await bridgeExists()) || (await listNetns()).length) {
+    const removed = await cleanupLeftovers({ stateDir: lock?.stateDir ?? stateDir });
+    if (lock && lock.stateDir !== stateDir) removed.push(...(await cleanupLeftovers({ stateDir })));
+    if (removed.length) log(`removed leftovers of an earlier cluster: ${removed.join(', ')}`);
+  }
+  const binDir = await buildControlPlane({ log });
+  await mkdir(stateDir, { recursive: true });
+  // Claim the machine before touching it.
+  await writeFile(
+    machineLockFile,
+    JSON.stringify({ pid: process.pid, stateDir, kubeconfigPath: join(stateDir, 'kubeconfig'), binDir, nodeNames: [] }) + '\n',
+  );
+  const cluster = new LocalCluster(stateDir, binDir, log);
+  try {
+    await cluster.start(opts);
+  } catch (e) {
+    log(`cluster start failed, tearing down: ${(e as Error).message.split('\n')[0]}`);
+    await cluster.stop().catch((err: Error) => log(`teardown after failed start: ${err.message}`));
+    throw e;
+  }
+  return cluster;
+}
+
+/**
+ * A handle on a running cluster by its kubeconfig (integration tests get it from AMBIT_KUBECONFIG). stop() does
+ * not stop it: the cluster belongs to whoever started it.
+ */
+export async function connectCluster(kubeconfigPath: string): Promise<Cluster> {
+  if (!existsSync(kubeconfigPath)) throw new Error(`no kubeconfig at ${kubeconfigPath}`);
+  const lock = await readMachineLock();
+  const binDir = lock?.binDir && existsSync(join(lock.binDir, 'kubectl')) ? lock.binDir : await buildControlPlane();
+  const kubectl = kubectlRunner(binDir, kubeconfigPath);
+  const r = await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`cannot reach the cluster of ${kubeconfigPath}: ${r.stderr.trim()}`);
+  const nodeNames = r.stdout.split(/\s+/).filter(Boolean).sort();
+  return {
+    kubeconfigPath,
+    stateDir: lock?.stateDir ?? '',
+    binDir,
+    nodeNames,
+    kubectl,
+    stop: async () => {},
+  };
+}
+

@@ -1,0 +1,46 @@
+// Fixed locations and addresses of the local cluster (see docs/CONTRIBUTING.md, "The local cluster").
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** test/cluster (the package root), found from this compiled file: test/cluster/dist/src/controlplane/paths.js. */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const repoRoot = resolve(packageRoot, '..', '..');
+export const buildScript = join(repoRoot, 'test', 'k8s', 'build.sh');
+export const crdsModuleDir = join(repoRoot, 'crds');
+export const ambitCrdsDir = join(repoRoot, 'crds', 'ambit');
+export const imagesFile = join(packageRoot, 'images.json');
+export const nodeMain = join(packageRoot, 'dist', 'src', 'node', 'main.js');
+export const ambitDir = join(repoRoot, '.ambit');
+export const defaultStateDir = join(ambitDir, 'cluster');
+export const cliKubeconfig = join(ambitDir, 'kubeconfig');
+export const supervisorPidFile = join(ambitDir, 'supervisor.pid');
+export const supervisorLog = join(ambitDir, 'supervisor.log');
+/** Machine-wide marker of the one running cluster (bridge, ports and chain names are machine-wide). */
+export const machineLockFile = '/run/ambit-cluster.json';
+export const cacheRoot = process.env.AMBIT_CACHE ?? '/var/cache/ambit';
+
+export const net = {
+  bridge: 'ambit0',
+  gateway: '10.244.0.1',
+  bridgeCidr: '10.244.0.1/16',
+  clusterCidr: '10.244.0.0/16',
+  serviceCidr: '10.96.0.0/16',
+  kubernetesServiceIP: '10.96.0.1',
+  dnsServiceIP: '10.96.0.10',
+  clusterDomain: 'cluster.local',
+};
+
+export const ports = {
+  etcdClient: 12379,
+  etcdPeer: 12380,
+  apiserver: 6443,
+  controllerManager: 10257,
+  scheduler: 10259,
+  kubeProxyHealthz: 10256,
+  kubeProxyMetrics: 10249,
+  kubelet: 10250,
+};
+
+/** The address the apiserver dials for node N's kubelet (1-based). */
+export const nodeAddress = (n: number) => `127.0.1.${n}`;
+export const nodeName = (n: number) => `ambit-node-${n}`;

@@ -14,7 +14,7 @@ import { InMemoryMeshState, type ServiceView, type WorkloadView } from './mesh.j
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
 import type { FailStrategy, Plugin, PluginBinding, PluginClass } from './plugin.js';
 import { InMemoryResources, type K8sObject } from './resources.js';
-import { CLOCK, LOGGER, MESH_STATE, METRICS, RESOURCES, WAYPOINT, type Clock, type WaypointIdentity } from './tokens.js';
+import { ACCESS_LOG, CLOCK, LOGGER, MESH_STATE, METRICS, MemoryStatusReporter, RESOURCES, STATUS, WAYPOINT, type Clock, type WaypointIdentity } from './tokens.js';
 
 export interface TestEnvOptions {
   services?: ServiceView[];
@@ -33,6 +33,8 @@ export interface TestEnv {
   resources: InMemoryResources;
   waypoint: WaypointIdentity;
   clock: Clock & { advance(ms: number): void };
+  status: MemoryStatusReporter;
+  accessLog: string[];
   /** Instantiate a plugin class with the env's tokens. */
   create<T extends Plugin>(cls: PluginClass<T>): T;
 }
@@ -73,7 +75,11 @@ export function createTestEnv(opts: TestEnvOptions = {}): TestEnv {
   container.register(RESOURCES, { useValue: resources });
   container.register(WAYPOINT, { useValue: waypoint });
   container.register(CLOCK, { useValue: clock });
-  return { container, logger, metrics, mesh, resources, waypoint, clock, create: (cls) => container.resolve(cls) };
+  const status = new MemoryStatusReporter();
+  const accessLog: string[] = [];
+  container.register(STATUS, { useValue: status });
+  container.register(ACCESS_LOG, { useValue: { write: (l: string) => void accessLog.push(l) } });
+  return { container, logger, metrics, mesh, resources, waypoint, clock, status, accessLog, create: (cls) => container.resolve(cls) };
 }
 
 export interface FakeRequest {

@@ -27,6 +27,38 @@ export interface WaypointIdentity {
   rootNamespace: string;
 }
 
+export interface ResourceRef {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export interface StatusCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+export interface StatusReporter {
+  report(ref: ResourceRef, condition: StatusCondition): void;
+}
+
+export interface AccessLogSink {
+  write(line: string): void;
+}
+
+/** A StatusReporter that keeps the last condition per resource and type (runtime and test kit use it). */
+export class MemoryStatusReporter implements StatusReporter {
+  readonly conditions = new Map<string, StatusCondition>();
+  report(ref: ResourceRef, c: StatusCondition): void {
+    this.conditions.set(`${ref.kind}/${ref.namespace}/${ref.name}/${c.type}`, c);
+  }
+  get(kind: string, namespace: string, name: string, type: string): StatusCondition | undefined {
+    return this.conditions.get(`${kind}/${namespace}/${name}/${type}`);
+  }
+}
+
 export const LOGGER: InjectionToken<Logger> = Symbol.for('ambit.plugin-sdk.Logger');
 export const METRICS: InjectionToken<MetricsRegistry> = Symbol.for('ambit.plugin-sdk.MetricsRegistry');
 export const MESH_STATE: InjectionToken<MeshStateReader> = Symbol.for('ambit.plugin-sdk.MeshState');
@@ -34,6 +66,10 @@ export const CLOCK: InjectionToken<Clock> = Symbol.for('ambit.plugin-sdk.Clock')
 /** The L7 resources (AuthorizationPolicy, HTTPRoute, ...) this waypoint was given. */
 export const RESOURCES: InjectionToken<ResourceReader> = Symbol.for('ambit.plugin-sdk.Resources');
 export const WAYPOINT: InjectionToken<WaypointIdentity> = Symbol.for('ambit.plugin-sdk.Waypoint');
+/** Where plugins report problems with the resources they read (the controller turns them into status). */
+export const STATUS: InjectionToken<StatusReporter> = Symbol.for('ambit.plugin-sdk.Status');
+/** A sink for access-log lines (one line per request, no trailing newline). */
+export const ACCESS_LOG: InjectionToken<AccessLogSink> = Symbol.for('ambit.plugin-sdk.AccessLog');
 /** All plugin classes of a chain are registered under this token. */
 export const PLUGIN: InjectionToken<Plugin> = Symbol.for('ambit.plugin-sdk.Plugin');
 

@@ -1,0 +1,188 @@
+// Certificates per workload identity: fetched through a pluggable source (istiod-like CA client, or a local CA),
+// renewed at half of their validity, with failures backing off up to 150s while the valid certificate is kept.
+import { EventEmitter } from 'node:events';
+import * as crypto from 'node:crypto';
+import * as tls from 'node:tls';
+import { CertificateAuthority, createCsr, certificateUris, signCsr } from './x509.js';
+
+export interface CertificateSource {
+  /** Asks the CA to sign `csrPem` for `identity`. Returns the chain (leaf first) and the trust roots. */
+  fetch(identity: string, csrPem: string): Promise<{ certChainPem: string[]; rootsPem: string[] }>;
+}
+
+/** A workload's certificate. `keyPem` is secret: never log it or dump it. */
+export interface WorkloadCertificate {
+  identity: string;
+  keyPem: string;
+  certChainPem: string[];
+  rootsPem: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** Serial number (hex) of the leaf. */
+  serial: string;
+}
+
+export const TLS_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
+
+/** TLS 1.3 options with this certificate, its key and its roots. */
+export function secureContextOptions(cert: WorkloadCertificate): tls.SecureContextOptions {
+  return {
+    key: cert.keyPem,
+    cert: cert.certChainPem.join(''),
+    ca: cert.rootsPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    ciphers: TLS_CIPHERS,
+  };
+}
+
+const contexts = new WeakMap<WorkloadCertificate, tls.SecureContext>();
+/** A TLS 1.3 secure context holding this certificate, its key and its roots (cached per certificate). */
+export function secureContextOf(cert: WorkloadCertificate): tls.SecureContext {
+  let ctx = contexts.get(cert);
+  if (!ctx) {
+    ctx = tls.createSecureContext(secureContextOptions(cert));
+    contexts.set(cert, ctx);
+  }
+  return ctx;
+}
+
+/** Signs CSRs in process with a CA: explicit mode and tests. */
+export class LocalCA implements CertificateSource {
+  constructor(
+    readonly ca: CertificateAuthority,
+    private readonly ttlSeconds = 86_400,
+  ) {}
+  async fetch(identity: string, csrPem: string): Promise<{ certChainPem: string[]; rootsPem: string[] }> {
+    const chain = signCsr(this.ca, csrPem, { identity, ttlSeconds: this.ttlSeconds });
+    const roots = this.ca.parentsPem.length ? [this.ca.parentsPem[this.ca.parentsPem.length - 1]!] : [this.ca.certPem];
+    return { certChainPem: chain.filter((c) => !roots.includes(c)), rootsPem: roots };
+  }
+}
+
+export interface CertificateManagerOptions {
+  /** Longest wait between failed renewals (ms). Default 150s. */
+  maxBackoffMs?: number;
+  initialBackoffMs?: number;
+  log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+interface Entry {
+  current?: WorkloadCertificate;
+  pending?: Promise<WorkloadCertificate>;
+  timer?: NodeJS.Timeout;
+  backoffMs: number;
+}
+
+/**
+ * Holds one certificate per workload identity. Events: `updated` (identity, cert) after every (re)issue.
+ */
+export class CertificateManager extends EventEmitter {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxBackoffMs: number;
+  private readonly initialBackoffMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly source: CertificateSource,
+    private readonly opts: CertificateManagerOptions = {},
+  ) {
+    super();
+    this.maxBackoffMs = opts.maxBackoffMs ?? 150_000;
+    this.initialBackoffMs = opts.initialBackoffMs ?? 1_000;
+  }
+
+  /** The certificate for `identity`, fetching it on first use. Concurrent callers share one fetch. */
+  async get(identity: string): Promise<WorkloadCertificate> {
+    let e = this.entries.get(identity);
+    if (!e) {
+      e = { backoffMs: this.initialBackoffMs };
+      this.entries.set(identity, e);
+    }
+    if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;
+    if (!e.pending) e.pending = this.issue(identity, e);
+    return e.pending;
+  }
+
+  /** The current certificate, if one was fetched (no fetch). */
+  current(identity: string): WorkloadCertificate | undefined {
+    return this.entries.get(identity)?.current;
+  }
+
+  /** Starts fetching without waiting (ztunnel prefetches when a local workload appears). */
+  prefetch(identity: string): void {
+    this.get(identity).catch(() => undefined);
+  }
+
+  forget(identity: string): void {
+    const e = this.entries.get(identity);
+    if (e?.timer) clearTimeout(e.timer);
+    this.entries.delete(identity);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
+  }
+
+  /** Certificates without private keys, for /config_dump. */
+  dump(): { identity: string; state: string; certChain: { pem: string; notBefore: string; notAfter: string; serial: string }[]; roots: string[] }[] {
+    return [...this.entries].map(([identity, e]) => ({
+      identity,
+      state: e.current ? (e.current.notAfter.getTime() > Date.now() ? 'Available' : 'Expired') : e.pending ? 'Initializing' : 'Unavailable',
+      certChain: (e.current?.certChainPem ?? []).map((pem) => {
+        const c = new crypto.X509Certificate(pem);
+        return { pem, notBefore: new Date(c.validFrom).toISOString(), notAfter: new Date(c.validTo).toISOString(), serial: c.serialNumber };
+      }),
+      roots: e.current?.rootsPem ?? [],
+    }));
+  }
+
+  private async issue(identity: string, e: Entry): Promise<WorkloadCertificate> {
+    try {
+      const { csrPem, keyPem } = createCsr(identity);
+      const res = await this.source.fetch(identity, csrPem);
+      const leafPem = res.certChainPem[0];
+      if (!leafPem) throw new Error('CA returned an empty certificate chain');
+      const sans = certificateUris(leafPem);
+      if (sans.length !== 1 || sans[0] !== identity) throw new Error(`identity mismatch: requested ${identity}, got ${sans.join(',')}`);
+      const leaf = new crypto.X509Certificate(leafPem);
+      const cert: WorkloadCertificate = {
+        identity,
+        keyPem,
+        certChainPem: res.certChainPem,
+        rootsPem: res.rootsPem,
+        notBefore: new Date(leaf.validFrom),
+        notAfter: new Date(leaf.validTo),
+        serial: leaf.serialNumber,
+      };
+      e.current = cert;
+      e.pending = undefined;
+      e.backoffMs = this.initialBackoffMs;
+      const half = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
+      this.schedule(identity, e, half - Date.now());
+      this.emit('updated', identity, cert);
+      return cert;
+    } catch (err) {
+      e.pending = undefined;
+      this.opts.log?.('warn', `failed to fetch certificate for ${identity}: ${(err as Error).message}`);
+      const wait = e.backoffMs;
+      e.backoffMs = Math.min(e.backoffMs * 2, this.maxBackoffMs);
+      // Keep the valid certificate; retry in the background.
+      this.schedule(identity, e, wait);
+      if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;
+      throw err;
+    }
+  }
+
+  private schedule(identity: string, e: Entry, ms: number): void {
+    if (this.closed || this.entries.get(identity) !== e) return;
+    if (e.timer) clearTimeout(e.timer);
+    e.timer = setTimeout(() => {
+      e.timer = undefined;
+      if (!e.pending) e.pending = this.issue(identity, e);
+      e.pending.catch(() => undefined);
+    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    e.timer.unref();
+  }
+}

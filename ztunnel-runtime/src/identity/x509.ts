@@ -1,0 +1,292 @@
+// X.509 certificates and PKCS#10 CSRs for workload identities, built with node-forge's ASN.1 and signed with
+// node:crypto (ECDSA P-256 / SHA-256). node-forge's `pki` only handles RSA, so only `forge.asn1` is used.
+// Workload certificates carry an empty subject and a single critical URI SAN (the SPIFFE id), as Istio's.
+import * as crypto from 'node:crypto';
+import forge from 'node-forge';
+
+const asn1 = forge.asn1;
+type Asn1 = forge.asn1.Asn1;
+const U = asn1.Class.UNIVERSAL;
+const C = asn1.Class.CONTEXT_SPECIFIC;
+const T = asn1.Type;
+
+const OID = {
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
+  subjectAltName: '2.5.29.17',
+  subjectKeyId: '2.5.29.14',
+  authorityKeyId: '2.5.29.35',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  extensionRequest: '1.2.840.113549.1.9.14',
+};
+
+const bin = (b: Buffer): string => b.toString('binary');
+const buf = (s: string): Buffer => Buffer.from(s, 'binary');
+const seq = (v: Asn1[]): Asn1 => asn1.create(U, T.SEQUENCE, true, v);
+const set = (v: Asn1[]): Asn1 => asn1.create(U, T.SET, true, v);
+const oid = (o: string): Asn1 => asn1.create(U, T.OID, false, asn1.oidToDer(o).getBytes());
+const octets = (s: string): Asn1 => asn1.create(U, T.OCTETSTRING, false, s);
+const bits = (s: string, unused = 0): Asn1 => asn1.create(U, T.BITSTRING, false, String.fromCharCode(unused) + s);
+const bool = (v: boolean): Asn1 => asn1.create(U, T.BOOLEAN, false, v ? '\xff' : '\x00');
+const der = (a: Asn1): string => asn1.toDer(a).getBytes();
+const parseDer = (s: string): Asn1 =>
+  (asn1.fromDer as unknown as (b: string, o: { strict: boolean; decodeBitStrings: boolean }) => Asn1)(s, {
+    strict: true,
+    decodeBitStrings: false,
+  });
+const kids = (a: Asn1): Asn1[] => (Array.isArray(a.value) ? a.value : []);
+
+function time(d: Date): Asn1 {
+  return d.getUTCFullYear() >= 2050
+    ? asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(d))
+    : asn1.create(U, T.UTCTIME, false, asn1.dateToUtcTime(d));
+}
+
+function name(attrs: [string, string][]): Asn1 {
+  return seq(attrs.map(([o, v]) => set([seq([oid(o), asn1.create(U, T.UTF8, false, forge.util.encodeUtf8(v))])])));
+}
+
+function ext(o: string, critical: boolean, value: Asn1): Asn1 {
+  return seq(critical ? [oid(o), bool(true), octets(der(value))] : [oid(o), octets(der(value))]);
+}
+
+function sanUri(uri: string): Asn1 {
+  return seq([asn1.create(C, 6, false, uri)]);
+}
+
+function serial(): Asn1 {
+  const b = crypto.randomBytes(16);
+  b[0] = (b[0]! & 0x7f) | 0x40;
+  return asn1.create(U, T.INTEGER, false, bin(b));
+}
+
+function spkiOf(key: crypto.KeyObject): { node: Asn1; keyId: string } {
+  const spki = key.export({ type: 'spki', format: 'der' });
+  return { node: parseDer(bin(spki)), keyId: bin(crypto.createHash('sha1').update(spki).digest()) };
+}
+
+const sigAlg = (): Asn1 => seq([oid(OID.ecdsaWithSha256)]);
+
+function signed(tbs: Asn1, key: crypto.KeyObject): string {
+  const sig = crypto.sign('sha256', buf(der(tbs)), key);
+  return der(seq([tbs, sigAlg(), bits(bin(sig))]));
+}
+
+export function toPem(label: string, derBytes: Buffer): string {
+  const b64 = derBytes.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+export function fromPem(pem: string, label: string): Buffer {
+  const m = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
+  if (!m) throw new Error(`no ${label} PEM block`);
+  return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+}
+
+/** Splits a PEM bundle into its certificates. */
+export function splitPemChain(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)?.map((c) => (c.endsWith('\n') ? c : c + '\n')) ?? [];
+}
+
+export function generateKey(): crypto.KeyObject {
+  return crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+}
+
+interface TbsOptions {
+  issuer: Asn1;
+  subject: Asn1;
+  publicKey: crypto.KeyObject;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: Asn1[];
+}
+
+function tbsCertificate(o: TbsOptions): Asn1 {
+  return seq([
+    asn1.create(C, 0, true, [asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes())]),
+    serial(),
+    sigAlg(),
+    o.issuer,
+    seq([time(o.notBefore), time(o.notAfter)]),
+    o.subject,
+    spkiOf(o.publicKey).node,
+    asn1.create(C, 3, true, [seq(o.extensions)]),
+  ]);
+}
+
+/** A certificate authority: its certificate, its key, and what is needed to issue. Never log it. */
+export interface CertificateAuthority {
+  certPem: string;
+  /** PKCS#8 PEM. Keep in memory or 0600 files only. */
+  keyPem: string;
+  key: crypto.KeyObject;
+  cert: crypto.X509Certificate;
+  /** Certificates above this CA, if it is an intermediate (PEM, nearest first). */
+  parentsPem: string[];
+  subjectDer: string;
+  keyId: string;
+}
+
+export function createRootCA(opts: { commonName?: string; organization?: string; validityDays?: number } = {}): CertificateAuthority {
+  const key = generateKey();
+  const pub = crypto.createPublicKey(key);
+  const subject = name([
+    [OID.organization, opts.organization ?? 'cluster.local'],
+    [OID.commonName, opts.commonName ?? 'Ambit Root CA'],
+  ]);
+  const { keyId } = spkiOf(pub);
+  const now = Date.now();
+  const tbs = tbsCertificate({
+    issuer: subject,
+    subject,
+    publicKey: pub,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + (opts.validityDays ?? 3650) * 86_400_000),
+    extensions: [
+      ext(OID.basicConstraints, true, seq([bool(true)])),
+      ext(OID.keyUsage, true, bits('\x86', 1)), // digitalSignature, keyCertSign, cRLSign
+      ext(OID.subjectKeyId, false, octets(keyId)),
+    ],
+  });
+  const certPem = toPem('CERTIFICATE', buf(signed(tbs, key)));
+  return loadCA({ certPem, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() });
+}
+
+/** Loads a CA from PEM (e.g. persisted by the controller). `certPem` may hold the CA cert followed by its parents. */
+export function loadCA(opts: { certPem: string; keyPem: string }): CertificateAuthority {
+  const [own, ...parents] = splitPemChain(opts.certPem);
+  if (!own) throw new Error('CA certificate missing');
+  const key = crypto.createPrivateKey(opts.keyPem);
+  const cert = new crypto.X509Certificate(own);
+  const tbs = kids(kids(parseDer(bin(cert.raw)))[0]!);
+  const subjectDer = der(tbs[5]!);
+  return { certPem: own, keyPem: opts.keyPem, key, cert, parentsPem: parents, subjectDer, keyId: spkiOf(cert.publicKey).keyId };
+}
+
+/** Builds a PKCS#10 CSR for `identity` (a SPIFFE URI) with a fresh ECDSA P-256 key. */
+export function createCsr(identity: string, key: crypto.KeyObject = generateKey()): { csrPem: string; keyPem: string } {
+  const pub = crypto.createPublicKey(key);
+  const extReq = seq([oid(OID.extensionRequest), set([seq([ext(OID.subjectAltName, true, sanUri(identity))])])]);
+  const cri = seq([
+    asn1.create(U, T.INTEGER, false, asn1.integerToDer(0).getBytes()),
+    seq([]),
+    spkiOf(pub).node,
+    asn1.create(C, 0, true, [extReq]),
+  ]);
+  return {
+    csrPem: toPem('CERTIFICATE REQUEST', buf(signed(cri, key))),
+    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
+}
+
+interface ParsedCsr {
+  publicKey: crypto.KeyObject;
+  sans: { type: number; value: string }[];
+}
+
+/** Parses a CSR and verifies its self-signature; throws on any defect. */
+export function parseCsr(csrPem: string): ParsedCsr {
+  let root: Asn1;
+  try {
+    root = parseDer(bin(fromPem(csrPem, 'CERTIFICATE REQUEST')));
+  } catch (e) {
+    throw new Error(`invalid CSR: ${(e as Error).message}`);
+  }
+  const [cri, , sig] = kids(root);
+  if (!cri || !sig || sig.type !== T.BITSTRING) throw new Error('invalid CSR: malformed structure');
+  const criKids = kids(cri);
+  const spki = criKids[2];
+  if (!spki) throw new Error('invalid CSR: no public key');
+  let publicKey: crypto.KeyObject;
+  try {
+    publicKey = crypto.createPublicKey({ key: buf(der(spki)), format: 'der', type: 'spki' });
+  } catch {
+    throw new Error('invalid CSR: unreadable public key');
+  }
+  const sigBytes = buf((sig.value as string).slice(1));
+  if (!crypto.verify('sha256', buf(der(cri)), publicKey, sigBytes)) throw new Error('invalid CSR: signature does not verify');
+  const sans: { type: number; value: string }[] = [];
+  const attrs = criKids[3];
+  for (const attr of attrs ? kids(attrs) : []) {
+    const [o, values] = kids(attr);
+    if (!o || asn1.derToOid(o.value as string) !== OID.extensionRequest || !values) continue;
+    for (const exts of kids(values)) {
+      for (const e of kids(exts)) {
+        const parts = kids(e);
+        if (asn1.derToOid(parts[0]!.value as string) !== OID.subjectAltName) continue;
+        const gn = parseDer(parts[parts.length - 1]!.value as string);
+        for (const n of kids(gn)) sans.push({ type: n.type, value: typeof n.value === 'string' ? n.value : '' });
+      }
+    }
+  }
+  return { publicKey, sans };
+}
+
+/**
+ * Signs a workload CSR. Verifies the CSR's signature and that its only SAN is the URI `identity`.
+ * Returns the chain, leaf first, then the CA certificate (and its parents), as Istio's `cert_chain`.
+ */
+export function signCsr(ca: CertificateAuthority, csrPem: string, opts: { identity: string; ttlSeconds?: number }): string[] {
+  const csr = parseCsr(csrPem);
+  if (csr.sans.length !== 1 || csr.sans[0]!.type !== 6 || csr.sans[0]!.value !== opts.identity) {
+    const got = csr.sans.map((s) => (s.type === 6 ? s.value : `<type ${s.type}>`)).join(', ') || 'none';
+    throw new Error(`CSR identity mismatch: want ${opts.identity}, got ${got}`);
+  }
+  return [issueLeaf(ca, csr.publicKey, opts.identity, opts.ttlSeconds ?? 86_400), ca.certPem, ...ca.parentsPem];
+}
+
+function issueLeaf(ca: CertificateAuthority, publicKey: crypto.KeyObject, identity: string, ttlSeconds: number): string {
+  const now = Date.now();
+  const caNotAfter = new Date(ca.cert.validTo).getTime();
+  const tbs = tbsCertificate({
+    issuer: parseDer(ca.subjectDer),
+    subject: seq([]),
+    publicKey,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(Math.min(now + ttlSeconds * 1000, caNotAfter)),
+    extensions: [
+      ext(OID.keyUsage, true, bits('\xa0', 5)), // digitalSignature, keyEncipherment
+      ext(OID.extKeyUsage, false, seq([oid(OID.serverAuth), oid(OID.clientAuth)])),
+      ext(OID.basicConstraints, true, seq([])),
+      ext(OID.authorityKeyId, false, seq([asn1.create(C, 0, false, ca.keyId)])),
+      ext(OID.subjectAltName, true, sanUri(identity)),
+    ],
+  });
+  return toPem('CERTIFICATE', buf(signed(tbs, ca.key)));
+}
+
+/** Creates an intermediate CA signed by `parent` (for tests of longer chains). */
+export function createIntermediateCA(parent: CertificateAuthority, opts: { commonName?: string; validityDays?: number } = {}): CertificateAuthority {
+  const key = generateKey();
+  const pub = crypto.createPublicKey(key);
+  const now = Date.now();
+  const tbs = tbsCertificate({
+    issuer: parseDer(parent.subjectDer),
+    subject: name([[OID.commonName, opts.commonName ?? 'Ambit Intermediate CA']]),
+    publicKey: pub,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + (opts.validityDays ?? 365) * 86_400_000),
+    extensions: [
+      ext(OID.basicConstraints, true, seq([bool(true)])),
+      ext(OID.keyUsage, true, bits('\x86', 1)),
+      ext(OID.subjectKeyId, false, octets(spkiOf(pub).keyId)),
+      ext(OID.authorityKeyId, false, seq([asn1.create(C, 0, false, parent.keyId)])),
+    ],
+  });
+  const certPem = toPem('CERTIFICATE', buf(signed(tbs, parent.key)));
+  return loadCA({ certPem: certPem + [parent.certPem, ...parent.parentsPem].join(''), keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() });
+}
+
+/** The URI SANs of a certificate (PEM). */
+export function certificateUris(certPem: string): string[] {
+  const c = new crypto.X509Certificate(certPem);
+  return (c.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((p) => p.startsWith('URI:'))
+    .map((p) => p.slice(4));
+}

@@ -43,3 +43,4 @@ export { HboneError, type HboneFailure } from './hbone/errors.js';
 export { formatAuthority, parseAuthority, STREAM_WINDOW, CONNECTION_WINDOW, MAX_FRAME_SIZE, MAX_STREAMS_PER_CONNECTION } from './hbone/h2.js';
 export { SessionPool, poolKeyString, type PoolKey, type PoolOptions } from './pool/pool.js';
 export { logger, setLogSink, setLogLevel, type Logger } from './log.js';
+export * from './xds/index.js';

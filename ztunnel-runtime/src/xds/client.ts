@@ -1,0 +1,300 @@
+// The runtime side of the push stream: one long-lived `POST /v1/stream` on the controller's :15012 (HTTP/2, TLS
+// trusting the mesh root, bearer token). The server writes NDJSON messages; this client applies each to its last
+// good config, hands the result to its listeners, and writes back `{ack}` or `{nack, error}`. A message it cannot
+// use is NACKed and dropped; the last good config stays in force while the controller is away, and the client
+// reconnects with back-off (the server then sends a full config).
+
+import http2 from 'node:http2';
+import type { MeshConfig } from '../state/types.js';
+import { Backoff } from './backoff.js';
+import { applyMessage, ConfigError, validateEnvelope } from './delta.js';
+import { silentLogger, type XdsLogger } from './log.js';
+import { connectSession, resolveToken, type ControlPlaneTarget } from './transport.js';
+import {
+  HEADER_KIND,
+  HEADER_NODE,
+  HEADER_VERSION,
+  HEADER_WAYPOINT,
+  STREAM_PATH,
+  type ClientKind,
+  type PushMessage,
+  type PushReply,
+  type WaypointConfig,
+} from './types.js';
+
+export interface ConfigUpdate<C> {
+  version: string;
+  /** True when the message replaced the whole config (first message of every connection). */
+  full: boolean;
+  /** For a delta: the items upserted and the keys removed, per collection. */
+  upserts?: Partial<C>;
+  removals?: Record<string, string[]>;
+}
+
+export type UpdateListener<C> = (config: C, update: ConfigUpdate<C>) => void | Promise<void>;
+
+export interface ConfigClientOptions<C> extends ControlPlaneTarget {
+  kind: ClientKind;
+  /** The node this client runs on (ztunnel). */
+  node?: string;
+  /** `ns/name` of the waypoint Gateway (waypoint). */
+  waypoint?: string;
+  /** Extra checks on each candidate config; throwing NACKs the message and keeps the last good config. */
+  validate?: (config: C) => void;
+  /** Back-off between connection attempts (default 200 ms doubling to 30 s). */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** HTTP/2 PING interval to notice a dead controller (default 15 s); the ping must answer within it. */
+  pingIntervalMs?: number;
+  /** Longest accepted message line (default 64 MiB); longer ones are NACKed and skipped. */
+  maxMessageBytes?: number;
+  log?: XdsLogger;
+}
+
+type Held<C> = { version: string; config: C };
+
+export class ConfigClient<C extends object = MeshConfig> {
+  readonly #opts: ConfigClientOptions<C>;
+  readonly #log: XdsLogger;
+  readonly #listeners = new Set<UpdateListener<C>>();
+  readonly #backoff: Backoff;
+  #held: Held<C> | undefined;
+  #running = false;
+  #session: http2.ClientHttp2Session | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #connected = false;
+  #readyWaiters: Array<(c: C) => void> = [];
+  #stats = { connects: 0, messages: 0, acks: 0, nacks: 0 };
+
+  constructor(opts: ConfigClientOptions<C>) {
+    this.#opts = opts;
+    this.#log = opts.log ?? silentLogger;
+    this.#backoff = new Backoff(opts.backoffInitialMs ?? 200, opts.backoffMaxMs ?? 30_000);
+    if (opts.kind === 'waypoint' && !opts.waypoint) throw new Error('a waypoint config client needs `waypoint: "ns/name"`');
+  }
+
+  /** Called with every new good config. Returns an unsubscribe function. Throwing NACKs the update. */
+  onUpdate(cb: UpdateListener<C>): () => void {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
+  /** The last good config, if any. */
+  get config(): C | undefined {
+    return this.#held?.config;
+  }
+  get version(): string | undefined {
+    return this.#held?.version;
+  }
+  get connected(): boolean {
+    return this.#connected;
+  }
+  get stats(): Readonly<{ connects: number; messages: number; acks: number; nacks: number }> {
+    return { ...this.#stats };
+  }
+
+  /** Resolves with the first good config (immediately if one is held). */
+  ready(): Promise<C> {
+    if (this.#held) return Promise.resolve(this.#held.config);
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /** Starts connecting in the background; returns at once. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    void this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#timer);
+    const session = this.#session;
+    this.#session = undefined;
+    this.#connected = false;
+    if (session && !session.destroyed) {
+      await new Promise<void>((resolve) => {
+        session.close(() => resolve());
+        setTimeout(() => {
+          session.destroy();
+          resolve();
+        }, 1000).unref();
+      });
+    }
+  }
+
+  #retry(reason: string): void {
+    this.#connected = false;
+    const session = this.#session;
+    this.#session = undefined;
+    session?.destroy();
+    if (!this.#running) return;
+    const delay = this.#backoff.next();
+    this.#log.warn('config stream disconnected; retrying', { reason, delayMs: delay, version: this.version });
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#connect(), delay);
+  }
+
+  async #connect(): Promise<void> {
+    if (!this.#running) return;
+    let session: http2.ClientHttp2Session;
+    let token: string;
+    try {
+      token = await resolveToken(this.#opts);
+      session = await connectSession(this.#opts);
+    } catch (err) {
+      return this.#retry(errorText(err));
+    }
+    if (!this.#running) {
+      session.destroy();
+      return;
+    }
+    this.#session = session;
+    this.#stats.connects++;
+    session.on('error', () => {});
+    session.on('close', () => {
+      if (this.#session === session) this.#retry('connection closed');
+    });
+    session.on('goaway', () => {
+      if (this.#session === session) this.#retry('server sent GOAWAY');
+    });
+    this.#startPings(session);
+
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': 'POST',
+      ':path': STREAM_PATH,
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/x-ndjson',
+      [HEADER_KIND]: this.#opts.kind,
+    };
+    if (this.#opts.node) headers[HEADER_NODE] = this.#opts.node;
+    if (this.#opts.waypoint) headers[HEADER_WAYPOINT] = this.#opts.waypoint;
+    if (this.#held) headers[HEADER_VERSION] = this.#held.version;
+    const stream = session.request(headers, { endStream: false });
+    stream.setEncoding('utf8');
+    stream.on('error', () => {});
+    stream.on('response', (h) => {
+      const status = Number(h[':status']);
+      if (status !== 200) {
+        let body = '';
+        stream.on('data', (c: string) => (body += c.slice(0, 1000)));
+        stream.on('end', () => {
+          if (this.#session === session) this.#retry(`stream refused: HTTP ${status} ${body.trim().slice(0, 200)}`);
+        });
+        return;
+      }
+      this.#connected = true;
+      this.#log.info('config stream connected', { kind: this.#opts.kind, node: this.#opts.node, waypoint: this.#opts.waypoint });
+    });
+    this.#readLines(stream, session);
+    stream.on('close', () => {
+      if (this.#session === session) this.#retry('stream closed');
+    });
+  }
+
+  #startPings(session: http2.ClientHttp2Session): void {
+    const every = this.#opts.pingIntervalMs ?? 15_000;
+    let outstanding = false;
+    const t = setInterval(() => {
+      if (session.destroyed) return clearInterval(t);
+      if (outstanding) {
+        clearInterval(t);
+        if (this.#session === session) this.#retry('ping unanswered');
+        return;
+      }
+      outstanding = true;
+      session.ping((err) => {
+        outstanding = false;
+        if (err && this.#session === session) {
+          clearInterval(t);
+          this.#retry('ping failed');
+        }
+      });
+    }, every);
+    t.unref();
+    session.once('close', () => clearInterval(t));
+  }
+
+  #readLines(stream: http2.ClientHttp2Stream, session: http2.ClientHttp2Session): void {
+    const max = this.#opts.maxMessageBytes ?? 64 << 20;
+    let buf = '';
+    let skipping = false;
+    // Messages are handled one at a time, in order; listeners may be async.
+    let chain: Promise<void> = Promise.resolve();
+    stream.on('data', (chunk: string) => {
+      if (!this.#connected) return;
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf('\n', start);
+        if (nl < 0) break;
+        const piece = chunk.slice(start, nl);
+        start = nl + 1;
+        if (skipping) {
+          skipping = false;
+          continue;
+        }
+        const line = buf + piece;
+        buf = '';
+        if (line.length > max) {
+          chain = chain.then(() => this.#reply(stream, { nack: '', error: `message longer than ${max} bytes` }));
+          continue;
+        }
+        if (line.trim()) chain = chain.then(() => this.#handle(line, stream, session));
+      }
+      if (!skipping) {
+        buf += chunk.slice(start);
+        if (buf.length > max) {
+          buf = '';
+          skipping = true;
+          chain = chain.then(() => this.#reply(stream, { nack: '', error: `message longer than ${max} bytes` }));
+        }
+      }
+    });
+  }
+
+  async #handle(line: string, stream: http2.ClientHttp2Stream, session: http2.ClientHttp2Session): Promise<void> {
+    if (this.#session !== session) return;
+    this.#stats.messages++;
+    let nonce = '';
+    try {
+      let msg: unknown;
+      try {
+        msg = JSON.parse(line);
+      } catch (err) {
+        throw new ConfigError(`not JSON: ${errorText(err)}`);
+      }
+      if (msg && typeof msg === 'object' && typeof (msg as { nonce?: unknown }).nonce === 'string')
+        nonce = (msg as { nonce: string }).nonce;
+      validateEnvelope(msg);
+      const next = applyMessage<C>(this.#opts.kind, this.#held, msg);
+      this.#opts.validate?.(next);
+      const update: ConfigUpdate<C> = { version: msg.version, full: msg.full !== undefined };
+      if (!update.full) {
+        update.upserts = (msg as PushMessage<C>).upserts;
+        update.removals = msg.removals;
+      }
+      for (const cb of this.#listeners) await cb(next, update);
+      this.#held = { version: msg.version, config: next };
+      this.#backoff.reset();
+      this.#stats.acks++;
+      this.#log.debug?.('config applied', { version: msg.version, full: update.full });
+      this.#reply(stream, { ack: nonce });
+      for (const w of this.#readyWaiters.splice(0)) w(next);
+    } catch (err) {
+      this.#stats.nacks++;
+      const error = errorText(err).slice(0, 1000);
+      this.#log.warn('config rejected; keeping the last good config', { nonce, error, version: this.version });
+      this.#reply(stream, { nack: nonce, error });
+    }
+  }
+
+  #reply(stream: http2.ClientHttp2Stream, reply: PushReply): void {
+    if (!stream.destroyed && stream.writable) stream.write(JSON.stringify(reply) + '\n');
+  }
+}
+
+export type WaypointConfigClient = ConfigClient<WaypointConfig>;
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,121 @@
+// The config stream between the controller and the runtimes (Istio's delta xDS, re-shaped as NDJSON over an
+// HTTP/2 stream on :15012), and what a waypoint receives (Istio sends a waypoint its listeners/routes/clusters;
+// Ambit sends the raw Kubernetes objects bound to it plus the mesh model, and the plugins interpret them).
+
+import type { GatewayAddress, MeshConfig, Service, Workload } from '../state/types.js';
+
+/** A Kubernetes object as the API server returns it (only what the runtimes read). */
+export interface KubeObject<Spec = unknown> {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: Spec;
+}
+
+/** Which traffic a waypoint takes (`istio.io/waypoint-for`). */
+export type WaypointTrafficType = 'service' | 'workload' | 'all' | 'none';
+
+/** A waypoint as the controller sees it: the Gateway, its address and what is bound to it. */
+export interface WaypointInfo {
+  /** The Gateway's name and namespace. */
+  name: string;
+  namespace: string;
+  gatewayClassName: string;
+  trafficType: WaypointTrafficType;
+  /** The 2022/2024 dialect (`istio.io/service-account` / `istio.io/for-service-account`): the one SA it serves. */
+  forServiceAccount?: string;
+  /** Where ztunnels send traffic for it; absent until the Gateway has `status.addresses`. */
+  address?: GatewayAddress;
+  /** `ns/hostname` of the Services bound to it. */
+  services: string[];
+  /** uids of the workloads bound to it. */
+  workloads: string[];
+}
+
+/** A workload as a waypoint sees it: the model's workload plus the pod's labels (DestinationRule subsets). */
+export interface WaypointWorkload extends Workload {
+  labels?: Record<string, string>;
+}
+
+/** A Service as a waypoint sees it: the model's service plus the Kubernetes Service's labels. */
+export interface WaypointService extends Service {
+  labels?: Record<string, string>;
+}
+
+/**
+ * Everything one waypoint runs on. `resources` holds the Kubernetes objects bound to it, unmodified:
+ * AuthorizationPolicies whose targetRef(s) name this waypoint's Gateway (or its GatewayClass, from the root
+ * namespace) or a Service bound to it; HTTPRoutes (and GRPCRoutes) whose parentRefs name the Gateway or a bound
+ * Service; VirtualServices and DestinationRules whose hosts are bound Services; WaypointPlugins that target it.
+ */
+export interface WaypointConfig {
+  waypoint: WaypointInfo;
+  /** The whole mesh, for routing to endpoints (HBONE to the destination's ztunnel, or plain TCP). */
+  workloads: WaypointWorkload[];
+  services: WaypointService[];
+  resources: KubeObject[];
+}
+
+export type ClientKind = 'ztunnel' | 'waypoint';
+
+/** The keyed collections of each config kind; other top-level fields are replaced whole when present. */
+export const resourceKey = (o: KubeObject): string => {
+  const i = o.apiVersion.indexOf('/');
+  const group = i < 0 ? '' : o.apiVersion.slice(0, i);
+  return `${o.kind}.${group}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+};
+
+/**
+ * One message of the push stream (one NDJSON line from the server). `full` replaces the client's config;
+ * otherwise `upserts` (keyed collections: items added or replaced; other fields: replaced) and `removals`
+ * (keys) apply to the config at version `base`. A client whose version is not `base` NACKs and gets a full.
+ */
+export interface PushMessage<C = MeshConfig | WaypointConfig> {
+  version: string;
+  nonce: string;
+  base?: string;
+  full?: C;
+  upserts?: Partial<C>;
+  removals?: Record<string, string[]>;
+}
+
+/** One NDJSON line from the client. */
+export type PushReply = { ack: string } | { nack: string; error: string };
+
+/** Request headers of `POST /v1/stream`. */
+export const STREAM_PATH = '/v1/stream';
+export const HEADER_KIND = 'x-ambit-kind';
+export const HEADER_NODE = 'x-ambit-node';
+/** `ns/name` of the waypoint Gateway a waypoint client asks for. */
+export const HEADER_WAYPOINT = 'x-ambit-waypoint';
+/** The version the client holds (informational: a reconnecting client always gets a full). */
+export const HEADER_VERSION = 'x-ambit-version';
+
+/** The CA's API: `POST /v1/certificates`. */
+export const CERTIFICATES_PATH = '/v1/certificates';
+
+export interface CertificateRequest {
+  /** PEM PKCS#10 request carrying one URI SAN, the SPIFFE identity. */
+  csr: string;
+  validitySeconds?: number;
+  /** `spiffe://td/ns/<ns>/sa/<sa>`: ask for another identity (trusted node accounts only). */
+  impersonatedIdentity?: string;
+}
+
+export interface CertificateResponse {
+  /** PEM certificates, leaf first, ending with the root. */
+  certChain: string[];
+  /** PEM roots the caller should trust. */
+  roots: string[];
+}
+
+export type { GatewayAddress, MeshConfig, Service, Workload };

@@ -11,6 +11,8 @@ export interface NodeConfig {
   kubeletPort: number;
   tls: { certFile: string; keyFile: string; caFile: string };
   bridge: string;
+  /** Network namespace names are <netnsPrefix><pod uid>; `ambit-` (the default) is the cluster's contract. */
+  netnsPrefix: string;
   gateway: string;
   /** Prefix length of the pod network on the bridge (10.244.0.0/16). */
   podNetworkPrefix: number;
@@ -42,6 +44,7 @@ export function loadNodeConfig(file: string): NodeConfig {
     kubeletPort: Number(raw.kubeletPort),
     tls: raw.tls ?? { certFile: '', keyFile: '', caFile: '' },
     bridge: raw.bridge ?? 'ambit0',
+    netnsPrefix: raw.netnsPrefix ?? 'ambit-',
     gateway: raw.gateway ?? '10.244.0.1',
     podNetworkPrefix: raw.podNetworkPrefix ?? 16,
     clusterDNS: raw.clusterDNS ?? '10.96.0.10',

@@ -64,7 +64,7 @@ export function createMetricsRegistry(): MetricsRegistry {
     if (m.labelNames.length === 0) return ['', []];
     const values = m.labelNames.map((n) => {
       const v = labels?.[n];
-      return v === undefined || v === '' ? 'unknown' : String(v);
+      return v === undefined ? 'unknown' : String(v);
     });
     return [values.join('\u0001'), values];
   };

@@ -1,0 +1,257 @@
+// The router plugin (UNSPECIFIED_PHASE, highest priority: the first of that phase, so later custom plugins see
+// and may change its choice). For the destination service it applies, in this order of precedence:
+//   1. HTTPRoutes whose parentRef is that Service (GAMMA), then HTTPRoutes whose parentRef is this waypoint;
+//   2. else VirtualServices whose hosts include the service;
+//   3. else the default route: the destination service itself (or, for a pod address, that address).
+// Routes exist but none matches -> 404 (Envoy `NR`). The backend service's endpoint is chosen here, through the
+// mesh state, with DestinationRule subsets (workload labels) and load balancer (default LEAST_REQUEST).
+
+import {
+  CLOCK,
+  inject,
+  injectable,
+  LOGGER,
+  MESH_STATE,
+  RESOURCES,
+  WAYPOINT,
+  workloadLabels,
+  type Backend,
+  type Clock,
+  type Endpoint,
+  type K8sObject,
+  type Logger,
+  type MeshStateReader,
+  type Plugin,
+  type RequestContext,
+  type ResourceReader,
+  type Route,
+  type WaypointIdentity,
+} from '@ambit/plugin-sdk';
+import { compileHTTPRoutes, type CompiledHTTPRoutes, type HTTPRouteSpec } from './httproute.js';
+import { LoadBalancer, type LbPolicy } from './lb.js';
+import { applyRequestOps, applyResponseOps, type RouteEntry } from './types.js';
+import {
+  compileVirtualServiceRoute,
+  expandHost,
+  hostMatches,
+  mergeOps,
+  type Destination,
+  type DestinationRuleSpec,
+  type VirtualServiceSpec,
+} from './virtualservice.js';
+import { pickWeighted } from './weights.js';
+
+const GW = 'gateway.networking.k8s.io';
+const NET = 'networking.istio.io';
+const LB_STATE = Symbol('ambit.routing.lb');
+
+/** Istio's default retry policy for HTTP routes (only failures that never reached the application). */
+export const DEFAULT_RETRIES: Route['retries'] = { attempts: 2, retryOn: ['connect-failure', 'refused-stream'] };
+
+interface Table {
+  http: CompiledHTTPRoutes;
+  /** VirtualServices in creation order: host patterns -> rules. */
+  vs: Array<{ hosts: string[]; rules: RouteEntry[] }>;
+  /** host FQDN -> DestinationRule spec (first by creation time wins). */
+  dr: Map<string, { spec: DestinationRuleSpec; ns: string }>;
+}
+
+export interface RoutingOptions {
+  domain?: string;
+  random?: () => number;
+}
+
+@injectable()
+export class RoutingPlugin implements Plugin {
+  readonly name = 'istio.routing';
+  readonly phase = 'UNSPECIFIED_PHASE' as const;
+  readonly priority = 1_000_000;
+  readonly lb: LoadBalancer;
+  #key = '';
+  #table!: Table;
+  domain = 'cluster.local';
+  random: () => number = Math.random;
+
+  constructor(
+    @inject(RESOURCES) private readonly resources: ResourceReader,
+    @inject(MESH_STATE) private readonly mesh: MeshStateReader,
+    @inject(WAYPOINT) private readonly waypoint: WaypointIdentity,
+    @inject(LOGGER) private readonly logger: Logger,
+    @inject(CLOCK) private readonly clock: Clock,
+  ) {
+    this.lb = new LoadBalancer(() => this.random());
+  }
+
+  table(): Table {
+    const key = `${this.resources.version}/${this.mesh.version}`;
+    if (key !== this.#key) {
+      this.#key = key;
+      this.#table = this.#compile();
+    }
+    return this.#table;
+  }
+
+  #compile(): Table {
+    const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
+    const granted = (fromNs: string, toNs: string, name: string) =>
+      grants.some(
+        (g) =>
+          (g.metadata.namespace ?? 'default') === toNs &&
+          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === 'HTTPRoute' && f.namespace === fromNs) &&
+          (g.spec?.to ?? []).some((t) => (t.group ?? '') === '' && t.kind === 'Service' && (!t.name || t.name === name)),
+      );
+    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted, domain: this.domain });
+    const dr = new Map<string, { spec: DestinationRuleSpec; ns: string }>();
+    for (const o of this.resources.list<DestinationRuleSpec>('DestinationRule', NET)) {
+      if (!o.spec?.host) continue;
+      const ns = o.metadata.namespace ?? 'default';
+      const host = expandHost(o.spec.host, ns, this.domain);
+      if (!dr.has(host)) dr.set(host, { spec: o.spec, ns });
+    }
+    const backend = (d: Destination, vsNs: string): Backend | undefined => {
+      const host = expandHost(d.host, vsNs, this.domain);
+      const svc = this.mesh.serviceByHostname(host);
+      if (!svc) return undefined;
+      const ports = Object.keys(svc.ports).map(Number);
+      const port = d.port?.number ?? (ports.length === 1 ? ports[0] : undefined);
+      const b: Backend = { service: { hostname: svc.hostname, namespace: svc.namespace, name: svc.name, port: port ?? 0 } };
+      if (d.subset) {
+        const sub = dr.get(host)?.spec.subsets?.find((s) => s.name === d.subset);
+        // An unknown subset has no endpoints (Envoy: no healthy upstream).
+        b.subset = sub?.labels ?? { 'ambit.dev/unknown-subset': d.subset };
+      }
+      return b;
+    };
+    const vs: Table['vs'] = [];
+    for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
+      const spec = o.spec ?? {};
+      if (spec.gateways?.length && !spec.gateways.includes('mesh')) continue;
+      const ns = o.metadata.namespace ?? 'default';
+      const hosts = (spec.hosts ?? []).map((h) => expandHost(h, ns, this.domain));
+      const rules = (spec.http ?? []).map((r, i) =>
+        compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend, labelsOf: (ctx) => (ctx.source.workload ? workloadLabels(ctx.source.workload) : {}) }, i),
+      );
+      vs.push({ hosts, rules });
+    }
+    return { http, vs, dr };
+  }
+
+  /** Routes that apply to this request's destination, or undefined (default route). */
+  rulesFor(ctx: RequestContext): RouteEntry[] | undefined {
+    const t = this.table();
+    const s = ctx.destination.service;
+    if (s) {
+      const svcRules = t.http.byService.get(`${s.namespace}/${s.name}`);
+      if (svcRules?.length) return svcRules;
+    }
+    if (t.http.gateway.length) return t.http.gateway;
+    if (s) {
+      const rules: RouteEntry[] = [];
+      for (const v of t.vs) if (v.hosts.some((h) => hostMatches(h, s.hostname))) rules.push(...v.rules);
+      if (rules.length) return rules;
+    }
+    return undefined;
+  }
+
+  async onRequest(ctx: RequestContext): Promise<void> {
+    if (ctx.route) return; // an earlier plugin chose
+    const rules = this.rulesFor(ctx);
+    if (!rules) {
+      const s = ctx.destination.service;
+      if (s) {
+        const backend: Backend = { service: { hostname: s.hostname, namespace: s.namespace, name: s.name, port: s.port } };
+        this.#choose(ctx, backend);
+        ctx.route = { name: 'default', backend, retries: DEFAULT_RETRIES };
+      }
+      // pod-addressed traffic: the runtime forwards to the original destination
+      return;
+    }
+    for (const entry of rules) {
+      const m = entry.match(ctx);
+      if (!m) continue;
+      const a = entry.action;
+      if (a.fault) {
+        const f = a.fault;
+        if (f.delayMs && this.random() * 100 < (f.delayPercent ?? 100)) await this.clock.sleep(f.delayMs);
+        if (f.abortStatus && this.random() * 100 < (f.abortPercent ?? 100)) {
+          ctx.deny(f.abortStatus, 'fault filter abort', {}, 'fault');
+          ctx.localReply!.flag = 'FI';
+          return;
+        }
+      }
+      applyRequestOps(ctx, a.requestHeaders);
+      applyResponseOps(ctx, a.responseHeaders);
+      if (a.redirect) {
+        const r = a.redirect(ctx, m);
+        ctx.redirect(r.location, r.status);
+        return;
+      }
+      if (a.directResponse) {
+        ctx.deny(a.directResponse.status, a.directResponse.body, {}, 'direct_response');
+        return;
+      }
+      const wb = pickWeighted(a.backends, (b) => b.weight, this.random);
+      if (!wb || !wb.backend) {
+        if (wb?.invalid) this.logger.debug('invalid backend', { route: entry.name, reason: wb.invalid });
+        ctx.deny(a.emptyStatus ?? 500, '', {}, 'route');
+        return;
+      }
+      applyRequestOps(ctx, wb.requestHeaders);
+      applyResponseOps(ctx, wb.responseHeaders);
+      const backend: Backend = { ...wb.backend };
+      this.#choose(ctx, backend);
+      ctx.route = {
+        name: entry.name,
+        backend,
+        timeoutMs: a.timeoutMs,
+        retries: a.retries ?? DEFAULT_RETRIES,
+        mirrors: a.mirrors,
+        rewrite: a.rewrite?.(ctx, m),
+      };
+      return;
+    }
+    ctx.deny(404, '', {}, 'route');
+    ctx.localReply!.flag = 'NR';
+  }
+
+  onLog(ctx: RequestContext): void {
+    const ep = ctx.state.get(LB_STATE) as Endpoint | undefined;
+    if (ep) this.lb.end(ep);
+  }
+
+  /** The load balancer policy for a host/subset from DestinationRules (default LEAST_REQUEST). */
+  lbPolicy(host: string, subset: Record<string, string> | undefined): LbPolicy | undefined {
+    const dr = this.table().dr.get(host);
+    if (!dr) return undefined;
+    const sub = subset ? dr.spec.subsets?.find((s) => s.labels && Object.entries(s.labels).every(([k, v]) => subset[k] === v)) : undefined;
+    return sub?.trafficPolicy?.loadBalancer?.simple ?? dr.spec.trafficPolicy?.loadBalancer?.simple;
+  }
+
+  #choose(ctx: RequestContext, backend: Backend): void {
+    const s = backend.service;
+    if (!s) return;
+    const view = this.mesh.serviceByHostname(s.hostname);
+    if (!view) return;
+    let eps = this.mesh.endpoints(view, s.port);
+    const subset = backend.subset;
+    if (subset) {
+      const want = Object.entries(subset);
+      eps = eps.filter((e) => {
+        const l = e.workload ? workloadLabels(e.workload) : {};
+        return want.every(([k, v]) => l[k] === v);
+      });
+    }
+    if (eps.length === 0) {
+      backend.endpoint = undefined;
+      backend.alternatives = [];
+      return;
+    }
+    const ordered = this.lb.pick(`${s.hostname}:${s.port}:${subset ? JSON.stringify(subset) : ''}`, eps, this.lbPolicy(s.hostname, subset));
+    backend.endpoint = ordered[0];
+    backend.alternatives = ordered.slice(1, 3);
+    this.lb.begin(ordered[0]!);
+    ctx.state.set(LB_STATE, ordered[0]);
+  }
+}
+
+export { mergeOps };

@@ -1,0 +1,105 @@
+// Where the waypoint's configuration comes from: a snapshot of the mesh model (workloads, services) and the L7
+// resources (AuthorizationPolicy, HTTPRoute, VirtualService, DestinationRule, WaypointPlugin, ...).
+// FileConfigSource reads a local YAML file (and re-reads it on change); the controller's push client
+// implements the same interface.
+
+import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
+import { parse } from 'yaml';
+
+export interface WaypointSnapshot {
+  mesh: { workloads?: WorkloadView[]; services?: ServiceView[] };
+  resources: K8sObject[];
+  /** Opaque version for logs. */
+  version?: string;
+}
+
+export interface ConfigSource {
+  /** Register for snapshots; the current one (if any) is delivered right away. Returns an unsubscribe. */
+  onUpdate(listener: (snapshot: WaypointSnapshot) => void): () => void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The identity and listeners section of the local file. */
+export interface WaypointFileSettings {
+  waypoint?: { name?: string; namespace?: string; serviceAccount?: string; trustDomain?: string; rootNamespace?: string };
+  listeners?: { hbone?: number; http?: number; readiness?: number; metrics?: number; host?: string };
+  tls?: { certFile?: string; keyFile?: string; caFile?: string };
+}
+
+export interface WaypointFile extends WaypointFileSettings {
+  mesh?: { workloads?: WorkloadView[]; services?: ServiceView[] };
+  resources?: K8sObject[];
+}
+
+export function parseWaypointFile(text: string): WaypointFile {
+  const doc = parse(text) as WaypointFile | null;
+  if (!doc || typeof doc !== 'object') throw new Error('config file: expected a YAML mapping');
+  for (const key of Object.keys(doc)) {
+    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
+  }
+  if (doc.resources !== undefined && !Array.isArray(doc.resources)) throw new Error('config file: resources must be a list of Kubernetes objects');
+  for (const [i, o] of (doc.resources ?? []).entries()) {
+    if (!o?.kind || !o.apiVersion || !o.metadata?.name) throw new Error(`config file: resources[${i}] needs apiVersion, kind and metadata.name`);
+  }
+  return doc;
+}
+
+export function snapshotOf(file: WaypointFile, version?: string): WaypointSnapshot {
+  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], version };
+}
+
+/** A fixed snapshot (tests, benchmarks); `set` pushes a new one. */
+export class StaticConfigSource implements ConfigSource {
+  #current?: WaypointSnapshot;
+  readonly #listeners = new Set<(s: WaypointSnapshot) => void>();
+  constructor(initial?: WaypointSnapshot) {
+    this.#current = initial;
+  }
+  set(snapshot: WaypointSnapshot): void {
+    this.#current = snapshot;
+    for (const l of this.#listeners) l(snapshot);
+  }
+  onUpdate(listener: (s: WaypointSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#current) listener(this.#current);
+    return () => this.#listeners.delete(listener);
+  }
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+}
+
+/** Reads the file at start and whenever it changes; a file that fails to parse is reported and skipped. */
+export class FileConfigSource extends StaticConfigSource {
+  #watcher?: FSWatcher;
+  #timer?: NodeJS.Timeout;
+  #n = 0;
+  constructor(private readonly path: string, private readonly onError: (err: Error) => void = () => {}) {
+    super();
+  }
+  async load(): Promise<WaypointFile> {
+    return parseWaypointFile(await readFile(this.path, 'utf8'));
+  }
+  override async start(): Promise<void> {
+    this.set(snapshotOf(await this.load(), `file-${++this.#n}`));
+    try {
+      this.#watcher = watch(this.path, () => {
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(() => {
+          this.load().then(
+            (f) => this.set(snapshotOf(f, `file-${++this.#n}`)),
+            (err: Error) => this.onError(err),
+          );
+        }, 50);
+      });
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  }
+  override async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#watcher?.close();
+  }
+}

@@ -1,0 +1,44 @@
+// What the waypoint knows about the connection a request arrived on. HBONE-terminated streams are served as
+// plain Duplexes; the HBONE server records the peer's SPIFFE identity and the CONNECT authority here.
+
+import { randomUUID } from 'node:crypto';
+
+export interface PeerInfo {
+  /** SPIFFE ID from the peer certificate (the source workload's, carried by its ztunnel). */
+  principal?: string;
+  /** The CONNECT `:authority` (`ip:port`): the original destination. */
+  authority?: string;
+  /** The client workload's address (from the `forwarded: for=` header of the CONNECT, else the TCP peer). */
+  clientAddress?: string;
+  clientPort?: number;
+}
+
+const peers = new WeakMap<object, PeerInfo>();
+
+export function setPeer(conn: object, info: PeerInfo): void {
+  peers.set(conn, info);
+}
+
+export function getPeer(conn: object | null | undefined): PeerInfo | undefined {
+  return conn ? peers.get(conn) : undefined;
+}
+
+/** Parse `for="10.0.0.1:4000"` / `for=10.0.0.1` / `for="[::1]:4000"` from a Forwarded header. */
+export function parseForwardedFor(value: string | undefined): { address: string; port?: number } | undefined {
+  if (!value) return undefined;
+  const m = /for=(?:"([^"]*)"|([^;,\s]*))/i.exec(value);
+  const v = m?.[1] ?? m?.[2];
+  if (!v) return undefined;
+  if (v.startsWith('[')) {
+    const end = v.indexOf(']');
+    const port = v.slice(end + 2);
+    return { address: v.slice(1, end), port: port ? Number(port) : undefined };
+  }
+  const i = v.lastIndexOf(':');
+  if (i > 0 && v.indexOf(':') === i) return { address: v.slice(0, i), port: Number(v.slice(i + 1)) };
+  return { address: v };
+}
+
+export function newRequestId(): string {
+  return randomUUID();
+}

@@ -1,0 +1,65 @@
+// The Fastify instance: one catch-all route, no body parsing (bodies stream through), bounded header size and
+// header/request timeouts, and a client-error handler that answers like Envoy (400 / 408 / 431) and closes.
+//
+// Hook order for every request (documented contract):
+//   Fastify onRequest (none) -> handler: context -> chain.onRequest -> [local reply | forward] ->
+//   chain.onResponse (reverse) -> response sent -> chain.onLog (on the response's 'close')
+
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+
+export interface Limits {
+  /** Max bytes of request headers; larger -> 431. Default 60 KiB (Envoy's default). */
+  maxHeaderSize?: number;
+  /** Time to receive the request headers; slower -> 408. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time to receive the whole request; slower -> 408. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connection lifetime. Default 60 s. */
+  keepAliveTimeoutMs?: number;
+  /** How often stalled requests are checked. Default 1 s. */
+  checkIntervalMs?: number;
+}
+
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = '400 Bad Request';
+  let body = 'Bad Request';
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = '431 Request Header Fields Too Large';
+    body = 'Request Header Fields Too Large';
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = '408 Request Timeout';
+    body = 'request timeout';
+  }
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  } else {
+    socket.destroy();
+  }
+}
+
+export function buildApp(limits: Limits, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    keepAliveTimeout: limits.keepAliveTimeoutMs ?? 60_000,
+    requestTimeout: limits.requestTimeoutMs ?? 60_000,
+    maxParamLength: 65535,
+    http: {
+      maxHeaderSize: limits.maxHeaderSize ?? 60 * 1024,
+      headersTimeout: limits.headersTimeoutMs ?? 10_000,
+      connectionsCheckingInterval: limits.checkIntervalMs ?? 1000,
+    },
+    clientErrorHandler: clientError,
+    routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
+  });
+  // Bodies are streamed to the upstream untouched.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  app.all('*', handler);
+  app.setNotFoundHandler(handler);
+  return app;
+}

@@ -1,0 +1,248 @@
+// Forward one request to the backend its route chose: pick the endpoint(s), send through the connector's
+// dispatcher, retry what may be retried, map failures to Envoy-like local replies, run the chain's onResponse
+// hooks on the upstream headers, stream the body back.
+
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  workloadLabels,
+  type Backend,
+  type Endpoint,
+  type Headers,
+  type Logger,
+  type MeshStateReader,
+  type PluginChain,
+  type RequestContext,
+  type Route,
+} from '@ambit/plugin-sdk';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import type { UpstreamConnector } from './connector.js';
+import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, type UpstreamFailure } from './errors.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings']);
+
+export interface ForwardDeps {
+  connector: UpstreamConnector;
+  mesh: MeshStateReader;
+  logger: Logger;
+}
+
+/** The default route: the destination service itself, or the original destination address. */
+export function defaultRoute(ctx: RequestContext): Route {
+  const s = ctx.destination.service;
+  if (s) return { name: 'default', backend: { service: { hostname: s.hostname, namespace: s.namespace, name: s.name, port: s.port } } };
+  const w = ctx.destination.workload;
+  return {
+    name: 'default',
+    backend: {
+      endpoint: { address: ctx.destination.address, port: ctx.destination.port, workload: w, protocol: w?.protocol ?? 'TCP' },
+    },
+  };
+}
+
+const rr = new Map<string, number>();
+
+/** Endpoints to try, in order: the chosen one, its alternatives; or the service's (subset) endpoints, round-robin. */
+export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] {
+  if (backend.endpoint) return backend.alternatives ? [backend.endpoint, ...backend.alternatives] : [backend.endpoint];
+  const s = backend.service;
+  if (!s) return [];
+  const view = mesh.serviceByHostname(s.hostname);
+  if (!view) return [];
+  let eps = mesh.endpoints(view, s.port);
+  if (backend.subset) {
+    const want = Object.entries(backend.subset);
+    eps = eps.filter((e) => {
+      const l = e.workload ? workloadLabels(e.workload) : {};
+      return want.every(([k, v]) => l[k] === v);
+    });
+  }
+  if (eps.length <= 1) return eps;
+  const key = `${s.hostname}:${s.port}`;
+  const i = (rr.get(key) ?? 0) % eps.length;
+  rr.set(key, i + 1);
+  return [...eps.slice(i), ...eps.slice(0, i)];
+}
+
+function upstreamHeaders(ctx: RequestContext, route: Route): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const h = ctx.request.headers;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || HOP_BY_HOP.has(k)) continue;
+    out[k] = v;
+  }
+  out.host = route.rewrite?.authority ?? ctx.request.authority;
+  out['x-forwarded-proto'] ??= ctx.request.scheme;
+  out['x-request-id'] = ctx.id;
+  return out;
+}
+
+function responseHeaders(h: IncomingHttpHeaders): Headers {
+  const out: Headers = {};
+  for (const k in h) {
+    if (!HOP_BY_HOP.has(k)) out[k] = h[k];
+  }
+  return out;
+}
+
+function hasBody(req: FastifyRequest): boolean {
+  const h = req.headers;
+  return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+}
+
+async function* counted(ctx: RequestContext, source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  for await (const chunk of source) {
+    ctx.requestBytes += chunk.length;
+    yield chunk;
+  }
+}
+
+function retriableStatus(route: Route, status: number): boolean {
+  const r = route.retries;
+  if (!r) return false;
+  if (r.retryOn.includes('5xx') && status >= 500) return true;
+  if (r.retryOn.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
+  if (r.retryOn.includes('retriable-4xx') && status === 409) return true;
+  if (r.retryOn.includes('retriable-status-codes') && r.retriableStatusCodes?.includes(status)) return true;
+  return false;
+}
+
+function retriableError(route: Route, kind: string): boolean {
+  const on = route.retries?.retryOn ?? [];
+  if (kind === 'connect') return on.includes('connect-failure') || on.includes('5xx') || on.includes('gateway-error') || on.includes('refused-stream');
+  if (kind === 'reset') return on.includes('reset') || on.includes('5xx');
+  if (kind === 'timeout') return on.includes('5xx') || on.includes('gateway-error');
+  return false;
+}
+
+export function sendLocal(reply: FastifyReply, ctx: RequestContext, f: { status: number; body: string; headers?: Record<string, string> }): void {
+  const headers: Headers = { 'content-type': 'text/plain', ...(f.headers ?? {}) };
+  ctx.response = { status: f.status, headers };
+  ctx.applyResponseHeaderOps(headers);
+  ctx.response.bytes = Buffer.byteLength(f.body);
+  reply.code(f.status).headers(headers).send(f.body);
+}
+
+/** Forward; returns once the response has been handed to Fastify (streaming may still be going on). */
+export async function forward(ctx: RequestContext, req: FastifyRequest, reply: FastifyReply, chain: PluginChain, deps: ForwardDeps): Promise<void> {
+  const route = (ctx.route ??= defaultRoute(ctx));
+  const eps = candidates(route.backend, deps.mesh);
+  if (eps.length === 0) {
+    ctx.responseFlags = NO_HEALTHY_UPSTREAM.flag;
+    return finishLocal(ctx, reply, chain, NO_HEALTHY_UPSTREAM);
+  }
+  const method = ctx.request.method;
+  const path = route.rewrite?.path ?? req.raw.url ?? '/';
+  const headers = upstreamHeaders(ctx, route);
+  const body = hasBody(req) ? counted(ctx, req.raw) : null;
+  // A streamed body cannot be replayed: only bodiless requests are retried.
+  const attempts = body ? 1 : 1 + Math.max(0, route.retries?.attempts ?? 0);
+  const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : undefined;
+  mirror(ctx, route, path, headers, deps);
+
+  let lastFailure: UpstreamFailure = NO_HEALTHY_UPSTREAM;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const ep = eps[attempt % eps.length]!;
+    route.backend.endpoint = ep;
+    let timeoutMs = route.retries?.perTryTimeoutMs;
+    if (deadline !== undefined) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        lastFailure = UPSTREAM_TIMEOUT;
+        break;
+      }
+      timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      const dispatcher = deps.connector.dispatcherFor(ep);
+      res = await dispatcher.request({
+        path,
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body,
+        headersTimeout: timeoutMs ?? 0,
+        bodyTimeout: 0,
+      } as Dispatcher.RequestOptions);
+    } catch (err) {
+      const c = classify(err);
+      deps.logger.debug('upstream request failed', { endpoint: `${ep.address}:${ep.port}`, error: (err as Error).message, kind: c.kind, attempt });
+      lastFailure = c.kind === 'timeout' ? UPSTREAM_TIMEOUT : connectFailure(c.reason);
+      if (c.kind === 'timeout' && deadline !== undefined && Date.now() >= deadline - 1) break;
+      if (!retriableError(route, c.kind)) break;
+      continue;
+    }
+    if (attempt + 1 < attempts && retriableStatus(route, res.statusCode)) {
+      await res.body.dump().catch(() => undefined);
+      lastFailure = { status: res.statusCode, body: '', flag: 'URX' };
+      continue;
+    }
+    return finishUpstream(ctx, reply, chain, res);
+  }
+  ctx.responseFlags = lastFailure.flag;
+  if (lastFailure.flag === 'URX') {
+    // retries exhausted on a retriable status: Envoy returns the last upstream status
+    return finishLocal(ctx, reply, chain, { ...lastFailure, body: '' });
+  }
+  return finishLocal(ctx, reply, chain, lastFailure);
+}
+
+async function finishLocal(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, f: UpstreamFailure): Promise<void> {
+  ctx.response = { status: f.status, headers: { 'content-type': 'text/plain' } };
+  ctx.applyResponseHeaderOps(ctx.response.headers);
+  await chain.onResponse(ctx);
+  const lr = ctx.localReply;
+  if (lr) return sendLocal(reply, ctx, lr);
+  ctx.response.bytes = Buffer.byteLength(f.body);
+  reply.code(ctx.response.status).headers(ctx.response.headers).send(f.body);
+}
+
+async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, res: Dispatcher.ResponseData): Promise<void> {
+  ctx.response = { status: res.statusCode, headers: responseHeaders(res.headers) };
+  ctx.applyResponseHeaderOps(ctx.response.headers);
+  await chain.onResponse(ctx);
+  if (ctx.localReply) {
+    res.body.destroy();
+    return sendLocal(reply, ctx, ctx.localReply);
+  }
+  const len = res.headers['content-length'];
+  let bytes = 0;
+  reply.code(ctx.response.status).headers(ctx.response.headers);
+  if (ctx.request.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
+    res.body.dump().catch(() => undefined);
+    ctx.response.bytes = 0;
+    reply.send();
+    return;
+  }
+  reply.send(res.body);
+  if (len !== undefined) {
+    ctx.response.bytes = Number(len);
+  } else {
+    res.body.on('data', (c: Buffer) => {
+      bytes += c.length;
+      ctx.response!.bytes = bytes;
+    });
+    ctx.response.bytes = 0;
+  }
+  res.body.on('error', () => {
+    ctx.responseFlags = 'UPE';
+  });
+}
+
+function mirror(ctx: RequestContext, route: Route, path: string, headers: Record<string, string | string[]>, deps: ForwardDeps): void {
+  if (!route.mirrors?.length) return;
+  for (const m of route.mirrors) {
+    if (m.percent !== undefined && Math.random() * 100 >= m.percent) continue;
+    const ep = candidates(m.backend, deps.mesh)[0];
+    if (!ep) continue;
+    const host = String(headers.host ?? '');
+    const h = { ...headers, host: host.includes(':') ? host.replace(/:/, '-shadow:') : `${host}-shadow` };
+    // Fire and forget; the body is not mirrored (streamed once to the primary).
+    deps.connector
+      .dispatcherFor(ep)
+      .request({ path, method: ctx.request.method as Dispatcher.HttpMethod, headers: h, body: null } as Dispatcher.RequestOptions)
+      .then((r) => r.body.dump())
+      .catch((err: Error) => deps.logger.debug('mirror failed', { error: err.message }));
+  }
+}

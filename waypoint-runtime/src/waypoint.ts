@@ -1,0 +1,297 @@
+// The waypoint: configuration in, a Fastify server whose every request passes the plugin chain and is then
+// forwarded to the chosen backend. Listeners: HBONE (added by hbone/), plain HTTP (tests), readiness and
+// metrics. Everything a plugin may depend on is registered in one tsyringe container per waypoint.
+
+import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  ACCESS_LOG,
+  CLOCK,
+  container as rootContainer,
+  createLogger,
+  createMetricsRegistry,
+  InMemoryMeshState,
+  InMemoryResources,
+  LOGGER,
+  MemoryStatusReporter,
+  MESH_STATE,
+  METRICS,
+  PLUGIN,
+  PluginChain,
+  RequestContext,
+  resolveDestination,
+  resolveSource,
+  RESOURCES,
+  STATUS,
+  systemClock,
+  WAYPOINT,
+  Lifecycle,
+  type AccessLogSink,
+  type DependencyContainer,
+  type Logger,
+  type MetricsRegistry,
+  type Plugin,
+  type PluginBinding,
+  type PluginClass,
+  type WaypointIdentity,
+} from '@ambit/plugin-sdk';
+import { AuthzPlugin, RoutingPlugin, TelemetryPlugin } from '@ambit/plugins';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ConfigSource, WaypointSnapshot } from './config/source.js';
+import { getPeer, newRequestId, parseForwardedFor, setPeer, type PeerInfo } from './peer.js';
+import { buildApp, type Limits } from './server/app.js';
+import { PlainHttpConnector, type UpstreamConnector } from './upstream/connector.js';
+import { forward, sendLocal } from './upstream/forward.js';
+
+export const BUILTIN_PLUGINS: PluginClass[] = [AuthzPlugin, RoutingPlugin, TelemetryPlugin];
+
+export interface WaypointOptions {
+  identity: Partial<WaypointIdentity> & { name: string; namespace: string };
+  source?: ConfigSource;
+  connector?: UpstreamConnector;
+  /** Built-in plugin classes to run (default: authz, routing, telemetry). */
+  builtin?: PluginClass[];
+  /** More plugins: classes (resolved in the waypoint's container) or bindings. */
+  plugins?: Array<PluginClass | PluginBinding>;
+  logger?: Logger;
+  accessLog?: AccessLogSink;
+  metrics?: MetricsRegistry;
+  limits?: Limits;
+  /** Cluster DNS domain for short Host names. Default cluster.local. */
+  domain?: string;
+}
+
+export interface ListenOptions {
+  /** Plain HTTP listener (requests route by Host header). */
+  http?: { port: number; host?: string };
+  readiness?: { port: number; host?: string };
+  metrics?: { port: number; host?: string };
+}
+
+export class Waypoint {
+  readonly identity: WaypointIdentity;
+  readonly container: DependencyContainer;
+  readonly mesh = new InMemoryMeshState();
+  readonly resources = new InMemoryResources();
+  readonly metrics: MetricsRegistry;
+  readonly status = new MemoryStatusReporter();
+  readonly logger: Logger;
+  readonly app: FastifyInstance;
+  readonly connector: UpstreamConnector;
+  #chain: PluginChain;
+  #builtin: Plugin[] = [];
+  #extra: PluginBinding[] = [];
+  #dynamic: PluginBinding[] = [];
+  #configured = false;
+  #draining = false;
+  #inflight = 0;
+  #servers: Server[] = [];
+  #unsubscribe?: () => void;
+  readonly #opts: WaypointOptions;
+
+  constructor(opts: WaypointOptions) {
+    this.#opts = opts;
+    const id = opts.identity;
+    const trustDomain = id.trustDomain ?? 'cluster.local';
+    const serviceAccount = id.serviceAccount ?? id.name;
+    this.identity = {
+      name: id.name,
+      namespace: id.namespace,
+      trustDomain,
+      serviceAccount,
+      rootNamespace: id.rootNamespace ?? 'istio-system',
+      spiffeId: id.spiffeId ?? `spiffe://${trustDomain}/ns/${id.namespace}/sa/${serviceAccount}`,
+    };
+    this.logger = opts.logger ?? createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
+    this.metrics = opts.metrics ?? createMetricsRegistry();
+    this.connector = opts.connector ?? new PlainHttpConnector();
+    const accessLog = opts.accessLog ?? { write: (line: string) => process.stdout.write(line + '\n') };
+
+    // One container per waypoint: the tokens, then the plugin classes (ContainerScoped: one instance each).
+    const c = rootContainer.createChildContainer();
+    c.register(LOGGER, { useValue: this.logger });
+    c.register(METRICS, { useValue: this.metrics });
+    c.register(MESH_STATE, { useValue: this.mesh });
+    c.register(RESOURCES, { useValue: this.resources });
+    c.register(WAYPOINT, { useValue: this.identity });
+    c.register(CLOCK, { useValue: systemClock });
+    c.register(STATUS, { useValue: this.status });
+    c.register(ACCESS_LOG, { useValue: accessLog });
+    this.container = c;
+    for (const cls of opts.builtin ?? BUILTIN_PLUGINS) c.register(PLUGIN, { useClass: cls }, { lifecycle: Lifecycle.ContainerScoped });
+    this.#builtin = c.isRegistered(PLUGIN) ? c.resolveAll(PLUGIN) : [];
+    this.#extra = (opts.plugins ?? []).map((p) => (typeof p === 'function' ? { plugin: c.resolve(p) } : p));
+    this.#chain = this.#buildChain();
+    this.app = buildApp(opts.limits ?? {}, (req, reply) => this.#handle(req, reply));
+  }
+
+  get chain(): PluginChain {
+    return this.#chain;
+  }
+
+  get ready(): boolean {
+    return this.#configured && !this.#draining;
+  }
+
+  /** Replace the plugins that come from resources (WaypointPlugin); in-flight requests keep their chain. */
+  setDynamicPlugins(bindings: PluginBinding[]): void {
+    this.#dynamic = bindings;
+    this.#chain = this.#buildChain();
+    this.logger.info('plugin chain updated', { chain: this.#chain.entries.map((e) => `${e.phase}/${e.priority}/${e.name}`).join(',') });
+  }
+
+  #buildChain(): PluginChain {
+    return new PluginChain([...this.#builtin.map((plugin) => ({ plugin })), ...this.#extra, ...this.#dynamic], { logger: this.logger });
+  }
+
+  apply(snapshot: WaypointSnapshot): void {
+    this.mesh.replace(snapshot.mesh);
+    this.resources.replace(snapshot.resources);
+    this.#configured = true;
+    this.logger.info('config applied', {
+      version: snapshot.version,
+      services: snapshot.mesh.services?.length ?? 0,
+      workloads: snapshot.mesh.workloads?.length ?? 0,
+      resources: snapshot.resources.length,
+    });
+  }
+
+  /** Prepare Fastify and subscribe to the config source. */
+  async start(): Promise<void> {
+    await this.app.ready();
+    if (this.#opts.source) {
+      this.#unsubscribe = this.#opts.source.onUpdate((s) => this.apply(s));
+      await this.#opts.source.start();
+    }
+  }
+
+  /** Serve HTTP/1.1 over any Duplex (an HBONE CONNECT stream), attributing it to `peer`. */
+  serve(conn: Duplex, peer: PeerInfo): void {
+    const s = conn as Duplex & { remoteAddress?: string; remotePort?: number };
+    s.remoteAddress ??= peer.clientAddress;
+    s.remotePort ??= peer.clientPort;
+    setPeer(conn, peer);
+    this.app.server.emit('connection', conn);
+  }
+
+  async listen(opts: ListenOptions): Promise<{ http?: number; readiness?: number; metrics?: number }> {
+    const out: { http?: number; readiness?: number; metrics?: number } = {};
+    if (opts.http) {
+      await this.app.listen({ port: opts.http.port, host: opts.http.host ?? '0.0.0.0' });
+      out.http = (this.app.server.address() as AddressInfo).port;
+    }
+    if (opts.readiness) out.readiness = await this.#admin(opts.readiness, (path) => (path === '/healthz/ready' ? (this.ready ? [200, 'ready\n'] : [503, 'not ready\n']) : undefined));
+    if (opts.metrics) {
+      out.metrics = await this.#admin(opts.metrics, (path) => (path === '/stats/prometheus' || path === '/metrics' ? [200, this.metrics.render()] : undefined));
+    }
+    return out;
+  }
+
+  async #admin(at: { port: number; host?: string }, route: (path: string) => [number, string] | undefined): Promise<number> {
+    const server = createServer((req, res) => {
+      const r = route((req.url ?? '/').split('?')[0]!);
+      const [status, body] = r ?? [404, 'not found\n'];
+      res.writeHead(status, { 'content-type': status === 200 && body.startsWith('#') ? 'text/plain; version=0.0.4' : 'text/plain' });
+      res.end(body);
+    });
+    this.#servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at.port, at.host ?? '0.0.0.0', () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  /**
+   * Graceful drain: readiness turns 503, no new connections, idle keep-alive connections closed, in-flight
+   * requests get up to `graceMs` to finish, then everything is closed.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    this.#draining = true;
+    this.#unsubscribe?.();
+    await this.#opts.source?.stop();
+    const server = this.app.server;
+    server.closeIdleConnections?.();
+    const deadline = Date.now() + graceMs;
+    while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    server.closeAllConnections?.();
+    await this.app.close();
+    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await this.connector.close();
+  }
+
+  #context(req: FastifyRequest): RequestContext {
+    const raw = req.raw;
+    const peer = getPeer(raw.socket);
+    const headers = req.headers;
+    const url = raw.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const query: Record<string, string> = {};
+    if (rawQuery) for (const [k, v] of new URLSearchParams(rawQuery)) if (!(k in query)) query[k] = v;
+    const authority = (headers.host as string | undefined) ?? peer?.authority ?? '';
+    const fwd = peer?.clientAddress ? undefined : parseForwardedFor(headers.forwarded as string | undefined);
+    const address = peer?.clientAddress ?? raw.socket.remoteAddress ?? '';
+    const port = peer?.clientPort ?? raw.socket.remotePort ?? 0;
+    let id = headers['x-request-id'] as string | undefined;
+    if (!id) {
+      id = newRequestId();
+      headers['x-request-id'] = id;
+    }
+    return new RequestContext({
+      id,
+      source: resolveSource(this.mesh, peer?.principal, fwd?.address ?? address, fwd?.port ?? port),
+      destination: resolveDestination(this.mesh, peer?.authority ?? authority, { namespace: this.identity.namespace, domain: this.#opts.domain }),
+      request: {
+        method: req.method,
+        path,
+        rawQuery,
+        query,
+        headers,
+        authority,
+        scheme: 'http',
+        protocol: raw.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1',
+      },
+    });
+  }
+
+  async #handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const chain = this.#chain;
+    const ctx = this.#context(req);
+    this.#inflight++;
+    let logged = false;
+    const done = () => {
+      if (logged) return;
+      logged = true;
+      this.#inflight--;
+      if (!reply.raw.writableFinished) {
+        ctx.responseFlags = ctx.responseFlags === '-' ? 'DC' : ctx.responseFlags;
+        ctx.response ??= { status: 0, headers: {} };
+      }
+      chain.onLog(ctx).catch(() => undefined);
+    };
+    reply.raw.once('close', done);
+    if (this.#draining) reply.header('connection', 'close');
+    try {
+      await chain.onRequest(ctx);
+      const lr = ctx.localReply;
+      if (lr) {
+        ctx.responseFlags = lr.flag ?? ctx.responseFlags;
+        ctx.response = { status: lr.status, headers: { ...lr.headers } };
+        ctx.applyResponseHeaderOps(ctx.response.headers);
+        await chain.onResponse(ctx);
+        const final = ctx.localReply ?? lr;
+        sendLocal(reply, ctx, { status: ctx.response.status === lr.status ? final.status : ctx.response.status, body: final.body, headers: ctx.response.headers as Record<string, string> });
+        return reply;
+      }
+      await forward(ctx, req, reply, chain, { connector: this.connector, mesh: this.mesh, logger: this.logger });
+    } catch (err) {
+      this.logger.error('request failed', { error: (err as Error).message, path: ctx.request.path });
+      if (!reply.sent) sendLocal(reply, ctx, { status: 500, body: 'internal error' });
+    }
+    return reply;
+  }
+}

@@ -24,12 +24,12 @@ async function main(): Promise<void> {
   };
   const agent = new NodeAgent(cfg, log);
   let stopping: Promise<void> | undefined;
-  let server: { close(): Promise<void> } | undefined;
+  const running: { server?: { close(): Promise<void> } } = {};
   const shutdown = (sig: string): void => {
     if (stopping) return;
     log(`node ${cfg.name} received ${sig}: stopping pods`);
     stopping = (async () => {
-      await server?.close().catch(() => undefined);
+      await running.server?.close().catch(() => undefined);
       await agent.stop();
       log(`node ${cfg.name} stopped`);
       process.exit(0);
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('unhandledRejection', (err) => log(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   await agent.start();
-  server = await startKubelet(cfg, agent, log);
+  running.server = await startKubelet(cfg, agent, log);
   process.stdout.write(`node ${cfg.name} ready\n`);
 }
 

@@ -72,7 +72,7 @@ function checkRelative(p: string): string {
 }
 
 export class PodVolumes {
-  private readonly tokens = new Map<string, IssuedToken>();
+  private readonly tokens = new Map<string, IssuedToken & { issuedAt: number }>();
   private readonly written = new Map<string, Set<string>>();
   readonly volumes: V1Volume[];
   readonly saVolume?: string;
@@ -175,9 +175,10 @@ export class PodVolumes {
       let tok = this.tokens.get(key);
       const ttl = sat.expirationSeconds ?? 3607;
       // Refresh at 80% of the lifetime, as the kubelet does.
-      if (!tok || Date.now() > tok.expiresAt - ttl * 200) {
+      if (!tok || Date.now() > tok.issuedAt + 0.8 * (tok.expiresAt - tok.issuedAt)) {
+        const issuedAt = Date.now();
         try {
-          tok = await this.data.token(this.pod, audiences, ttl);
+          tok = { ...(await this.data.token(this.pod, audiences, ttl)), issuedAt };
         } catch (err) {
           throw new VolumeError(`failed to fetch token: ${(err as Error).message}`);
         }

@@ -37,10 +37,32 @@ export {
   type WorkloadCertificate,
   type CertificateManagerOptions,
 } from './identity/manager.js';
-export { HboneClient, openHboneSession, defaultSocketFactory, type SocketFactory, type HboneConnectRequest, type HboneClientOptions } from './hbone/client.js';
+export { HboneClient, openHboneSession, defaultSocketFactory, bindingSocketFactory, type SocketFactory, type HboneConnectRequest, type HboneClientOptions } from './hbone/client.js';
 export { HboneServer, type HboneTunnel, type HboneServerOptions } from './hbone/server.js';
 export { HboneError, type HboneFailure } from './hbone/errors.js';
 export { formatAuthority, parseAuthority, STREAM_WINDOW, CONNECTION_WINDOW, MAX_FRAME_SIZE, MAX_STREAMS_PER_CONNECTION } from './hbone/h2.js';
 export { SessionPool, poolKeyString, type PoolKey, type PoolOptions } from './pool/pool.js';
 export { logger, setLogSink, setLogLevel, type Logger } from './log.js';
 export * from './xds/index.js';
+export { MeshStore, splitNetworkAddress, type ChangeEvent, type MeshDelta, type MeshRemovals, type Endpoint } from './state/store.js';
+export { parseLocalConfig, loadLocalConfig, LocalConfigError } from './state/local.js';
+export { evaluateRbac, policyMatches, isEmptyMatch, type RbacConnection, type RbacResult } from './rbac/evaluate.js';
+export { cidrContains } from './rbac/cidr.js';
+export {
+  convertAuthorizationPolicy,
+  type AuthorizationPolicyObject,
+  type AuthorizationPolicySpec,
+  type AuthorizationRule,
+  type ConversionResult,
+  type ConversionWarning,
+} from './rbac/convert.js';
+export { Metrics, LABEL_NAMES, renderLabels, type TrafficLabels } from './telemetry/metrics.js';
+export { formatAccessFields, logConnectionComplete, type AccessLogEntry } from './telemetry/accesslog.js';
+export { AdminServers, type AdminHandlers } from './admin/server.js';
+export { parseZtunnelConfig, loadZtunnelConfig, parseHostPort, type ZtunnelConfig, type ExplicitWorkload } from './config/config.js';
+export { ProxyContext, defaultSettings, type ProxySettings } from './proxy/context.js';
+export { buildOutboundRequest, handleOutbound, pickEndpoint, resolveGateway, baggageOf, OutboundError, type OutboundRequest, type OutboundOptions } from './proxy/outbound.js';
+export { InboundProxy, type InboundOptions } from './proxy/inbound.js';
+export { copyBidirectional } from './proxy/copy.js';
+export { socks5Handshake } from './proxy/socks5.js';
+export { Ztunnel, type ZtunnelOptions, type ZtunnelPorts } from './ztunnel.js';

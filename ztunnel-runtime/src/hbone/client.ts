@@ -12,9 +12,15 @@ import { h2SessionOptions, raiseConnectionWindow } from './h2.js';
 
 const log = logger('hbone');
 
-/** Opens the TCP socket to the next hop. In-pod mode supplies one that connects inside the pod's netns with a mark. */
-export type SocketFactory = (host: string, port: number) => net.Socket;
+/**
+ * Opens the TCP socket to the next hop. In-pod mode supplies one that connects inside the pod's netns with a mark;
+ * explicit mode binds `sourceIp` (the source workload's loopback address).
+ */
+export type SocketFactory = (host: string, port: number, sourceIp?: string) => net.Socket;
 export const defaultSocketFactory: SocketFactory = (host, port) => net.connect({ host, port, noDelay: true });
+/** Binds the source IP (loopback workloads in explicit mode). */
+export const bindingSocketFactory: SocketFactory = (host, port, sourceIp) =>
+  net.connect({ host, port, noDelay: true, ...(sourceIp ? { localAddress: sourceIp } : {}) });
 
 export interface HboneConnectRequest {
   /** Address of the peer's HBONE listener (usually `<pod ip>:15008`, or a waypoint's). */
@@ -39,7 +45,7 @@ export interface HboneClientOptions extends PoolOptions {
 
 /** Opens one mTLS HTTP/2 session to `nextHop`, verifying the peer identity. */
 export function openHboneSession(
-  req: Pick<HboneConnectRequest, 'nextHop' | 'expectedIdentities' | 'certificate'>,
+  req: Pick<HboneConnectRequest, 'nextHop' | 'expectedIdentities' | 'certificate' | 'sourceIp'>,
   socketFactory: SocketFactory = defaultSocketFactory,
   timeoutMs = 10_000,
 ): Promise<http2.ClientHttp2Session> {
@@ -48,7 +54,7 @@ export function openHboneSession(
     let identityError: string | undefined;
     let raw: net.Socket;
     try {
-      raw = socketFactory(host, port);
+      raw = socketFactory(host, port, req.sourceIp);
     } catch (e) {
       reject(new HboneError(`connect ${host}:${port}: ${(e as Error).message}`, 'CONNECT'));
       return;

@@ -38,6 +38,12 @@ export interface Workload {
   /** `ns/hostname` -> service port -> target port. */
   services?: Record<string, Record<string, number>>;
   capacity?: number;
+  hostname?: string;
+  nativeTunnel?: boolean;
+  applicationTunnel?: { protocol: 'NONE' | 'PROXY'; port?: number };
+  networkGateway?: GatewayAddress;
+  networkMode?: 'Standard' | 'HostNetwork';
+  locality?: { region?: string; zone?: string; subzone?: string };
 }
 
 export interface ServicePort {
@@ -58,7 +64,13 @@ export interface Service {
   subjectAltNames?: string[];
   waypoint?: GatewayAddress;
   /** workload uid -> endpoint. */
-  endpoints?: Record<string, { workloadUid: string; port: Record<string, number>; status?: HealthStatus }>;
+  endpoints?: Record<string, { workloadUid: string; port: Record<string, number>; status?: HealthStatus; service?: string }>;
+  canonical?: boolean;
+  weightedWaypoints?: { waypoint: GatewayAddress; weight?: number }[];
+  loadBalancer?: { routingPreferences?: string[]; mode?: 'Standard' | 'Strict' | 'Failover'; healthPolicy?: 'OnlyHealthy' | 'AllowAll' };
+  ipFamilies?: 'IPv4' | 'IPv6' | 'Dual';
+  visibility?: string;
+  cidrVips?: string[];
 }
 
 export type StringMatch = { Exact: string } | { Prefix: string } | { Suffix: string } | { Presence: [] };

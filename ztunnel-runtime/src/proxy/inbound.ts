@@ -1,0 +1,236 @@
+// Inbound: HBONE tunnels (15008) and plaintext (15006) to a local workload, with RBAC, telemetry and
+// re-evaluation of live connections on policy change.
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { formatAuthority, parseAuthority } from '../hbone/h2.js';
+import type { HboneTunnel } from '../hbone/server.js';
+import { identityOf, parseSpiffeId } from '../identity/spiffe.js';
+import { logger } from '../log.js';
+import { evaluateRbac, type RbacConnection } from '../rbac/evaluate.js';
+import type { ChangeEvent } from '../state/store.js';
+import type { Service, Workload } from '../state/types.js';
+import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
+import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
+import type { ProxyContext } from './context.js';
+import { copyBidirectional } from './copy.js';
+import { resolveGateway } from './outbound.js';
+
+const log = logger('inbound');
+
+interface LiveConnection {
+  workloadUid: string;
+  rbac: RbacConnection;
+  close(reason: string): void;
+}
+
+export interface InboundOptions {
+  /** Opens the upstream socket to the local app (in-pod: inside the pod netns). Default: plain net.connect. */
+  upstreamSocketFactory?: (host: string, port: number) => net.Socket;
+}
+
+export class InboundProxy {
+  private readonly live = new Set<LiveConnection>();
+  private readonly onChange = (ev: ChangeEvent) => {
+    if (ev.policies.length > 0 || ev.full || ev.workloads.length > 0) this.reevaluate();
+  };
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly opts: InboundOptions = {},
+  ) {
+    ctx.store.on('change', this.onChange);
+  }
+
+  get openConnections(): number {
+    return this.live.size;
+  }
+
+  /** Closes live connections that policies no longer allow. */
+  reevaluate(): void {
+    for (const c of [...this.live]) {
+      const w = this.ctx.store.workloads.get(c.workloadUid);
+      if (!w) continue;
+      const r = evaluateRbac(this.ctx.store.policiesFor(w), c.rbac);
+      if (!r.allowed) c.close('connection closed due to policy change');
+    }
+  }
+
+  /** Destroys every live connection (end of drain). */
+  closeAll(reason = 'drain'): void {
+    for (const c of [...this.live]) c.close(reason);
+  }
+
+  dispose(): void {
+    this.ctx.store.off('change', this.onChange);
+  }
+
+  private connectUpstream(ip: string, port: number): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = this.opts.upstreamSocketFactory ? this.opts.upstreamSocketFactory(ip, port) : net.connect({ host: ip, port, noDelay: true });
+      s.once('connect', () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    });
+  }
+
+  /** Where an HBONE authority goes for `local`: its own IP, or a service/workload whose waypoint is `local`. */
+  private resolveTarget(local: Workload, ip: string, port: number): { ip: string; port: number; service?: Service } | string {
+    if (local.workloadIps.includes(ip)) return { ip, port };
+    const network = local.network ?? this.ctx.settings.network;
+    const svc = this.ctx.store.serviceByAddress(ip, network);
+    if (svc?.waypoint && resolveGateway(this.ctx.store, svc.waypoint, network)?.workload.uid === local.uid) {
+      return { ip: local.workloadIps[0]!, port, service: svc };
+    }
+    const w = this.ctx.store.workloadByIp(ip, network);
+    if (w?.waypoint && resolveGateway(this.ctx.store, w.waypoint, network)?.workload.uid === local.uid) return { ip: local.workloadIps[0]!, port };
+    return `ip mismatch: ${ip} != ${local.workloadIps[0] ?? ''}`;
+  }
+
+  /** Handles one CONNECT tunnel that arrived on `local`'s HBONE listener. */
+  async handleTunnel(local: Workload, t: HboneTunnel): Promise<void> {
+    const start = performance.now();
+    const a = parseAuthority(t.authority);
+    const srcIp = t.remoteAddress.replace(/^::ffff:/, '');
+    const srcAddr = formatAuthority(srcIp, t.remotePort);
+    const srcW = this.ctx.store.workloadByIp(srcIp, local.network ?? this.ctx.settings.network);
+    const peer = parseSpiffeId(t.peerIdentity);
+    const entry: AccessLogEntry = {
+      srcAddr,
+      srcWorkload: srcW?.name,
+      srcNamespace: srcW?.namespace ?? peer?.namespace,
+      srcIdentity: t.peerIdentity,
+      dstAddr: formatAuthority(t.localAddress.replace(/^::ffff:/, ''), t.localPort),
+      dstHboneAddr: t.authority,
+      dstWorkload: local.name,
+      dstNamespace: local.namespace,
+      dstIdentity: identityOf(local),
+      direction: 'inbound',
+    };
+    const labels: TrafficLabels = {
+      reporter: 'destination',
+      ...sourceLabels(srcW, t.peerIdentity, this.ctx.settings.clusterId),
+      source_workload_namespace: srcW?.namespace ?? peer?.namespace,
+      ...destinationLabels(local, undefined, identityOf(local), this.ctx.settings.clusterId),
+      request_protocol: 'tcp',
+      response_flags: '-',
+      connection_security_policy: 'mutual_tls',
+    };
+    const fail = (status: number, error: string, flags = '-') => {
+      t.reject(status);
+      this.ctx.metrics.opened({ ...labels, response_flags: flags });
+      this.ctx.metrics.closed({ ...labels, response_flags: flags }, 0, 0, true);
+      logConnectionComplete({ ...entry, durationMs: performance.now() - start, error });
+    };
+    if (!a) return fail(400, `invalid authority: ${t.authority}`);
+    const target = this.resolveTarget(local, a.ip, a.port);
+    if (typeof target === 'string') return fail(400, target);
+    if (target.service) {
+      entry.dstService = target.service.hostname;
+      Object.assign(labels, destinationLabels(local, target.service, identityOf(local), this.ctx.settings.clusterId));
+    }
+    if (this.ctx.settings.illegalPorts.includes(target.port)) return fail(400, 'attempted recursive call to ourselves');
+    const rbac: RbacConnection = { srcIp, srcIdentity: t.peerIdentity || undefined, dstIp: target.ip, dstPort: target.port };
+    const decision = evaluateRbac(this.ctx.store.policiesFor(local), rbac);
+    if (!decision.allowed) return fail(401, `connection closed due to policy rejection: ${decision.reason}`, 'DENY');
+    let upstream: net.Socket;
+    try {
+      upstream = await this.connectUpstream(target.ip, target.port);
+    } catch (e) {
+      return fail(503, `connection failed: ${(e as Error).message}`, 'CONNECT');
+    }
+    if (t.stream.destroyed || t.stream.closed) {
+      upstream.destroy();
+      return fail(503, 'tunnel closed before upstream was ready');
+    }
+    const stream = t.accept();
+    this.ctx.metrics.opened(labels);
+    logConnectionOpened(entry);
+    let closeReason: string | undefined;
+    const live: LiveConnection = {
+      workloadUid: local.uid,
+      rbac,
+      close: (reason) => {
+        closeReason = reason;
+        stream.destroy();
+        upstream.destroy();
+      },
+    };
+    this.live.add(live);
+    await this.copy(stream, upstream);
+    this.live.delete(live);
+    const sent = upstream.bytesWritten;
+    const recv = upstream.bytesRead;
+    this.ctx.metrics.closed(labels, sent, recv);
+    logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });
+  }
+
+  private async copy(down: Duplex, up: net.Socket): Promise<void> {
+    await copyBidirectional(down, up);
+  }
+
+  /**
+   * Handles a plaintext connection captured for `local` (15006): RBAC without identity, then straight to the app.
+   * `originalDst` is where the client meant to go (SO_ORIGINAL_DST).
+   */
+  async handlePlaintext(local: Workload, downstream: net.Socket, originalDst: { ip: string; port: number }): Promise<void> {
+    const start = performance.now();
+    downstream.on('error', () => undefined);
+    const srcIp = (downstream.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const srcAddr = formatAuthority(srcIp, downstream.remotePort ?? 0);
+    const srcW = this.ctx.store.workloadByIp(srcIp, local.network ?? this.ctx.settings.network);
+    const entry: AccessLogEntry = {
+      srcAddr,
+      srcWorkload: srcW?.name,
+      srcNamespace: srcW?.namespace,
+      dstAddr: formatAuthority(originalDst.ip, originalDst.port),
+      dstWorkload: local.name,
+      dstNamespace: local.namespace,
+      direction: 'inbound',
+    };
+    const labels: TrafficLabels = {
+      reporter: 'destination',
+      ...sourceLabels(srcW, undefined, this.ctx.settings.clusterId),
+      ...destinationLabels(local, undefined, identityOf(local), this.ctx.settings.clusterId),
+      request_protocol: 'tcp',
+      response_flags: '-',
+      connection_security_policy: 'unknown',
+    };
+    this.ctx.metrics.opened(labels);
+    const fail = (error: string, flags: string) => {
+      this.ctx.metrics.closed({ ...labels }, 0, 0, true);
+      void flags;
+      downstream.destroy();
+      logConnectionComplete({ ...entry, durationMs: performance.now() - start, error });
+    };
+    if (this.ctx.settings.illegalPorts.includes(originalDst.port)) return fail('attempted recursive call to ourselves', '-');
+    const rbac: RbacConnection = { srcIp, dstIp: originalDst.ip, dstPort: originalDst.port };
+    const decision = evaluateRbac(this.ctx.store.policiesFor(local), rbac);
+    if (!decision.allowed) return fail(`connection closed due to policy rejection: ${decision.reason}`, 'DENY');
+    let upstream: net.Socket;
+    try {
+      upstream = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port);
+    } catch (e) {
+      return fail(`connection failed: ${(e as Error).message}`, 'CONNECT');
+    }
+    let closeReason: string | undefined;
+    const live: LiveConnection = {
+      workloadUid: local.uid,
+      rbac,
+      close: (reason) => {
+        closeReason = reason;
+        downstream.resetAndDestroy();
+        upstream.destroy();
+      },
+    };
+    this.live.add(live);
+    await copyBidirectional(downstream, upstream);
+    this.live.delete(live);
+    const sent = upstream.bytesWritten;
+    const recv = upstream.bytesRead;
+    this.ctx.metrics.closed(labels, sent, recv);
+    logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });
+    log.debug('plaintext inbound done');
+  }
+}

@@ -1,0 +1,224 @@
+// istiod's AuthorizationPolicy → ztunnel Authorization conversion (ambient), with its status warnings.
+import type { Authorization, Match, ServiceAccountMatch, StringMatch } from '../state/types.js';
+import { isEmptyMatch } from './evaluate.js';
+
+/** The parts of a security.istio.io AuthorizationPolicy the conversion reads. */
+export interface AuthorizationPolicyObject {
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+  spec: AuthorizationPolicySpec;
+}
+
+export interface AuthorizationPolicySpec {
+  selector?: { matchLabels?: Record<string, string> } | null;
+  targetRef?: unknown;
+  targetRefs?: unknown[];
+  action?: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+  provider?: { name: string };
+  rules?: AuthorizationRule[];
+}
+
+export interface AuthorizationRule {
+  from?: { source?: Source }[];
+  to?: { operation?: Operation }[];
+  when?: { key: string; values?: string[]; notValues?: string[] }[];
+}
+
+interface Source {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
+}
+
+interface Operation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface ConversionWarning {
+  reason: string;
+  message: string;
+}
+
+export interface ConversionResult {
+  /** Undefined when the policy is not for ztunnel (targetRefs) or cannot be converted (AUDIT/CUSTOM, dry-run disabled). */
+  authorization?: Authorization;
+  warnings: ConversionWarning[];
+}
+
+const L4_WHEN_KEYS = new Set(['source.ip', 'source.namespace', 'source.principal', 'destination.ip', 'destination.port']);
+
+const HTTP_RULE = (found: string, tail: string) =>
+  `ztunnel does not support HTTP attributes (found: ${found}). In ambient mode you must use a waypoint proxy to enforce HTTP rules. ${tail}`;
+const DENY_NO_EFFECT =
+  'After omitting unsupported HTTP attributes, this DENY policy has no enforceable rules at ztunnel and will have no effect. Deploy a waypoint proxy and use a targetRef to enforce this policy.';
+const DENY_MIXED = 'DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.';
+const ALLOW_DROPPED = 'Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
+
+function stringMatches(values: string[] | undefined): StringMatch[] {
+  return (values ?? []).map((v) => {
+    if (v === '*') return { Presence: [] };
+    if (v.startsWith('*')) return { Suffix: v.slice(1) };
+    if (v.endsWith('*')) return { Prefix: v.slice(0, -1) };
+    return { Exact: v };
+  });
+}
+
+function ports(values: string[] | undefined): number[] {
+  const out: number[] = [];
+  for (const v of values ?? []) {
+    if (!/^\d+$/.test(v)) continue;
+    const n = Number(v);
+    if (n <= 65535) out.push(n);
+  }
+  return out;
+}
+
+function ips(values: string[] | undefined): string[] {
+  const out: string[] = [];
+  for (const v of values ?? []) {
+    if (!v) continue;
+    const [addr, len] = v.split('/');
+    const v6 = addr!.includes(':');
+    const valid = v6 ? /^[0-9a-fA-F:.]+$/.test(addr!) : /^\d{1,3}(\.\d{1,3}){3}$/.test(addr!) && addr!.split('.').every((o) => Number(o) <= 255);
+    if (!valid) continue;
+    if (len === undefined) out.push(`${addr}/${v6 ? 128 : 32}`);
+    else if (/^\d+$/.test(len) && Number(len) <= (v6 ? 128 : 32)) out.push(`${addr}/${Number(len)}`);
+  }
+  return out;
+}
+
+function serviceAccounts(values: string[] | undefined, ns: string): ServiceAccountMatch[] {
+  return (values ?? []).map((v) => {
+    const i = v.indexOf('/');
+    return i >= 0 ? { namespace: v.slice(0, i), serviceAccount: v.slice(i + 1) } : { namespace: ns, serviceAccount: v };
+  });
+}
+
+/** Drops empty arrays so matches print like ztunnel's (skip_serializing_if empty). */
+function compact(m: Match): Match {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(m)) if (Array.isArray(v) && v.length > 0) out[k] = v;
+  return out as Match;
+}
+
+const nonEmpty = (...xs: (unknown[] | undefined)[]) => xs.some((x) => (x?.length ?? 0) > 0);
+
+function handleRule(action: 'Allow' | 'Deny', rule: AuthorizationRule, ns: string): { clauses: Match[][] | null; l7: string[] } {
+  const l7: string[] = [];
+  const toMatches: Match[] = [];
+  for (const to of rule.to ?? []) {
+    const op = to.operation ?? {};
+    for (const k of ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const) if (nonEmpty(op[k])) l7.push(k);
+    toMatches.push(compact({ destinationPorts: ports(op.ports), notDestinationPorts: ports(op.notPorts) }));
+  }
+  const fromMatches: Match[] = [];
+  for (const from of rule.from ?? []) {
+    const s = from.source ?? {};
+    for (const k of ['remoteIpBlocks', 'notRemoteIpBlocks', 'requestPrincipals', 'notRequestPrincipals', 'trustDomains', 'notTrustDomains'] as const) {
+      if (nonEmpty(s[k])) l7.push(k);
+    }
+    fromMatches.push(
+      compact({
+        sourceIps: ips(s.ipBlocks),
+        notSourceIps: ips(s.notIpBlocks),
+        namespaces: stringMatches(s.namespaces),
+        notNamespaces: stringMatches(s.notNamespaces),
+        serviceAccounts: serviceAccounts(s.serviceAccounts, ns),
+        notServiceAccounts: serviceAccounts(s.notServiceAccounts, ns),
+        principals: stringMatches(s.principals),
+        notPrincipals: stringMatches(s.notPrincipals),
+      }),
+    );
+  }
+  const clauses: Match[][] = [];
+  if (toMatches.length > 0) clauses.push(toMatches);
+  if (fromMatches.length > 0) clauses.push(fromMatches);
+  for (const w of rule.when ?? []) {
+    if (!L4_WHEN_KEYS.has(w.key)) l7.push(w.key);
+    const pick = <T>(key: string, neg: boolean, f: (v: string[] | undefined) => T[]): T[] => (w.key === key ? f(neg ? w.notValues : w.values) : []);
+    clauses.push([
+      compact({
+        namespaces: pick('source.namespace', false, stringMatches),
+        principals: pick('source.principal', false, stringMatches),
+        sourceIps: pick('source.ip', false, ips),
+        destinationPorts: pick('destination.port', false, ports),
+        destinationIps: pick('destination.ip', false, ips),
+        notNamespaces: pick('source.namespace', true, stringMatches),
+        notPrincipals: pick('source.principal', true, stringMatches),
+        notSourceIps: pick('source.ip', true, ips),
+        notDestinationPorts: pick('destination.port', true, ports),
+        notDestinationIps: pick('destination.ip', true, ips),
+      }),
+    ]);
+  }
+  // An ALLOW rule with HTTP attributes can never be enforced at L4: drop it (fail closed).
+  if (action === 'Allow' && l7.length > 0) return { clauses: null, l7 };
+  return { clauses, l7 };
+}
+
+function hasEffectiveRules(rules: Match[][][]): boolean {
+  return rules.some((rule) => rule.length === 0 || rule.every((clause) => clause.some((m) => !isEmptyMatch(m))));
+}
+
+/**
+ * Converts an AuthorizationPolicy to what ztunnel receives, as istiod does for ambient.
+ * `enableDryRun` mirrors AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY.
+ */
+export function convertAuthorizationPolicy(
+  policy: AuthorizationPolicyObject,
+  opts: { rootNamespace?: string; enableDryRun?: boolean } = {},
+): ConversionResult {
+  const rootNamespace = opts.rootNamespace ?? 'istio-system';
+  const { name, namespace, annotations } = policy.metadata;
+  const spec = policy.spec ?? {};
+  const dryRunValue = annotations?.['istio.io/dry-run'];
+  const dryRun = dryRunValue !== undefined && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(dryRunValue);
+  if (dryRun && !opts.enableDryRun) {
+    return {
+      warnings: [
+        {
+          reason: 'UnsupportedValue',
+          message: `found policy "${namespace}/${name}" using dry-run annotation, but support for ambient dry-run authorizationPolicies isn't enabled`,
+        },
+      ],
+    };
+  }
+  if (spec.targetRef || (spec.targetRefs && spec.targetRefs.length > 0)) return { warnings: [] };
+  const scope: Authorization['scope'] = spec.selector ? 'WorkloadSelector' : namespace === rootNamespace ? 'Global' : 'Namespace';
+  const rawAction = spec.action ?? 'ALLOW';
+  if (rawAction !== 'ALLOW' && rawAction !== 'DENY') {
+    return { warnings: [{ reason: 'UnsupportedValue', message: `ztunnel does not support the ${rawAction} action` }] };
+  }
+  const action = rawAction === 'ALLOW' ? 'Allow' : 'Deny';
+  const rules: Match[][][] = [];
+  const l7 = new Set<string>();
+  for (const rule of spec.rules ?? []) {
+    const r = handleRule(action, rule ?? {}, namespace);
+    if (r.clauses) rules.push(r.clauses);
+    for (const k of r.l7) l7.add(k);
+  }
+  const authorization: Authorization = { name, namespace, scope, action, dryRun, rules };
+  const warnings: ConversionWarning[] = [];
+  if (l7.size > 0) {
+    const tail = action === 'Deny' ? (hasEffectiveRules(rules) ? DENY_MIXED : DENY_NO_EFFECT) : ALLOW_DROPPED;
+    warnings.push({ reason: 'UnsupportedValue', message: HTTP_RULE([...l7].sort().join(', '), tail) });
+  }
+  return { authorization, warnings };
+}

@@ -1,0 +1,62 @@
+// ztunnel's access log (target `access`): `connection complete` lines with fields in Istio's order.
+import { levelEnabled, logger } from '../log.js';
+
+const log = logger('access');
+
+export interface AccessLogEntry {
+  srcAddr: string;
+  srcWorkload?: string;
+  srcNamespace?: string;
+  /** Only when mTLS. */
+  srcIdentity?: string;
+  /** Next hop (e.g. `ip:15008`). */
+  dstAddr: string;
+  /** CONNECT authority, for HBONE. */
+  dstHboneAddr?: string;
+  dstService?: string;
+  dstWorkload?: string;
+  dstNamespace?: string;
+  dstIdentity?: string;
+  direction: 'outbound' | 'inbound';
+  bytesSent?: number;
+  bytesRecv?: number;
+  durationMs?: number;
+  error?: string;
+}
+
+const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+/** The `k=v` part of an access log line. */
+export function formatAccessFields(e: AccessLogEntry, withBytes = true): string {
+  const f: string[] = [`src.addr=${e.srcAddr}`];
+  if (e.srcWorkload) f.push(`src.workload=${q(e.srcWorkload)}`);
+  if (e.srcNamespace) f.push(`src.namespace=${q(e.srcNamespace)}`);
+  if (e.srcIdentity) f.push(`src.identity=${q(e.srcIdentity)}`);
+  f.push(`dst.addr=${e.dstAddr}`);
+  if (e.dstHboneAddr) f.push(`dst.hbone_addr=${e.dstHboneAddr}`);
+  if (e.dstService) f.push(`dst.service=${q(e.dstService)}`);
+  if (e.dstWorkload) f.push(`dst.workload=${q(e.dstWorkload)}`);
+  if (e.dstNamespace) f.push(`dst.namespace=${q(e.dstNamespace)}`);
+  if (e.dstIdentity) f.push(`dst.identity=${q(e.dstIdentity)}`);
+  f.push(`direction=${q(e.direction)}`);
+  if (withBytes) {
+    f.push(`bytes_sent=${e.bytesSent ?? 0}`, `bytes_recv=${e.bytesRecv ?? 0}`, `duration=${q(`${Math.round(e.durationMs ?? 0)}ms`)}`);
+  }
+  if (e.error) f.push(`error=${q(e.error)}`);
+  return f.join(' ');
+}
+
+export function logConnectionOpened(e: AccessLogEntry): void {
+  if (levelEnabled('debug')) log.debug('connection opened', formatAccessFields(e, false));
+}
+
+/** INFO `connection complete` on success, ERROR with `error="…"` on failure. */
+export function logConnectionComplete(e: AccessLogEntry): void {
+  if (e.error) log.error('connection complete', formatAccessFields(e));
+  else log.info('connection complete', formatAccessFields(e));
+}
+
+/** WARN `connection failed` for denials before a connection was established. */
+export function logConnectionFailed(e: AccessLogEntry): void {
+  log.warn('connection failed', `src.addr=${e.srcAddr} dst.addr=${e.dstAddr} direction=${q(e.direction)} error=${q(e.error ?? 'unknown')}`);
+}

@@ -1,0 +1,120 @@
+// ztunnel's TCP metrics (Prometheus text), hand-written counters keyed by their label set.
+import { identityOf } from '../identity/spiffe.js';
+import type { Service, Workload } from '../state/types.js';
+
+export const LABEL_NAMES = [
+  'reporter',
+  'source_workload',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'destination_service',
+  'destination_service_namespace',
+  'destination_service_name',
+  'destination_workload',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_cluster',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+
+export type LabelName = (typeof LABEL_NAMES)[number];
+export type TrafficLabels = Partial<Record<LabelName, string>>;
+
+interface Series {
+  labels: string;
+  opened: number;
+  closed: number;
+  failed: number;
+  sent: number;
+  received: number;
+}
+
+const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+export function renderLabels(l: TrafficLabels): string {
+  return LABEL_NAMES.map((n) => `${n}="${escape(l[n] || 'unknown')}"`).join(',');
+}
+
+/** Labels describing the source side of a connection. */
+export function sourceLabels(w: Workload | undefined, identity: string | undefined, clusterId: string): TrafficLabels {
+  return {
+    source_workload: w?.workloadName || w?.name,
+    source_canonical_service: w?.canonicalName,
+    source_canonical_revision: w?.canonicalRevision,
+    source_workload_namespace: w?.namespace,
+    source_principal: identity,
+    source_app: w?.canonicalName,
+    source_version: w?.canonicalRevision,
+    source_cluster: w ? w.clusterId || clusterId : undefined,
+  };
+}
+
+export function destinationLabels(w: Workload | undefined, svc: Service | undefined, identity: string | undefined, clusterId: string): TrafficLabels {
+  return {
+    destination_service: svc?.hostname,
+    destination_service_namespace: svc?.namespace,
+    destination_service_name: svc?.name,
+    destination_workload: w?.workloadName || w?.name,
+    destination_canonical_service: w?.canonicalName,
+    destination_canonical_revision: w?.canonicalRevision,
+    destination_workload_namespace: w?.namespace,
+    destination_principal: identity ?? (w && w.protocol === 'HBONE' ? identityOf(w) : undefined),
+    destination_app: w?.canonicalName,
+    destination_version: w?.canonicalRevision,
+    destination_cluster: w ? w.clusterId || clusterId : undefined,
+  };
+}
+
+export class Metrics {
+  private readonly series = new Map<string, Series>();
+
+  /** A handle for one connection's label set. */
+  series_(labels: TrafficLabels): Series {
+    const key = renderLabels(labels);
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { labels: key, opened: 0, closed: 0, failed: 0, sent: 0, received: 0 }));
+    return s;
+  }
+
+  opened(labels: TrafficLabels): void {
+    this.series_(labels).opened++;
+  }
+
+  closed(labels: TrafficLabels, sent: number, received: number, failed = false): void {
+    const s = this.series_(labels);
+    s.closed++;
+    s.sent += sent;
+    s.received += received;
+    if (failed) s.failed++;
+  }
+
+  /** Prometheus text exposition (version 0.0.4). */
+  render(): string {
+    const out: string[] = [];
+    const family = (name: string, help: string, pick: (s: Series) => number, skipZero = false) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const s of this.series.values()) {
+        const v = pick(s);
+        if (skipZero && v === 0) continue;
+        out.push(`${name}{${s.labels}} ${v}`);
+      }
+    };
+    family('istio_tcp_connections_opened_total', 'The total number of TCP connections opened.', (s) => s.opened);
+    family('istio_tcp_connections_closed_total', 'The total number of TCP connections closed.', (s) => s.closed);
+    family('istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.', (s) => s.received);
+    family('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.', (s) => s.sent);
+    family('istio_tcp_connections_failed_total', 'The total number of TCP connections that failed to establish (unstable).', (s) => s.failed, true);
+    return out.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,41 @@
+// Runs walkthrough steps through a shell, retrying commands whose expectations wait on the mesh to
+// converge, and reports each command with its final output and verdicts.
+import type { Shell, ShellResult } from './shell.js';
+import type { Command, Memo, Step } from './walkthrough.js';
+
+export interface CommandOutcome {
+  command: Command;
+  result: ShellResult;
+  failed: string[];
+}
+
+export interface Reporter {
+  step?(step: Step): void;
+  command?(outcome: CommandOutcome): void;
+}
+
+export async function runCommand(shell: Shell, command: Command, memo: Memo): Promise<CommandOutcome> {
+  const deadline = Date.now() + (command.retryForMs ?? 0);
+  for (;;) {
+    const result = await shell.run(command.run, { timeoutMs: command.timeoutMs ?? 120_000 });
+    const failed = (command.expect ?? []).filter((e) => !e.check(result, memo)).map((e) => e.says);
+    if (failed.length === 0 || Date.now() >= deadline) {
+      if (failed.length === 0) command.remember?.(result, memo);
+      return { command, result, failed };
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Runs the steps in order; stops at the first command whose expectations do not hold. */
+export async function runSteps(shell: Shell, steps: Step[], reporter: Reporter, memo: Memo = {}): Promise<CommandOutcome | undefined> {
+  for (const step of steps) {
+    reporter.step?.(step);
+    for (const command of step.commands) {
+      const outcome = await runCommand(shell, command, memo);
+      reporter.command?.(outcome);
+      if (outcome.failed.length > 0) return outcome;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,60 @@
+// Runs the walkthrough's commands the way a user types them: through `sh -c`, with KUBECONFIG set and the
+// cluster's kubectl and the `ambit` CLI first on PATH, so a printed command is exactly what ran.
+import { spawn } from 'node:child_process';
+
+export interface ShellResult {
+  command: string;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Shell {
+  run(command: string, opts?: { timeoutMs?: number; input?: string }): Promise<ShellResult>;
+  env: NodeJS.ProcessEnv;
+}
+
+export function createShell(opts: { kubeconfigPath: string; pathPrepend: string[]; cwd: string }): Shell {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KUBECONFIG: opts.kubeconfigPath,
+    PATH: [...opts.pathPrepend, process.env.PATH ?? ''].join(':'),
+  };
+  return {
+    env,
+    run(command, runOpts = {}) {
+      return new Promise((resolve) => {
+        const child = spawn('sh', ['-c', command], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => { stdout += d; });
+        child.stderr.on('data', (d) => { stderr += d; });
+        child.stdin.end(runOpts.input ?? '');
+        const timer = setTimeout(() => {
+          stderr += `\n(timed out after ${runOpts.timeoutMs} ms)`;
+          try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+        }, runOpts.timeoutMs ?? 120_000);
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ command, code: code ?? (signal ? 128 : 1), stdout, stderr });
+        });
+      });
+    },
+  };
+}
+
+/** Polls `check` until it returns a value or the deadline passes; the last error explains a timeout. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,201 @@
+// The getting-started walkthrough as data: each step is the commands a user types (exactly as the seeds
+// show them) and what the user must see. `npm run demo` prints them with their real output; the end-to-end
+// test runs the same list and asserts every expectation.
+import type { ShellResult } from './shell.js';
+
+export type Dialect = '2024' | '2022';
+
+export interface Expect {
+  /** What the user should see, in words (printed by the demo, used as the assertion message). */
+  says: string;
+  check(r: ShellResult, memo: Memo): boolean;
+}
+
+export interface Command {
+  run: string;
+  expect?: Expect[];
+  /** Re-run until every expectation holds (the mesh converges asynchronously); only the last run is shown. */
+  retryForMs?: number;
+  /** Run but do not print (set-up and waits a user would not type). */
+  quiet?: boolean;
+  /** Keep something from the output for a later check. */
+  remember?: (r: ShellResult, memo: Memo) => void;
+  timeoutMs?: number;
+}
+
+export interface Step {
+  title: string;
+  commands: Command[];
+}
+
+export type Memo = Record<string, unknown>;
+
+export const exitCode = (code: number): Expect => ({ says: `exit code ${code}`, check: (r) => r.code === code });
+export const prints = (re: RegExp): Expect => ({ says: `output matches ${re}`, check: (r) => re.test(r.stdout) });
+export const printsErr = (re: RegExp): Expect => ({ says: `error output matches ${re}`, check: (r) => re.test(r.stderr) });
+export const printsNothing = (): Expect => ({ says: 'no output', check: (r) => r.stdout.trim() === '' });
+
+const TITLE = '<title>Simple Bookstore App</title>';
+const titleFrom = (client: string) => `kubectl exec deploy/${client} -- curl -s http://productpage:9080/ | grep -o "<title>.*</title>"`;
+const showsTitle = prints(new RegExp(TITLE));
+const podsState = `kubectl get pods -n default -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.uid} {.status.containerStatuses[0].restartCount}{"\\n"}{end}'`;
+const sameAppPods: Expect = {
+  says: 'no pod was restarted or replaced',
+  check: (r, memo) => r.stdout.trim() === String(memo.pods ?? '').trim(),
+};
+
+/** Counts `reviews-vN-` occurrences in 100 product pages fetched from sleep. */
+const hundredPages = `kubectl exec deploy/sleep -- sh -c 'for i in $(seq 1 100); do curl -s http://productpage:9080/productpage | grep -o "reviews-v.-"; done' | sort | uniq -c`;
+function aboutTenPercentV2(): Expect {
+  return {
+    says: 'about 10 of 100 pages were served by reviews-v2, the rest by reviews-v1',
+    check: (r) => {
+      const count = (v: string) => Number(new RegExp(`(\\d+) reviews-${v}-`).exec(r.stdout)?.[1] ?? 0);
+      const v1 = count('v1');
+      const v2 = count('v2');
+      return v1 + v2 === 100 && v2 >= 2 && v2 <= 25 && count('v3') === 0;
+    },
+  };
+}
+
+export function walkthrough(dialect: Dialect): Step[] {
+  const steps: Step[] = [
+    {
+      title: '1. Install the mesh',
+      commands: [
+        { run: 'ambit install', expect: [exitCode(0)], timeoutMs: 180_000 },
+        { run: 'kubectl wait --for=condition=Ready pods --all -n istio-system --timeout=180s', quiet: true, expect: [exitCode(0)], timeoutMs: 200_000 },
+        { run: 'kubectl get pods -n istio-system', expect: [prints(/ztunnel-\S+\s+1\/1\s+Running/), prints(/istiod-\S+\s+1\/1\s+Running/)] },
+        { run: 'kubectl get daemonset -n istio-system', expect: [prints(/ztunnel\s+2\s+2\s+2\s+2\s+2/)] },
+      ],
+    },
+    {
+      title: '2. Deploy Bookinfo and the curl clients, without the mesh',
+      commands: [
+        { run: 'kubectl apply -f samples/manifests/bookinfo.yaml', expect: [exitCode(0)] },
+        { run: 'kubectl apply -f samples/manifests/sleep.yaml', expect: [exitCode(0)] },
+        { run: 'kubectl apply -f samples/manifests/notsleep.yaml', expect: [exitCode(0)] },
+        { run: 'kubectl wait --for=condition=Ready pods --all -n default --timeout=180s', expect: [exitCode(0)], timeoutMs: 200_000 },
+        { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 30_000 },
+        { run: titleFrom('notsleep'), expect: [showsTitle], retryForMs: 30_000 },
+      ],
+    },
+    {
+      title: '3. Join the mesh without restarts',
+      commands: [
+        { run: podsState, quiet: true, remember: (r, memo) => { memo.pods = r.stdout; } },
+        { run: 'kubectl label namespace default istio.io/dataplane-mode=ambient', expect: [exitCode(0)] },
+        {
+          run: 'kubectl logs -n istio-system -l app=ztunnel --tail=-1 | grep "starting proxy" | grep productpage',
+          expect: [prints(/pod received, starting proxy uid=\S+ name=productpage-v1-\S+ namespace=default/)],
+          retryForMs: 60_000,
+        },
+        { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 30_000 },
+        {
+          run: `kubectl logs -n istio-system -l app=ztunnel --tail=-1 | grep 'src.identity="spiffe://cluster.local/ns/default/sa/sleep"' | grep productpage | tail -1`,
+          expect: [prints(/connection complete .*src\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep".*dst\.service="productpage\.default\.svc\.cluster\.local"/)],
+          retryForMs: 30_000,
+        },
+        {
+          run: `for p in $(kubectl get pods -n istio-system -l app=ztunnel -o name); do kubectl exec -n istio-system $p -- curl -s localhost:15020/metrics; done | grep istio_tcp_connections_opened_total | grep 'destination_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"' | grep -m1 'connection_security_policy="mutual_tls"'`,
+          expect: [prints(/connection_security_policy="mutual_tls"/)],
+          retryForMs: 30_000,
+        },
+        { run: podsState, quiet: true, expect: [sameAppPods] },
+        { run: 'kubectl get pods -n default', expect: [prints(/productpage-v1-\S+\s+1\/1\s+Running\s+0/)] },
+      ],
+    },
+    {
+      title: '4. L4 authorization, enforced by ztunnel',
+      commands: [
+        { run: 'kubectl apply -f samples/manifests/policies/productpage-viewer-l4.yaml', expect: [exitCode(0)] },
+        { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 30_000 },
+        { run: titleFrom('notsleep'), expect: [printsNothing(), printsErr(/command terminated with exit code 56/)], retryForMs: 30_000 },
+      ],
+    },
+  ];
+
+  if (dialect === '2024') {
+    steps.push(
+      {
+        title: '5. A waypoint for productpage',
+        commands: [
+          { run: 'ambit waypoint apply --service-account bookinfo-productpage --wait', expect: [prints(/^waypoint default\/bookinfo-productpage applied$/m)], timeoutMs: 150_000 },
+          { run: 'kubectl get gtw bookinfo-productpage', expect: [prints(/bookinfo-productpage\s+istio-mesh\s+\S+\s+True/)] },
+          {
+            run: `kubectl get gtw bookinfo-productpage -o yaml | grep -B2 -A3 'type: Programmed'`,
+            expect: [prints(/message: Resource programmed, assigned to service\(s\) bookinfo-productpage\.default\.svc\.cluster\.local:15008/), prints(/reason: Programmed/), prints(/status: "True"/)],
+          },
+          { run: 'kubectl get deploy,svc bookinfo-productpage', expect: [prints(/15008\/TCP/)] },
+        ],
+      },
+      {
+        title: '6. L7 authorization, enforced by the waypoint',
+        commands: [
+          { run: 'kubectl apply -f samples/manifests/policies/productpage-viewer-l7.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl exec deploy/sleep -- curl -s http://productpage:9080/ -X DELETE', expect: [prints(/^RBAC: access denied$/)], retryForMs: 30_000 },
+          { run: 'kubectl exec deploy/notsleep -- curl -s http://productpage:9080/', expect: [prints(/^RBAC: access denied$/)], retryForMs: 30_000 },
+          { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 30_000 },
+        ],
+      },
+      {
+        title: "7. Traffic control: 90/10 between reviews v1 and v2 (Istio's API, then the Gateway API)",
+        commands: [
+          { run: 'ambit waypoint apply --service-account bookinfo-reviews --wait', expect: [prints(/^waypoint default\/bookinfo-reviews applied$/m)], timeoutMs: 150_000 },
+          { run: 'kubectl apply -f samples/manifests/istio-api/virtual-service-reviews-90-10.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl apply -f samples/manifests/istio-api/destination-rule-reviews.yaml', expect: [exitCode(0)] },
+          { run: hundredPages, expect: [aboutTenPercentV2()], retryForMs: 60_000, timeoutMs: 120_000 },
+          { run: 'kubectl delete virtualservice reviews && kubectl delete destinationrule reviews', expect: [exitCode(0)] },
+          { run: 'kubectl apply -f samples/manifests/bookinfo-versions.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl apply -f samples/manifests/gateway-api/route-reviews-90-10.yaml', expect: [exitCode(0)] },
+          { run: hundredPages, expect: [aboutTenPercentV2()], retryForMs: 60_000, timeoutMs: 120_000 },
+        ],
+      },
+    );
+  } else {
+    steps.push(
+      {
+        title: '5. A waypoint for productpage (the 2022 Gateway YAML)',
+        commands: [
+          { run: 'kubectl delete authorizationpolicy productpage-viewer', expect: [exitCode(0)] },
+          { run: 'kubectl apply -f samples/manifests/dialect-2022/waypoint-productpage.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl wait --for=condition=Programmed gtw/productpage --timeout=120s', expect: [exitCode(0)], timeoutMs: 150_000 },
+          { run: 'kubectl get pod | grep waypoint', expect: [prints(/bookinfo-productpage-waypoint-proxy-\S+\s+1\/1\s+Running/)] },
+          { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 30_000 },
+        ],
+      },
+      {
+        title: '7. Traffic control: a reviews waypoint, a DestinationRule with three subsets, a VirtualService 90/10',
+        commands: [
+          { run: 'kubectl apply -f samples/manifests/dialect-2022/waypoint-reviews.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl wait --for=condition=Programmed gtw/reviews --timeout=120s', expect: [exitCode(0)], timeoutMs: 150_000 },
+          { run: 'kubectl apply -f samples/manifests/dialect-2022/destination-rule-reviews.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl apply -f samples/manifests/dialect-2022/virtual-service-reviews-90-10.yaml', expect: [exitCode(0)] },
+          { run: hundredPages, expect: [aboutTenPercentV2()], retryForMs: 60_000, timeoutMs: 120_000 },
+        ],
+      },
+    );
+  }
+
+  steps.push({
+    title: '8. Uninstall: the application keeps running, unmeshed, with nothing left behind',
+    commands: [
+      { run: dialect === '2024' ? 'ambit waypoint delete --all' : 'kubectl delete gtw productpage reviews', expect: [exitCode(0)] },
+      { run: 'kubectl label namespace default istio.io/dataplane-mode-', expect: [exitCode(0)] },
+      { run: 'ambit uninstall --purge', expect: [exitCode(0)], timeoutMs: 180_000 },
+      { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 60_000 },
+      { run: titleFrom('notsleep'), expect: [showsTitle], retryForMs: 60_000 },
+      { run: podsState, quiet: true, expect: [sameAppPods] },
+      {
+        run: 'kubectl get pods -n default -o jsonpath=\'{.items[*].metadata.annotations.ambient\\.istio\\.io/redirection}\'',
+        quiet: true,
+        expect: [printsNothing()],
+        retryForMs: 30_000,
+      },
+      { run: 'kubectl get all -n istio-system 2>&1', expect: [prints(/No resources found|NotFound|not found/)], retryForMs: 90_000 },
+      { run: 'kubectl delete -f samples/manifests/bookinfo.yaml -f samples/manifests/sleep.yaml -f samples/manifests/notsleep.yaml --ignore-not-found', quiet: true },
+      { run: 'kubectl delete -f samples/manifests/bookinfo-versions.yaml --ignore-not-found; kubectl delete httproute reviews --ignore-not-found', quiet: true },
+    ],
+  });
+  return steps;
+}

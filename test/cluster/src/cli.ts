@@ -10,9 +10,9 @@ import { copyFile, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promise
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readMachineLock, startCluster, type Cluster } from './cluster.js';
-import { cleanupLeftovers } from './controlplane/cleanup.js';
+import { cleanupLeftovers, cleanupStateDir } from './controlplane/cleanup.js';
 import { sleep } from './controlplane/exec.js';
-import { ambitDir, cliKubeconfig, defaultStateDir, supervisorLog, supervisorPidFile } from './controlplane/paths.js';
+import { ambitDir, cliKubeconfig, defaultStateDir, nodeBinary, supervisorLog, supervisorPidFile } from './controlplane/paths.js';
 
 const statusFile = join(ambitDir, 'supervisor.status.json');
 
@@ -81,6 +81,7 @@ async function supervise(args: string[]): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', () => {});
+  process.on('unhandledRejection', (e) => console.log(`${stamp()} unhandled rejection: ${(e as Error)?.stack ?? String(e)}`));
   try {
     cluster = await startCluster({ nodes: nodesArg(args), stateDir: defaultStateDir, log: (l) => console.log(`${stamp()} ${l}`) });
   } catch (e) {
@@ -115,7 +116,7 @@ async function up(args: string[]): Promise<number> {
     }
     await rm(statusFile, { force: true });
     const out = openSync(supervisorLog, 'a');
-    const child = spawn(process.execPath, ['--enable-source-maps', fileURLToPath(import.meta.url), 'supervise', ...args], {
+    const child = spawn(nodeBinary, ['--enable-source-maps', fileURLToPath(import.meta.url), 'supervise', ...args], {
       detached: true,
       stdio: ['ignore', out, out],
       cwd: process.cwd(),
@@ -157,7 +158,8 @@ Stop it with: npm run cluster:down`);
 }
 
 async function down(): Promise<number> {
-  const pid = await readPid();
+  const pid = (await readPid()) ?? (await readMachineLock())?.pid;
+  let clean = false;
   if (pid && alive(pid)) {
     console.log(`Stopping the local cluster (supervisor pid ${pid}) ...`);
     process.kill(pid, 'SIGTERM');
@@ -166,10 +168,13 @@ async function down(): Promise<number> {
     if (alive(pid)) {
       console.log('The supervisor did not stop in 90s; killing it.');
       process.kill(pid, 'SIGKILL');
+    } else {
+      clean = true;
     }
   }
-  // Whatever is left (a dead supervisor, a crashed test): remove it.
-  const removed = await cleanupLeftovers();
+  // A supervisor that stopped cleanly removed everything of its own; otherwise (dead supervisor, crashed test)
+  // remove every leftover of a local cluster on this machine.
+  const removed = clean ? await cleanupStateDir(defaultStateDir) : await cleanupLeftovers();
   if (removed.length) console.log(`Removed leftovers:\n  ${removed.join('\n  ')}`);
   await rm(cliKubeconfig, { force: true });
   await rm(statusFile, { force: true });

@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import { createClusterPKI, type ClusterPKI } from './pki.js';
 import { buildControlPlane } from './controlplane/build.js';
 import {
-  cleanupLeftovers,
-  deleteNetns,
+  cleanupStateDir,
+  deleteNamedNetns,
+  descendants,
   killPids,
   listProcesses,
-  descendants,
+  netnsOnBridge,
+  processesMentioning,
   removeClusterChains,
   removeStateDir,
   unmountUnder,
@@ -33,7 +35,6 @@ import { writeKubeconfig } from './controlplane/kubeconfig.js';
 import {
   bridgeExists,
   ensureForwardGuardFirst,
-  listNetns,
   setupHostNetwork,
   teardownHostNetwork,
   type HostNetworkState,
@@ -123,6 +124,7 @@ class LocalCluster implements Cluster {
   private network: HostNetworkState | undefined;
   private guardTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
+  private stopping = false;
   pki!: ClusterPKI;
 
   constructor(
@@ -225,6 +227,9 @@ class LocalCluster implements Cluster {
       this.waitReady(scheduler, 'kube-scheduler healthy', () => isOk(`https://127.0.0.1:${ports.scheduler}/healthz`, insecure), 60_000),
     ]);
     const crds = opts.crds === false ? Promise.resolve() : installUpstreamCRDs(this.kubeconfigPath, { log: this.log, kubectl: join(this.binDir, 'kubectl') });
+    // Awaited at the end; a failure meanwhile must not surface as an unhandled rejection.
+    crds.catch(() => {});
+    controlPlane.catch(() => {});
 
     // Virtual nodes.
     const nodesUp = Promise.all(
@@ -258,14 +263,22 @@ class LocalCluster implements Cluster {
     const kubeProxy = this.spawn(
       kubeProxyCommand(paths, { hostname: this.nodeNames[0] ?? nodeName(1), masqueradeAll: !this.network.brNetfilter }),
     );
-    // Without a Node object kube-proxy never reports healthy: only wait for it when there are nodes.
-    const proxyUp = (
-      this.nodeNames.length
-        ? this.waitReady(kubeProxy, 'kube-proxy synced', () => isOk(`http://127.0.0.1:${ports.kubeProxyHealthz}/healthz`), 60_000)
-        : Promise.resolve()
-    ).then(() => ensureForwardGuardFirst());
-    this.guardTimer = setInterval(() => void ensureForwardGuardFirst().catch(() => {}), 15_000);
-    this.guardTimer.unref();
+    // kube-proxy prepends its own FORWARD jumps when it starts syncing: keep AMBIT-FORWARD first, checking often
+    // until kube-proxy's jumps are in place, then as a slow safety net.
+    let kubeProxyHooked = false;
+    const guard = async () => {
+      kubeProxyHooked = (await ensureForwardGuardFirst().catch(() => false)) || kubeProxyHooked;
+      if (!this.stopping) this.guardTimer = setTimeout(() => void guard(), kubeProxyHooked ? 15_000 : 300).unref();
+    };
+    void guard();
+    // Without a Node object kube-proxy does not get healthy: only wait for it when there are nodes.
+    const proxyUp = this.nodeNames.length
+      ? this.waitReady(kubeProxy, 'kube-proxy synced', async () => {
+          if (!(await isOk(`http://127.0.0.1:${ports.kubeProxyHealthz}/healthz`))) return false;
+          return ensureForwardGuardFirst();
+        }, 60_000)
+      : Promise.resolve();
+    proxyUp.catch(() => {});
 
     await controlPlane;
     // The default ServiceAccount shows that kube-controller-manager's token machinery runs.
@@ -319,7 +332,16 @@ class LocalCluster implements Cluster {
 
   private async doStop(): Promise<void> {
     const t0 = Date.now();
-    if (this.guardTimer) clearInterval(this.guardTimer);
+    this.stopping = true;
+    if (this.guardTimer) clearTimeout(this.guardTimer);
+    // The pods' network namespaces: named after the pods' UIDs (ask while the apiserver still runs) and
+    // attached to our bridge.
+    const podNetns = new Set<string>(await netnsOnBridge(net.bridge));
+    const apiserverUp = this.procs.some((p) => p.name === 'kube-apiserver' && p.running);
+    if (apiserverUp) {
+      const uids = await this.kubectl(['get', 'pods', '-A', '-o', 'jsonpath={.items[*].metadata.uid}'], { timeoutMs: 10_000 });
+      for (const uid of uids.stdout.split(/\s+/).filter(Boolean)) podNetns.add(`ambit-${uid}`);
+    }
     // Nodes first (they stop their pods), then the control plane in reverse start order.
     await Promise.all(this.nodeProcs.map((p) => p.stop(10_000)));
     const byName = (n: string) => this.procs.filter((p) => p.name === n);
@@ -327,13 +349,14 @@ class LocalCluster implements Cluster {
     for (const n of ['kube-apiserver', 'etcd']) await Promise.all(byName(n).map((p) => p.stop()));
     await Promise.all(this.procs.map((p) => p.stop()));
 
-    // Processes the node agents started and left behind: pod processes in ambit-* network namespaces (killed
-    // with the namespaces) and anything still running from the bin dir that descends from us.
+    // What the node agents left behind: pod processes (killed with their namespaces), anything from the bin dir
+    // that descends from us, anything whose command line points into the state dir.
+    for (const ns of await netnsOnBridge(net.bridge)) podNetns.add(ns);
+    await deleteNamedNetns(podNetns);
     const all = await listProcesses();
     const strays: ProcInfo[] = descendants(all, process.pid).filter((p) => p.exe.startsWith(`${this.binDir}/`));
-    strays.push(...(await processesInStateDir(all, this.stateDir, this.binDir)));
+    strays.push(...(await processesMentioning(this.stateDir)));
     if (strays.length) await killPids([...new Set(strays.map((p) => p.pid))]);
-    await deleteNetns('ambit-');
     await unmountUnder(this.stateDir);
     await removeClusterChains(this.binDir);
     await teardownHostNetwork(this.network);
@@ -342,22 +365,6 @@ class LocalCluster implements Cluster {
     if (!lock || lock.pid === process.pid) await rm(machineLockFile, { force: true });
     this.log(`cluster stopped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   }
-}
-
-/** Processes from the bin dir whose command line or working directory points into the state dir. */
-async function processesInStateDir(all: ProcInfo[], stateDir: string, binDir: string): Promise<ProcInfo[]> {
-  const { readFile: rf, readlink } = await import('node:fs/promises');
-  const out: ProcInfo[] = [];
-  for (const p of all.filter((q) => q.exe.startsWith(`${binDir}/`))) {
-    try {
-      const cmdline = await rf(`/proc/${p.pid}/cmdline`, 'utf8');
-      const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => '');
-      if (cmdline.includes(stateDir) || cwd.startsWith(stateDir)) out.push(p);
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
 }
 
 /**
@@ -374,12 +381,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       `another local cluster is running on this machine (supervisor pid ${lock.pid}, state ${lock.stateDir}); stop it first (npm run cluster:down)`,
     );
   }
-  if (lock || existsSync(stateDir) || (await bridgeExists()) || (await listNetns()).length) {
-    const removed = await cleanupLeftovers({ stateDir: lock?.stateDir ?? stateDir });
-    if (lock && lock.stateDir !== stateDir) removed.push(...(await cleanupLeftovers({ stateDir })));
+  const binDir = await buildControlPlane({ log });
+  if (lock || existsSync(stateDir) || (await bridgeExists())) {
+    // An earlier cluster's supervisor died: remove what it left (only what is provably that cluster's).
+    const removed = lock && lock.stateDir !== stateDir ? await cleanupStateDir(lock.stateDir, binDir) : [];
+    removed.push(...(await cleanupStateDir(stateDir, binDir)));
     if (removed.length) log(`removed leftovers of an earlier cluster: ${removed.join(', ')}`);
   }
-  const binDir = await buildControlPlane({ log });
   await mkdir(stateDir, { recursive: true });
   // Claim the machine before touching it.
   await writeFile(

@@ -1,7 +1,7 @@
 // The local cluster's PKI: one cluster CA and the leaf certificates the control plane and the virtual nodes use.
 // Keys come from node:crypto (fast, native) and are handed to node-forge only to sign certificates. Private keys
 // are written 0600 and never logged.
-import { generateKeyPair as generateKeyPairCb, randomBytes } from 'node:crypto';
+import { generateKeyPair as generateKeyPairCb, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -33,8 +33,17 @@ export interface LeafSpec {
   days?: number;
 }
 
+export function generateKeyPair(bits = 2048): KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: bits,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  return { keyPem: privateKey, publicKeyPem: publicKey };
+}
+
 /** RSA key pair, generated off the main thread (several run in parallel on libuv's pool). */
-export function generateKeyPair(bits = 2048): Promise<KeyPair> {
+export function generateKeyPairAsync(bits = 2048): Promise<KeyPair> {
   return new Promise((resolve, reject) =>
     generateKeyPairCb(
       'rsa',
@@ -68,8 +77,8 @@ function subject(commonName: string, organizations: string[] = []): forge.pki.Ce
   ];
 }
 
-export async function createCA(commonName = 'ambit-cluster-ca', days = 3650): Promise<CertAndKey> {
-  const keys = await generateKeyPair();
+/** A self-signed CA (synchronous; createCAAsync generates the key off the main thread). */
+export function createCA(commonName = 'ambit-cluster-ca', days = 3650, keys: KeyPair = generateKeyPair()): CertAndKey {
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
   cert.serialNumber = serial();
@@ -86,8 +95,16 @@ export async function createCA(commonName = 'ambit-cluster-ca', days = 3650): Pr
   return { ...keys, certPem: forge.pki.certificateToPem(cert) };
 }
 
-export async function issueLeaf(ca: CertAndKey, spec: LeafSpec, keys?: KeyPair): Promise<CertAndKey> {
-  keys ??= await generateKeyPair();
+export async function createCAAsync(commonName = 'ambit-cluster-ca', days = 3650): Promise<CertAndKey> {
+  return createCA(commonName, days, await generateKeyPairAsync());
+}
+
+export async function issueLeafAsync(ca: CertAndKey, spec: LeafSpec): Promise<CertAndKey> {
+  return issueLeaf(ca, spec, await generateKeyPairAsync());
+}
+
+/** A leaf certificate signed by `ca` (synchronous; issueLeafAsync generates the key off the main thread). */
+export function issueLeaf(ca: CertAndKey, spec: LeafSpec, keys: KeyPair = generateKeyPair()): CertAndKey {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
@@ -165,7 +182,7 @@ export interface KubeletIdentity {
 
 /** Issue a kubelet serving certificate for one virtual node (IP SAN = the address the apiserver dials). */
 export async function writeKubeletCert(dir: string, ca: CertAndKey, node: KubeletIdentity): Promise<CertFiles> {
-  const leaf = await issueLeaf(ca, {
+  const leaf = await issueLeafAsync(ca, {
     commonName: `system:node:${node.name}`,
     organizations: ['system:nodes'],
     altNames: [node.address, node.name],
@@ -178,13 +195,13 @@ export async function writeKubeletCert(dir: string, ca: CertAndKey, node: Kubele
 export async function createClusterPKI(dir: string, nodes: KubeletIdentity[] = []): Promise<ClusterPKI & { caPair: CertAndKey }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const ca = await createCA();
+  const ca = await createCAAsync();
   const [caFiles, apiserver, admin, kubeletClient, sa, kubeletFiles] = await Promise.all([
     writePair(dir, 'ca', ca),
-    issueLeaf(ca, { commonName: 'kube-apiserver', altNames: APISERVER_SANS, usage: 'server' }),
-    issueLeaf(ca, { commonName: 'kubernetes-admin', organizations: ['system:masters'], usage: 'client' }),
-    issueLeaf(ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
-    generateKeyPair(),
+    issueLeafAsync(ca, { commonName: 'kube-apiserver', altNames: APISERVER_SANS, usage: 'server' }),
+    issueLeafAsync(ca, { commonName: 'kubernetes-admin', organizations: ['system:masters'], usage: 'client' }),
+    issueLeafAsync(ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
+    generateKeyPairAsync(),
     Promise.all(nodes.map((node) => writeKubeletCert(dir, ca, node))),
   ]);
   const saFiles = { certFile: join(dir, 'sa.pub'), keyFile: join(dir, 'sa.key') };

@@ -140,25 +140,36 @@ async function allBinDirs(): Promise<string[]> {
   }
 }
 
-/**
- * Best-effort removal of anything a cluster left behind on this machine. Returns what it removed.
- * Unlike Cluster.stop(), this does not know which cluster made what: it kills every process started from a
- * Kubernetes bin dir of the cache and removes every ambit-named thing.
- */
-export async function cleanupLeftovers(opts: { stateDir?: string } = {}): Promise<string[]> {
-  const removed: string[] = [];
-  const binDirs = await allBinDirs();
-  const procs: ProcInfo[] = [];
-  for (const d of binDirs) procs.push(...(await processesFrom(d)));
-  // Virtual node agents and the supervisor are node processes; find them by their command line.
+/** Processes of a local cluster whatever its state dir: the command line names a `.ambit/cluster` state dir. */
+async function clusterProcesses(binDirs: string[]): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
   for (const p of await listProcesses()) {
+    if (p.pid === process.pid) continue;
     try {
       const cmdline = (await readFile(`/proc/${p.pid}/cmdline`, 'utf8')).split('\0').join(' ');
-      if (/test\/cluster\/dist\/src\/(node\/main|cli)\.js (--config|supervise)/.test(cmdline) && p.pid !== process.pid) procs.push(p);
+      const fromBin = binDirs.some((d) => p.exe.startsWith(`${d}/`));
+      const agentOrSupervisor = /test\/cluster\/dist\/src\/(node\/main|cli)\.js (--config|supervise)/.test(cmdline);
+      if ((fromBin || agentOrSupervisor) && cmdline.includes('/.ambit/cluster')) out.push(p);
+      else if (agentOrSupervisor && cmdline.includes(' supervise')) out.push(p);
     } catch {
       /* gone */
     }
   }
+  return out;
+}
+
+/**
+ * Best-effort removal of anything a local cluster left behind on this machine (a supervisor or test that
+ * died). Returns what it removed. It does not know which cluster made what, so it removes every ambit-named
+ * thing: netns ambit-*, bridge ambit0, AMBIT-* and KUBE-* chains, mounts under the state dir. Processes: those
+ * from a Kubernetes bin dir of the cache (and node agents, supervisors) whose command line names a
+ * `.ambit/cluster` state dir, plus whatever runs in the ambit-* namespaces. Processes from the bin dir that
+ * belong to something else (a developer's own ad-hoc control plane under /tmp) are left alone.
+ */
+export async function cleanupLeftovers(opts: { stateDir?: string } = {}): Promise<string[]> {
+  const removed: string[] = [];
+  const binDirs = await allBinDirs();
+  const procs = await clusterProcesses(binDirs);
   if (procs.length) {
     await killPids(procs.map((p) => p.pid));
     removed.push(...procs.map((p) => `process ${p.pid} ${p.exe}`));
@@ -184,4 +195,69 @@ export async function removeStateDir(stateDir: string): Promise<boolean> {
   if (left.length) throw new Error(`not removing ${stateDir}: still mounted: ${left.join(', ')}`);
   await rm(stateDir, { recursive: true, force: true });
   return true;
+}
+
+/** Network namespaces whose veth peers sit on `bridge` (the pods of the cluster that owns the bridge). */
+export async function netnsOnBridge(bridge: string): Promise<string[]> {
+  const links = await run('ip', ['-j', 'link', 'show', 'master', bridge]);
+  if (links.code !== 0) return [];
+  const ids = new Set<number>();
+  for (const l of JSON.parse(links.stdout || '[]') as Array<{ link_netnsid?: number }>) {
+    if (typeof l.link_netnsid === 'number') ids.add(l.link_netnsid);
+  }
+  if (ids.size === 0) return [];
+  const names: string[] = [];
+  for (const line of (await run('ip', ['netns', 'list'])).stdout.split('\n')) {
+    const m = /^(\S+) \(id: (\d+)\)/.exec(line.trim());
+    if (m && ids.has(Number(m[2]))) names.push(m[1]!);
+  }
+  return names;
+}
+
+/** Delete the named network namespaces, killing the processes inside first. */
+export async function deleteNamedNetns(names: Iterable<string>): Promise<string[]> {
+  const removed: string[] = [];
+  const existing = new Set(await listNetns(''));
+  for (const ns of new Set(names)) {
+    if (!existing.has(ns)) continue;
+    const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split('\n').map(Number).filter((n) => n > 0);
+    if (pids.length) await killPids(pids, 1000);
+    if ((await run('ip', ['netns', 'delete', ns])).code === 0) removed.push(`netns ${ns}`);
+  }
+  return removed;
+}
+
+/** Processes (any executable) whose command line mentions `dir`: the components and node agents of a cluster. */
+export async function processesMentioning(dir: string): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
+  for (const p of await listProcesses()) {
+    if (p.pid === process.pid) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${p.pid}/cmdline`, 'utf8')).split('\0').join(' ');
+      if (cmdline.includes(dir)) out.push(p);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove what an earlier cluster with this state dir left behind (its supervisor died): its processes, the pod
+ * namespaces on its bridge, chains, bridge, mounts, state dir. Unlike cleanupLeftovers() it leaves alone what
+ * other clusters on the machine (e.g. a developer's, on another bridge) own.
+ */
+export async function cleanupStateDir(stateDir: string, binDir?: string): Promise<string[]> {
+  const removed: string[] = [];
+  const procs = await processesMentioning(stateDir);
+  if (procs.length) {
+    await killPids(procs.map((p) => p.pid));
+    removed.push(...procs.map((p) => `process ${p.pid} ${p.exe}`));
+  }
+  removed.push(...(await deleteNamedNetns(await netnsOnBridge('ambit0'))));
+  removed.push(...(await unmountUnder(stateDir)));
+  removed.push(...(await removeClusterChains(binDir)));
+  removed.push(...(await teardownHostNetwork(undefined)));
+  if (await removeStateDir(stateDir)) removed.push(`state dir ${stateDir}`);
+  return removed;
 }

@@ -81,14 +81,21 @@ export async function installForwardGuard(): Promise<void> {
   await ensureForwardGuardFirst();
 }
 
-/** Make the FORWARD jump to AMBIT-FORWARD the first rule (kube-proxy prepends its own jumps). */
-export async function ensureForwardGuardFirst(): Promise<void> {
+/**
+ * Make the FORWARD jump to AMBIT-FORWARD the first rule (kube-proxy prepends its own jumps when it starts
+ * syncing). Returns whether kube-proxy's jumps were already there (after that it leaves the order alone).
+ */
+export async function ensureForwardGuardFirst(): Promise<boolean> {
   const rules = (await runOk('iptables', ['-w', '5', '-S', 'FORWARD'])).split('\n').filter((l) => l.startsWith('-A FORWARD'));
-  if (rules[0]?.includes(`-j ${FORWARD_CHAIN}`) && rules.filter((l) => l.includes(`-j ${FORWARD_CHAIN}`)).length === 1) return;
+  const kubeProxyHooked = rules.some((l) => l.includes('-j KUBE-FORWARD'));
+  if (rules[0]?.includes(`-j ${FORWARD_CHAIN}`) && rules.filter((l) => l.includes(`-j ${FORWARD_CHAIN}`)).length === 1) {
+    return kubeProxyHooked;
+  }
   while ((await ipt(['-D', 'FORWARD', '-j', FORWARD_CHAIN])).code === 0) {
     /* remove every copy */
   }
   await runOk('iptables', ['-w', '5', '-I', 'FORWARD', '1', '-j', FORWARD_CHAIN]);
+  return kubeProxyHooked;
 }
 
 export async function teardownHostNetwork(state: HostNetworkState | undefined): Promise<string[]> {

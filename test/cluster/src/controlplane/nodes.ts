@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertFiles } from '../pki.js';
 import { ManagedProcess } from './process.js';
-import { imagesFile, net, nodeMain, ports } from './paths.js';
+import { imagesFile, net, nodeBinary, nodeMain, ports, repoRoot } from './paths.js';
 
 /** The contract with the node agent (test/cluster/src/node/main.ts reads this file). */
 export interface VirtualNodeConfig {
@@ -16,11 +16,15 @@ export interface VirtualNodeConfig {
   tls: { certFile: string; keyFile: string; caFile: string };
   bridge: string;
   gateway: string;
+  /** Prefix length of the pod network on the bridge (10.244.0.0/16). */
+  podNetworkPrefix: number;
   clusterDNS: string;
   clusterDomain: string;
   stateDir: string;
   imagesFile: string;
   binDir: string;
+  /** Repository root (`node` images name scripts relative to it). */
+  repoRoot: string;
 }
 
 export interface NodeLaunch {
@@ -44,11 +48,13 @@ export async function writeNodeConfig(n: NodeLaunch): Promise<{ configPath: stri
     tls: { certFile: n.kubeletCert.certFile, keyFile: n.kubeletCert.keyFile, caFile: n.caFile },
     bridge: net.bridge,
     gateway: net.gateway,
+    podNetworkPrefix: Number(net.bridgeCidr.split('/')[1]),
     clusterDNS: net.dnsServiceIP,
     clusterDomain: net.clusterDomain,
     stateDir,
     imagesFile,
     binDir: n.binDir,
+    repoRoot,
   };
   const configPath = join(n.clusterStateDir, 'nodes', `${n.name}.json`);
   await writeFile(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
@@ -67,7 +73,7 @@ export function launchNode(
   const proc = new ManagedProcess(
     {
       name: `node ${name}`,
-      cmd: process.execPath,
+      cmd: nodeBinary,
       args: ['--enable-source-maps', nodeMain, '--config', configPath],
       logFile,
       onStdoutLine: (line) => {

@@ -1,4 +1,5 @@
 // Fixed locations and addresses of the local cluster (see docs/CONTRIBUTING.md, "The local cluster").
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +18,10 @@ export const supervisorPidFile = join(ambitDir, 'supervisor.pid');
 export const supervisorLog = join(ambitDir, 'supervisor.log');
 /** Machine-wide marker of the one running cluster (bridge, ports and chain names are machine-wide). */
 export const machineLockFile = '/run/ambit-cluster.json';
+/** The repository's Node (npm package `node`, Node 24), else the one running this code. */
+export const nodeBinary = existsSync(join(repoRoot, 'node_modules', 'node', 'bin', 'node'))
+  ? join(repoRoot, 'node_modules', 'node', 'bin', 'node')
+  : process.execPath;
 export const cacheRoot = process.env.AMBIT_CACHE ?? '/var/cache/ambit';
 
 export const net = {

@@ -1,0 +1,53 @@
+// Shared checks of the system tests: what a stopped cluster must not leave behind.
+import { existsSync } from 'node:fs';
+import { bridgeExists, listChains, listNetns } from '../../src/controlplane/network.js';
+import { descendants, listProcesses, mountsUnder, processesFrom } from '../../src/controlplane/cleanup.js';
+
+/**
+ * Processes from the bin dir that could be ours: descendants of this test process, or orphans (re-parented to
+ * init: exactly what a leaky teardown leaves). Other developers' control planes on the machine are neither.
+ */
+async function ourProcessesFrom(binDir: string) {
+  const all = await listProcesses();
+  const mine = new Set(descendants(all, process.pid).map((p) => p.pid));
+  return (await processesFrom(binDir)).filter((p) => mine.has(p.pid) || p.ppid === 1);
+}
+
+export interface Leftovers {
+  processes: string[];
+  netns: string[];
+  bridge: boolean;
+  chains: string[];
+  mounts: string[];
+  stateDir: boolean;
+}
+
+/** What already ran before the cluster started (another developer's cluster on the same machine): not ours. */
+export interface Baseline {
+  pids: Set<number>;
+  netns: Set<string>;
+}
+
+export async function baseline(binDir: string): Promise<Baseline> {
+  return {
+    pids: new Set((await processesFrom(binDir)).map((p) => p.pid)),
+    netns: new Set(await listNetns('ambit-')),
+  };
+}
+
+export async function leftovers(binDir: string, stateDir: string, before?: Baseline): Promise<Leftovers> {
+  return {
+    processes: (await ourProcessesFrom(binDir)).filter((p) => !before?.pids.has(p.pid)).map((p) => `${p.pid} ${p.exe}`),
+    netns: (await listNetns('ambit-')).filter((n) => !before?.netns.has(n)),
+    bridge: await bridgeExists(),
+    chains: await listChains(/^(AMBIT|KUBE)-/),
+    mounts: await mountsUnder(stateDir),
+    stateDir: existsSync(stateDir),
+  };
+}
+
+export const noLeftovers: Leftovers = { processes: [], netns: [], bridge: false, chains: [], mounts: [], stateDir: false };
+
+export function hasNodeAgent(): boolean {
+  return existsSync(new URL('../../src/node/main.js', import.meta.url));
+}

@@ -61,6 +61,7 @@ export class ConfigClient<C extends object = MeshConfig> {
   #held: Held<C> | undefined;
   #running = false;
   #session: http2.ClientHttp2Session | undefined;
+  #stream: http2.ClientHttp2Stream | undefined;
   #timer: NodeJS.Timeout | undefined;
   #connected = false;
   #readyWaiters: Array<(c: C) => void> = [];
@@ -112,6 +113,8 @@ export class ConfigClient<C extends object = MeshConfig> {
     const session = this.#session;
     this.#session = undefined;
     this.#connected = false;
+    this.#stream?.close();
+    this.#stream = undefined;
     if (session && !session.destroyed) {
       await new Promise<void>((resolve) => {
         session.close(() => resolve());
@@ -171,6 +174,7 @@ export class ConfigClient<C extends object = MeshConfig> {
     if (this.#opts.waypoint) headers[HEADER_WAYPOINT] = this.#opts.waypoint;
     if (this.#held) headers[HEADER_VERSION] = this.#held.version;
     const stream = session.request(headers, { endStream: false });
+    this.#stream = stream;
     stream.setEncoding('utf8');
     stream.on('error', () => {});
     stream.on('response', (h) => {
@@ -273,8 +277,14 @@ export class ConfigClient<C extends object = MeshConfig> {
         update.upserts = (msg as PushMessage<C>).upserts;
         update.removals = msg.removals;
       }
-      for (const cb of this.#listeners) await cb(next, update);
+      const previous = this.#held;
       this.#held = { version: msg.version, config: next };
+      try {
+        for (const cb of [...this.#listeners]) await cb(next, update);
+      } catch (err) {
+        this.#held = previous;
+        throw err;
+      }
       this.#backoff.reset();
       this.#stats.acks++;
       this.#log.debug?.('config applied', { version: msg.version, full: update.full });

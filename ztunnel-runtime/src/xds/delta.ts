@@ -12,6 +12,12 @@ export const COLLECTIONS: Record<ClientKind, Record<string, KeyFn>> = {
   waypoint: { workloads: workloadKey, services: serviceKey, resources: resourceKey as KeyFn },
 };
 
+/** The key function of collection `name` of `kind` (own properties only: `__proto__` is not a collection). */
+function keyOf(kind: ClientKind, name: string): KeyFn | undefined {
+  const defs = COLLECTIONS[kind];
+  return Object.hasOwn(defs, name) ? defs[name] : undefined;
+}
+
 /** A config broken into items, each with its JSON text, so two versions compare cheaply. */
 export interface IndexedConfig {
   kind: ClientKind;
@@ -20,12 +26,11 @@ export interface IndexedConfig {
 }
 
 export function indexConfig(kind: ClientKind, config: object): IndexedConfig {
-  const defs = COLLECTIONS[kind];
   const collections = new Map<string, Map<string, { json: string; item: unknown }>>();
   const singletons = new Map<string, { json: string; value: unknown }>();
-  for (const name of Object.keys(defs)) collections.set(name, new Map());
+  for (const name of Object.keys(COLLECTIONS[kind])) collections.set(name, new Map());
   for (const [name, value] of Object.entries(config)) {
-    const key = defs[name];
+    const key = keyOf(kind, name);
     if (key) {
       const m = collections.get(name)!;
       for (const item of (value ?? []) as never[]) m.set(key(item), { json: JSON.stringify(item), item });
@@ -227,14 +232,14 @@ const ITEM_VALIDATORS: Record<string, (v: unknown, path: string) => void> = {
 /** Throws a {@link ConfigError} naming the first bad field. Unknown top-level fields are rejected. */
 export function validateConfig(kind: ClientKind, config: unknown, partial = false): void {
   if (!isObj(config)) return fail('config', 'expected an object');
-  const defs = COLLECTIONS[kind];
   for (const [name, value] of Object.entries(config)) {
-    if (defs[name]) {
+    const key = keyOf(kind, name);
+    if (key) {
       if (!Array.isArray(value)) return fail(name, 'expected an array');
       const seen = new Set<string>();
       value.forEach((item, i) => {
         ITEM_VALIDATORS[name]!(item, `${name}[${i}]`);
-        const k = defs[name]!(item as never);
+        const k = key(item as never);
         if (seen.has(k)) fail(`${name}[${i}]`, `duplicate key ${JSON.stringify(k)}`);
         seen.add(k);
       });
@@ -279,15 +284,14 @@ export function applyMessage<C extends object>(
   if (!current) throw new ConfigError(`delta for base ${msg.base ?? '(none)'} but no config held`);
   if (msg.base !== current.version)
     throw new ConfigError(`delta for base ${msg.base ?? '(none)'} but holding version ${current.version}`);
-  const defs = COLLECTIONS[kind];
   if (msg.upserts !== undefined) validateConfig(kind, msg.upserts, true);
   const out: Record<string, unknown> = { ...(current.config as Record<string, unknown>) };
   const removals = msg.removals ?? {};
   for (const name of Object.keys(removals)) {
-    if (!defs[name] && !(kind === 'waypoint' && name === 'waypoint')) fail(`removals.${name}`, 'unknown field');
+    if (!keyOf(kind, name) && !(kind === 'waypoint' && name === 'waypoint')) fail(`removals.${name}`, 'unknown field');
   }
   for (const name of new Set([...Object.keys(msg.upserts ?? {}), ...Object.keys(removals)])) {
-    const key = defs[name];
+    const key = keyOf(kind, name);
     const up = (msg.upserts as Record<string, unknown> | undefined)?.[name];
     if (!key) {
       if (up !== undefined) out[name] = up;

@@ -1,0 +1,90 @@
+// `POST /v1/certificates`: Istio's IstioCertificateService.CreateCertificate as JSON over HTTPS.
+// {csr, validitySeconds, impersonatedIdentity?} + bearer token -> {certChain: [leaf, ..., root], roots}.
+
+import type http2 from 'node:http2';
+import { signCsr } from '@ambit/ztunnel-runtime';
+import { AuthError, callerKey, type Authenticator } from './auth.js';
+import type { MeshAuthority } from './authority.js';
+import { authorizeIdentity, type IdentityPolicy } from './identity.js';
+import { BodyTooLarge, readBody, sendJson } from './server.js';
+
+export const DEFAULT_CERT_TTL_SECONDS = 24 * 3600;
+export const MAX_CERT_TTL_SECONDS = 90 * 24 * 3600;
+
+export interface CertificateLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface CertificateServiceOptions extends IdentityPolicy {
+  authenticator: Authenticator;
+  authority: () => MeshAuthority;
+  defaultTtlSeconds?: number;
+  maxTtlSeconds?: number;
+  log?: CertificateLogger;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface IssueRequest {
+  authorization: string | string[] | undefined;
+  body: unknown;
+}
+
+/** The request logic, transport aside: answers the response body or throws {@link HttpError}/{@link AuthError}. */
+export async function issueCertificate(opts: CertificateServiceOptions, req: IssueRequest): Promise<{ certChain: string[]; roots: string[]; identity: string }> {
+  const caller = await opts.authenticator.authenticate(req.authorization);
+  const b = req.body as { csr?: unknown; validitySeconds?: unknown; impersonatedIdentity?: unknown } | null;
+  if (!b || typeof b !== 'object') throw new HttpError(400, 'request body must be a JSON object');
+  if (typeof b.csr !== 'string' || !b.csr.includes('CERTIFICATE REQUEST')) throw new HttpError(400, 'csr must be a PEM certificate request');
+  if (b.impersonatedIdentity !== undefined && typeof b.impersonatedIdentity !== 'string')
+    throw new HttpError(400, 'impersonatedIdentity must be a string');
+  const max = opts.maxTtlSeconds ?? MAX_CERT_TTL_SECONDS;
+  let ttl = opts.defaultTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS;
+  if (b.validitySeconds !== undefined && b.validitySeconds !== 0) {
+    if (typeof b.validitySeconds !== 'number' || !Number.isFinite(b.validitySeconds) || b.validitySeconds < 0)
+      throw new HttpError(400, 'validitySeconds must be a positive number');
+    if (b.validitySeconds > max)
+      throw new HttpError(400, `requested TTL ${b.validitySeconds}s is greater than the max allowed TTL ${max}s`);
+    ttl = Math.floor(b.validitySeconds);
+  }
+  const identity = await authorizeIdentity(caller, b.impersonatedIdentity as string | undefined, opts);
+  const authority = opts.authority();
+  let chain: string[];
+  try {
+    chain = signCsr(authority.ca, b.csr, { identity, ttlSeconds: ttl });
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
+  opts.log?.info('certificate issued', { caller: callerKey(caller), identity, ttlSeconds: ttl });
+  return { certChain: chain, roots: [authority.rootPem], identity };
+}
+
+export function certificateHandler(opts: CertificateServiceOptions) {
+  return async (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<void> => {
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req, 64 * 1024));
+    } catch (err) {
+      return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: `bad request: ${(err as Error).message}` });
+    }
+    try {
+      const out = await issueCertificate(opts, { authorization: req.headers.authorization, body });
+      sendJson(res, 200, { certChain: out.certChain, roots: out.roots });
+    } catch (err) {
+      if (err instanceof AuthError) {
+        opts.log?.warn('certificate request refused', { status: err.status, error: err.message, reason: (err as { reason?: string }).reason });
+        return sendJson(res, err.status, { error: err.message });
+      }
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message });
+      throw err;
+    }
+  };
+}

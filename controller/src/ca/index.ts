@@ -1,0 +1,173 @@
+// The control plane's CA (istiod's Citadel role) and the :15012 server it owns, which the push stream shares.
+//
+//   const ca = new CaComponent({ kubeConfig });
+//   await ca.start();            // root loaded/created, :15012 listening, root published to every namespace
+//   ca.server.route(...)         // other handlers on :15012 (the push stream registers itself)
+
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Authenticator, kubeTokenReviewer, type TokenReviewer } from './auth.js';
+import { kubeSecretStore, loadAuthority, type MeshAuthority, type SecretStore } from './authority.js';
+import { certificateHandler, DEFAULT_CERT_TTL_SECONDS, MAX_CERT_TTL_SECONDS } from './certificates.js';
+import { DEFAULT_TRUST_DOMAIN, DEFAULT_TRUSTED_NODE_ACCOUNTS } from './identity.js';
+import { jsonLogger, type ComponentLogger } from './log.js';
+import { kubePodLookup, type PodLookup } from './pods.js';
+import { RootCertPublisher } from './root-publisher.js';
+import { ControlPlaneServer } from './server.js';
+import { issueServingCertificate, servingNames, type ServingCertificate } from './serving-cert.js';
+import { CERTIFICATES_PATH } from '@ambit/ztunnel-runtime';
+
+export interface CaComponentOptions {
+  kubeConfig?: KubeConfig;
+  /** The system namespace holding the CA secrets (default istio-system). */
+  namespace?: string;
+  /** :15012 by default; 0 picks a free port (tests). */
+  port?: number;
+  host?: string;
+  trustDomain?: string;
+  /** `ns/sa` allowed to impersonate pods on their node (default istio-system/ztunnel). */
+  trustedNodeAccounts?: string[];
+  defaultTtlSeconds?: number;
+  maxTtlSeconds?: number;
+  /** DNS names of the serving certificate (default istiod, istiod.<ns>, istiod.<ns>.svc, ...svc.cluster.local, localhost). */
+  servingDnsNames?: string[];
+  servingIps?: string[];
+  /** Publish ConfigMap istio-ca-root-cert to every namespace (default true with a kubeConfig). */
+  publishRoot?: boolean;
+  log?: ComponentLogger;
+  /** Test seams: replace the API-server-backed parts. */
+  tokenReviewer?: TokenReviewer;
+  pods?: PodLookup;
+  secrets?: SecretStore;
+}
+
+export class CaComponent {
+  readonly #opts: CaComponentOptions;
+  readonly log: ComponentLogger;
+  readonly authenticator: Authenticator;
+  readonly pods: PodLookup;
+  #authority: MeshAuthority | undefined;
+  #server: ControlPlaneServer | undefined;
+  #serving: ServingCertificate | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #publisher: RootCertPublisher | undefined;
+
+  constructor(opts: CaComponentOptions) {
+    this.#opts = opts;
+    this.log = opts.log ?? jsonLogger('ca');
+    const review = opts.tokenReviewer ?? (opts.kubeConfig ? kubeTokenReviewer(opts.kubeConfig) : undefined);
+    if (!review) throw new Error('CaComponent needs a kubeConfig or a tokenReviewer');
+    this.authenticator = new Authenticator({ review });
+    const pods = opts.pods ?? (opts.kubeConfig ? kubePodLookup(opts.kubeConfig) : undefined);
+    if (!pods) throw new Error('CaComponent needs a kubeConfig or a pod lookup');
+    this.pods = pods;
+  }
+
+  get namespace(): string {
+    return this.#opts.namespace ?? 'istio-system';
+  }
+
+  get trustDomain(): string {
+    return this.#opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  }
+
+  get trustedNodeAccounts(): string[] {
+    return this.#opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
+  }
+
+  /** The authority in use (after start). */
+  get authority(): MeshAuthority {
+    if (!this.#authority) throw new Error('CA not started');
+    return this.#authority;
+  }
+
+  /** The mesh root PEM clients must trust (after start). */
+  get rootPem(): string {
+    return this.authority.rootPem;
+  }
+
+  /** The :15012 server (after start); other components add routes to it. */
+  get server(): ControlPlaneServer {
+    if (!this.#server) throw new Error('CA not started');
+    return this.#server;
+  }
+
+  async start(): Promise<void> {
+    const secrets = this.#opts.secrets ?? (this.#opts.kubeConfig ? kubeSecretStore(this.#opts.kubeConfig) : undefined);
+    if (!secrets) throw new Error('CaComponent needs a kubeConfig or a secret store');
+    this.#authority = await loadAuthority(secrets, { namespace: this.namespace, organization: this.trustDomain });
+    this.log.info('CA ready', {
+      source: this.#authority.source,
+      secret: `${this.namespace}/${this.#authority.source === 'plugged' ? 'cacerts' : 'istio-ca-secret'}`,
+      rootNotAfter: new Date(this.#authority.ca.cert.validTo).toISOString(),
+    });
+    this.#serving = this.#issueServing();
+    this.#server = new ControlPlaneServer({
+      port: this.#opts.port ?? 15012,
+      host: this.#opts.host,
+      key: this.#serving.keyPem,
+      cert: this.#serving.certPem + this.#authority.chainPem.filter((c) => c !== this.#authority!.rootPem).join(''),
+    });
+    this.#server.route(
+      CERTIFICATES_PATH,
+      certificateHandler({
+        authenticator: this.authenticator,
+        authority: () => this.authority,
+        pods: this.pods,
+        trustDomain: this.trustDomain,
+        trustedNodeAccounts: this.trustedNodeAccounts,
+        defaultTtlSeconds: this.#opts.defaultTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS,
+        maxTtlSeconds: this.#opts.maxTtlSeconds ?? MAX_CERT_TTL_SECONDS,
+        log: this.log,
+      }),
+    );
+    const port = await this.#server.listen();
+    this.log.info('serving CA and config stream', { port });
+    this.#scheduleRenewal();
+    if (this.#opts.kubeConfig && this.#opts.publishRoot !== false) {
+      this.#publisher = new RootCertPublisher(this.#opts.kubeConfig, () => this.rootPem, this.log);
+      await this.#publisher.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#renewTimer);
+    await this.#publisher?.stop();
+    await this.#server?.close();
+  }
+
+  #issueServing(): ServingCertificate {
+    const dnsNames = this.#opts.servingDnsNames ?? [...servingNames(this.namespace), 'localhost'];
+    return issueServingCertificate(this.authority.ca, { dnsNames, ipAddresses: this.#opts.servingIps ?? ['127.0.0.1', '::1'] });
+  }
+
+  #scheduleRenewal(): void {
+    const s = this.#serving!;
+    const half = Math.max(60_000, (s.notAfter.getTime() - Date.now()) / 2);
+    this.#renewTimer = setTimeout(() => {
+      try {
+        this.#serving = this.#issueServing();
+        this.#server?.setCredentials(this.#serving.keyPem, this.#serving.certPem + this.authority.chainPem.filter((c) => c !== this.rootPem).join(''));
+        this.log.info('renewed serving certificate', { notAfter: this.#serving.notAfter.toISOString() });
+      } catch (err) {
+        this.log.warn('serving certificate renewal failed', { error: (err as Error).message });
+      }
+      this.#scheduleRenewal();
+    }, Math.min(half, 2 ** 31 - 1));
+    this.#renewTimer.unref();
+  }
+}
+
+export { Authenticator, AuthError, kubeTokenReviewer, CA_AUDIENCE, callerKey } from './auth.js';
+export type { Caller, TokenReviewer, TokenReviewResult } from './auth.js';
+export { authorizeIdentity, IMPERSONATION_FAILURE, parseSpiffe, spiffeUri, DEFAULT_TRUSTED_NODE_ACCOUNTS } from './identity.js';
+export { kubePodLookup, staticPodLookup, podFacts } from './pods.js';
+export type { PodFacts, PodLookup } from './pods.js';
+export { authorityFromPem, loadAuthority, kubeSecretStore, SELF_SIGNED_SECRET, PLUGGED_SECRET } from './authority.js';
+export type { MeshAuthority, SecretStore } from './authority.js';
+export { issueCertificate, certificateHandler, HttpError } from './certificates.js';
+export { ControlPlaneServer, sendJson, readBody } from './server.js';
+export type { RouteHandler } from './server.js';
+export { issueServingCertificate, servingNames } from './serving-cert.js';
+export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } from './root-publisher.js';
+export { jsonLogger, silentLogger } from './log.js';
+export type { ComponentLogger } from './log.js';

@@ -1,0 +1,68 @@
+// The config push stream on :15012 (shared with the CA): every ztunnel gets the mesh model, every waypoint its
+// WaypointConfig, versioned and incremental, with acknowledgements.
+//
+//   const push = new PushComponent({ server: ca.server, authenticator: ca.authenticator, pods: ca.pods });
+//   await push.start();
+//   push.update({ mesh, waypoints });   // from the mesh component, on every model change
+
+import { PushServer, type AckEvent, type PushEvent, type PushSnapshot, type StreamAuthorizer } from './server.js';
+import { streamAuthorizer } from './authorize.js';
+import type { Authenticator } from '../ca/auth.js';
+import type { PodLookup } from '../ca/pods.js';
+import type { ControlPlaneServer } from '../ca/server.js';
+import { jsonLogger, type ComponentLogger } from '../ca/log.js';
+import { STREAM_PATH } from '@ambit/ztunnel-runtime';
+
+export interface PushComponentOptions {
+  /** The :15012 server (CaComponent.server). */
+  server: ControlPlaneServer;
+  authenticator: Authenticator;
+  pods: PodLookup;
+  trustedNodeAccounts?: string[];
+  /** Replaces the default rules (trusted node accounts for ztunnel; a waypoint's own pods for its config). */
+  authorize?: StreamAuthorizer;
+  waypointServiceAccounts?: (namespace: string, name: string) => string[];
+  pingIntervalMs?: number;
+  log?: ComponentLogger;
+}
+
+export class PushComponent {
+  readonly push: PushServer;
+  readonly #opts: PushComponentOptions;
+
+  constructor(opts: PushComponentOptions) {
+    this.#opts = opts;
+    const log = opts.log ?? jsonLogger('push');
+    this.push = new PushServer({
+      authenticator: opts.authenticator,
+      authorize:
+        opts.authorize ??
+        streamAuthorizer({
+          pods: opts.pods,
+          ...(opts.trustedNodeAccounts ? { trustedNodeAccounts: opts.trustedNodeAccounts } : {}),
+          ...(opts.waypointServiceAccounts ? { waypointServiceAccounts: opts.waypointServiceAccounts } : {}),
+        }),
+      log,
+      ...(opts.pingIntervalMs ? { pingIntervalMs: opts.pingIntervalMs } : {}),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.#opts.server.route(STREAM_PATH, this.push.handler());
+  }
+
+  async stop(): Promise<void> {
+    this.push.closeAll();
+  }
+
+  /** Installs a new model; pushes the changes. */
+  update(snapshot: PushSnapshot): string {
+    return this.push.update(snapshot);
+  }
+}
+
+export { PushServer, streamAuthorizer };
+export { defaultWaypointServiceAccounts, GATEWAY_NAME_LABELS } from './authorize.js';
+export type { AckEvent, PushEvent, PushSnapshot, StreamAuthorizer };
+export type { PushServerOptions } from './server.js';
+export type { StreamAuthorizerOptions } from './authorize.js';

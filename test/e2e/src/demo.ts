@@ -22,18 +22,18 @@ async function main(): Promise<number> {
   console.log(dim('Building the Kubernetes control plane from the Go module proxy (cached after the first run)...'));
   const binDir = await buildControlPlane({ log: (l) => console.log(dim(l)) });
   console.log(dim('Starting the local cluster...'));
-  let cluster: Cluster | undefined;
-  let stopping = false;
+  const started: { cluster?: Cluster; stopping?: boolean } = {};
   const stop = async () => {
-    if (stopping || !cluster) return;
-    stopping = true;
+    if (started.stopping || !started.cluster) return;
+    started.stopping = true;
     console.log(dim('Tearing the cluster down...'));
-    await cluster.stop();
+    await started.cluster.stop();
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => { void stop().finally(() => process.exit(130)); });
   }
-  cluster = await startCluster({ log: (l) => console.log(dim(l)) });
+  const cluster = await startCluster({ log: (l) => console.log(dim(l)) });
+  started.cluster = cluster;
   const shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
   const failure = await runSteps(shell, walkthrough(dialect), {
     step: (s) => console.log(`\n${bold(s.title)}`),

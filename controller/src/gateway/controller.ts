@@ -1,0 +1,391 @@
+// The waypoint deployment controller: keeps GatewayClasses `istio-mesh` and `istio-waypoint`, reconciles Gateways of
+// mesh-controller classes into ServiceAccount + Deployment + Service by server-side apply, writes Gateway status,
+// and writes the `istio.io/WaypointBound` condition on Services. Reconcile = read informer caches -> pure
+// functions (render.ts, status.ts, binding.ts) -> apply.
+import { KubeClient, KubeError } from '../kube/client.js';
+import { Informer } from '../kube/informer.js';
+import { nullLogger, type Logger } from '../kube/log.js';
+import { registry as defaultRegistry, type Registry } from '../kube/metrics.js';
+import { R, splitKey, type Condition, type KubeObject, type ResourceType } from '../kube/resources.js';
+import { applyStatus, kubeTime, sameIgnoringTransitionTimes } from '../kube/status.js';
+import { WorkQueue } from '../kube/workqueue.js';
+import { waypointBoundCondition, type ResolveContext } from './binding.js';
+import { A, CLASS_DESCRIPTION, CLASS_MESH, CLASS_WAYPOINT, CONTROLLER_VERSION, FIELD_MANAGER, L, MANAGED_VALUE, MESH_CONTROLLER, WAYPOINT_BOUND, WAYPOINT_CLASSES } from './constants.js';
+import { isManaged, renderWaypoint, waypointNames, type RenderContext } from './render.js';
+import { computeGatewayClassStatus, computeGatewayStatus } from './status.js';
+import type { EndpointSlice, Gateway, GatewayClass, Namespace, Service } from './types.js';
+
+export interface WaypointControllerOptions extends RenderContext {
+  client: KubeClient;
+  log?: Logger;
+  registry?: Registry;
+  /** Parallel reconciles per queue. */
+  concurrency?: number;
+  /** Informer resync period. */
+  resyncMs?: number;
+  /** Create the built-in GatewayClasses when absent (default true). */
+  manageClasses?: boolean;
+}
+
+const MANAGED_SELECTOR = `${L.managed}=${MANAGED_VALUE}`;
+const BUILTIN_CLASSES: Record<string, string> = { [CLASS_MESH]: MESH_CONTROLLER, [CLASS_WAYPOINT]: MESH_CONTROLLER };
+
+export class WaypointController {
+  readonly gatewayClasses: Informer<GatewayClass>;
+  readonly gateways: Informer<Gateway>;
+  readonly deployments: Informer;
+  readonly services: Informer<Service>;
+  readonly serviceAccounts: Informer;
+  readonly endpointSlices: Informer<EndpointSlice>;
+  readonly namespaces: Informer<Namespace>;
+  private gatewayQueue?: WorkQueue;
+  private classQueue?: WorkQueue;
+  private serviceQueue?: WorkQueue;
+  private readonly client: KubeClient;
+  private readonly log: Logger;
+  private readonly registry: Registry;
+  private readonly m;
+  private running = false;
+
+  constructor(private readonly opts: WaypointControllerOptions) {
+    this.client = opts.client;
+    this.log = (opts.log ?? nullLogger).child('gateway');
+    this.registry = opts.registry ?? defaultRegistry;
+    const common = { log: opts.log, registry: this.registry, resyncMs: opts.resyncMs };
+    this.gatewayClasses = new Informer<GatewayClass>(this.client, R.gatewayClass, common);
+    this.gateways = new Informer<Gateway>(this.client, R.gateway, common);
+    this.deployments = new Informer(this.client, R.deployment, { ...common, labelSelector: MANAGED_SELECTOR, transform: slimDeployment });
+    this.serviceAccounts = new Informer(this.client, R.serviceAccount, { ...common, labelSelector: MANAGED_SELECTOR });
+    this.services = new Informer<Service>(this.client, R.service, common);
+    this.endpointSlices = new Informer<EndpointSlice>(this.client, R.endpointSlice, { ...common, labelSelector: MANAGED_SELECTOR });
+    this.namespaces = new Informer<Namespace>(this.client, R.namespace, common);
+    this.m = {
+      applies: this.registry.counter('gateway_objects_applied_total', 'Objects server-side applied for waypoint Gateways, by kind'),
+      statusWrites: this.registry.counter('status_writes_total', 'Status writes, by kind'),
+      gateways: this.registry.gauge('waypoint_gateways', 'Waypoint Gateways known to the controller', () => [[{}, this.gateways.list((g) => this.isOurs(g)).length]]),
+    };
+    this.wireEvents();
+  }
+
+  /** Starts the informers (safe before leadership: a standby keeps warm caches). */
+  async startInformers(): Promise<void> {
+    if (this.gateways.hasSynced) return;
+    await Promise.all([this.gatewayClasses, this.gateways, this.deployments, this.serviceAccounts, this.services, this.endpointSlices, this.namespaces].map((i) => i.start()));
+    this.log.info('caches synced', { gateways: this.gateways.size, services: this.services.size });
+  }
+
+  /** Starts reconciling (call while leading). */
+  async start(): Promise<void> {
+    await this.startInformers();
+    if (this.running) return;
+    this.running = true;
+    const concurrency = this.opts.concurrency ?? 4;
+    const mk = (name: string) => new WorkQueue({ name, concurrency, log: this.opts.log, registry: this.registry });
+    this.classQueue = mk('gatewayclass');
+    this.gatewayQueue = mk('gateway');
+    this.serviceQueue = mk('service');
+    this.classQueue.run((k) => this.reconcileClass(k), 'gatewayclass');
+    this.gatewayQueue.run((k) => this.reconcileGateway(k), 'gateway');
+    this.serviceQueue.run((k) => this.reconcileService(k), 'service');
+    if (this.opts.manageClasses !== false) for (const c of WAYPOINT_CLASSES) this.classQueue.add(c);
+    for (const c of this.gatewayClasses.list()) this.classQueue.add(c.metadata.name!);
+    for (const g of this.gateways.list()) this.gatewayQueue.add(`${g.metadata.namespace}/${g.metadata.name}`);
+    // Also orphans: managed objects whose Gateway is gone (deleted while no controller ran).
+    for (const o of [...this.deployments.list(), ...this.services.list((s) => s.metadata.labels?.[L.managed] === MANAGED_VALUE), ...this.serviceAccounts.list()]) this.enqueueOwner(o);
+    for (const s of this.services.list()) this.enqueueService(s);
+    this.log.info('reconciling started');
+  }
+
+  /** Stops reconciling; informers keep running unless `all` is set. */
+  async stop(all = false): Promise<void> {
+    if (this.running) {
+      this.running = false;
+      await Promise.all([this.classQueue?.shutdown(), this.gatewayQueue?.shutdown(), this.serviceQueue?.shutdown()]);
+      this.log.info('reconciling stopped');
+    }
+    if (all) await Promise.all([this.gatewayClasses, this.gateways, this.deployments, this.serviceAccounts, this.services, this.endpointSlices, this.namespaces].map((i) => i.stop()));
+  }
+
+  /** Resolves when every queue is empty and idle (tests, benchmarks). */
+  async idle(): Promise<void> {
+    await Promise.all([this.classQueue?.idle(), this.gatewayQueue?.idle(), this.serviceQueue?.idle()]);
+  }
+
+  // ---- event wiring -------------------------------------------------------------------------------------------
+
+  private enqueueGateway(ns: string | undefined, name: string | undefined): void {
+    if (ns && name) this.gatewayQueue?.add(`${ns}/${name}`);
+  }
+
+  private enqueueOwner(o: KubeObject): void {
+    this.enqueueGateway(o.metadata.namespace, o.metadata.labels?.[L.gatewayName]);
+  }
+
+  private enqueueService(s: KubeObject): void {
+    this.serviceQueue?.add(`${s.metadata.namespace}/${s.metadata.name}`);
+  }
+
+  /** Services whose binding may change when Gateway ns/name changes. */
+  private enqueueServicesUsing(ns: string, name: string): void {
+    const nsLabels = new Map<string, Record<string, string> | undefined>();
+    for (const s of this.services.list()) {
+      const sns = s.metadata.namespace!;
+      let labels = s.metadata.labels;
+      if (labels?.[L.useWaypoint] === undefined) {
+        if (!nsLabels.has(sns)) nsLabels.set(sns, this.namespaces.get(sns)?.metadata.labels);
+        labels = nsLabels.get(sns);
+      }
+      const wp = labels?.[L.useWaypoint];
+      if (wp === name && (labels?.[L.useWaypointNamespace] || sns) === ns) this.enqueueService(s);
+    }
+  }
+
+  private wireEvents(): void {
+    const meta = (o: KubeObject) => JSON.stringify([o.metadata.generation, o.metadata.labels, o.metadata.annotations, o.metadata.deletionTimestamp]);
+    this.gatewayClasses.on({
+      add: (c) => this.onClass(c),
+      update: (_o, c) => this.onClass(c),
+      delete: (c) => this.onClass(c),
+    });
+    this.gateways.on({
+      add: (g) => this.onGateway(g),
+      update: (o, g) => {
+        if (o !== g && meta(o) === meta(g) && JSON.stringify(o.status?.addresses) === JSON.stringify(g.status?.addresses) && JSON.stringify(o.status) === JSON.stringify(g.status)) return;
+        this.onGateway(g);
+      },
+      delete: (g) => this.onGateway(g),
+    });
+    for (const inf of [this.deployments, this.serviceAccounts, this.endpointSlices]) {
+      inf.on({ add: (o) => this.enqueueOwner(o), update: (_o, n) => this.enqueueOwner(n), delete: (o) => this.enqueueOwner(o) });
+    }
+    const onSvc = (s: Service) => {
+      if (s.metadata.labels?.[L.managed] === MANAGED_VALUE) this.enqueueOwner(s);
+      this.enqueueService(s);
+    };
+    this.services.on({
+      add: onSvc,
+      update: (o, s) => {
+        // Our own status writes come back as updates; only labels/spec matter for binding.
+        if (o !== s && meta(o) === meta(s) && JSON.stringify(o.spec) === JSON.stringify(s.spec) && JSON.stringify(o.status?.conditions) !== JSON.stringify(s.status?.conditions)) return;
+        onSvc(s);
+      },
+      delete: (s) => {
+        if (s.metadata.labels?.[L.managed] === MANAGED_VALUE) this.enqueueOwner(s);
+      },
+    });
+    this.namespaces.on({
+      update: (o, n) => {
+        if (o.metadata.labels?.[L.useWaypoint] === n.metadata.labels?.[L.useWaypoint] && o.metadata.labels?.[L.useWaypointNamespace] === n.metadata.labels?.[L.useWaypointNamespace] && o !== n) return;
+        for (const s of this.services.inNamespace(n.metadata.name!)) this.enqueueService(s);
+      },
+    });
+  }
+
+  private onClass(c: GatewayClass): void {
+    this.classQueue?.add(c.metadata.name!);
+    for (const g of this.gateways.list((g) => g.spec?.gatewayClassName === c.metadata.name)) this.enqueueGateway(g.metadata.namespace, g.metadata.name);
+  }
+
+  private onGateway(g: Gateway): void {
+    this.enqueueGateway(g.metadata.namespace, g.metadata.name);
+    this.enqueueServicesUsing(g.metadata.namespace!, g.metadata.name!);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------------------
+
+  private controllerOf(className: string): string | undefined {
+    const cls = this.gatewayClasses.get(className);
+    return cls?.spec?.controllerName ?? BUILTIN_CLASSES[className];
+  }
+
+  isOurs(g: Gateway): boolean {
+    return this.controllerOf(g.spec?.gatewayClassName) === MESH_CONTROLLER;
+  }
+
+  private resolveContext(): ResolveContext {
+    return {
+      namespace: (n) => this.namespaces.get(n),
+      gateway: (ns, n) => this.gateways.get(`${ns}/${n}`),
+      gatewayClass: (n) => this.gatewayClasses.get(n),
+    };
+  }
+
+  // ---- GatewayClasses -----------------------------------------------------------------------------------------
+
+  private async reconcileClass(name: string): Promise<void> {
+    let cls = this.gatewayClasses.get(name);
+    if (!cls && this.opts.manageClasses !== false && BUILTIN_CLASSES[name]) {
+      // Create-only: never update a class someone changed; recreate one that was deleted.
+      try {
+        cls = await this.client.create<GatewayClass>(R.gatewayClass, {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'GatewayClass',
+          metadata: { name },
+          spec: { controllerName: BUILTIN_CLASSES[name], description: CLASS_DESCRIPTION[name] },
+        });
+        this.log.info('created GatewayClass', { gatewayclass: name });
+      } catch (err) {
+        if (!(err instanceof KubeError && err.conflict)) throw err;
+        cls = await this.client.get<GatewayClass>(R.gatewayClass, undefined, name);
+      }
+    }
+    if (!cls || cls.spec?.controllerName !== MESH_CONTROLLER || cls.metadata.deletionTimestamp) return;
+    const status = computeGatewayClassStatus(cls.status?.conditions, cls.metadata.generation, kubeTime());
+    if (sameIgnoringTransitionTimes(cls.status?.conditions, status.conditions)) return;
+    await applyStatus(this.client, R.gatewayClass, cls, status, FIELD_MANAGER);
+    this.m.statusWrites.inc({ kind: 'GatewayClass' });
+  }
+
+  // ---- Gateways -----------------------------------------------------------------------------------------------
+
+  private async reconcileGateway(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const gw = this.gateways.get(key);
+    const log = this.log.child('reconcile', { gateway: key });
+    if (!gw) return this.cleanupOrphans(namespace!, name);
+    if (gw.metadata.deletionTimestamp) return;
+    if (!this.isOurs(gw)) return;
+
+    // Controller-version guard: a newer controller owns it -> hands off; none yet -> take over.
+    const raw = gw.metadata.annotations?.[A.controllerVersion];
+    if (raw !== undefined) {
+      const v = Number(raw);
+      if (!/^\d+$/.test(raw) || v > CONTROLLER_VERSION) {
+        log.info('skipping gateway managed by another controller version', { controllerVersion: raw });
+        return;
+      }
+    }
+    if (raw !== String(CONTROLLER_VERSION)) await this.setControllerVersion(gw);
+
+    const names = waypointNames(gw);
+    const conflicts: string[] = [];
+    let unmanagedReason: string | undefined;
+    if (!isManaged(gw)) {
+      unmanagedReason = 'Gateway spec.addresses requests more than one address or a hostname; waypoint deployment is not managed';
+    } else {
+      const rendered = renderWaypoint(gw, this.opts);
+      for (const [rt, obj, cache] of [
+        [R.serviceAccount, rendered.serviceAccount, this.serviceAccounts],
+        [R.deployment, rendered.deployment, this.deployments],
+        [R.service, rendered.service, this.services],
+      ] as Array<[ResourceType, KubeObject, Informer]>) {
+        const existing = await this.existing(rt, obj, cache);
+        if (existing && existing.metadata.labels?.[L.managed] !== MANAGED_VALUE) {
+          conflicts.push(`${rt.kind} ${namespace}/${obj.metadata.name}`);
+          log.warn('object exists and is not managed by this controller; leaving it untouched', { kind: rt.kind, name: obj.metadata.name });
+          continue;
+        }
+        if (existing && !needsApply(existing, obj)) continue;
+        await this.client.apply(rt, obj, { fieldManager: FIELD_MANAGER, force: true });
+        this.m.applies.inc({ kind: rt.kind });
+        log.info('applied', { kind: rt.kind, name: obj.metadata.name });
+      }
+    }
+
+    const svc = this.services.get(`${namespace}/${names.deployment}`);
+    const ourSvc = svc && svc.metadata.labels?.[L.managed] === MANAGED_VALUE ? svc : undefined;
+    const slices = ourSvc ? this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment) : [];
+    const status = computeGatewayStatus({ gateway: gw, serviceName: names.deployment, service: ourSvc, endpointSlices: slices, conflicts, unmanagedReason, clusterDomain: this.opts.clusterDomain, now: kubeTime() });
+    if (sameIgnoringTransitionTimes(pickStatus(gw.status), status)) return;
+    await applyStatus(this.client, R.gateway, gw, status, FIELD_MANAGER);
+    this.m.statusWrites.inc({ kind: 'Gateway' });
+    const programmed = status.conditions?.find((c) => c.type === 'Programmed');
+    log.info('status written', { programmed: programmed?.status, reason: programmed?.reason });
+  }
+
+  private async existing(rt: ResourceType, obj: KubeObject, cache: Informer): Promise<KubeObject | undefined> {
+    const cached = cache.get(`${obj.metadata.namespace}/${obj.metadata.name}`);
+    if (cached) return cached;
+    if (rt === R.service) return undefined; // all Services are cached
+    return this.client.getOrUndefined(rt, obj.metadata.namespace, obj.metadata.name!);
+  }
+
+  private async setControllerVersion(gw: Gateway): Promise<void> {
+    // Istio writes the annotation by server-side apply with a field manager of its own.
+    await this.client.apply(
+      R.gateway,
+      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: gw.metadata.name, namespace: gw.metadata.namespace, annotations: { [A.controllerVersion]: String(CONTROLLER_VERSION) } } },
+      { fieldManager: `${FIELD_MANAGER}/version`, force: true },
+    );
+  }
+
+  /** Deletes managed objects left by a Gateway that no longer exists (ownerReference GC does the same). */
+  private async cleanupOrphans(namespace: string, name: string): Promise<void> {
+    const mine = (o: KubeObject) =>
+      o.metadata.namespace === namespace &&
+      o.metadata.labels?.[L.gatewayName] === name &&
+      o.metadata.labels?.[L.managed] === MANAGED_VALUE &&
+      (o.metadata.ownerReferences ?? []).some((r) => r.kind === 'Gateway' && r.name === name);
+    const targets: Array<[ResourceType, KubeObject]> = [
+      ...this.deployments.list(mine).map((o) => [R.deployment, o] as [ResourceType, KubeObject]),
+      ...this.services.list(mine).map((o) => [R.service, o] as [ResourceType, KubeObject]),
+      ...this.serviceAccounts.list(mine).map((o) => [R.serviceAccount, o] as [ResourceType, KubeObject]),
+    ];
+    for (const [rt, o] of targets) {
+      if (o.metadata.deletionTimestamp) continue;
+      try {
+        if (await this.client.delete(rt, namespace, o.metadata.name!, { uid: o.metadata.uid })) this.log.info('deleted orphan', { kind: rt.kind, name: `${namespace}/${o.metadata.name}` });
+      } catch (err) {
+        if (!(err instanceof KubeError && err.conflict)) throw err; // uid precondition: a new object took the name
+      }
+    }
+  }
+
+  // ---- Services: istio.io/WaypointBound -----------------------------------------------------------------------
+
+  private async reconcileService(key: string): Promise<void> {
+    const svc = this.services.get(key);
+    if (!svc || svc.metadata.deletionTimestamp) return;
+    const desired = waypointBoundCondition(this.resolveContext(), svc);
+    const current = svc.status?.conditions?.find((c) => c.type === WAYPOINT_BOUND);
+    if (!desired && !current) return;
+    let next: Condition[];
+    if (desired) {
+      const keepTime = current && current.status === desired.status && current.lastTransitionTime;
+      const c = { ...desired, lastTransitionTime: keepTime ? current.lastTransitionTime : kubeTime() };
+      if (current && sameIgnoringTransitionTimes(current, c)) return;
+      next = [c];
+    } else {
+      next = [];
+    }
+    // Server-side apply on services/status: this field manager owns only its own condition entry
+    // (conditions is a map list keyed by type); applying none removes it.
+    await applyStatus(this.client, R.service, svc, { conditions: next }, `${FIELD_MANAGER}/waypoint-bound`);
+    this.m.statusWrites.inc({ kind: 'Service' });
+    this.log.info('service waypoint binding', { service: key, status: desired?.status ?? 'removed', reason: desired?.reason });
+  }
+}
+
+/** What we keep of a Deployment in the cache. */
+function slimDeployment(o: KubeObject): KubeObject {
+  delete o.metadata.managedFields;
+  return o;
+}
+
+function pickStatus(s: Gateway['status']): unknown {
+  if (!s) return {};
+  const out: Record<string, unknown> = { conditions: s.conditions, listeners: s.listeners };
+  if (s.addresses?.length) out.addresses = s.addresses;
+  return out;
+}
+
+/** Whether the live object differs from the rendered one in any field the render sets. */
+export function needsApply(live: KubeObject, desired: KubeObject): boolean {
+  // List responses carry no apiVersion/kind on items; compare metadata and the rest.
+  const { apiVersion: _a, kind: _k, ...want } = desired;
+  return !contains(live, want);
+}
+
+function contains(live: unknown, want: unknown): boolean {
+  if (Array.isArray(want)) {
+    if (!Array.isArray(live) || live.length !== want.length) return false;
+    return want.every((w, i) => contains(live[i], w));
+  }
+  if (want && typeof want === 'object') {
+    if (live === undefined && Object.keys(want).length === 0) return true; // the API server drops empty maps
+    if (!live || typeof live !== 'object') return false;
+    return Object.entries(want).every(([k, v]) => contains((live as Record<string, unknown>)[k], v));
+  }
+  // Kubernetes normalises some values (e.g. ports as numbers or strings); compare as strings.
+  return String(live) === String(want);
+}

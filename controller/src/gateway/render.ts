@@ -1,0 +1,241 @@
+// Pure rendering of a waypoint Gateway into the objects that run it: ServiceAccount, Deployment, Service
+// (Istio's `waypoint` template, section 1.3 of the reference). Input objects in, output objects out.
+import type { KubeObject, OwnerReference } from '../kube/resources.js';
+import { A, CLASS_MESH, L, MANAGED_VALUE, PORT_HBONE, PORT_METRICS, PORT_STATUS, PROTOCOL_HBONE } from './constants.js';
+import type { Gateway, Listener } from './types.js';
+
+export interface RenderContext {
+  /** Image tag; the image is `ambit/waypoint:<version>` unless `image` is set. */
+  version: string;
+  image?: string;
+  /** Control-plane revision (`istio.io/rev`), `default` when unset. */
+  revision?: string;
+  clusterDomain?: string;
+  /** Namespace of the control plane (CA_ADDR points at istiod there). */
+  istioNamespace?: string;
+  network?: string;
+  clusterId?: string;
+  trustDomain?: string;
+}
+
+export interface WaypointNames {
+  /** Name of the Deployment and Service. */
+  deployment: string;
+  /** Name of the waypoint's own ServiceAccount. */
+  serviceAccount: string;
+  /** The service account whose workloads the waypoint serves (the 2022 and 1.18-1.21 dialects), if scoped. */
+  forServiceAccount?: string;
+}
+
+export interface Rendered {
+  names: WaypointNames;
+  serviceAccount: KubeObject;
+  deployment: KubeObject;
+  service: KubeObject;
+}
+
+/** The service account a legacy-dialect waypoint is scoped to, if any. */
+export function scopedServiceAccount(gw: Gateway): string | undefined {
+  const ann = gw.metadata.annotations ?? {};
+  return ann[A.legacyServiceAccount] || ann[A.forServiceAccount] || undefined;
+}
+
+/**
+ * Object names. Today's waypoints are named exactly as the Gateway. A waypoint scoped to one service account (the
+ * 2022 `istio.io/service-account` and the 1.18-1.21 `istio.io/for-service-account` dialects) keeps that era's
+ * `-istio-waypoint` suffix, so its own ServiceAccount never collides with the application's it serves.
+ * `gateway.istio.io/name-override` and `gateway.istio.io/service-account` override either.
+ */
+export function waypointNames(gw: Gateway): WaypointNames {
+  const ann = gw.metadata.annotations ?? {};
+  const forSA = scopedServiceAccount(gw);
+  const base = forSA ? `${gw.metadata.name}-istio-waypoint` : gw.metadata.name!;
+  return { deployment: ann[A.nameOverride] || base, serviceAccount: ann[A.serviceAccount] || base, forServiceAccount: forSA };
+}
+
+/** Listeners of the Gateway; a 2022-dialect Gateway without listeners gets the implicit HBONE listener. */
+export function effectiveListeners(gw: Gateway): Listener[] {
+  const ls = gw.spec?.listeners ?? [];
+  if (ls.length === 0 && gw.spec?.gatewayClassName === CLASS_MESH) return [{ name: 'mesh', port: PORT_HBONE, protocol: PROTOCOL_HBONE }];
+  return ls;
+}
+
+/** Istio's IsManaged: not when spec.addresses asks for more than one address or for a hostname. */
+export function isManaged(gw: Gateway): boolean {
+  const addrs = gw.spec?.addresses ?? [];
+  if (addrs.length > 1) return false;
+  return !addrs.some((a) => a.type === 'Hostname');
+}
+
+const DROP_ANNOTATIONS = new Set([A.lastApplied, A.nameOverride, A.serviceAccount, A.controllerVersion]);
+
+function infraLabels(gw: Gateway): Record<string, string> {
+  const infra = gw.spec?.infrastructure?.labels;
+  if (infra) return Object.fromEntries(Object.entries(infra).filter(([k]) => !k.startsWith('gateway.networking.k8s.io/')));
+  return { ...(gw.metadata.labels ?? {}) };
+}
+
+function infraAnnotations(gw: Gateway): Record<string, string> {
+  const src = gw.spec?.infrastructure?.annotations ?? gw.metadata.annotations ?? {};
+  return Object.fromEntries(Object.entries(src).filter(([k]) => !DROP_ANNOTATIONS.has(k as never) && !(gw.spec?.infrastructure?.annotations && k.startsWith('gateway.networking.k8s.io/'))));
+}
+
+const sortKeys = (o: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+export function ownerReference(gw: Gateway): OwnerReference {
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: gw.metadata.name!, uid: gw.metadata.uid ?? '' };
+}
+
+/** Service ports: status-port first, then one per distinct listener port. */
+export function servicePorts(gw: Gateway): Array<Record<string, unknown>> {
+  const ports: Array<Record<string, unknown>> = [{ name: 'status-port', port: PORT_STATUS, protocol: 'TCP', appProtocol: 'tcp' }];
+  const seen = new Set<number>([PORT_STATUS]);
+  for (const l of effectiveListeners(gw)) {
+    if (seen.has(l.port)) continue;
+    seen.add(l.port);
+    ports.push({ name: l.name.replace(/\./g, '-').slice(0, 63), port: l.port, protocol: 'TCP', appProtocol: l.protocol.toLowerCase() });
+  }
+  return ports;
+}
+
+const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+
+export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
+  const names = waypointNames(gw);
+  const ns = gw.metadata.namespace!;
+  const gwName = gw.metadata.name!;
+  const domain = ctx.clusterDomain ?? 'cluster.local';
+  const rev = ctx.revision || gw.metadata.labels?.[L.rev] || 'default';
+  const istioNs = ctx.istioNamespace ?? 'istio-system';
+  const labels = sortKeys({
+    ...infraLabels(gw),
+    [L.gatewayName]: gwName,
+    [L.gatewayClassName]: gw.spec.gatewayClassName,
+    [L.managed]: MANAGED_VALUE,
+  });
+  const annotations = sortKeys(infraAnnotations(gw));
+  const meta = (name: string, extraAnnotations: Record<string, string> = {}) => ({
+    name,
+    namespace: ns,
+    labels,
+    annotations: sortKeys({ ...annotations, ...extraAnnotations }),
+    ownerReferences: [ownerReference(gw)],
+  });
+
+  const serviceAccount: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(names.serviceAccount) };
+
+  const podLabels = sortKeys({
+    ...labels,
+    [L.sidecarInject]: 'false',
+    [L.dataplaneMode]: 'none',
+    [L.canonicalName]: names.deployment,
+    [L.canonicalRevision]: 'latest',
+  });
+  const podAnnotations = sortKeys({
+    ...annotations,
+    [L.rev]: rev,
+    'prometheus.io/path': '/stats/prometheus',
+    'prometheus.io/port': String(PORT_METRICS),
+    'prometheus.io/scrape': 'true',
+  });
+  const env: Array<Record<string, unknown>> = [
+    fieldEnv('POD_NAME', 'metadata.name'),
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('INSTANCE_IP', 'status.podIP'),
+    fieldEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+    fieldEnv('HOST_IP', 'status.hostIP'),
+    fieldEnv('ISTIO_META_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+    fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
+    { name: 'CA_ADDR', value: `istiod${rev === 'default' ? '' : `-${rev}`}.${istioNs}.svc:15012` },
+    { name: 'ISTIO_META_CLUSTER_ID', value: ctx.clusterId ?? 'Kubernetes' },
+    ...(ctx.network ? [{ name: 'ISTIO_META_NETWORK', value: ctx.network }] : []),
+    { name: 'ISTIO_META_INTERCEPTION_MODE', value: 'REDIRECT' },
+    { name: 'ISTIO_META_WORKLOAD_NAME', value: names.deployment },
+    { name: 'ISTIO_META_OWNER', value: `kubernetes://apis/apps/v1/namespaces/${ns}/deployments/${names.deployment}` },
+    { name: 'ISTIO_META_MESH_ID', value: ctx.trustDomain ?? 'cluster.local' },
+    ...(names.forServiceAccount ? [{ name: 'ISTIO_META_WAYPOINT_FOR_SERVICE_ACCOUNT', value: names.forServiceAccount }] : []),
+  ];
+  const probe = (periodSeconds: number, failureThreshold: number, initialDelaySeconds: number) => ({
+    httpGet: { path: '/healthz/ready', port: PORT_STATUS, scheme: 'HTTP' },
+    ...(initialDelaySeconds ? { initialDelaySeconds } : {}),
+    periodSeconds,
+    failureThreshold,
+    successThreshold: 1,
+    timeoutSeconds: 1,
+  });
+  const deployment: KubeObject = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(names.deployment),
+    spec: {
+      selector: { matchLabels: { [L.gatewayName]: gwName } },
+      template: {
+        metadata: { labels: podLabels, annotations: podAnnotations },
+        spec: {
+          serviceAccountName: names.serviceAccount,
+          terminationGracePeriodSeconds: 2,
+          containers: [
+            {
+              name: 'istio-proxy',
+              image: ctx.image ?? `ambit/waypoint:${ctx.version}`,
+              args: ['proxy', 'waypoint', '--domain', `$(POD_NAMESPACE).svc.${domain}`, '--serviceCluster', `${names.deployment}.$(POD_NAMESPACE)`],
+              env,
+              ports: [
+                { containerPort: PORT_HBONE, name: 'mesh', protocol: 'TCP' },
+                { containerPort: PORT_METRICS, name: 'metrics', protocol: 'TCP' },
+                { containerPort: PORT_STATUS, name: 'status-port', protocol: 'TCP' },
+              ],
+              readinessProbe: probe(15, 4, 0),
+              startupProbe: probe(1, 30, 1),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'] },
+                privileged: false,
+                readOnlyRootFilesystem: true,
+                runAsGroup: 1337,
+                runAsNonRoot: true,
+                runAsUser: 1337,
+              },
+              volumeMounts: [
+                { name: 'istio-token', mountPath: '/var/run/secrets/tokens' },
+                { name: 'istiod-ca-cert', mountPath: '/var/run/secrets/istio' },
+                { name: 'istio-podinfo', mountPath: '/etc/istio/pod' },
+                { name: 'istio-data', mountPath: '/var/lib/istio/data' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
+            { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert', optional: true } },
+            {
+              name: 'istio-podinfo',
+              downwardAPI: {
+                items: [
+                  { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+                  { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+                ],
+              },
+            },
+            { name: 'istio-data', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
+
+  const service: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(names.deployment, { [A.trafficDistribution]: 'PreferClose' }),
+    spec: {
+      ipFamilyPolicy: 'PreferDualStack',
+      selector: { [L.gatewayName]: gwName },
+      type: gw.metadata.annotations?.[A.serviceType] || 'ClusterIP',
+      ports: servicePorts(gw),
+    },
+  };
+  return { names, serviceAccount, deployment, service };
+}
+
+/** The Service host a waypoint is reached at. */
+export const serviceHost = (name: string, namespace: string, domain = 'cluster.local'): string => `${name}.${namespace}.svc.${domain}`;

@@ -2,7 +2,7 @@
 // TokenReview against the API server, as istiod's KubeJWTAuthenticator does.
 
 import { createHash } from 'node:crypto';
-import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 
 export const CA_AUDIENCE = 'istio-ca';
 /** TokenReview `user.extra` keys the API server fills for pod-bound tokens. */
@@ -21,13 +21,16 @@ export interface TokenReviewResult {
 /** Reviews a token for the given audiences. Injected, so tests run without an API server. */
 export type TokenReviewer = (token: string, audiences: string[]) => Promise<TokenReviewResult>;
 
-export function kubeTokenReviewer(kc: KubeConfig): TokenReviewer {
-  const api = kc.makeApiClient(AuthenticationV1Api);
+/** TokenReview through the controller's API client (needs RBAC `create tokenreviews`). */
+export function kubeTokenReviewer(client: KubeClient): TokenReviewer {
   return async (token, audiences) => {
-    const review = await api.createTokenReview({
+    const review = await client.request<{ status?: TokenReviewResult }>({
+      method: 'POST',
+      path: '/apis/authentication.k8s.io/v1/tokenreviews',
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } },
+      timeoutMs: 10_000,
     });
-    return (review.status ?? {}) as TokenReviewResult;
+    return review.status ?? {};
   };
 }
 

@@ -2,7 +2,8 @@
 // first start and kept in Secret `istio-ca-secret` (as istiod's self-signed CA), both in the system namespace.
 
 import * as crypto from 'node:crypto';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { KubeError, type KubeClient } from '../kube/client.js';
+import { R, type KubeObject } from '../kube/resources.js';
 import { createRootCA, loadCA, type CertificateAuthority } from '@ambit/ztunnel-runtime';
 
 export const SELF_SIGNED_SECRET = 'istio-ca-secret';
@@ -29,35 +30,25 @@ export interface SecretStore {
   create(namespace: string, name: string, type: string, data: Record<string, string>): Promise<boolean>;
 }
 
-export function kubeSecretStore(kc: KubeConfig): SecretStore {
-  const api = kc.makeApiClient(CoreV1Api);
+export function kubeSecretStore(client: KubeClient): SecretStore {
   return {
     async get(namespace, name) {
-      try {
-        const s = await api.readNamespacedSecret({ namespace, name });
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-        return out;
-      } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
-        throw err;
-      }
+      const s = await client.getOrUndefined<KubeObject & { data?: Record<string, string> }>(R.secret, namespace, name);
+      if (!s) return undefined;
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+      return out;
     },
     async create(namespace, name, type, data) {
       try {
-        await api.createNamespacedSecret({
-          namespace,
-          body: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ambit' } },
-            type,
-            stringData: data,
-          },
-        });
+        await client.create(
+          R.secret,
+          { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'ambit' } }, type, stringData: data },
+          { fieldManager: 'ambit-ca' },
+        );
         return true;
       } catch (err) {
-        if ((err as { code?: number }).code === 409) return false;
+        if (err instanceof KubeError && err.conflict) return false;
         throw err;
       }
     },

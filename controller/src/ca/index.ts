@@ -1,10 +1,10 @@
 // The control plane's CA (istiod's Citadel role) and the :15012 server it owns, which the push stream shares.
 //
-//   const ca = new CaComponent({ kubeConfig });
+//   const ca = new CaComponent({ client });      // the controller's KubeClient
 //   await ca.start();            // root loaded/created, :15012 listening, root published to every namespace
 //   ca.server.route(...)         // other handlers on :15012 (the push stream registers itself)
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import { Authenticator, kubeTokenReviewer, type TokenReviewer } from './auth.js';
 import { kubeSecretStore, loadAuthority, type MeshAuthority, type SecretStore } from './authority.js';
 import { certificateHandler, DEFAULT_CERT_TTL_SECONDS, MAX_CERT_TTL_SECONDS } from './certificates.js';
@@ -17,7 +17,8 @@ import { issueServingCertificate, servingNames, type ServingCertificate } from '
 import { CERTIFICATES_PATH } from '@ambit/ztunnel-runtime';
 
 export interface CaComponentOptions {
-  kubeConfig?: KubeConfig;
+  /** The controller's API client (TokenReviews, pods, the CA Secret, root ConfigMaps). */
+  client?: KubeClient;
   /** The system namespace holding the CA secrets (default istio-system). */
   namespace?: string;
   /** :15012 by default; 0 picks a free port (tests). */
@@ -31,7 +32,7 @@ export interface CaComponentOptions {
   /** DNS names of the serving certificate (default istiod, istiod.<ns>, istiod.<ns>.svc, ...svc.cluster.local, localhost). */
   servingDnsNames?: string[];
   servingIps?: string[];
-  /** Publish ConfigMap istio-ca-root-cert to every namespace (default true with a kubeConfig). */
+  /** Publish ConfigMap istio-ca-root-cert to every namespace (default true with a client). */
   publishRoot?: boolean;
   log?: ComponentLogger;
   /** Test seams: replace the API-server-backed parts. */
@@ -54,11 +55,11 @@ export class CaComponent {
   constructor(opts: CaComponentOptions) {
     this.#opts = opts;
     this.log = opts.log ?? jsonLogger('ca');
-    const review = opts.tokenReviewer ?? (opts.kubeConfig ? kubeTokenReviewer(opts.kubeConfig) : undefined);
-    if (!review) throw new Error('CaComponent needs a kubeConfig or a tokenReviewer');
+    const review = opts.tokenReviewer ?? (opts.client ? kubeTokenReviewer(opts.client) : undefined);
+    if (!review) throw new Error('CaComponent needs a client or a tokenReviewer');
     this.authenticator = new Authenticator({ review });
-    const pods = opts.pods ?? (opts.kubeConfig ? kubePodLookup(opts.kubeConfig) : undefined);
-    if (!pods) throw new Error('CaComponent needs a kubeConfig or a pod lookup');
+    const pods = opts.pods ?? (opts.client ? kubePodLookup(opts.client) : undefined);
+    if (!pods) throw new Error('CaComponent needs a client or a pod lookup');
     this.pods = pods;
   }
 
@@ -92,8 +93,8 @@ export class CaComponent {
   }
 
   async start(): Promise<void> {
-    const secrets = this.#opts.secrets ?? (this.#opts.kubeConfig ? kubeSecretStore(this.#opts.kubeConfig) : undefined);
-    if (!secrets) throw new Error('CaComponent needs a kubeConfig or a secret store');
+    const secrets = this.#opts.secrets ?? (this.#opts.client ? kubeSecretStore(this.#opts.client) : undefined);
+    if (!secrets) throw new Error('CaComponent needs a client or a secret store');
     this.#authority = await loadAuthority(secrets, { namespace: this.namespace, organization: this.trustDomain });
     this.log.info('CA ready', {
       source: this.#authority.source,
@@ -123,10 +124,15 @@ export class CaComponent {
     const port = await this.#server.listen();
     this.log.info('serving CA and config stream', { port });
     this.#scheduleRenewal();
-    if (this.#opts.kubeConfig && this.#opts.publishRoot !== false) {
-      this.#publisher = new RootCertPublisher(this.#opts.kubeConfig, () => this.rootPem, this.log);
+    if (this.#opts.client && this.#opts.publishRoot !== false) {
+      this.#publisher = new RootCertPublisher(this.#opts.client, () => this.rootPem, this.log);
       await this.#publisher.start();
     }
+  }
+
+  /** The root ConfigMap publisher (after start, with a client). */
+  get publisher(): RootCertPublisher | undefined {
+    return this.#publisher;
   }
 
   async stop(): Promise<void> {

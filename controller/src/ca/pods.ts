@@ -1,6 +1,14 @@
 // The pod facts the CA and the push server check callers against.
 
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
+import { R, type KubeObject } from '../kube/resources.js';
+
+/** The parts of a Pod read here. */
+export interface PodLike {
+  metadata?: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> };
+  spec?: { serviceAccountName?: string; nodeName?: string };
+  status?: { phase?: string };
+}
 
 export interface PodFacts {
   namespace: string;
@@ -18,7 +26,7 @@ export interface PodLookup {
   podsOnNode(nodeName: string, namespace: string): Promise<PodFacts[]>;
 }
 
-export function podFacts(p: V1Pod | { metadata?: V1Pod['metadata']; spec?: V1Pod['spec']; status?: V1Pod['status'] }): PodFacts {
+export function podFacts(p: PodLike): PodFacts {
   const f: PodFacts = {
     namespace: p.metadata?.namespace ?? '',
     name: p.metadata?.name ?? '',
@@ -34,20 +42,15 @@ export function podFacts(p: V1Pod | { metadata?: V1Pod['metadata']; spec?: V1Pod
 const finished = (p: PodFacts) => p.phase === 'Succeeded' || p.phase === 'Failed';
 
 /** Reads pods from the API server (the CA's default; a cache-backed lookup may replace it). */
-export function kubePodLookup(kc: KubeConfig): PodLookup {
-  const api = kc.makeApiClient(CoreV1Api);
+export function kubePodLookup(client: KubeClient): PodLookup {
   return {
     async getPod(namespace, name) {
-      try {
-        return podFacts(await api.readNamespacedPod({ namespace, name }));
-      } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
-        throw err;
-      }
+      const p = await client.getOrUndefined<KubeObject>(R.pod, namespace, name);
+      return p ? podFacts(p as PodLike) : undefined;
     },
     async podsOnNode(nodeName, namespace) {
-      const list = await api.listNamespacedPod({ namespace, fieldSelector: `spec.nodeName=${nodeName}` });
-      return list.items.map(podFacts).filter((p) => !finished(p));
+      const list = await client.listAll<KubeObject>(R.pod, namespace, { fieldSelector: `spec.nodeName=${nodeName}` });
+      return list.items.map((p) => podFacts(p as PodLike)).filter((p) => !finished(p));
     },
   };
 }

@@ -1,78 +1,71 @@
 // Publishes the mesh root to every namespace as ConfigMap `istio-ca-root-cert` (key `root-cert.pem`), as istiod's
 // namespace controller does, and puts it back when someone edits or deletes it.
 
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy, makeInformer, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
+import { Informer } from '../kube/informer.js';
+import { R, type KubeObject } from '../kube/resources.js';
 import type { ComponentLogger } from './log.js';
 
 export const ROOT_CONFIGMAP = 'istio-ca-root-cert';
 export const ROOT_CONFIGMAP_KEY = 'root-cert.pem';
+export const ROOT_CONFIGMAP_LABEL = 'istio.io/config';
 export const FIELD_MANAGER = 'ambit-ca';
 
-export function rootConfigMap(namespace: string, rootPem: string): V1ConfigMap {
+type ConfigMap = KubeObject & { data?: Record<string, string> };
+
+export function rootConfigMap(namespace: string, rootPem: string): ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: ROOT_CONFIGMAP, namespace, labels: { 'istio.io/config': 'true' } },
+    metadata: { name: ROOT_CONFIGMAP, namespace, labels: { [ROOT_CONFIGMAP_LABEL]: 'true' } },
     data: { [ROOT_CONFIGMAP_KEY]: rootPem },
   };
 }
 
 export class RootCertPublisher {
-  readonly #kc: KubeConfig;
+  readonly #client: KubeClient;
   readonly #root: () => string;
   readonly #log: ComponentLogger;
-  readonly #objects: KubernetesObjectApi;
-  #nsInformer: ReturnType<typeof makeInformer<V1Namespace>> | undefined;
-  #cmInformer: ReturnType<typeof makeInformer<V1ConfigMap>> | undefined;
+  readonly #namespaces: Informer;
+  readonly #configMaps: Informer<ConfigMap>;
   readonly #queue = new Set<string>();
   readonly #failures = new Map<string, number>();
   #running = false;
   #draining = false;
-  #timer: NodeJS.Timeout | undefined;
 
-  constructor(kc: KubeConfig, root: () => string, log: ComponentLogger) {
-    this.#kc = kc;
+  constructor(client: KubeClient, root: () => string, log: ComponentLogger) {
+    this.#client = client;
     this.#root = root;
     this.#log = log;
-    this.#objects = KubernetesObjectApi.makeApiClient(kc);
+    this.#namespaces = new Informer(client, R.namespace, { resyncMs: 10 * 60_000 });
+    this.#configMaps = new Informer<ConfigMap>(client, R.configMap, { labelSelector: `${ROOT_CONFIGMAP_LABEL}=true` });
+    this.#namespaces.on({ add: (ns) => this.enqueue(ns.metadata.name), update: (_o, ns) => this.enqueue(ns.metadata.name) });
+    const cmChanged = (cm: ConfigMap) => {
+      if (cm.metadata.name === ROOT_CONFIGMAP) this.enqueue(cm.metadata.namespace);
+    };
+    this.#configMaps.on({ update: (_o, cm) => cmChanged(cm), delete: cmChanged });
   }
 
   async start(): Promise<void> {
     this.#running = true;
-    const core = this.#kc.makeApiClient(CoreV1Api);
-    this.#nsInformer = makeInformer<V1Namespace>(this.#kc, '/api/v1/namespaces', () => core.listNamespace());
-    this.#cmInformer = makeInformer<V1ConfigMap>(
-      this.#kc,
-      '/api/v1/configmaps',
-      () => core.listConfigMapForAllNamespaces({ labelSelector: 'istio.io/config=true' }),
-      'istio.io/config=true',
-    );
-    const nsChanged = (ns: V1Namespace) => this.enqueue(ns.metadata?.name);
-    this.#nsInformer.on('add', nsChanged);
-    this.#nsInformer.on('update', nsChanged);
-    const cmChanged = (cm: V1ConfigMap) => {
-      if (cm.metadata?.name === ROOT_CONFIGMAP) this.enqueue(cm.metadata.namespace);
-    };
-    this.#cmInformer.on('update', cmChanged);
-    this.#cmInformer.on('delete', cmChanged);
-    for (const inf of [this.#nsInformer, this.#cmInformer]) {
-      inf.on('error', () => {
-        // client-node's informer stops on error; restart it after a pause.
-        if (this.#running) setTimeout(() => void inf.start().catch(() => {}), 2000).unref();
-      });
-    }
-    await Promise.all([this.#cmInformer.start(), this.#nsInformer.start()]);
+    await this.#configMaps.start();
+    await this.#namespaces.start();
+    for (const ns of this.#namespaces.list()) this.enqueue(ns.metadata.name);
   }
 
   async stop(): Promise<void> {
     this.#running = false;
-    clearTimeout(this.#timer);
-    await Promise.all([this.#nsInformer?.stop(), this.#cmInformer?.stop()]);
+    await Promise.all([this.#namespaces.stop(), this.#configMaps.stop()]);
   }
 
   /** Re-publishes to every known namespace (after the root changed). */
   republishAll(): void {
-    for (const ns of this.#nsInformer?.list() ?? []) this.enqueue(ns.metadata?.name);
+    for (const ns of this.#namespaces.list()) this.enqueue(ns.metadata.name);
+  }
+
+  /** Resolves when nothing is queued (tests). */
+  async idle(): Promise<void> {
+    while (this.#queue.size || this.#draining) await new Promise((r) => setTimeout(r, 20));
   }
 
   enqueue(namespace: string | undefined): void {
@@ -105,12 +98,12 @@ export class RootCertPublisher {
   }
 
   async #reconcile(namespace: string): Promise<void> {
-    const ns = this.#nsInformer?.get(namespace);
-    if (!ns || ns.metadata?.deletionTimestamp || ns.status?.phase === 'Terminating') return;
+    const ns = this.#namespaces.get(namespace) as (KubeObject & { status?: { phase?: string } }) | undefined;
+    if (!ns || ns.metadata.deletionTimestamp || ns.status?.phase === 'Terminating') return;
     const root = this.#root();
-    const existing = this.#cmInformer?.get(ROOT_CONFIGMAP, namespace);
-    if (existing?.data?.[ROOT_CONFIGMAP_KEY] === root && existing.metadata?.labels?.['istio.io/config'] === 'true') return;
-    await this.#objects.patch(rootConfigMap(namespace, root), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    const existing = this.#configMaps.get(`${namespace}/${ROOT_CONFIGMAP}`);
+    if (existing?.data?.[ROOT_CONFIGMAP_KEY] === root) return;
+    await this.#client.apply(R.configMap, rootConfigMap(namespace, root), { fieldManager: FIELD_MANAGER, force: true });
     this.#log.info('published root certificate', { namespace, configMap: ROOT_CONFIGMAP });
   }
 }

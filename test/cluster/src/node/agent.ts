@@ -222,7 +222,17 @@ export class NodeAgent implements ContainerRuntime {
     return { worker, runner };
   }
 
-  async exec(ref: ContainerRef, command: string[], io: ExecIO): Promise<number> {
+  hasContainer(ref: ContainerRef): boolean {
+    try {
+      this.locate(ref);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** `io.signal` (the kubelet server's): the client went away, kill the command. */
+  async exec(ref: ContainerRef, command: string[], io: ExecIO & { signal?: AbortSignal }): Promise<number> {
     const { worker, runner } = this.locate(ref);
     if (!runner.running || !runner.pid) throw new ContainerNotRunningError(`container "${runner.name}" in pod "${ref.pod}" is not running`);
     if (command.length === 0) throw new ContainerNotRunningError('no command given');
@@ -230,7 +240,15 @@ export class NodeAgent implements ContainerRuntime {
     const argv = ['nsenter', `--target=${runner.pid}`, '--mount', ...(worker.netns ? ['--net', '--uts'] : []), `--wd=${runner.workingDir}`, '--', ...cmd];
     const env = { ...runner.env, ...(io.tty ? { TERM: 'xterm' } : {}) };
     return new Promise((resolve) => {
-      const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      const onAbort = (): void => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      };
+      io.signal?.addEventListener('abort', onAbort, { once: true });
       child.stdout!.pipe(io.stdout as NodeJS.WritableStream, { end: false });
       child.stderr!.pipe(io.stderr as NodeJS.WritableStream, { end: false });
       if (io.stdin) {
@@ -244,6 +262,7 @@ export class NodeAgent implements ContainerRuntime {
         resolve(126);
       });
       child.on('close', (code, signal) => {
+        io.signal?.removeEventListener('abort', onAbort);
         if (io.stdin) io.stdin.unpipe(child.stdin!);
         resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
       });

@@ -1,30 +1,31 @@
-// Wiring of the kubelet HTTPS server (test/cluster/src/kubelet, `kubectl exec`/`kubectl logs`) to this agent's runtime.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Wiring of the kubelet HTTPS server (test/cluster/src/kubelet: `kubectl exec`, `kubectl logs`) to this agent's
+// runtime. Loaded dynamically so a broken or missing server costs exec/logs, not the whole node.
+import type { KubeletServer, KubeletServerOptions } from '../kubelet/index.js';
 import type { NodeConfig } from './config.js';
 import type { Log } from './log.js';
-import type { ContainerRuntime } from './runtime.js';
+import type { ContainerRef, ContainerRuntime } from './runtime.js';
 
-interface KubeletServerModule {
-  startKubeletServer(opts: {
-    host: string;
-    port: number;
-    tls: { certFile: string; keyFile: string; caFile: string };
-    runtime: ContainerRuntime;
-    log: Log;
-    nodeName?: string;
-  }): Promise<{ close(): unknown }> | { close(): unknown };
-}
-
-export async function startKubelet(cfg: NodeConfig, runtime: ContainerRuntime, log: Log): Promise<{ close(): Promise<void> }> {
-  const modPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'kubelet', 'index.js');
-  if (!existsSync(modPath)) {
-    log(`kubelet server not built (${modPath} missing): exec and logs unavailable`);
+export async function startKubelet(
+  cfg: NodeConfig,
+  runtime: ContainerRuntime & { hasContainer(ref: ContainerRef): boolean },
+  log: Log,
+): Promise<{ close(): Promise<void> }> {
+  let mod: { startKubeletServer(opts: KubeletServerOptions): Promise<KubeletServer> };
+  try {
+    mod = (await import('../kubelet/index.js')) as typeof mod;
+  } catch (err) {
+    log(`kubelet server unavailable (${(err as Error).message}): exec and logs will not work on this node`);
     return { close: async () => undefined };
   }
-  const mod = (await import(modPath)) as KubeletServerModule;
-  const server = await mod.startKubeletServer({ host: cfg.address, port: cfg.kubeletPort, tls: cfg.tls, runtime, log, nodeName: cfg.name });
-  log(`kubelet server listening on https://${cfg.address}:${cfg.kubeletPort}`);
-  return { close: async () => void (await server.close()) };
+  const server = await mod.startKubeletServer({
+    host: cfg.address,
+    port: cfg.kubeletPort,
+    tls: cfg.tls,
+    runtime,
+    log,
+    nodeName: cfg.name,
+    hasContainer: (ref) => runtime.hasContainer(ref),
+  });
+  log(`kubelet server listening on https://${cfg.address}:${server.port}`);
+  return { close: () => server.close() };
 }

@@ -1,0 +1,103 @@
+import test from 'ava';
+import { convertAuthorizationPolicy, evaluateRbac, type AuthorizationPolicySpec } from '../src/index.js';
+
+const ap = (spec: AuthorizationPolicySpec, namespace = 'default', annotations?: Record<string, string>) => ({
+  metadata: { name: 'p', namespace, annotations },
+  spec,
+});
+const curl = { srcIp: '10.244.1.5', srcIdentity: 'spiffe://cluster.local/ns/default/sa/curl', dstIp: '10.244.1.9', dstPort: 9080 };
+
+test('scope: selector → WorkloadSelector, none → Namespace, root namespace → Global', (t) => {
+  t.is(convertAuthorizationPolicy(ap({ selector: { matchLabels: { app: 'x' } } })).authorization?.scope, 'WorkloadSelector');
+  t.is(convertAuthorizationPolicy(ap({})).authorization?.scope, 'Namespace');
+  t.is(convertAuthorizationPolicy(ap({}, 'istio-system'), { rootNamespace: 'istio-system' }).authorization?.scope, 'Global');
+});
+
+test('targetRefs policies are not for ztunnel', (t) => {
+  t.deepEqual(convertAuthorizationPolicy(ap({ targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }] })), { warnings: [] });
+});
+
+test('AUDIT and CUSTOM are not converted', (t) => {
+  const r = convertAuthorizationPolicy(ap({ action: 'AUDIT' }));
+  t.is(r.authorization, undefined);
+  t.deepEqual(r.warnings, [{ reason: 'UnsupportedValue', message: 'ztunnel does not support the AUDIT action' }]);
+  t.is(convertAuthorizationPolicy(ap({ action: 'CUSTOM', provider: { name: 'x' } })).warnings[0]?.message, 'ztunnel does not support the CUSTOM action');
+});
+
+test('allow-nothing and allow-all', (t) => {
+  t.deepEqual(convertAuthorizationPolicy(ap({})).authorization?.rules, []);
+  t.deepEqual(convertAuthorizationPolicy(ap({ rules: [{}] })).authorization?.rules, [[]]);
+});
+
+test('from/to/when mapping, strings, principals, service accounts', (t) => {
+  const r = convertAuthorizationPolicy(
+    ap({
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [{ source: { principals: ['cluster.local/ns/default/sa/curl', '*/sa/admin'], namespaces: ['prod-*'], serviceAccounts: ['curl', 'other/sa1'], ipBlocks: ['10.0.0.0/8', '1.2.3.4'] } }],
+          to: [{ operation: { ports: ['9080', 'x'] } }, { operation: { notPorts: ['9999'] } }],
+          when: [{ key: 'source.namespace', values: ['*'], notValues: ['kube-system'] }],
+        },
+      ],
+    }),
+  );
+  t.deepEqual(r.warnings, []);
+  t.deepEqual(r.authorization?.rules, [
+    [
+      [{ destinationPorts: [9080] }, { notDestinationPorts: [9999] }],
+      [
+        {
+          sourceIps: ['10.0.0.0/8', '1.2.3.4/32'],
+          namespaces: [{ Prefix: 'prod-' }],
+          serviceAccounts: [
+            { namespace: 'default', serviceAccount: 'curl' },
+            { namespace: 'other', serviceAccount: 'sa1' },
+          ],
+          principals: [{ Exact: 'cluster.local/ns/default/sa/curl' }, { Suffix: '/sa/admin' }],
+        },
+      ],
+      [{ namespaces: [{ Presence: [] }], notNamespaces: [{ Exact: 'kube-system' }] }],
+    ],
+  ]);
+});
+
+test('HTTP attributes in ALLOW: the rule is dropped (fail closed) with a warning', (t) => {
+  const r = convertAuthorizationPolicy(ap({ action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'], ports: ['9080'] } }] }] }));
+  t.deepEqual(r.authorization?.rules, []);
+  t.deepEqual(r.warnings, [
+    {
+      reason: 'UnsupportedValue',
+      message:
+        'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.',
+    },
+  ]);
+  t.deepEqual(evaluateRbac([r.authorization!], curl), { allowed: false, reason: 'allow policies exist, but none allowed' });
+});
+
+test('HTTP attributes in DENY with nothing L4 left: no effect', (t) => {
+  const r = convertAuthorizationPolicy(ap({ action: 'DENY', rules: [{ to: [{ operation: { methods: ['DELETE'], paths: ['/admin'] } }] }] }));
+  t.deepEqual(r.authorization?.rules, [[[{}]]]);
+  t.regex(r.warnings[0]!.message, /^ztunnel does not support HTTP attributes \(found: methods, paths\)\. .*this DENY policy has no enforceable rules at ztunnel and will have no effect/);
+  t.true(evaluateRbac([r.authorization!], curl).allowed);
+});
+
+test('HTTP attributes in DENY with L4 parts: enforced without the HTTP rules (broader deny)', (t) => {
+  const r = convertAuthorizationPolicy(ap({ action: 'DENY', rules: [{ to: [{ operation: { methods: ['DELETE'], ports: ['9080'] } }] }] }));
+  t.deepEqual(r.authorization?.rules, [[[{ destinationPorts: [9080] }]]]);
+  t.regex(r.warnings[0]!.message, /DENY policy with HTTP attributes is enforced without the HTTP rules\. This will be more restrictive than requested\.$/);
+  t.deepEqual(evaluateRbac([r.authorization!], curl), { allowed: false, reason: 'explicitly denied by: default/p' });
+});
+
+test('non-L4 when keys count as HTTP attributes', (t) => {
+  const r = convertAuthorizationPolicy(ap({ rules: [{ when: [{ key: 'request.headers[x-token]', values: ['a'] }] }] }));
+  t.deepEqual(r.authorization?.rules, []);
+  t.regex(r.warnings[0]!.message, /found: request\.headers\[x-token\]/);
+});
+
+test('dry-run annotation needs the feature flag', (t) => {
+  const r = convertAuthorizationPolicy(ap({}, 'default', { 'istio.io/dry-run': 'true' }));
+  t.is(r.authorization, undefined);
+  t.is(r.warnings[0]?.message, `found policy "default/p" using dry-run annotation, but support for ambient dry-run authorizationPolicies isn't enabled`);
+  t.true(convertAuthorizationPolicy(ap({}, 'default', { 'istio.io/dry-run': 'true' }), { enableDryRun: true }).authorization?.dryRun);
+});

@@ -1,0 +1,56 @@
+// What the mesh model is built from: plain Kubernetes objects as the informers hold them.
+
+import type { KubeObject } from '../kube/resources.js';
+import type { EndpointSlice, Gateway, GatewayClass, Namespace, Service } from '../gateway/types.js';
+
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: string;
+}
+
+export interface Pod extends KubeObject {
+  spec?: {
+    serviceAccountName?: string;
+    nodeName?: string;
+    hostNetwork?: boolean;
+    containers?: Array<{ name: string; ports?: ContainerPort[] }>;
+  };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: Array<{ ip: string }>;
+    conditions?: Array<{ type: string; status: string }>;
+  };
+}
+
+export interface MeshInput {
+  pods: Pod[];
+  services: Service[];
+  /** Used for Services without a selector (endpoints whose targetRef is a Pod). */
+  endpointSlices?: EndpointSlice[];
+  namespaces: Namespace[];
+  gateways: Gateway[];
+  gatewayClasses: GatewayClass[];
+  authorizationPolicies?: KubeObject[];
+  peerAuthentications?: KubeObject[];
+  httpRoutes?: KubeObject[];
+  grpcRoutes?: KubeObject[];
+  virtualServices?: KubeObject[];
+  destinationRules?: KubeObject[];
+  waypointPlugins?: KubeObject[];
+}
+
+export interface MeshOptions {
+  /** Istio's cluster id, the first part of workload uids (default `Kubernetes`). */
+  clusterId?: string;
+  trustDomain?: string;
+  /** Cluster DNS domain (default `cluster.local`). */
+  domainSuffix?: string;
+  /** Istio's root namespace: mesh-wide policies (default `istio-system`). */
+  rootNamespace?: string;
+  /** AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY. */
+  enableDryRun?: boolean;
+}
+
+export type { EndpointSlice, Gateway, GatewayClass, Namespace, Service };

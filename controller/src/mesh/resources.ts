@@ -1,0 +1,153 @@
+// Which L7 objects belong to a waypoint (istiod's policyattachment.go and route parent resolution):
+// policies by targetRef(s), routes by parentRefs, VirtualServices/DestinationRules by host.
+
+import type { KubeObject as WireObject } from '@ambit/ztunnel-runtime';
+import type { KubeObject } from '../kube/resources.js';
+
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+
+export interface WaypointScope {
+  namespace: string;
+  name: string;
+  gatewayClassName: string;
+  /** `ns/name` of the Services bound to it. */
+  services: Set<string>;
+  /** FQDNs of the Services bound to it. */
+  hostnames: Set<string>;
+}
+
+interface TargetRef {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+const specOf = (o: KubeObject): Record<string, unknown> => ((o as { spec?: unknown }).spec ?? {}) as Record<string, unknown>;
+
+export function targetRefsOf(o: KubeObject): TargetRef[] {
+  const spec = specOf(o);
+  const many = Array.isArray(spec.targetRefs) ? (spec.targetRefs as TargetRef[]) : [];
+  return spec.targetRef ? [...many, spec.targetRef as TargetRef] : many;
+}
+
+/** A policy-attachment object (AuthorizationPolicy, WaypointPlugin, ...) applies to this waypoint. */
+export function targetsWaypoint(o: KubeObject, w: WaypointScope, rootNamespace: string): boolean {
+  const ns = o.metadata.namespace ?? '';
+  for (const r of targetRefsOf(o)) {
+    if ((r.namespace ?? ns) !== ns) continue; // cross-namespace targetRefs are not allowed
+    const group = r.group ?? '';
+    if (r.kind === 'Gateway' && group === GATEWAY_API_GROUP && ns === w.namespace && r.name === w.name) return true;
+    if (r.kind === 'Service' && (group === '' || group === 'core') && w.services.has(`${ns}/${r.name}`)) return true;
+    if (r.kind === 'GatewayClass' && group === GATEWAY_API_GROUP && ns === rootNamespace && r.name === w.gatewayClassName) return true;
+  }
+  return false;
+}
+
+/** An HTTPRoute/GRPCRoute whose parentRefs name this waypoint's Gateway or a Service bound to it. */
+export function routeAttaches(route: KubeObject, w: WaypointScope): boolean {
+  const ns = route.metadata.namespace ?? '';
+  const parents = (specOf(route).parentRefs ?? []) as TargetRef[];
+  for (const p of parents) {
+    const group = p.group ?? GATEWAY_API_GROUP;
+    const kind = p.kind ?? 'Gateway';
+    const pns = p.namespace ?? ns;
+    if (kind === 'Gateway' && group === GATEWAY_API_GROUP && pns === w.namespace && p.name === w.name) return true;
+    if (kind === 'Service' && (group === '' || group === 'core') && w.services.has(`${pns}/${p.name}`)) return true;
+  }
+  return false;
+}
+
+/** Istio's short-host resolution: `reviews` in ns `default` -> `reviews.default.svc.cluster.local`. */
+export function resolveHost(host: string, namespace: string, domain: string): string {
+  if (!host.includes('.')) return `${host}.${namespace}.svc.${domain}`;
+  const parts = host.split('.');
+  if (parts.length === 2) return `${host}.svc.${domain}`;
+  if (host.endsWith('.svc')) return `${host}.${domain}`;
+  return host;
+}
+
+export function virtualServiceHosts(vs: KubeObject, domain: string): string[] {
+  const ns = vs.metadata.namespace ?? '';
+  return ((specOf(vs).hosts ?? []) as string[]).filter((h) => typeof h === 'string' && h !== '*').map((h) => resolveHost(h, ns, domain));
+}
+
+/** Destination hosts a VirtualService routes to (so their DestinationRules come along). */
+export function virtualServiceDestinations(vs: KubeObject, domain: string): string[] {
+  const ns = vs.metadata.namespace ?? '';
+  const out: string[] = [];
+  for (const section of ['http', 'tcp', 'tls'] as const) {
+    for (const route of (specOf(vs)[section] ?? []) as Array<{ route?: Array<{ destination?: { host?: string } }>; mirror?: { host?: string } }>) {
+      for (const r of route.route ?? []) if (r.destination?.host) out.push(resolveHost(r.destination.host, ns, domain));
+      if (route.mirror?.host) out.push(resolveHost(route.mirror.host, ns, domain));
+    }
+  }
+  return out;
+}
+
+/** Hostnames of the Services an HTTPRoute sends to (backendRefs of kind Service). */
+export function routeBackendHosts(route: KubeObject, domain: string): string[] {
+  const ns = route.metadata.namespace ?? '';
+  const out: string[] = [];
+  for (const rule of (specOf(route).rules ?? []) as Array<{ backendRefs?: TargetRef[] }>) {
+    for (const b of rule.backendRefs ?? []) {
+      if ((b.kind ?? 'Service') === 'Service' && (b.group ?? '') === '' && b.name) out.push(`${b.name}.${b.namespace ?? ns}.svc.${domain}`);
+    }
+  }
+  return out;
+}
+
+export function destinationRuleHost(dr: KubeObject, domain: string): string | undefined {
+  const h = specOf(dr).host;
+  return typeof h === 'string' ? resolveHost(h, dr.metadata.namespace ?? '', domain) : undefined;
+}
+
+/** The object as sent to a waypoint: as stored, minus bookkeeping nobody reads. */
+export function wireObject(o: KubeObject): WireObject {
+  const { managedFields: _m, ...metadata } = o.metadata;
+  const out: Record<string, unknown> = { ...o, metadata };
+  delete out.status;
+  return out as unknown as WireObject;
+}
+
+export interface WaypointResourceInput {
+  authorizationPolicies: KubeObject[];
+  httpRoutes: KubeObject[];
+  grpcRoutes: KubeObject[];
+  virtualServices: KubeObject[];
+  destinationRules: KubeObject[];
+  waypointPlugins: KubeObject[];
+}
+
+const order = (a: WireObject, b: WireObject): number => {
+  const ka = `${a.kind}/${a.metadata.namespace}/${a.metadata.name}`;
+  const kb = `${b.kind}/${b.metadata.namespace}/${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+/** Every object bound to waypoint `w`, sorted by kind, namespace, name. */
+export function waypointResources(w: WaypointScope, input: WaypointResourceInput, opts: { rootNamespace: string; domain: string }): WireObject[] {
+  const out: KubeObject[] = [];
+  for (const p of input.authorizationPolicies) if (targetsWaypoint(p, w, opts.rootNamespace)) out.push(p);
+  for (const p of input.waypointPlugins) {
+    const refs = targetRefsOf(p);
+    const ns = p.metadata.namespace;
+    if (refs.length ? targetsWaypoint(p, w, opts.rootNamespace) : ns === w.namespace || ns === opts.rootNamespace) out.push(p);
+  }
+  const hosts = new Set(w.hostnames);
+  for (const r of [...input.httpRoutes, ...input.grpcRoutes]) {
+    if (!routeAttaches(r, w)) continue;
+    out.push(r);
+    for (const h of routeBackendHosts(r, opts.domain)) hosts.add(h);
+  }
+  for (const vs of input.virtualServices) {
+    if (!virtualServiceHosts(vs, opts.domain).some((h) => w.hostnames.has(h))) continue;
+    out.push(vs);
+    for (const h of virtualServiceDestinations(vs, opts.domain)) hosts.add(h);
+  }
+  for (const dr of input.destinationRules) {
+    const h = destinationRuleHost(dr, opts.domain);
+    if (h && hosts.has(h)) out.push(dr);
+  }
+  return out.map(wireObject).sort(order);
+}

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { ContainerConfigError, expandVars, resolveEnv, type DataLookup } from '../src/node/env.js';
+import { ContainerConfigError, expandVars, resolveEnv, serviceLinkEnv, type DataLookup } from '../src/node/env.js';
 import { parseQuantity, podFieldValue, resourceFieldValue } from '../src/node/fieldpath.js';
 
 const pod: V1Pod = {
@@ -75,4 +75,31 @@ test('a missing ConfigMap or key is a CreateContainerConfigError', async (t) => 
   t.is(e1?.message, 'configmap "nope" not found');
   const missingKey: V1Container = { name: 'c', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'sec', key: 'user' } } }] };
   await t.throwsAsync(resolveEnv(pod, missingKey, info, lookup), { message: /couldn't find key user in Secret shop\/sec/ });
+});
+
+test('service links: the docker-link variables of the namespace services', async (t) => {
+  const links = serviceLinkEnv([
+    { name: 'web-api', clusterIP: '10.96.3.4', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns-udp', port: 53, protocol: 'UDP' }] },
+    { name: 'headless', clusterIP: 'None', ports: [{ port: 80 }] },
+  ]);
+  t.deepEqual(links, {
+    WEB_API_SERVICE_HOST: '10.96.3.4',
+    WEB_API_SERVICE_PORT: '80',
+    WEB_API_SERVICE_PORT_HTTP: '80',
+    WEB_API_SERVICE_PORT_DNS_UDP: '53',
+    WEB_API_PORT: 'tcp://10.96.3.4:80',
+    WEB_API_PORT_80_TCP: 'tcp://10.96.3.4:80',
+    WEB_API_PORT_80_TCP_PROTO: 'tcp',
+    WEB_API_PORT_80_TCP_PORT: '80',
+    WEB_API_PORT_80_TCP_ADDR: '10.96.3.4',
+    WEB_API_PORT_53_UDP: 'udp://10.96.3.4:53',
+    WEB_API_PORT_53_UDP_PROTO: 'udp',
+    WEB_API_PORT_53_UDP_PORT: '53',
+    WEB_API_PORT_53_UDP_ADDR: '10.96.3.4',
+  });
+  const env = await resolveEnv({ ...pod, spec: { ...pod.spec!, enableServiceLinks: false } }, { name: 'c' }, info, {
+    ...lookup,
+    services: async () => [{ name: 'x', clusterIP: '10.96.0.9', ports: [{ port: 1 }] }],
+  });
+  t.false('X_SERVICE_HOST' in env);
 });

@@ -136,8 +136,16 @@ export class NodeAgent implements ContainerRuntime {
     this.informer.on('add', (pod) => this.onPod(pod, deps));
     this.informer.on('update', (pod) => this.onPod(pod, deps));
     this.informer.on('delete', (pod) => this.onPodGone(pod));
+    // ListWatch stops on errors other than 410/timeouts: start it again (a relist), with a small back-off.
+    let restartDelay = 500;
+    this.informer.on('connect', () => (restartDelay = 500));
     this.informer.on('error', (err) => {
-      if (!this.stopping) this.log(`pod watch error: ${(err as Error)?.message ?? String(err)}; relisting`);
+      if (this.stopping) return;
+      this.log(`pod watch error: ${(err as Error)?.message ?? String(err)}; relisting in ${restartDelay}ms`);
+      setTimeout(() => {
+        if (!this.stopping) void this.informer?.start().catch(() => undefined);
+      }, restartDelay);
+      restartDelay = Math.min(restartDelay * 2, 10_000);
     });
     await this.informer.start();
   }

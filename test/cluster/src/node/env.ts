@@ -7,6 +7,38 @@ import { podFieldValue, resourceFieldValue, type PodRuntimeInfo } from './fieldp
 export interface DataLookup {
   configMap(name: string): Promise<Record<string, string> | undefined>;
   secret(name: string): Promise<Record<string, string> | undefined>;
+  /** Services of the pod's namespace, for the docker-link style variables (enableServiceLinks). */
+  services?(): Promise<ServiceInfo[]>;
+}
+
+export interface ServiceInfo {
+  name: string;
+  clusterIP?: string;
+  ports: Array<{ name?: string; port: number; protocol?: string }>;
+}
+
+/** FOO_SERVICE_HOST, FOO_SERVICE_PORT, FOO_PORT_80_TCP, ... for every service with a cluster IP (kubelet envvars.go). */
+export function serviceLinkEnv(services: ServiceInfo[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const s of services) {
+    if (!s.clusterIP || s.clusterIP === 'None' || s.ports.length === 0) continue;
+    const name = s.name.toUpperCase().replace(/-/g, '_');
+    const ip = s.clusterIP;
+    const first = s.ports[0]!;
+    env[`${name}_SERVICE_HOST`] = ip;
+    env[`${name}_SERVICE_PORT`] = String(first.port);
+    for (const p of s.ports) if (p.name) env[`${name}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
+    env[`${name}_PORT`] = `${(first.protocol ?? 'TCP').toLowerCase()}://${ip}:${first.port}`;
+    for (const p of s.ports) {
+      const proto = (p.protocol ?? 'TCP').toUpperCase();
+      const prefix = `${name}_PORT_${p.port}_${proto}`;
+      env[prefix] = `${proto.toLowerCase()}://${ip}:${p.port}`;
+      env[`${prefix}_PROTO`] = proto.toLowerCase();
+      env[`${prefix}_PORT`] = String(p.port);
+      env[`${prefix}_ADDR`] = ip;
+    }
+  }
+  return env;
 }
 
 /** A container config problem the kubelet reports as CreateContainerConfigError. */
@@ -65,7 +97,8 @@ export async function resolveEnv(
   info: PodRuntimeInfo,
   lookup: DataLookup,
 ): Promise<Record<string, string>> {
-  const env: Record<string, string> = { ...serviceEnv() };
+  const links = pod.spec?.enableServiceLinks !== false && lookup.services ? serviceLinkEnv(await lookup.services()) : {};
+  const env: Record<string, string> = { ...links, ...serviceEnv() };
   for (const src of container.envFrom ?? []) {
     const prefix = src.prefix ?? '';
     if (src.configMapRef) {

@@ -1,6 +1,7 @@
 // The agent's view of the apiserver: clients, ConfigMap/Secret/token data for volumes and env, pod deletion.
 import { readFileSync } from 'node:fs';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import type { ServiceInfo } from './env.js';
 import type { ClusterData, IssuedToken } from './volumes.js';
 
 export interface Clients {
@@ -86,6 +87,15 @@ export class KubeClusterData implements ClusterData {
     if (!token) throw new Error(`TokenRequest for ${pod.metadata?.namespace}/${sa} returned no token`);
     const exp = res.status?.expirationTimestamp ? new Date(res.status.expirationTimestamp).getTime() : Date.now() + expirationSeconds * 1000;
     return { token, expiresAt: exp };
+  }
+
+  async services(namespace: string): Promise<ServiceInfo[]> {
+    const list = await this.clients.core.listNamespacedService({ namespace });
+    return list.items.map((s) => ({
+      name: s.metadata?.name ?? '',
+      clusterIP: s.spec?.clusterIP,
+      ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+    }));
   }
 
   caCert(): string {

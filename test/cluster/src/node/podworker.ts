@@ -84,6 +84,7 @@ export class PodWorker implements PodContext {
     this.lookup = {
       configMap: async (name) => toStr(await deps.data.configMap(this.namespace, name)),
       secret: async (name) => toStr(await deps.data.secret(this.namespace, name)),
+      services: async () => (deps.data.services ? deps.data.services(this.namespace) : []),
     };
   }
 

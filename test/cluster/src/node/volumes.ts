@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, relative } from 'node:path';
 import type { V1Container, V1KeyToPath, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
-import { expandVars } from './env.js';
+import { expandVars, type ServiceInfo } from './env.js';
 import { podFieldValue, resourceFieldValue, type PodRuntimeInfo } from './fieldpath.js';
 
 export const serviceAccountMountPath = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -21,6 +21,7 @@ export interface IssuedToken {
 export interface ClusterData {
   configMap(namespace: string, name: string): Promise<Record<string, Buffer> | undefined>;
   secret(namespace: string, name: string): Promise<Record<string, Buffer> | undefined>;
+  services?(namespace: string): Promise<ServiceInfo[]>;
   token(pod: V1Pod, audiences: string[], expirationSeconds: number): Promise<IssuedToken>;
   /** The cluster CA (PEM), from the kubeconfig. */
   caCert(): string;

@@ -10,9 +10,10 @@ import { R, splitKey, type Condition, type KubeObject, type ResourceType } from 
 import { applyStatus, kubeTime, sameIgnoringTransitionTimes } from '../kube/status.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import { waypointBoundCondition, type ResolveContext } from './binding.js';
-import { A, CLASS_DESCRIPTION, CLASS_MESH, CLASS_WAYPOINT, CONTROLLER_VERSION, FIELD_MANAGER, L, MANAGED_VALUE, MESH_CONTROLLER, WAYPOINT_BOUND, WAYPOINT_CLASSES } from './constants.js';
-import { isManaged, renderWaypoint, waypointNames, type RenderContext } from './render.js';
-import { computeGatewayClassStatus, computeGatewayStatus } from './status.js';
+import { A, CLASS_DESCRIPTION, CONTROLLER_VERSION, FIELD_MANAGER, L, MANAGED_VALUE, MESH_CONTROLLER, WAYPOINT_BOUND, WAYPOINT_CLASSES } from './constants.js';
+import { controllerFor, planGateway } from './plan.js';
+import { waypointNames, type RenderContext } from './render.js';
+import { computeGatewayClassStatus } from './status.js';
 import type { EndpointSlice, Gateway, GatewayClass, Namespace, Service } from './types.js';
 
 export interface WaypointControllerOptions extends RenderContext {
@@ -28,7 +29,7 @@ export interface WaypointControllerOptions extends RenderContext {
 }
 
 const MANAGED_SELECTOR = `${L.managed}=${MANAGED_VALUE}`;
-const BUILTIN_CLASSES: Record<string, string> = { [CLASS_MESH]: MESH_CONTROLLER, [CLASS_WAYPOINT]: MESH_CONTROLLER };
+const BUILTIN_CLASSES: Record<string, string> = Object.fromEntries(WAYPOINT_CLASSES.map((c) => [c, MESH_CONTROLLER]));
 
 export class WaypointController {
   readonly gatewayClasses: Informer<GatewayClass>;
@@ -194,8 +195,7 @@ export class WaypointController {
   // ---- helpers ------------------------------------------------------------------------------------------------
 
   private controllerOf(className: string): string | undefined {
-    const cls = this.gatewayClasses.get(className);
-    return cls?.spec?.controllerName ?? BUILTIN_CLASSES[className];
+    return controllerFor(className, this.gatewayClasses.get(className));
   }
 
   isOurs(g: Gateway): boolean {
@@ -243,61 +243,51 @@ export class WaypointController {
     const gw = this.gateways.get(key);
     const log = this.log.child('reconcile', { gateway: key });
     if (!gw) return this.cleanupOrphans(namespace!, name);
-    if (gw.metadata.deletionTimestamp) return;
     if (!this.isOurs(gw)) return;
 
-    // Controller-version guard: a newer controller owns it -> hands off; none yet -> take over.
-    const raw = gw.metadata.annotations?.[A.controllerVersion];
-    if (raw !== undefined) {
-      const v = Number(raw);
-      if (!/^\d+$/.test(raw) || v > CONTROLLER_VERSION) {
-        log.info('skipping gateway managed by another controller version', { controllerVersion: raw });
-        return;
-      }
-    }
-    if (raw !== String(CONTROLLER_VERSION)) await this.setControllerVersion(gw);
-
+    // Inputs: what exists under the names the render produces (caches; a GET for kinds cached by label only).
     const names = waypointNames(gw);
-    const conflicts: string[] = [];
-    let unmanagedReason: string | undefined;
-    if (!isManaged(gw)) {
-      unmanagedReason = 'Gateway spec.addresses requests more than one address or a hostname; waypoint deployment is not managed';
-    } else {
-      const rendered = renderWaypoint(gw, this.opts);
-      for (const [rt, obj, cache] of [
-        [R.serviceAccount, rendered.serviceAccount, this.serviceAccounts],
-        [R.deployment, rendered.deployment, this.deployments],
-        [R.service, rendered.service, this.services],
-      ] as Array<[ResourceType, KubeObject, Informer]>) {
-        const existing = await this.existing(rt, obj, cache);
-        if (existing && existing.metadata.labels?.[L.managed] !== MANAGED_VALUE) {
-          conflicts.push(`${rt.kind} ${namespace}/${obj.metadata.name}`);
-          log.warn('object exists and is not managed by this controller; leaving it untouched', { kind: rt.kind, name: obj.metadata.name });
-          continue;
-        }
-        if (existing && !needsApply(existing, obj)) continue;
-        await this.client.apply(rt, obj, { fieldManager: FIELD_MANAGER, force: true });
-        this.m.applies.inc({ kind: rt.kind });
-        log.info('applied', { kind: rt.kind, name: obj.metadata.name });
-      }
+    const existing = new Map<string, KubeObject>();
+    for (const [rt, objName, cache] of [
+      [R.serviceAccount, names.serviceAccount, this.serviceAccounts],
+      [R.deployment, names.deployment, this.deployments],
+      [R.service, names.deployment, this.services],
+    ] as Array<[ResourceType, string, Informer]>) {
+      const live = await this.existing(rt, namespace!, objName, cache);
+      if (live) existing.set(`${rt.kind}/${objName}`, live);
+    }
+    const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
+    const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime() });
+    if (plan.action === 'ignore') {
+      log.debug('ignored', { reason: plan.reason });
+      return;
     }
 
-    const svc = this.services.get(`${namespace}/${names.deployment}`);
-    const ourSvc = svc && svc.metadata.labels?.[L.managed] === MANAGED_VALUE ? svc : undefined;
-    const slices = ourSvc ? this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment) : [];
-    const status = computeGatewayStatus({ gateway: gw, serviceName: names.deployment, service: ourSvc, endpointSlices: slices, conflicts, unmanagedReason, clusterDomain: this.opts.clusterDomain, now: kubeTime() });
-    if (sameIgnoringTransitionTimes(pickStatus(gw.status), status)) return;
-    await applyStatus(this.client, R.gateway, gw, status, FIELD_MANAGER);
+    // Take the Gateway over (controller-version annotation), apply what changed, write status if it changed.
+    if (plan.setControllerVersion) await this.setControllerVersion(gw);
+    for (const c of plan.conflicts) log.warn('object exists and is not managed by this controller; leaving it untouched', { object: c });
+    for (const obj of plan.apply) {
+      const live = existing.get(`${obj.kind}/${obj.metadata.name}`);
+      if (live && !needsApply(live, obj)) continue;
+      const rt = obj.kind === 'Deployment' ? R.deployment : obj.kind === 'Service' ? R.service : R.serviceAccount;
+      await this.client.apply(rt, obj, { fieldManager: FIELD_MANAGER, force: true });
+      this.m.applies.inc({ kind: rt.kind });
+      log.info('applied', { kind: rt.kind, name: obj.metadata.name });
+    }
+    if (sameIgnoringTransitionTimes(pickStatus(gw.status), plan.status)) return;
+    await applyStatus(this.client, R.gateway, gw, plan.status, FIELD_MANAGER);
     this.m.statusWrites.inc({ kind: 'Gateway' });
-    const programmed = status.conditions?.find((c) => c.type === 'Programmed');
+    const programmed = plan.status.conditions?.find((c) => c.type === 'Programmed');
     log.info('status written', { programmed: programmed?.status, reason: programmed?.reason });
   }
 
-  private async existing(rt: ResourceType, obj: KubeObject, cache: Informer): Promise<KubeObject | undefined> {
-    const cached = cache.get(`${obj.metadata.namespace}/${obj.metadata.name}`);
+  private async existing(rt: ResourceType, namespace: string, name: string, cache: Informer): Promise<KubeObject | undefined> {
+    const cached = cache.get(`${namespace}/${name}`);
     if (cached) return cached;
     if (rt === R.service) return undefined; // all Services are cached
-    return this.client.getOrUndefined(rt, obj.metadata.namespace, obj.metadata.name!);
+    const live = await this.client.getOrUndefined(rt, namespace, name);
+    if (live) delete live.metadata.managedFields;
+    return live;
   }
 
   private async setControllerVersion(gw: Gateway): Promise<void> {

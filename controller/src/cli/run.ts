@@ -1,0 +1,201 @@
+// The `ambit` command line: istioctl's waypoint commands, install/uninstall, version.
+import { Command, CommanderError, Option } from 'commander';
+import { KubeClient, KubeError } from '../kube/client.js';
+import { KubeConfigError, loadClusterAccess } from '../kube/kubeconfig.js';
+import { VERSION } from '../install/version.js';
+import { parseDuration } from './format.js';
+import { CliError, applyWaypoint, deleteWaypoints, generateYaml, listCommand, makeGateway, statusCommand, validateTrafficType, type Out } from './waypoint.js';
+
+export interface CliIO extends Out {
+  env?: NodeJS.ProcessEnv;
+  /** Test seam: a ready client instead of one from the kubeconfig. */
+  client?: KubeClient;
+}
+
+interface Globals {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  istioNamespace: string;
+}
+
+function durationOption(flag: string, desc: string, def: string): Option {
+  return new Option(flag, desc).default(def).argParser((v: string) => {
+    parseDuration(v); // validates
+    return v;
+  });
+}
+
+export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  const env = io.env ?? process.env;
+  let client: KubeClient | undefined = io.client;
+  let defaultNamespace = 'default';
+  const clientFor = (g: Globals): KubeClient => {
+    if (!client) {
+      const access = loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env });
+      client = new KubeClient(access);
+    }
+    defaultNamespace = client.namespace || 'default';
+    return client;
+  };
+  const nsOf = (g: Globals, c?: KubeClient) => g.namespace || (c ? c.namespace : undefined) || defaultNamespace;
+
+  const program = new Command('ambit')
+    .description('Ambit: Istio ambient mesh as a Gateway API implementation, in TypeScript')
+    .option('--kubeconfig <path>', 'Kubernetes configuration file (default $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--context <name>', 'Kubernetes configuration context')
+    .option('-n, --namespace <namespace>', 'Kubernetes namespace')
+    .option('-i, --istio-namespace <namespace>', 'Istio system namespace', 'istio-system')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: (s, write) => write(s) })
+    .showSuggestionAfterError(true);
+
+  const waypoint = program.command('waypoint').alias('waypoints').description('Manage waypoint configuration');
+  const gwFlags = (cmd: Command) =>
+    cmd
+      .option('--name <name>', 'name of the waypoint', 'waypoint')
+      .option('--for <type>', 'Specify the traffic type [all none service workload] for the waypoint')
+      .option('-r, --revision <revision>', 'The revision to label the waypoint with')
+      .option('-s, --service-account <sa>', 'Scope the waypoint to one service account (the 2024 form: the Gateway is named after it, class istio-mesh)');
+
+  const gatewayFlags = (cmd: Command, g: Globals, ns: string) => {
+    const o = cmd.opts<{ name: string; for?: string; revision?: string; serviceAccount?: string }>();
+    validateTrafficType(o.for);
+    if (o.name === 'none') throw new CliError('invalid name provided for waypoint, \'none\' is a reserved value');
+    const nameGiven = cmd.getOptionValueSource('name') === 'cli';
+    const name = o.serviceAccount && !nameGiven ? o.serviceAccount : o.name;
+    return { name, namespace: ns, for: o.for, revision: o.revision, serviceAccount: o.serviceAccount, g };
+  };
+
+  gwFlags(waypoint.command('generate').description('Generate a waypoint configuration as YAML')).action(function (this: Command) {
+    const g = this.optsWithGlobals<Globals>();
+    const f = gatewayFlags(this, g, g.namespace || defaultNamespaceFromConfig(g, env));
+    io.out(generateYaml(makeGateway(f)));
+  });
+
+  gwFlags(waypoint.command('apply').description('Apply a waypoint configuration to the cluster'))
+    .option('-w, --wait', 'Wait for the waypoint to be ready', false)
+    .addOption(durationOption('--waypoint-timeout <duration>', 'Timeout for waiting for waypoint ready', '90s'))
+    .option('--enroll-namespace', 'If set, the namespace will be labeled with the waypoint name', false)
+    .option('--overwrite', 'Overwrite the existing Waypoint used by the namespace', false)
+    .action(async function (this: Command) {
+      const g = this.optsWithGlobals<Globals>();
+      const o = this.opts<{ wait: boolean; waypointTimeout: string; enrollNamespace: boolean; overwrite: boolean }>();
+      const pre = gatewayFlags(this, g, '');
+      const c = clientFor(g);
+      await applyWaypoint(c, { ...pre, namespace: nsOf(g, c), wait: o.wait, timeoutMs: parseDuration(o.waypointTimeout), enrollNamespace: o.enrollNamespace, overwrite: o.overwrite }, io);
+    });
+
+  waypoint
+    .command('delete')
+    .description('Delete a waypoint configuration from the cluster')
+    .argument('[names...]', 'waypoint names')
+    .option('--all', 'Delete all waypoints in the namespace', false)
+    .option('-r, --revision <revision>', 'Delete all waypoints of a revision')
+    .option('--name <name>', 'name of the waypoint (ignored; pass names as arguments)')
+    .action(async function (this: Command, names: string[]) {
+      const g = this.optsWithGlobals<Globals>();
+      const o = this.opts<{ all: boolean; revision?: string }>();
+      const { validateDelete } = await import('./waypoint.js');
+      validateDelete({ names, all: o.all, revision: o.revision, namespace: '' });
+      const c = clientFor(g);
+      await deleteWaypoints(c, { names, all: o.all, revision: o.revision, namespace: nsOf(g, c) }, io);
+    });
+
+  waypoint
+    .command('list')
+    .description('List managed waypoint configurations in the cluster')
+    .option('-A, --all-namespaces', 'List all waypoints in all namespaces', false)
+    .action(async function (this: Command) {
+      const g = this.optsWithGlobals<Globals>();
+      const c = clientFor(g);
+      await listCommand(c, nsOf(g, c), this.opts<{ allNamespaces: boolean }>().allNamespaces, io);
+    });
+
+  waypoint
+    .command('status')
+    .description('Show the status of waypoints in a namespace')
+    .option('--name <name>', 'name of the waypoint')
+    .option('-w, --wait', 'Wait for the waypoint to be ready', true)
+    .option('--no-wait', 'Do not wait for the waypoint to be ready')
+    .addOption(durationOption('--waypoint-timeout <duration>', 'Timeout for retrieving status for waypoint', '90s'))
+    .option('-A, --all-namespaces', 'Show the status of waypoints in all namespaces', false)
+    .action(async function (this: Command) {
+      const g = this.optsWithGlobals<Globals>();
+      const o = this.opts<{ name?: string; wait: boolean; waypointTimeout: string; allNamespaces: boolean }>();
+      const c = clientFor(g);
+      await statusCommand(c, { namespace: nsOf(g, c), allNamespaces: o.allNamespaces, name: o.name, wait: o.wait, timeoutMs: parseDuration(o.waypointTimeout) }, io);
+    });
+
+  program
+    .command('install')
+    .description('Install Ambit (CRDs, controller, ztunnel) into the cluster')
+    .option('--no-wait', 'Do not wait for the control plane to become ready')
+    .addOption(durationOption('--readiness-timeout <duration>', 'Maximum time to wait for the control plane to become ready', '300s'))
+    .option('-y, --skip-confirmation', 'Accepted for istioctl compatibility; ambit never prompts', false)
+    .action(async function (this: Command) {
+      const g = this.optsWithGlobals<Globals>();
+      const o = this.opts<{ wait: boolean; readinessTimeout: string }>();
+      const { install } = await import('../install/install.js');
+      await install(clientFor(g), { wait: o.wait, timeoutMs: parseDuration(o.readinessTimeout), log: (l) => io.out(`${l}\n`) });
+    });
+
+  program
+    .command('uninstall')
+    .description('Remove Ambit from the cluster')
+    .option('--purge', 'Also remove the CRDs the project owns', false)
+    .option('-y, --skip-confirmation', 'Accepted for istioctl compatibility; ambit never prompts', false)
+    .action(async function (this: Command) {
+      const g = this.optsWithGlobals<Globals>();
+      const { uninstall } = await import('../install/install.js');
+      await uninstall(clientFor(g), { purge: this.opts<{ purge: boolean }>().purge, log: (l) => io.out(`${l}\n`) });
+    });
+
+  program
+    .command('version')
+    .description('Print the version')
+    .option('--remote', 'Also ask the cluster for the control plane version', false)
+    .action(async function (this: Command) {
+      io.out(`client version: ${VERSION}\n`);
+      if (!this.opts<{ remote: boolean }>().remote) return;
+      const g = this.optsWithGlobals<Globals>();
+      const c = clientFor(g);
+      const { R } = await import('../kube/resources.js');
+      const d = await c.getOrUndefined<{ metadata: object; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } } & import('../kube/resources.js').KubeObject>(R.deployment, g.istioNamespace, 'istiod');
+      const image = (d?.spec as { template?: { spec?: { containers?: Array<{ image?: string }> } } } | undefined)?.template?.spec?.containers?.[0]?.image;
+      io.out(`control plane version: ${image ? (image.split(':')[1] ?? 'unknown') : 'none'}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? 0 : 1;
+    }
+    io.err(`Error: ${describe(err)}\n`);
+    return 1;
+  } finally {
+    client?.close();
+  }
+}
+
+function defaultNamespaceFromConfig(g: Globals, env: NodeJS.ProcessEnv): string {
+  try {
+    return loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env }).namespace;
+  } catch {
+    return 'default';
+  }
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof CliError || err instanceof KubeConfigError) return err.message;
+  if (err instanceof KubeError) {
+    if (err.unreachable) return `${err.message} (is the cluster running? check --kubeconfig / KUBECONFIG)`;
+    if (err.forbidden) return `permission denied: ${err.message}`;
+    return err.message;
+  }
+  if (err instanceof Error) return err.message.split('\n')[0];
+  return String(err);
+}

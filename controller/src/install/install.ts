@@ -1,0 +1,174 @@
+// `ambit install` / `ambit uninstall`: applies the data-driven manifests (controller/manifests/*.yaml, in file
+// order) and the project's CRDs (crds/ambit/*.yaml) by server-side apply, after checking that the Gateway API CRDs
+// are present and that the caller may create what the manifests hold, so nothing is left half-applied.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { KubeClient, KubeError } from '../kube/client.js';
+import { R, resourceFor, type KubeObject, type ResourceType } from '../kube/resources.js';
+import { MESH_CONTROLLER, WAYPOINT_CLASSES } from '../gateway/constants.js';
+import { VERSION } from './version.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** controller/manifests (from controller/dist/src/install). */
+export const MANIFEST_DIR = join(here, '..', '..', '..', 'manifests');
+/** crds/ambit at the repository root. */
+export const PROJECT_CRD_DIR = join(here, '..', '..', '..', '..', 'crds', 'ambit');
+export const FIELD_MANAGER = 'ambit-install';
+export const SYSTEM_NAMESPACE = 'istio-system';
+
+export class InstallError extends Error {}
+
+export function readManifestDir(dir: string): KubeObject[] {
+  if (!existsSync(dir)) return [];
+  const objs: KubeObject[] = [];
+  for (const f of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
+      if (doc.errors.length) throw new InstallError(`${join(dir, f)}: ${doc.errors[0].message}`);
+      const o = doc.toJSON() as KubeObject | null;
+      if (o && o.kind) objs.push(o);
+    }
+  }
+  return objs;
+}
+
+export function manifests(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }): { crds: KubeObject[]; objects: KubeObject[] } {
+  return { crds: readManifestDir(dirs.crds), objects: readManifestDir(dirs.manifests) };
+}
+
+function typeOf(o: KubeObject): ResourceType {
+  const rt = resourceFor(o.apiVersion ?? '', o.kind ?? '');
+  if (!rt) throw new InstallError(`manifest kind ${o.apiVersion}/${o.kind} (${o.metadata.name}) is not supported by ambit install`);
+  return rt;
+}
+
+const label = (o: KubeObject) => `${(o.kind ?? '').toLowerCase()}/${o.metadata.name}${o.metadata.namespace ? ` -n ${o.metadata.namespace}` : ''}`;
+
+async function requireGatewayCRDs(client: KubeClient): Promise<void> {
+  const missing: string[] = [];
+  for (const n of ['gateways.gateway.networking.k8s.io', 'gatewayclasses.gateway.networking.k8s.io']) {
+    if (!(await client.getOrUndefined(R.crd, undefined, n))) missing.push(n);
+  }
+  if (missing.length) {
+    throw new InstallError(
+      `missing Kubernetes Gateway API CRDs (${missing.join(', ')}): install them first, e.g. kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.3.0/standard-install.yaml`,
+    );
+  }
+}
+
+/** Asks the API server (SelfSubjectAccessReview) whether the caller may create/patch each object; lists what not. */
+async function checkRights(client: KubeClient, objs: KubeObject[], verbs: string[]): Promise<string[]> {
+  const denied: string[] = [];
+  const seen = new Set<string>();
+  for (const o of objs) {
+    const rt = typeOf(o);
+    for (const verb of verbs) {
+      const k = `${verb}/${rt.group}/${rt.plural}/${o.metadata.namespace ?? ''}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const review = await client.create<KubeObject & { status?: { allowed?: boolean } }>(R.selfSubjectAccessReview, {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        metadata: {},
+        spec: { resourceAttributes: { verb, group: rt.group, resource: rt.plural, namespace: o.metadata.namespace } },
+      });
+      if (!review.status?.allowed) denied.push(`${verb} ${rt.plural}${rt.group ? `.${rt.group}` : ''}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}`);
+    }
+  }
+  return denied;
+}
+
+export interface InstallOptions {
+  dirs?: { manifests: string; crds: string };
+  wait?: boolean;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export async function install(client: KubeClient, opts: InstallOptions = {}): Promise<void> {
+  const log = opts.log ?? (() => {});
+  const { crds, objects } = manifests(opts.dirs);
+  await client.request({ path: '/version', timeoutMs: 10_000 });
+  await requireGatewayCRDs(client);
+  const denied = await checkRights(client, [...crds, ...objects], ['create', 'patch']);
+  if (denied.length) throw new InstallError(`insufficient rights to install (nothing was changed): cannot ${denied.join(', ')}`);
+  for (const o of crds) {
+    await client.apply(R.crd, o, { fieldManager: FIELD_MANAGER, force: true });
+    log(`${label(o)} applied`);
+  }
+  for (const o of objects) {
+    await client.apply(typeOf(o), o, { fieldManager: FIELD_MANAGER, force: true });
+    log(`${label(o)} applied`);
+  }
+  if (opts.wait) await waitReady(client, objects, opts.timeoutMs ?? 300_000, log);
+  log(`Ambit ${VERSION} installed`);
+}
+
+async function waitReady(client: KubeClient, objs: KubeObject[], timeoutMs: number, log: (l: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const o of objs.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')) {
+    const rt = typeOf(o);
+    for (;;) {
+      const cur = await client.getOrUndefined<KubeObject & { status?: Record<string, number> }>(rt, o.metadata.namespace, o.metadata.name!);
+      const st = cur?.status ?? {};
+      const ready =
+        o.kind === 'Deployment'
+          ? (st.availableReplicas ?? 0) >= ((cur?.spec as { replicas?: number } | undefined)?.replicas ?? 1) && (st.observedGeneration ?? 0) >= (cur?.metadata.generation ?? 0)
+          : (st.desiredNumberScheduled ?? 0) > 0 && st.numberReady === st.desiredNumberScheduled;
+      if (ready) break;
+      if (Date.now() > deadline) throw new InstallError(`timed out waiting for ${label(o)} to become ready`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    log(`${label(o)} ready`);
+  }
+}
+
+export interface UninstallOptions {
+  dirs?: { manifests: string; crds: string };
+  purge?: boolean;
+  log?: (line: string) => void;
+  /** Wait for the system namespace to be gone. */
+  wait?: boolean;
+  timeoutMs?: number;
+}
+
+export async function uninstall(client: KubeClient, opts: UninstallOptions = {}): Promise<void> {
+  const log = opts.log ?? (() => {});
+  const { crds, objects } = manifests(opts.dirs);
+  await client.request({ path: '/version', timeoutMs: 10_000 });
+  // The built-in GatewayClasses the controller created (only those still naming our controller).
+  for (const name of WAYPOINT_CLASSES) {
+    try {
+      const cls = await client.getOrUndefined<KubeObject & { spec?: { controllerName?: string } }>(R.gatewayClass, undefined, name);
+      if (cls?.spec?.controllerName === MESH_CONTROLLER && (await client.delete(R.gatewayClass, undefined, name))) log(`gatewayclass/${name} deleted`);
+    } catch (err) {
+      if (!(err instanceof KubeError && err.notFound)) throw err;
+    }
+  }
+  // The root certificate ConfigMaps the CA published in every namespace.
+  try {
+    const cms = await client.listAll(R.configMap, undefined, { fieldSelector: 'metadata.name=istio-ca-root-cert' });
+    for (const cm of cms.items) await client.delete(R.configMap, cm.metadata.namespace, cm.metadata.name!);
+    if (cms.items.length) log(`configmap/istio-ca-root-cert deleted from ${cms.items.length} namespace(s)`);
+  } catch (err) {
+    if (!(err instanceof KubeError && (err.forbidden || err.notFound))) throw err;
+  }
+  for (const o of [...objects].reverse()) {
+    const rt = typeOf(o);
+    if (await client.delete(rt, o.metadata.namespace, o.metadata.name!)) log(`${label(o)} deleted`);
+  }
+  if (opts.purge) {
+    for (const o of crds) if (await client.delete(R.crd, undefined, o.metadata.name!)) log(`${label(o)} deleted`);
+  }
+  if (opts.wait) {
+    const ns = objects.find((o) => o.kind === 'Namespace');
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    while (ns && (await client.getOrUndefined(R.namespace, undefined, ns.metadata.name!))) {
+      if (Date.now() > deadline) throw new InstallError(`timed out waiting for namespace ${ns.metadata.name} to be deleted`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  log(`Ambit ${VERSION} uninstalled${opts.purge ? ' (CRDs purged)' : ''}`);
+}
+

@@ -5,3 +5,6 @@ export * from './server/app.js';
 export * from './upstream/connector.js';
 export * from './upstream/errors.js';
 export * from './upstream/forward.js';
+export * from './hbone/duplex.js';
+export * from './hbone/termination.js';
+export * from './hbone/connector.js';

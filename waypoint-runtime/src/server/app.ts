@@ -42,19 +42,17 @@ function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
 export function buildApp(limits: Limits, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>): FastifyInstance {
   const app = Fastify({
     logger: false,
-    disableRequestLogging: true,
     exposeHeadRoutes: false,
     return503OnClosing: true,
     keepAliveTimeout: limits.keepAliveTimeoutMs ?? 60_000,
     requestTimeout: limits.requestTimeoutMs ?? 60_000,
-    maxParamLength: 65535,
     http: {
       maxHeaderSize: limits.maxHeaderSize ?? 60 * 1024,
       headersTimeout: limits.headersTimeoutMs ?? 10_000,
       connectionsCheckingInterval: limits.checkIntervalMs ?? 1000,
     },
     clientErrorHandler: clientError,
-    routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
+    routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false, maxParamLength: 65535 },
   });
   // Bodies are streamed to the upstream untouched.
   app.removeAllContentTypeParsers();

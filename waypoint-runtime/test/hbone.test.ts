@@ -1,0 +1,83 @@
+import test from 'ava';
+import { createServer } from 'node:http';
+import type { K8sObject } from '@ambit/plugin-sdk';
+import { CertificateManager, createRootCA, HboneClient, HboneServer, LocalCA } from '@ambit/ztunnel-runtime';
+import { HboneConnector, HboneTermination, StaticConfigSource, StreamDuplex, Waypoint } from '../src/index.js';
+import { service, workload } from './helpers.js';
+
+const WAYPOINT_ID = 'spiffe://cluster.local/ns/default/sa/waypoint';
+const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';
+const NOTSLEEP = 'spiffe://cluster.local/ns/default/sa/notsleep';
+const PP = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
+
+test('HBONE both legs: client -> waypoint:15008 (mTLS CONNECT) -> plugin chain -> HBONE to podIP:15008 with authority podIP:targetPort', async (t) => {
+  const certs = new CertificateManager(new LocalCA(createRootCA()));
+  const [wpCert, sleepCert, notsleepCert, ppCert] = await Promise.all([certs.get(WAYPOINT_ID), certs.get(SLEEP), certs.get(NOTSLEEP), certs.get(PP)]);
+
+  // The destination "ztunnel": terminates HBONE and serves an app over each tunnel.
+  const seen: Array<{ peer: string; authority: string }> = [];
+  const app = createServer((req, res) => res.end(JSON.stringify({ app: 'productpage', url: req.url, host: req.headers.host })));
+  const dest = new HboneServer({
+    certificate: ppCert,
+    onTunnel: (tun) => {
+      seen.push({ peer: tun.peerIdentity, authority: tun.authority });
+      app.emit('connection', new StreamDuplex(tun.accept()));
+    },
+  });
+  const destPort = (await dest.listen(0, '127.0.0.1')).port;
+
+  const policy: K8sObject = {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'viewer', namespace: 'default' },
+    spec: {
+      targetRef: { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' },
+      rules: [{ from: [{ source: { principals: ['cluster.local/ns/default/sa/sleep'] } }], to: [{ operation: { methods: ['GET'] } }] }],
+    },
+  };
+  const mesh = {
+    services: [service('productpage', '10.96.0.30', { 9080: 9080 })],
+    workloads: [
+      workload('productpage-v1', '127.0.0.1', 'bookinfo-productpage', { 'default/productpage.default.svc.cluster.local': { 9080: 9080 } }, { protocol: 'HBONE' }),
+    ],
+  };
+  const waypoint = new Waypoint({
+    identity: { name: 'waypoint', namespace: 'default' },
+    source: new StaticConfigSource({ mesh, resources: [policy] }),
+    connector: new HboneConnector({ certificate: () => wpCert, hbonePort: destPort }),
+    accessLog: { write: () => {} },
+    logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+  });
+  await waypoint.start();
+  const term = new HboneTermination(waypoint, { certificate: wpCert });
+  const wpPort = (await term.listen(0, '127.0.0.1')).port;
+
+  const client = new HboneClient();
+  const call = async (cert: typeof sleepCert, method: string) => {
+    const stream = await client.connect({ nextHop: { host: '127.0.0.1', port: wpPort }, authority: '10.96.0.30:9080', expectedIdentities: [WAYPOINT_ID], certificate: cert, headers: { forwarded: 'for="10.244.0.9:51000"' } });
+    let out = '';
+    stream.on('data', (c) => (out += c));
+    stream.write(`${method} /productpage HTTP/1.1\r\nhost: productpage:9080\r\nconnection: close\r\n\r\n`);
+    await new Promise((r) => stream.on('end', r));
+    stream.end();
+    return out;
+  };
+  try {
+    const ok = await call(sleepCert, 'GET');
+    t.regex(ok, /^HTTP\/1.1 200 OK/);
+    t.regex(ok, /"app":"productpage"/);
+    t.deepEqual(seen[0], { peer: WAYPOINT_ID, authority: '127.0.0.1:9080' });
+    const del = await call(sleepCert, 'DELETE');
+    t.regex(del, /^HTTP\/1.1 403/);
+    t.regex(del, /RBAC: access denied$/);
+    const other = await call(notsleepCert, 'GET');
+    t.regex(other, /^HTTP\/1.1 403/);
+    t.regex(waypoint.metrics.render(), /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} 1/);
+  } finally {
+    client.close();
+    await term.close();
+    await waypoint.close(100);
+    await dest.close();
+    certs.close();
+  }
+});

@@ -2,7 +2,7 @@
 // kube-scheduler, kube-proxy, virtual node agents, CoreDNS), supervised by the calling process.
 // connectCluster(): a handle on a running one, by its kubeconfig.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClusterPKI, type ClusterPKI } from './pki.js';
 import { buildControlPlane } from './controlplane/build.js';
@@ -30,7 +30,7 @@ import {
 } from './controlplane/components.js';
 import { corednsManifest } from './controlplane/addons.js';
 import { run, waitFor, type RunResult } from './controlplane/exec.js';
-import { isOk } from './controlplane/health.js';
+import { get, isOk } from './controlplane/health.js';
 import { writeKubeconfig } from './controlplane/kubeconfig.js';
 import {
   bridgeExists,
@@ -231,31 +231,45 @@ class LocalCluster implements Cluster {
     crds.catch(() => {});
     controlPlane.catch(() => {});
 
-    // Virtual nodes.
-    const nodesUp = Promise.all(
-      nodes.map(async (n) => {
-        const { configPath } = await writeNodeConfig({
-          name: n.name,
-          address: n.address,
-          kubeconfigPath: this.kubeconfigPath,
-          kubeletCert: pki.kubelets[n.name]!,
-          caFile: pki.ca.certFile,
-          clusterStateDir: this.stateDir,
-          binDir: this.binDir,
+    // Virtual nodes. kube-controller-manager hands out pod CIDRs in registration order, so each node is launched
+    // once the previous one has its CIDR: node N gets 10.244.N.0/24.
+    const nodeReady: Promise<void>[] = [];
+    for (const n of nodes) {
+      const { configPath } = await writeNodeConfig({
+        name: n.name,
+        address: n.address,
+        kubeconfigPath: this.kubeconfigPath,
+        kubeletCert: pki.kubelets[n.name]!,
+        caFile: pki.ca.certFile,
+        clusterStateDir: this.stateDir,
+        binDir: this.binDir,
+      });
+      const started = Date.now();
+      const logFile = this.logFile(`node-${n.name}`);
+      const { proc, ready } = launchNode(n.name, configPath, logFile, this.onUnexpectedExit);
+      this.nodeProcs.push(proc);
+      const withTimeout = Promise.race([
+        ready,
+        new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`node ${n.name} not ready after 60s`)), 60_000).unref()),
+      ])
+        .then(() => {
+          this.log(`node ${n.name} ready (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+          this.nodeNames.push(n.name);
+        })
+        .catch(async (e: Error) => {
+          throw new Error(`${e.message}\n${await tail(logFile)}`);
         });
-        const started = Date.now();
-        const { proc, ready } = launchNode(n.name, configPath, this.logFile(`node-${n.name}`), this.onUnexpectedExit);
-        this.nodeProcs.push(proc);
-        await Promise.race([
-          ready,
-          new Promise((_, reject) => setTimeout(() => reject(new Error(`node ${n.name} not ready after 60s`)), 60_000).unref()),
-        ]).catch(async (e: Error) => {
-          throw new Error(`${e.message}\n${await tail(this.logFile(`node-${n.name}`))}`);
-        });
-        this.log(`node ${n.name} ready (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-        this.nodeNames.push(n.name);
-      }),
-    );
+      withTimeout.catch(() => {});
+      nodeReady.push(withTimeout);
+      await Promise.race([
+        withTimeout,
+        waitFor(`pod CIDR of ${n.name}`, async () => {
+          const r = await get(`https://127.0.0.1:${ports.apiserver}/api/v1/nodes/${n.name}`, tls);
+          return r.status === 200 && !!(JSON.parse(r.body) as { spec?: { podCIDR?: string } }).spec?.podCIDR;
+        }, 60_000, 100),
+      ]);
+    }
+    const nodesUp = Promise.all(nodeReady);
     await nodesUp;
     this.nodeNames.sort();
 
@@ -333,6 +347,7 @@ class LocalCluster implements Cluster {
   private async doStop(): Promise<void> {
     const t0 = Date.now();
     this.stopping = true;
+    await rm(`${this.stateDir}-last-logs`, { recursive: true, force: true });
     if (this.guardTimer) clearTimeout(this.guardTimer);
     // The pods' network namespaces: named after the pods' UIDs (ask while the apiserver still runs) and
     // attached to our bridge.
@@ -344,6 +359,7 @@ class LocalCluster implements Cluster {
     }
     // Nodes first (they stop their pods), then the control plane in reverse start order.
     await Promise.all(this.nodeProcs.map((p) => p.stop(10_000)));
+    this.log(`nodes stopped (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
     const byName = (n: string) => this.procs.filter((p) => p.name === n);
     await Promise.all(['kube-proxy', 'kube-scheduler', 'kube-controller-manager'].flatMap(byName).map((p) => p.stop()));
     for (const n of ['kube-apiserver', 'etcd']) await Promise.all(byName(n).map((p) => p.stop()));
@@ -360,6 +376,8 @@ class LocalCluster implements Cluster {
     await unmountUnder(this.stateDir);
     await removeClusterChains(this.binDir);
     await teardownHostNetwork(this.network);
+    // Keep the component logs of the last cluster for a post-mortem (next to the state dir, outside it).
+    await cp(join(this.stateDir, 'logs'), `${this.stateDir}-last-logs`, { recursive: true, force: true }).catch(() => {});
     await removeStateDir(this.stateDir);
     const lock = await readMachineLock();
     if (!lock || lock.pid === process.pid) await rm(machineLockFile, { force: true });

@@ -6,9 +6,7 @@ export const COREDNS_IMAGE = 'registry.k8s.io/coredns/coredns:v1.12.0';
 
 export const corefile = `.:53 {
     errors
-    health {
-        lameduck 5s
-    }
+    health :8080
     ready
     kubernetes ${net.clusterDomain} in-addr.arpa ip6.arpa {
         pods insecure

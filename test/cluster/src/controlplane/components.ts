@@ -87,7 +87,11 @@ export function controllerManagerCommand(p: ComponentPaths): Command {
       '--allocate-node-cidrs=true',
       `--cluster-cidr=${net.clusterCidr}`,
       '--node-cidr-mask-size=24',
-      `--service-cluster-ip-range=${net.serviceCidr}`,
+      // kube-controller-manager uses this range only to keep node-ipam from handing out pod CIDRs that overlap
+      // it. The real Service range (10.96.0.0/16) is outside the cluster CIDR anyway, so point it at
+      // 10.244.0.0/24 instead: the bridge's own subnet (gateway 10.244.0.1) is never a node's pod CIDR, and
+      // node N (registered N-th) gets 10.244.N.0/24.
+      `--service-cluster-ip-range=${net.reservedPodSubnet}`,
       `--service-account-private-key-file=${p.pki.serviceAccount.keyFile}`,
       `--root-ca-file=${p.pki.ca.certFile}`,
       `--cluster-signing-cert-file=${p.pki.ca.certFile}`,

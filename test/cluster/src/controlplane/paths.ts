@@ -29,6 +29,8 @@ export const net = {
   gateway: '10.244.0.1',
   bridgeCidr: '10.244.0.1/16',
   clusterCidr: '10.244.0.0/16',
+  /** The bridge's subnet inside the cluster CIDR: never a node's pod CIDR. */
+  reservedPodSubnet: '10.244.0.0/24',
   serviceCidr: '10.96.0.0/16',
   kubernetesServiceIP: '10.96.0.1',
   dnsServiceIP: '10.96.0.10',
@@ -46,6 +48,8 @@ export const ports = {
   kubelet: 10250,
 };
 
+/** Node N's pod CIDR (allocated by kube-controller-manager in registration order). */
+export const nodePodCidr = (n: number) => `10.244.${n}.0/24`;
 /** The address the apiserver dials for node N's kubelet (1-based). */
 export const nodeAddress = (n: number) => `127.0.1.${n}`;
 export const nodeName = (n: number) => `ambit-node-${n}`;

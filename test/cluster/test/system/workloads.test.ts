@@ -1,0 +1,114 @@
+// System: workloads end to end on the virtual nodes: a Deployment of two python3 http.server replicas behind a
+// Service, a curl client, cluster DNS (CoreDNS via kube-proxy), kubectl exec and logs. Owns its cluster.
+import test from 'ava';
+import { buildControlPlane, startCluster, type Cluster } from '../../src/index.js';
+import { baseline, hasNodeAgent, leftovers, noLeftovers, type Baseline } from './helpers.js';
+
+let cluster: Cluster;
+let before: Baseline;
+const ns = 'web-demo';
+
+const manifest = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${ns}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: ${ns}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: python:3.12
+        command: ["python3", "-m", "http.server", "8080"]
+        ports:
+        - {containerPort: 8080, name: http}
+        readinessProbe:
+          httpGet: {path: /, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: ${ns}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+  namespace: ${ns}
+spec:
+  containers:
+  - name: curl
+    image: curlimages/curl
+    command: ["sleep", "3600"]
+`;
+
+const agent = hasNodeAgent();
+const maybe = agent ? test.serial : test.serial.skip;
+
+test.before(async (t) => {
+  if (!agent) return;
+  before = await baseline(await buildControlPlane());
+  const started = Date.now();
+  cluster = await startCluster({ log: (l) => t.log(l) });
+  t.log(`cluster up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+});
+
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+maybe('a Deployment, a Service and a client pod become ready', async (t) => {
+  t.deepEqual(cluster.nodeNames, ['ambit-node-1', 'ambit-node-2']);
+  const apply = await cluster.kubectl(['apply', '-f', '-'], { input: manifest });
+  t.is(apply.code, 0, apply.stderr);
+  const rollout = await cluster.kubectl(['-n', ns, 'rollout', 'status', 'deployment/web', '--timeout=90s'], { timeoutMs: 95_000 });
+  t.is(rollout.code, 0, rollout.stderr);
+  const client = await cluster.kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s'], { timeoutMs: 65_000 });
+  t.is(client.code, 0, client.stderr);
+  const ips = await cluster.kubectl(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[*].status.podIP}']);
+  for (const ip of ips.stdout.split(' ')) t.regex(ip, /^10\.244\.\d+\.\d+$/);
+});
+
+maybe('the client reaches the Service by short name and by FQDN', async (t) => {
+  for (const url of ['http://web/', `http://web.${ns}.svc.cluster.local/`]) {
+    const r = await cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', url]);
+    t.is(r.code, 0, `${url}: ${r.stderr}`);
+    t.is(r.stdout, '200', url);
+  }
+  const body = await cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'curl', '-sS', '--max-time', '10', 'http://web/']);
+  t.regex(body.stdout, /Directory listing for \//);
+});
+
+maybe('kubectl logs shows the server access log', async (t) => {
+  const r = await cluster.kubectl(['-n', ns, 'logs', '-l', 'app=web', '--tail=-1', '--prefix']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /"GET \/ HTTP\/1\.1" 200/);
+});
+
+maybe('kubectl exec reports the command exit code', async (t) => {
+  const r = await cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'sh', '-c', 'exit 3']);
+  t.is(r.code, 3);
+  t.regex(r.stderr, /command terminated with exit code 3/);
+});
+
+maybe('stop() leaves nothing behind', async (t) => {
+  const { binDir, stateDir } = cluster;
+  await cluster.stop();
+  t.deepEqual(await leftovers(binDir, stateDir, before), noLeftovers);
+});

@@ -177,3 +177,10 @@ export { issueServingCertificate, servingNames } from './serving-cert.js';
 export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } from './root-publisher.js';
 export { jsonLogger, silentLogger } from './log.js';
 export type { ComponentLogger } from './log.js';
+
+// ---- main.ts hook: the CA, the config push and the mesh model, in start order ----------------------------------
+import type { ComponentFactory } from '../kube/component.js';
+import { createControlPlane } from './components.js';
+export { createControlPlane, parseDurationSeconds } from './components.js';
+export type { ControlPlane } from './components.js';
+export const createComponents: ComponentFactory = (ctx) => createControlPlane(ctx).components;

@@ -1,0 +1,20 @@
+// The mesh model: a pure builder (objects in -> model out) and a watcher that keeps it current.
+//
+//   const mesh = new MeshComponent({ client, onModel: (m) => push.update(m) });
+//   await mesh.start();
+
+import { MeshWatcher, type MeshWatcherOptions } from './watch.js';
+
+export class MeshComponent extends MeshWatcher {
+  constructor(opts: MeshWatcherOptions) {
+    super(opts);
+  }
+}
+
+export { MeshWatcher };
+export type { MeshWatcherOptions };
+export { buildMesh, waypointAddress } from './build.js';
+export type { MeshModel, ModelWarning } from './build.js';
+export type { MeshInput, MeshOptions, Pod } from './input.js';
+export { waypointResources, resolveHost, targetsWaypoint, routeAttaches } from './resources.js';
+export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';

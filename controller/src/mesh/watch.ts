@@ -1,0 +1,210 @@
+// Keeps the mesh model current: informers on everything the builder reads, a short debounce, a rebuild, and the
+// result handed to the push server. Istio's CRDs (security/networking.istio.io), GRPCRoute and WaypointPlugin
+// are optional: watched once the API server serves them (checked again every 30 s).
+
+import { KubeError, type KubeClient } from '../kube/client.js';
+import { Informer } from '../kube/informer.js';
+import { R, apiVersionOf, type KubeObject, type ResourceType } from '../kube/resources.js';
+import type { ComponentLogger } from '../ca/log.js';
+import type { PodLookup } from '../ca/pods.js';
+import { podFacts, kubePodLookup, type PodLike } from '../ca/pods.js';
+import { buildMesh, type MeshModel } from './build.js';
+import type { MeshInput, MeshOptions } from './input.js';
+
+type Slot = keyof Omit<MeshInput, never>;
+
+interface Watched {
+  slot: Slot;
+  /** Fixed resource type (core) or discovered (optional). */
+  rt?: ResourceType;
+  discover?: { group: string; plural: string; kind: string } | { crdKind: string };
+}
+
+const WATCHED: Watched[] = [
+  { slot: 'pods', rt: R.pod },
+  { slot: 'services', rt: R.service },
+  { slot: 'endpointSlices', rt: R.endpointSlice },
+  { slot: 'namespaces', rt: R.namespace },
+  { slot: 'gateways', discover: { group: 'gateway.networking.k8s.io', plural: 'gateways', kind: 'Gateway' } },
+  { slot: 'gatewayClasses', discover: { group: 'gateway.networking.k8s.io', plural: 'gatewayclasses', kind: 'GatewayClass' } },
+  { slot: 'httpRoutes', discover: { group: 'gateway.networking.k8s.io', plural: 'httproutes', kind: 'HTTPRoute' } },
+  { slot: 'grpcRoutes', discover: { group: 'gateway.networking.k8s.io', plural: 'grpcroutes', kind: 'GRPCRoute' } },
+  { slot: 'authorizationPolicies', discover: { group: 'security.istio.io', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' } },
+  { slot: 'peerAuthentications', discover: { group: 'security.istio.io', plural: 'peerauthentications', kind: 'PeerAuthentication' } },
+  { slot: 'virtualServices', discover: { group: 'networking.istio.io', plural: 'virtualservices', kind: 'VirtualService' } },
+  { slot: 'destinationRules', discover: { group: 'networking.istio.io', plural: 'destinationrules', kind: 'DestinationRule' } },
+  { slot: 'waypointPlugins', discover: { crdKind: 'WaypointPlugin' } },
+];
+
+const DROP_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
+
+/** Keeps what the builder reads; sets apiVersion/kind (list items lack them). */
+function transformFor(rt: ResourceType): (o: KubeObject) => KubeObject {
+  const apiVersion = apiVersionOf(rt);
+  return (o) => {
+    delete o.metadata.managedFields;
+    if (o.metadata.annotations) for (const a of DROP_ANNOTATIONS) delete o.metadata.annotations[a];
+    o.apiVersion = apiVersion;
+    o.kind = rt.kind;
+    if (rt.kind === 'Pod') {
+      const spec = (o.spec ?? {}) as { serviceAccountName?: string; nodeName?: string; hostNetwork?: boolean; containers?: Array<{ name: string; ports?: unknown }> };
+      const status = (o.status ?? {}) as { phase?: string; podIP?: string; podIPs?: unknown; conditions?: Array<{ type: string; status: string }> };
+      o.spec = {
+        serviceAccountName: spec.serviceAccountName,
+        nodeName: spec.nodeName,
+        hostNetwork: spec.hostNetwork,
+        containers: (spec.containers ?? []).map((c) => ({ name: c.name, ports: c.ports })),
+      };
+      o.status = { phase: status.phase, podIP: status.podIP, podIPs: status.podIPs, conditions: (status.conditions ?? []).filter((c) => c.type === 'Ready') };
+    }
+    return o;
+  };
+}
+
+export interface MeshWatcherOptions {
+  client: KubeClient;
+  /** Called with every new model (after the first full sync, then on changes). */
+  onModel: (model: MeshModel) => void;
+  mesh?: MeshOptions;
+  /** Quiet time before a rebuild (default 20 ms), and the longest a change waits (default 200 ms). */
+  debounceMs?: number;
+  maxDelayMs?: number;
+  log?: ComponentLogger;
+}
+
+export class MeshWatcher {
+  readonly #opts: MeshWatcherOptions;
+  readonly #informers = new Map<Slot, Informer>();
+  #timer: NodeJS.Timeout | undefined;
+  #firstDirty = 0;
+  #discoverTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  #model: MeshModel | undefined;
+  #builds = 0;
+  #lastBuildMs = 0;
+
+  constructor(opts: MeshWatcherOptions) {
+    this.#opts = opts;
+  }
+
+  get model(): MeshModel | undefined {
+    return this.#model;
+  }
+
+  get stats(): { builds: number; lastBuildMs: number; watching: string[] } {
+    return { builds: this.#builds, lastBuildMs: this.#lastBuildMs, watching: [...this.#informers.keys()] };
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    await this.#discover();
+    this.rebuild();
+    const t = setInterval(() => void this.#discover().catch(() => {}), 30_000);
+    t.unref();
+    this.#discoverTimer = t;
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#timer);
+    clearInterval(this.#discoverTimer);
+    await Promise.all([...this.#informers.values()].map((i) => i.stop()));
+  }
+
+  /** Pods from the cache, falling back to the API server for pods not seen yet (a CA PodLookup). */
+  podLookup(): PodLookup {
+    const api = kubePodLookup(this.#opts.client);
+    return {
+      getPod: async (ns, name) => {
+        const p = this.#informers.get('pods')?.get(`${ns}/${name}`);
+        return p ? podFacts(p as PodLike) : api.getPod(ns, name);
+      },
+      podsOnNode: async (node, ns) => {
+        const inf = this.#informers.get('pods');
+        if (!inf?.hasSynced) return api.podsOnNode(node, ns);
+        const found = inf.list((p) => p.metadata.namespace === ns && (p.spec as { nodeName?: string } | undefined)?.nodeName === node).map((p) => podFacts(p as PodLike));
+        return found.length ? found.filter((p) => p.phase !== 'Succeeded' && p.phase !== 'Failed') : api.podsOnNode(node, ns);
+      },
+    };
+  }
+
+  /** Builds the model now from the caches and hands it on. */
+  rebuild(): MeshModel {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#firstDirty = 0;
+    const input: MeshInput = { pods: [], services: [], namespaces: [], gateways: [], gatewayClasses: [] };
+    for (const [slot, inf] of this.#informers) (input as unknown as Record<string, KubeObject[]>)[slot] = inf.list();
+    const t0 = performance.now();
+    const model = buildMesh(input, this.#opts.mesh);
+    this.#lastBuildMs = performance.now() - t0;
+    this.#builds++;
+    this.#model = model;
+    this.#opts.log?.debug?.('mesh model built', {
+      ms: Math.round(this.#lastBuildMs * 10) / 10,
+      workloads: model.mesh.workloads?.length,
+      services: model.mesh.services?.length,
+      policies: model.mesh.policies?.length,
+      waypoints: model.waypoints.size,
+    });
+    this.#opts.onModel(model);
+    return model;
+  }
+
+  #changed = (): void => {
+    if (!this.#running) return;
+    const now = Date.now();
+    if (!this.#firstDirty) this.#firstDirty = now;
+    const quiet = this.#opts.debounceMs ?? 20;
+    const max = this.#opts.maxDelayMs ?? 200;
+    const wait = Math.max(0, Math.min(quiet, this.#firstDirty + max - now));
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.rebuild(), wait);
+  };
+
+  async #discover(): Promise<void> {
+    const fresh: Informer[] = [];
+    let crds: Array<{ spec: { group: string; names: { kind: string; plural: string }; versions: Array<{ name: string; served: boolean; storage: boolean }> } }> | undefined;
+    for (const w of WATCHED) {
+      if (this.#informers.has(w.slot)) continue;
+      let rt = w.rt;
+      try {
+        if (!rt && w.discover && 'group' in w.discover) rt = await this.#served(w.discover.group, w.discover.plural, w.discover.kind);
+        if (!rt && w.discover && 'crdKind' in w.discover) {
+          const crdKind = w.discover.crdKind;
+          crds ??= (await this.#opts.client.request<{ items: NonNullable<typeof crds> }>({ path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions' })).items;
+          const crd = crds.find((c) => c.spec.names.kind === crdKind);
+          const v = crd?.spec.versions.find((x) => x.storage && x.served) ?? crd?.spec.versions.find((x) => x.served);
+          if (crd && v) rt = { group: crd.spec.group, version: v.name, plural: crd.spec.names.plural, kind: crd.spec.names.kind, namespaced: true };
+        }
+      } catch (err) {
+        this.#opts.log?.warn('resource discovery failed', { resource: w.slot, error: (err as Error).message });
+        continue;
+      }
+      if (!rt) continue;
+      const inf = new Informer(this.#opts.client, rt, { transform: transformFor(rt) });
+      inf.on({ add: this.#changed, update: this.#changed, delete: this.#changed });
+      this.#informers.set(w.slot, inf);
+      fresh.push(inf);
+      if (!w.rt) this.#opts.log?.info('watching for the mesh model', { resource: `${rt.plural}.${rt.group}/${rt.version}` });
+    }
+    await Promise.all(fresh.map((i) => i.start()));
+    if (fresh.length && this.#model) this.#changed();
+  }
+
+  /** The preferred served version of `group` if it has `plural`. */
+  async #served(group: string, plural: string, kind: string): Promise<ResourceType | undefined> {
+    try {
+      const g = await this.#opts.client.request<{ preferredVersion?: { version: string }; versions?: Array<{ version: string }> }>({ path: `/apis/${group}` });
+      for (const version of [g.preferredVersion?.version, ...(g.versions ?? []).map((v) => v.version)]) {
+        if (!version) continue;
+        const list = await this.#opts.client.request<{ resources: Array<{ name: string }> }>({ path: `/apis/${group}/${version}` });
+        if (list.resources.some((r) => r.name === plural)) return { group, version, plural, kind, namespaced: kind !== 'GatewayClass' };
+      }
+      return undefined;
+    } catch (err) {
+      if (err instanceof KubeError && err.notFound) return undefined;
+      throw err;
+    }
+  }
+}

@@ -23,6 +23,8 @@ import {
 } from '../../src/inpod/index.js';
 import { type TwoPods, createTwoPods, curlFrom, sh } from './inpod-fixture.js';
 
+const built: TwoPods[] = [];
+
 interface World {
   pods: TwoPods;
   a: Netns;
@@ -34,6 +36,10 @@ interface World {
   hbone: net.Socket[];
   /** Relay sockets ztunnel-side opened (to check netns + mark). */
   relays: net.Socket[];
+  /** Per relay, seen at connect: netns inode, mark, local address. */
+  relayInfo: { inode: number; mark: number; local: string }[];
+  /** Peer address of each 15008 connection. */
+  hbonePeers: string[];
 }
 
 /** An HTTP app inside `ns` answering `<name> saw <client ip>`. */
@@ -48,6 +54,7 @@ function relay(w: World, c: CapturedConnection, host: string, port: number, fact
   if ([15001, 15006, 15008].includes(port)) return; // ztunnel: "attempted recursive call to ourselves"; held open here
   const up = factory(host, port, src);
   w.relays.push(up);
+  up.once('connect', () => w.relayInfo.push({ inode: socketNetnsInode(up), mark: getSocketMark(up), local: up.localAddress ?? '' }));
   up.on('error', () => c.socket.destroy());
   c.socket.on('error', () => up.destroy());
   c.socket.pipe(up).pipe(c.socket);
@@ -55,7 +62,7 @@ function relay(w: World, c: CapturedConnection, host: string, port: number, fact
 
 async function world(t: import('ava').ExecutionContext): Promise<World> {
   const pods = await createTwoPods();
-  const w: World = { pods, a: Netns.open(pods.a.path), b: Netns.open(pods.b.path), servers: [], outbound: [], inbound: [], hbone: [], relays: [] };
+  const w: World = { pods, a: Netns.open(pods.a.path), b: Netns.open(pods.b.path), servers: [], outbound: [], inbound: [], hbone: [], relays: [], relayInfo: [], hbonePeers: [] };
   t.teardown(async () => {
     await w.listeners?.close({ drainMs: 0 });
     for (const r of w.relays) r.destroy();
@@ -63,8 +70,10 @@ async function world(t: import('ava').ExecutionContext): Promise<World> {
     w.a.close();
     w.b.close();
     await pods.destroy();
-    t.deepEqual(await pods.leftovers(), [], 'no netns or link of the test is left');
+    const left = await pods.leftovers();
+    if (left.length > 0) throw new Error(`left behind: ${left.join(', ')}`);
   });
+  built.push(pods);
   return w;
 }
 
@@ -82,6 +91,7 @@ async function startProxy(w: World, opts: { spoofInbound?: boolean } = {}): Prom
     },
     onHboneSocket: (s) => {
       w.hbone.push(s);
+      w.hbonePeers.push(s.remoteAddress ?? '');
       s.end('hbone listener\n');
     },
   });
@@ -148,8 +158,7 @@ test.serial('outbound: the app’s connection lands on 15001 with its original d
   t.deepEqual(w.outbound[0]!.originalDst, { address: w.pods.b.ip, port: 9000 });
   t.is(w.outbound[0]!.source.address, w.pods.a.ip);
   t.is(w.relays.length, 1, 'one relay connection, not a loop through 15001');
-  t.is(socketNetnsInode(w.relays[0]!), w.a.inode);
-  t.is(getSocketMark(w.relays[0]!), 1337);
+  t.deepEqual(w.relayInfo, [{ inode: w.a.inode, mark: 1337, local: w.pods.a.ip }]);
   t.is(w.inbound.length + w.hbone.length, 0);
 });
 
@@ -166,7 +175,7 @@ test.serial('inbound: plaintext to A:8080 lands on 15006 with originalDst A:8080
   // HBONE port reaches the 15008 listener itself, not 15006
   t.is(await curlFrom(w.pods.b, `http://${w.pods.a.ip}:15008/`), 'curl exit 1');
   t.is(w.hbone.length, 1);
-  t.is(w.hbone[0]!.remoteAddress, w.pods.b.ip);
+  t.deepEqual(w.hbonePeers, [w.pods.b.ip]);
   t.is(w.inbound.length, 1);
   t.is(w.outbound.length, 0);
 });
@@ -225,4 +234,9 @@ test.serial('close() stops accepting and drains: an open connection finishes, th
   held.destroy();
   await closing;
   t.is(w.listeners!.activeConnections, 0);
+});
+
+test.serial('teardown left no namespace, link or rule behind', async (t) => {
+  t.true(built.length >= 8);
+  for (const pods of built) t.deepEqual(await pods.leftovers(), []);
 });

@@ -1,0 +1,337 @@
+// The node-agent role (istio-cni's job, in ztunnel's process here): watch this node's Pods and all Namespaces,
+// decide enrollment (enrollment.ts), and for each enrolled pod:
+//   enroll:   open its netns -> onPodAdded (ztunnel brings its listeners up) -> in-pod rules -> annotation
+//             `ambient.istio.io/redirection: enabled` (merge patch on pods/status, like Istio; falls back to the pod
+//             itself when RBAC forbids the subresource).
+//   un-enroll (labels changed, pod finished): rules removed -> annotation removed -> onPodRemoved (drain).
+//   pod deleted: onPodRemoved (the netns is going away with the sandbox; rules are removed if it is still there).
+// Listeners go up before the rules so no connection is redirected to a port nobody listens on; the rules go away
+// before the drain so new connections go direct while old ones finish. Pods are never restarted.
+// ZDS is not needed: the agent and the proxy share a process; the hooks are the AddWorkload / DelWorkload messages.
+import fs from 'node:fs';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  ListWatch,
+  PatchStrategy,
+  type V1Namespace,
+  type V1Pod,
+  Watch,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { logger, type Logger } from '../log.js';
+import {
+  type NamespaceLike,
+  type PodLike,
+  enrollmentDecision,
+  podIp,
+  podMarkedEnrolled,
+  redirectionPatch,
+  REDIRECTION_ENABLED,
+} from './enrollment.js';
+import { type InpodRulesConfig, applyRules, removeRules } from './iptables.js';
+import { NETNS_DIR, Netns, podNetnsPath } from './netns.js';
+
+/** What the proxy learns about a pod it must serve (ZDS `WorkloadInfo` plus the IP and netns path). */
+export interface EnrolledPod {
+  uid: string;
+  name: string;
+  namespace: string;
+  serviceAccount: string;
+  ip: string;
+  netnsPath: string;
+}
+
+export interface NodeAgentHooks {
+  /**
+   * Start the pod's proxy: typically `PodProxyListeners.start(netns, …)` plus a socket factory from
+   * `createPodSocketFactory(netns)`. The agent owns `netns` and closes it after `onPodRemoved` resolves.
+   * Throwing aborts the enrollment (retried later).
+   */
+  onPodAdded(pod: EnrolledPod, netns: Netns): Promise<void> | void;
+  /** Drain and stop the pod's proxy (close the listeners, let open connections finish). */
+  onPodRemoved(uid: string): Promise<void> | void;
+}
+
+/** The in-netns side effects, replaceable in unit tests. */
+export interface Dataplane {
+  exists(netnsPath: string): boolean;
+  open(netnsPath: string): Netns;
+  applyRules(netnsPath: string, cfg: Partial<InpodRulesConfig>): Promise<void>;
+  removeRules(netnsPath: string, cfg: Partial<InpodRulesConfig>): Promise<void>;
+}
+
+export const realDataplane: Dataplane = {
+  exists: (p) => fs.existsSync(p),
+  open: (p) => Netns.open(p),
+  applyRules,
+  removeRules,
+};
+
+/** Sets (`enabled`) or removes (`null`) the pod's redirection annotation. */
+export type PodAnnotator = (namespace: string, name: string, value: string | null) => Promise<void>;
+
+export interface NodeAgentOptions {
+  /** This node (NODE_NAME): only pods with `spec.nodeName` equal to it are handled. */
+  nodeName: string;
+  hooks: NodeAgentHooks;
+  /** Watch Pods and Namespaces with it (and annotate through it unless `annotate` is given). */
+  kubeConfig?: KubeConfig;
+  annotate?: PodAnnotator;
+  dataplane?: Dataplane;
+  netnsDir?: string;
+  rules?: Partial<InpodRulesConfig>;
+  /** First retry delay after a failed enrollment; doubles up to 30 s. */
+  retryMs?: number;
+  log?: Logger;
+}
+
+interface PodEntry {
+  info: EnrolledPod;
+  netns: Netns;
+}
+
+export class NodeAgent {
+  readonly #opts: NodeAgentOptions;
+  readonly #dp: Dataplane;
+  readonly #log: Logger;
+  readonly #annotate: PodAnnotator | undefined;
+  readonly #pods = new Map<string, V1Pod | PodLike>();
+  readonly #namespaces = new Map<string, V1Namespace | NamespaceLike>();
+  readonly #enrolled = new Map<string, PodEntry>();
+  readonly #queues = new Map<string, Promise<void>>();
+  readonly #retryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #retryDelay = new Map<string, number>();
+  readonly #informers: ListWatch<V1Pod | V1Namespace>[] = [];
+  #stopped = false;
+
+  constructor(opts: NodeAgentOptions) {
+    this.#opts = opts;
+    this.#dp = opts.dataplane ?? realDataplane;
+    this.#log = opts.log ?? logger('inpod::statemanager');
+    this.#annotate = opts.annotate ?? (opts.kubeConfig ? kubeAnnotator(opts.kubeConfig, this.#log) : undefined);
+  }
+
+  /** Starts watching (needs `kubeConfig`). Resolves after the first list of both resources. */
+  async start(): Promise<void> {
+    const kc = this.#opts.kubeConfig;
+    if (!kc) throw new Error('NodeAgent.start needs kubeConfig (or feed it with podUpserted/namespaceUpserted)');
+    const core = kc.makeApiClient(CoreV1Api);
+    const fieldSelector = `spec.nodeName=${this.#opts.nodeName}`;
+    const watch = new Watch(kc);
+    const nsInformer = new ListWatch<V1Namespace>('/api/v1/namespaces', watch, () => core.listNamespace(), false);
+    const podInformer = new ListWatch<V1Pod>('/api/v1/pods', watch, () => core.listPodForAllNamespaces({ fieldSelector }), false, undefined, fieldSelector);
+    for (const verb of ['add', 'update'] as const) {
+      nsInformer.on(verb, (ns) => this.namespaceUpserted(ns));
+      podInformer.on(verb, (p) => this.podUpserted(p));
+    }
+    nsInformer.on('delete', (ns) => this.namespaceDeleted(ns));
+    podInformer.on('delete', (p) => this.podDeleted(p));
+    for (const inf of [nsInformer, podInformer] as ListWatch<V1Pod | V1Namespace>[]) {
+      inf.on('error', (err) => {
+        if (this.#stopped) return;
+        this.#log.warn(`watch failed, restarting: ${(err as Error | undefined)?.message ?? err}`);
+        setTimeout(() => void (this.#stopped ? undefined : inf.start().catch(() => undefined)), 1000).unref();
+      });
+      this.#informers.push(inf);
+    }
+    // Namespaces first, so the first pod events are decided with their namespace's labels.
+    await nsInformer.start();
+    await podInformer.start();
+  }
+
+  /**
+   * Stops watching and stops every pod's proxy. With `unenroll`, also removes rules and annotations (a clean
+   * uninstall); without it the pods stay redirected, as Istio's do while ztunnel restarts.
+   */
+  async stop(opts: { unenroll?: boolean } = {}): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#retryTimers.values()) clearTimeout(t);
+    this.#retryTimers.clear();
+    await Promise.all(this.#informers.map((i) => i.stop().catch(() => undefined)));
+    await this.whenIdle();
+    for (const uid of [...this.#enrolled.keys()]) {
+      if (opts.unenroll) await this.#unenroll(uid, this.#pods.get(uid), true);
+      else await this.#stopProxy(uid);
+    }
+  }
+
+  // Event inputs (the informers call these; unit tests may too).
+  podUpserted(pod: V1Pod | PodLike): void {
+    const uid = pod.metadata?.uid;
+    if (!uid || (pod.spec?.nodeName && pod.spec.nodeName !== this.#opts.nodeName)) return;
+    this.#pods.set(uid, pod);
+    this.#schedule(uid);
+  }
+
+  podDeleted(pod: V1Pod | PodLike): void {
+    const uid = pod.metadata?.uid;
+    if (!uid) return;
+    this.#pods.delete(uid);
+    this.#schedule(uid);
+  }
+
+  namespaceUpserted(ns: V1Namespace | NamespaceLike): void {
+    const name = ns.metadata?.name;
+    if (!name) return;
+    this.#namespaces.set(name, ns);
+    for (const [uid, pod] of this.#pods) if (pod.metadata?.namespace === name) this.#schedule(uid);
+  }
+
+  namespaceDeleted(ns: V1Namespace | NamespaceLike): void {
+    const name = ns.metadata?.name;
+    if (name) this.#namespaces.delete(name);
+  }
+
+  /** Pods whose proxy is running (rules installed, annotation set). */
+  enrolled(): EnrolledPod[] {
+    return [...this.#enrolled.values()].map((e) => e.info);
+  }
+
+  /** Resolves when every queued reconcile has finished (retries scheduled for later are not waited for). */
+  async whenIdle(): Promise<void> {
+    while (this.#queues.size > 0) await Promise.all([...this.#queues.values()]);
+  }
+
+  #schedule(uid: string): void {
+    const prev = this.#queues.get(uid) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.#reconcile(uid))
+      .catch((e) => this.#log.error(`reconcile failed uid=${uid}: ${(e as Error).message}`))
+      .finally(() => {
+        if (this.#queues.get(uid) === next) this.#queues.delete(uid);
+      });
+    this.#queues.set(uid, next);
+  }
+
+  async #reconcile(uid: string): Promise<void> {
+    if (this.#stopped) return;
+    const pod = this.#pods.get(uid);
+    const entry = this.#enrolled.get(uid);
+    const ns = pod ? this.#namespaces.get(pod.metadata?.namespace ?? '') : undefined;
+    const want = pod ? enrollmentDecision(pod, ns).enroll : false;
+    if (pod && want) {
+      if (!entry) await this.#enroll(uid, pod);
+      return;
+    }
+    this.#clearRetry(uid);
+    if (entry || (pod && podMarkedEnrolled(pod))) await this.#unenroll(uid, pod, false);
+  }
+
+  async #enroll(uid: string, pod: V1Pod | PodLike): Promise<void> {
+    const ip = podIp(pod);
+    const netnsPath = podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR);
+    if (!ip) return; // the pod update that assigns the IP brings us back
+    if (!this.#dp.exists(netnsPath)) {
+      this.#retryLater(uid, `netns ${netnsPath} not found`);
+      return;
+    }
+    const info: EnrolledPod = {
+      uid,
+      name: pod.metadata?.name ?? '',
+      namespace: pod.metadata?.namespace ?? '',
+      serviceAccount: (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName || 'default',
+      ip,
+      netnsPath,
+    };
+    let netns: Netns | undefined;
+    let added = false;
+    try {
+      netns = this.#dp.open(netnsPath);
+      this.#log.info(`pod received, starting proxy uid=${uid} name=${info.name} namespace=${info.namespace}`);
+      await this.#opts.hooks.onPodAdded(info, netns);
+      added = true;
+      await this.#dp.applyRules(netnsPath, this.#opts.rules ?? {});
+      if (!podMarkedEnrolled(pod)) await this.#annotate?.(info.namespace, info.name, REDIRECTION_ENABLED);
+      this.#enrolled.set(uid, { info, netns });
+      this.#clearRetry(uid);
+    } catch (e) {
+      this.#log.warn(`failed to add pod to mesh uid=${uid} name=${info.name} namespace=${info.namespace}: ${(e as Error).message}`);
+      if (added) {
+        await this.#dp.removeRules(netnsPath, this.#opts.rules ?? {}).catch(() => undefined);
+        await Promise.resolve(this.#opts.hooks.onPodRemoved(uid)).catch(() => undefined);
+      }
+      netns?.close();
+      this.#retryLater(uid, (e as Error).message);
+    }
+  }
+
+  /** With `pod` undefined (deleted) only the proxy stops; `uninstall` also cleans the netns of a live pod we stop. */
+  async #unenroll(uid: string, pod: V1Pod | PodLike | undefined, uninstall: boolean): Promise<void> {
+    const entry = this.#enrolled.get(uid);
+    const netnsPath = entry?.info.netnsPath ?? podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR);
+    const name = entry?.info.name ?? pod?.metadata?.name ?? '';
+    const namespace = entry?.info.namespace ?? pod?.metadata?.namespace ?? '';
+    if (entry) this.#log.info(`pod delete request, draining proxy uid=${uid} name=${name} namespace=${namespace}`);
+    else this.#log.info(`removing stale redirection uid=${uid} name=${name} namespace=${namespace}`);
+    if ((pod || uninstall) && this.#dp.exists(netnsPath)) {
+      await this.#dp.removeRules(netnsPath, this.#opts.rules ?? {}).catch((e) => this.#log.warn(`removing rules uid=${uid}: ${(e as Error).message}`));
+    }
+    if (pod && (podMarkedEnrolled(pod) || entry)) {
+      await this.#annotate?.(namespace, name, null).catch((e) => this.#log.warn(`removing annotation uid=${uid}: ${(e as Error).message}`));
+    }
+    await this.#stopProxy(uid);
+  }
+
+  async #stopProxy(uid: string): Promise<void> {
+    const entry = this.#enrolled.get(uid);
+    if (!entry) return;
+    this.#enrolled.delete(uid);
+    try {
+      await this.#opts.hooks.onPodRemoved(uid);
+    } catch (e) {
+      this.#log.warn(`stopping proxy uid=${uid}: ${(e as Error).message}`);
+    } finally {
+      entry.netns.close();
+    }
+  }
+
+  #retryLater(uid: string, why: string): void {
+    if (this.#stopped || this.#retryTimers.has(uid)) return;
+    const delay = Math.min((this.#retryDelay.get(uid) ?? 0) * 2 || (this.#opts.retryMs ?? 500), 30_000);
+    this.#retryDelay.set(uid, delay);
+    this.#log.debug(`retrying enrollment in ${delay}ms uid=${uid}: ${why}`);
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(uid);
+      this.#schedule(uid);
+    }, delay);
+    timer.unref();
+    this.#retryTimers.set(uid, timer);
+  }
+
+  #clearRetry(uid: string): void {
+    clearTimeout(this.#retryTimers.get(uid));
+    this.#retryTimers.delete(uid);
+    this.#retryDelay.delete(uid);
+  }
+}
+
+/**
+ * Merge patch of the annotation through `pods/status` (Istio's choice: the node agent only needs
+ * `patch pods/status`), falling back to the pod itself when that is forbidden (403).
+ */
+export function kubeAnnotator(kc: KubeConfig, log: Logger = logger('inpod::statemanager')): PodAnnotator {
+  const core = kc.makeApiClient(CoreV1Api);
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  let statusForbidden = false;
+  return async (namespace, name, value) => {
+    const body = redirectionPatch(value);
+    if (!statusForbidden) {
+      try {
+        await core.patchNamespacedPodStatus({ name, namespace, body }, merge);
+        return;
+      } catch (e) {
+        const code = (e as { code?: number }).code;
+        if (code === 404) return; // pod gone: nothing to annotate
+        if (code !== 403) throw e;
+        statusForbidden = true;
+        log.info('patching pods/status is forbidden; annotating pods directly');
+      }
+    }
+    try {
+      await core.patchNamespacedPod({ name, namespace, body }, merge);
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404) throw e;
+    }
+  };
+}

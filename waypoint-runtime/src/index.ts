@@ -8,3 +8,4 @@ export * from './upstream/forward.js';
 export * from './hbone/duplex.js';
 export * from './hbone/termination.js';
 export * from './hbone/connector.js';
+export * from './config/controller.js';

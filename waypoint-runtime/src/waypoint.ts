@@ -35,9 +35,11 @@ import {
   type Plugin,
   type PluginBinding,
   type PluginClass,
+  type ResourceRef,
+  type StatusCondition,
   type WaypointIdentity,
 } from '@ambit/plugin-sdk';
-import { AuthzPlugin, RoutingPlugin, TelemetryPlugin } from '@ambit/plugins';
+import { AuthzPlugin, PackageLoader, RoutingPlugin, TelemetryPlugin, WAYPOINT_PLUGIN_GROUP, WAYPOINT_PLUGIN_KIND, WaypointPluginManager, type WaypointPluginSpec } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
 import { getPeer, newRequestId, parseForwardedFor, setPeer, type PeerInfo } from './peer.js';
@@ -61,6 +63,10 @@ export interface WaypointOptions {
   limits?: Limits;
   /** Cluster DNS domain for short Host names. Default cluster.local. */
   domain?: string;
+  /** Where WaypointPlugin packages are installed (one directory per version). Unset: WaypointPlugins ignored. */
+  pluginsDir?: string;
+  /** Status of resources the waypoint reads (WaypointPlugin Active, AuthorizationPolicy acceptance). */
+  onStatus?(ref: ResourceRef, condition: StatusCondition): void;
 }
 
 export interface ListenOptions {
@@ -90,6 +96,7 @@ export class Waypoint {
   #servers: Server[] = [];
   #unsubscribe?: () => void;
   readonly #opts: WaypointOptions;
+  readonly plugins?: WaypointPluginManager;
 
   constructor(opts: WaypointOptions) {
     this.#opts = opts;
@@ -124,6 +131,27 @@ export class Waypoint {
     this.#builtin = c.isRegistered(PLUGIN) ? c.resolveAll(PLUGIN) : [];
     this.#extra = (opts.plugins ?? []).map((p) => (typeof p === 'function' ? { plugin: c.resolve(p) } : p));
     this.#chain = this.#buildChain();
+    if (opts.onStatus) {
+      const report = this.status.report.bind(this.status);
+      this.status.report = (ref, c) => {
+        report(ref, c);
+        opts.onStatus!(ref, c);
+      };
+    }
+    if (opts.pluginsDir) {
+      const manager = new WaypointPluginManager({
+        loader: new PackageLoader({ root: opts.pluginsDir }),
+        container: c,
+        waypoint: this.identity,
+        logger: this.logger.child('plugins'),
+        onBindings: (b) => this.setDynamicPlugins(b),
+        onStatus: (ref, cond) => this.status.report(ref, cond),
+      });
+      this.plugins = manager;
+      this.resources.onChange(() => {
+        void manager.sync(this.resources.list<WaypointPluginSpec>(WAYPOINT_PLUGIN_KIND, WAYPOINT_PLUGIN_GROUP));
+      });
+    }
     this.app = buildApp(opts.limits ?? {}, (req, reply) => this.#handle(req, reply));
   }
 

@@ -10,3 +10,5 @@ export * from './routing/lb.js';
 export * from './routing/types.js';
 export * from './routing/weights.js';
 export * from './telemetry/telemetry.js';
+export * from './filters/loader.js';
+export * from './filters/manager.js';

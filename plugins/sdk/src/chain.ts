@@ -21,6 +21,7 @@ export interface ChainEntry {
   readonly failStrategy: FailStrategy;
   readonly timeoutMs?: number;
   readonly appliesTo?: (ctx: RequestContext) => boolean;
+  readonly onError?: PluginBinding['onError'];
 }
 
 export type HookName = 'onRequest' | 'onResponse' | 'onLog';
@@ -58,6 +59,7 @@ export function toEntry(b: PluginBinding): ChainEntry {
     failStrategy: b.failStrategy ?? 'FAIL_CLOSE',
     timeoutMs: b.timeoutMs,
     appliesTo: b.appliesTo,
+    onError: b.onError,
   };
 }
 
@@ -157,6 +159,7 @@ export class PluginChain {
       error: err instanceof Error ? err.message : String(err),
     });
     try {
+      e.onError?.(hook, err);
       this.#opts.onError?.(e, hook, err);
     } catch {
       // a reporting callback must never break a request

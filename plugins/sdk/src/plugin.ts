@@ -45,6 +45,8 @@ export interface PluginBinding {
   timeoutMs?: number;
   /** Apply only to requests for which this returns true (targetRefs). Unset: all requests. */
   appliesTo?(ctx: RequestContext): boolean;
+  /** Told when a hook throws or times out (the filters loader reports plugin health through it). */
+  onError?(hook: 'onRequest' | 'onResponse' | 'onLog', error: unknown): void;
 }
 
 /** Type guard for a module's export: does it look like a plugin class? */

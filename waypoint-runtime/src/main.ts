@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// The waypoint process. Configuration from a local YAML file (AMBIT_WAYPOINT_CONFIG or --config), or from the
+// controller's push stream (XDS_ADDRESS, with --waypoint ns/name). Listeners: HBONE 15008 (with the waypoint's
+// SPIFFE certificate), readiness 15021 (/healthz/ready), metrics 15020 (/stats/prometheus); optionally a plain
+// HTTP listener (listeners.http) for local testing. SIGTERM/SIGINT drain gracefully.
+//
+// File:
+//   waypoint: {name, namespace, serviceAccount?, trustDomain?, rootNamespace?}
+//   listeners: {hbone: 15008, readiness: 15021, metrics: 15020, http?: 8080, host?: 0.0.0.0}
+//   tls: {certFile, keyFile, caFile}            # the waypoint's certificate chain, key, roots (PEM)
+//      | {caCertFile, caKeyFile}                # or a CA to issue its own (explicit mode, tests)
+//   mesh: {workloads: [...], services: [...]}   # @ambit/ztunnel-runtime shapes
+//   resources: [AuthorizationPolicy, HTTPRoute, VirtualService, DestinationRule, WaypointPlugin, ...]
+
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { createLogger } from '@ambit/plugin-sdk';
+import { CertificateManager, LocalCA, loadCA, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
+import { ControllerConfigSource } from './config/controller.js';
+import { FileConfigSource, parseWaypointFile, type ConfigSource, type WaypointFileSettings } from './config/source.js';
+import { HboneConnector } from './hbone/connector.js';
+import { HboneTermination } from './hbone/termination.js';
+import { PlainHttpConnector } from './upstream/connector.js';
+import { Waypoint } from './waypoint.js';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    waypoint: { type: 'string' },
+    'plugins-dir': { type: 'string' },
+    'drain-seconds': { type: 'string' },
+  },
+});
+
+const log = createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
+
+async function certificateFrom(settings: WaypointFileSettings, identity: string): Promise<{ get: () => WorkloadCertificate; manager?: CertificateManager } | undefined> {
+  const tls = settings.tls as (WaypointFileSettings['tls'] & { caCertFile?: string; caKeyFile?: string }) | undefined;
+  if (tls?.certFile && tls.keyFile && tls.caFile) {
+    const chain = (await readFile(tls.certFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    const roots = (await readFile(tls.caFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    const cert: WorkloadCertificate = {
+      identity,
+      keyPem: await readFile(tls.keyFile, 'utf8'),
+      certChainPem: chain,
+      rootsPem: roots,
+      notBefore: new Date(0),
+      notAfter: new Date(8.64e15),
+      serial: '',
+    };
+    return { get: () => cert };
+  }
+  if (tls?.caCertFile && tls.caKeyFile) {
+    const ca = loadCA({ certPem: await readFile(tls.caCertFile, 'utf8'), keyPem: await readFile(tls.caKeyFile, 'utf8') });
+    const manager = new CertificateManager(new LocalCA(ca));
+    let current = await manager.get(identity);
+    manager.on('updated', (id: string, c: WorkloadCertificate) => {
+      if (id === identity) current = c;
+    });
+    return { get: () => current, manager };
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const path = values.config ?? process.env.AMBIT_WAYPOINT_CONFIG;
+  let settings: WaypointFileSettings = {};
+  let source: ConfigSource;
+  if (path) {
+    settings = parseWaypointFile(await readFile(path, 'utf8'));
+    source = new FileConfigSource(path, (err) => log.error('config file rejected, keeping the last good one', { path, error: err.message }));
+  } else if (process.env.XDS_ADDRESS) {
+    const wp = values.waypoint ?? process.env.AMBIT_WAYPOINT;
+    if (!wp?.includes('/')) throw new Error('--waypoint ns/name (or AMBIT_WAYPOINT) is required with XDS_ADDRESS');
+    const [namespace, name] = wp.split('/') as [string, string];
+    settings = { waypoint: { namespace, name, serviceAccount: process.env.SERVICE_ACCOUNT } };
+    source = new ControllerConfigSource({ address: process.env.XDS_ADDRESS, waypoint: wp });
+  } else {
+    throw new Error('no configuration: pass --config <file> (or AMBIT_WAYPOINT_CONFIG), or set XDS_ADDRESS');
+  }
+  const w = settings.waypoint ?? {};
+  if (!w.name || !w.namespace) throw new Error('config: waypoint.name and waypoint.namespace are required');
+  const trustDomain = w.trustDomain ?? 'cluster.local';
+  const sa = w.serviceAccount ?? w.name;
+  const identity = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${sa}`;
+  const cert = await certificateFrom(settings, identity);
+  const listeners = settings.listeners ?? {};
+  const waypoint = new Waypoint({
+    identity: { name: w.name, namespace: w.namespace, serviceAccount: sa, trustDomain, rootNamespace: w.rootNamespace },
+    source,
+    logger: log,
+    connector: cert ? new HboneConnector({ certificate: cert.get }) : new PlainHttpConnector(),
+    pluginsDir: values['plugins-dir'] ?? process.env.AMBIT_PLUGINS_DIR ?? '/var/lib/ambit/plugins',
+  });
+  await waypoint.start();
+  const host = listeners.host ?? '0.0.0.0';
+  const ports = await waypoint.listen({
+    http: listeners.http !== undefined ? { port: listeners.http, host } : undefined,
+    readiness: { port: listeners.readiness ?? 15021, host },
+    metrics: { port: listeners.metrics ?? 15020, host },
+  });
+  let term: HboneTermination | undefined;
+  if (cert) {
+    term = new HboneTermination(waypoint, { certificate: cert.get(), trustDomain });
+    cert.manager?.on('updated', (id: string, c: WorkloadCertificate) => id === identity && term!.setCertificate(c));
+    const p = await term.listen(listeners.hbone ?? 15008, host);
+    log.info('hbone listening', { port: p.port, identity });
+  } else {
+    log.warn('no certificate configured (tls): HBONE listener disabled, upstreams reached over plain HTTP');
+  }
+  log.info('waypoint ready', { name: `${w.namespace}/${w.name}`, ...ports });
+  const drainMs = Number(values['drain-seconds'] ?? 5) * 1000;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('draining', { signal, graceMs: drainMs });
+    await term?.close();
+    await waypoint.close(drainMs);
+    cert?.manager?.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: Error) => {
+  log.error('waypoint failed to start', { error: err.message });
+  process.exit(1);
+});

@@ -1,0 +1,20 @@
+// Upstream apps for the benchmark, in their own process: HTTP 1 KB responses, a byte sink, a connection holder.
+// argv: <host>
+import * as http from 'node:http';
+import * as net from 'node:net';
+
+const host = process.argv[2]!;
+const body = Buffer.alloc(1024, 'a');
+const app = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }).end(body));
+app.keepAliveTimeout = 60_000;
+const sink = net.createServer({ allowHalfOpen: true }, (c) => {
+  c.on('data', () => undefined);
+  c.on('end', () => c.end());
+  c.on('error', () => undefined);
+});
+const hold = net.createServer((c) => c.on('error', () => undefined));
+let n = 0;
+const up = () => ++n === 3 && process.send?.({ ready: true });
+app.listen(8080, host, up);
+sink.listen(9000, host, up);
+hold.listen(9001, host, up);

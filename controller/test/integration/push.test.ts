@@ -1,0 +1,96 @@
+// The control plane's serving side wired as main.ts does (createComponents), against a real kube-apiserver:
+// a ztunnel with a pod-bound token streams the model, sees a waypoint binding arrive as a delta, and a removal.
+
+import test from 'ava';
+import { ConfigClient, type MeshConfig } from '@ambit/ztunnel-runtime';
+import { createControlPlane, type ControlPlane } from '../../src/ca/index.js';
+import { createLogger, nullLogger } from '../../src/kube/log.js';
+import { Registry } from '../../src/kube/metrics.js';
+import { R, type KubeObject } from '../../src/kube/resources.js';
+import { eventually, getTestCluster, type TestCluster } from './env.js';
+
+const NS = 'push-it';
+const SYS = 'istio-system';
+let cluster: TestCluster;
+let cp: ControlPlane;
+
+async function create(rt: typeof R.pod, obj: KubeObject): Promise<KubeObject> {
+  try {
+    return await cluster.client.create(rt, obj);
+  } catch {
+    return cluster.client.get(rt, obj.metadata.namespace, obj.metadata.name!);
+  }
+}
+
+test.before(async () => {
+  cluster = await getTestCluster();
+  for (const ns of [SYS, NS]) await create(R.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  for (const [ns, sa] of [[SYS, 'ztunnel'], [NS, 'web']]) await create(R.serviceAccount, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } });
+  await create(R.pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ztunnel-x', namespace: SYS }, spec: { serviceAccountName: 'ztunnel', nodeName: 'node-a', containers: [{ name: 'c', image: 'ztunnel' }] } });
+  await create(R.pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: NS, labels: { app: 'web', version: 'v1' }, annotations: { 'ambient.istio.io/redirection': 'enabled' } }, spec: { serviceAccountName: 'web', nodeName: 'node-a', containers: [{ name: 'c', image: 'web', ports: [{ name: 'http', containerPort: 8080 }] }] } });
+  // What the kubelet would report.
+  await cluster.client.mergePatch(R.pod, NS, 'web-1', { status: { phase: 'Running', podIP: '10.244.1.77', podIPs: [{ ip: '10.244.1.77' }], conditions: [{ type: 'Ready', status: 'True' }] } }, 'status');
+  await create(R.service, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } });
+  cp = createControlPlane({
+    client: cluster.client,
+    log: process.env.AMBIT_TEST_LOG ? createLogger('it') : nullLogger,
+    registry: new Registry(),
+    systemNamespace: SYS,
+    clusterDomain: 'cluster.local',
+    version: 'test',
+    env: { AMBIT_CA_PORT: '0' },
+  });
+  for (const c of cp.components) await c.start(new AbortController().signal);
+});
+
+test.after.always(async () => {
+  for (const c of [...(cp?.components ?? [])].reverse()) await c.stop();
+  if (cluster) {
+    await cluster.client.delete(R.namespace, undefined, NS).catch(() => {});
+    await cluster.stop();
+  }
+});
+
+test('a ztunnel streams the model from the API server; changes arrive as deltas', async (t) => {
+  const pod = await cluster.client.get(R.pod, SYS, 'ztunnel-x');
+  const tok = await cluster.client.request<{ status: { token: string } }>({
+    method: 'POST',
+    path: `/api/v1/namespaces/${SYS}/serviceaccounts/ztunnel/token`,
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['istio-ca'], boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'ztunnel-x', uid: pod.metadata.uid } } },
+  });
+  const updates: { full: boolean; cfg: MeshConfig }[] = [];
+  const c = new ConfigClient<MeshConfig>({
+    address: `https://localhost:${cp.ca.server.port}`,
+    servername: 'istiod.istio-system.svc',
+    rootCert: cp.ca.rootPem,
+    token: tok.status.token,
+    kind: 'ztunnel',
+    node: 'node-a',
+  });
+  c.onUpdate((cfg, u) => void updates.push({ full: u.full, cfg }));
+  t.teardown(() => c.stop());
+  await c.start();
+  const host = `${NS}/web.${NS}.svc.cluster.local`;
+  const first = await eventually(() => c.config?.services?.find((s) => `${s.namespace}/${s.hostname}` === host), 30_000, 'service in the model');
+  t.true(updates[0]!.full);
+  t.regex(first.vips[0]!, /^\/10\.97\./);
+  t.deepEqual(first.ports, { 80: 0 });
+  t.deepEqual(first.endpoints, { [`Kubernetes//Pod/${NS}/web-1`]: { workloadUid: `Kubernetes//Pod/${NS}/web-1`, port: { 80: 8080 }, status: 'Healthy' } });
+  const w = c.config!.workloads!.find((x) => x.uid === `Kubernetes//Pod/${NS}/web-1`)!;
+  t.like(w, { protocol: 'HBONE', serviceAccount: 'web', workloadIps: ['10.244.1.77'], node: 'node-a', canonicalName: 'web', canonicalRevision: 'v1' });
+
+  // A waypoint, programmed (status.addresses), and the namespace enrolled: the Service is bound by a delta.
+  await create(R.gateway, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: NS }, spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } });
+  await cluster.client.mergePatch(R.gateway, NS, 'waypoint', { status: { addresses: [{ type: 'IPAddress', value: '10.97.9.9' }, { type: 'Hostname', value: `waypoint.${NS}.svc.cluster.local` }] } }, 'status');
+  await cluster.client.mergePatch(R.namespace, undefined, NS, { metadata: { labels: { 'istio.io/use-waypoint': 'waypoint' } } });
+  const bound = await eventually(() => c.config?.services?.find((s) => `${s.namespace}/${s.hostname}` === host && s.waypoint), 30_000, 'waypoint binding');
+  t.deepEqual(bound.waypoint, { destination: `${NS}/waypoint.${NS}.svc.cluster.local`, hboneMtlsPort: 15008 });
+  t.false(updates.at(-1)!.full);
+
+  // Deleting the Service removes it.
+  await cluster.client.delete(R.service, NS, 'web');
+  await eventually(() => !c.config?.services?.some((s) => `${s.namespace}/${s.hostname}` === host), 30_000, 'service removed');
+  t.false(updates.at(-1)!.full);
+  t.is(c.stats.nacks, 0);
+  t.true(cp.push.push.clients().some((x) => x.client === 'ztunnel/node-a' && x.ackedVersion === c.version));
+});

@@ -27,6 +27,7 @@ import {
   podIp,
   podMarkedEnrolled,
   redirectionPatch,
+  REDIRECTION_ANNOTATION,
   REDIRECTION_ENABLED,
 } from './enrollment.js';
 import { type InpodRulesConfig, applyRules, removeRules } from './iptables.js';
@@ -100,6 +101,7 @@ export class NodeAgent {
   readonly #namespaces = new Map<string, V1Namespace | NamespaceLike>();
   readonly #enrolled = new Map<string, PodEntry>();
   readonly #queues = new Map<string, Promise<void>>();
+  readonly #pending = new Set<string>();
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #retryDelay = new Map<string, number>();
   readonly #informers: ListWatch<V1Pod | V1Namespace>[] = [];
@@ -194,9 +196,15 @@ export class NodeAgent {
   }
 
   #schedule(uid: string): void {
+    // Reconciles read the latest state when they run: one waiting behind the running one is enough.
+    if (this.#pending.has(uid)) return;
+    this.#pending.add(uid);
     const prev = this.#queues.get(uid) ?? Promise.resolve();
     const next = prev
-      .then(() => this.#reconcile(uid))
+      .then(() => {
+        this.#pending.delete(uid);
+        return this.#reconcile(uid);
+      })
       .catch((e) => this.#log.error(`reconcile failed uid=${uid}: ${(e as Error).message}`))
       .finally(() => {
         if (this.#queues.get(uid) === next) this.#queues.delete(uid);
@@ -242,7 +250,10 @@ export class NodeAgent {
       await this.#opts.hooks.onPodAdded(info, netns);
       added = true;
       await this.#dp.applyRules(netnsPath, this.#opts.rules ?? {});
-      if (!podMarkedEnrolled(pod)) await this.#annotate?.(info.namespace, info.name, REDIRECTION_ENABLED);
+      if (!podMarkedEnrolled(pod)) {
+        await this.#annotate?.(info.namespace, info.name, REDIRECTION_ENABLED);
+        this.#cacheAnnotation(uid, REDIRECTION_ENABLED);
+      }
       this.#enrolled.set(uid, { info, netns });
       this.#clearRetry(uid);
     } catch (e) {
@@ -268,9 +279,22 @@ export class NodeAgent {
       await this.#dp.removeRules(netnsPath, this.#opts.rules ?? {}).catch((e) => this.#log.warn(`removing rules uid=${uid}: ${(e as Error).message}`));
     }
     if (pod && (podMarkedEnrolled(pod) || entry)) {
-      await this.#annotate?.(namespace, name, null).catch((e) => this.#log.warn(`removing annotation uid=${uid}: ${(e as Error).message}`));
+      await this.#annotate?.(namespace, name, null).then(
+        () => this.#cacheAnnotation(uid, null),
+        (e) => this.#log.warn(`removing annotation uid=${uid}: ${(e as Error).message}`),
+      );
     }
     await this.#stopProxy(uid);
+  }
+
+  /** Reflect our own patch in the cached pod until the watch delivers it (avoids redoing the work). */
+  #cacheAnnotation(uid: string, value: string | null): void {
+    const pod = this.#pods.get(uid);
+    if (!pod?.metadata) return;
+    const annotations: Record<string, string> = { ...pod.metadata.annotations };
+    if (value === null) delete annotations[REDIRECTION_ANNOTATION];
+    else annotations[REDIRECTION_ANNOTATION] = value;
+    this.#pods.set(uid, { ...pod, metadata: { ...pod.metadata, annotations } } as V1Pod | PodLike);
   }
 
   async #stopProxy(uid: string): Promise<void> {

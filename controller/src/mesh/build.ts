@@ -90,6 +90,23 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
   const pods = input.pods.filter(isModelledPod);
   const podsByNs = new Map<string, Pod[]>();
   for (const p of pods) (podsByNs.get(p.metadata.namespace!) ?? podsByNs.set(p.metadata.namespace!, []).get(p.metadata.namespace!)!).push(p);
+  // Selector matching without scanning a namespace per Service: candidates by one `key=value` of the selector.
+  const byLabel = new Map<string, Pod[]>();
+  for (const p of pods)
+    for (const [k, v] of Object.entries(p.metadata.labels ?? {})) {
+      const key = `${p.metadata.namespace}\u0000${k}=${v}`;
+      (byLabel.get(key) ?? byLabel.set(key, []).get(key)!).push(p);
+    }
+  const selectPods = (ns: string, sel: Record<string, string>): Pod[] => {
+    const entries = Object.entries(sel);
+    if (!entries.length) return podsByNs.get(ns) ?? [];
+    let best: Pod[] | undefined;
+    for (const [k, v] of entries) {
+      const c = byLabel.get(`${ns}\u0000${k}=${v}`) ?? [];
+      if (!best || c.length < best.length) best = c;
+    }
+    return best!.filter((p) => matchLabels(sel, p.metadata.labels ?? {}));
+  };
   const uidOf = (p: KubeObject) => `${clusterId}//Pod/${p.metadata.namespace}/${p.metadata.name}`;
   const workloads = new Map<string, Workload>();
   const podOfUid = new Map<string, Pod>();
@@ -154,7 +171,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     // Endpoints: pods selected by the Service's selector; selector-less Services via EndpointSlices to Pods.
     let members: Pod[];
     if (svc.spec?.selector && Object.keys(svc.spec.selector).length) {
-      members = (podsByNs.get(ns) ?? []).filter((p) => matchLabels(svc.spec!.selector, p.metadata.labels ?? {}));
+      members = selectPods(ns, svc.spec.selector);
     } else {
       const seen = new Set<string>();
       members = [];
@@ -210,8 +227,8 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     if (res.authorization.scope !== 'WorkloadSelector') continue;
     const sel = ((ap as { spec?: { selector?: { matchLabels?: Record<string, string> } } }).spec?.selector?.matchLabels) ?? {};
     const key = nsName(ap);
-    const inScope = ap.metadata.namespace === rootNamespace ? pods : (podsByNs.get(ap.metadata.namespace!) ?? []);
-    for (const p of inScope) if (matchLabels(sel, p.metadata.labels ?? {})) (workloads.get(uidOf(p))!.authorizationPolicies ??= []).push(key);
+    const selected = ap.metadata.namespace === rootNamespace ? [...podsByNs.keys()].flatMap((ns) => selectPods(ns, sel)) : selectPods(ap.metadata.namespace!, sel);
+    for (const p of selected) (workloads.get(uidOf(p))!.authorizationPolicies ??= []).push(key);
   }
   const peer = indexPeerAuthentications((input.peerAuthentications ?? []) as PeerAuthentication[], rootNamespace);
   for (const [uid, w] of workloads) {

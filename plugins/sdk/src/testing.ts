@@ -174,6 +174,7 @@ export async function runChain(plugins: PluginUnderTest[], req: FakeRequest = {}
   let body: string;
   const forwarded = !ctx.localReply;
   if (ctx.localReply) {
+    if (ctx.localReply.flag) ctx.responseFlags = ctx.localReply.flag;
     ctx.response = { status: ctx.localReply.status, headers: { ...ctx.localReply.headers } };
     body = ctx.localReply.body;
   } else {

@@ -21,6 +21,7 @@
 //   await agent.start();
 export {
   NETNS_DIR,
+  NETNS_PREFIX,
   INPOD_MARK,
   Netns,
   podNetnsPath,

@@ -41,9 +41,12 @@ export const NETNS_DIR = '/var/run/netns';
 export const INPOD_MARK = 1337;
 const NS_GET_NSTYPE = 0xb703;
 
+/** `ambit-`: the local cluster's default (a virtual node's `netnsPrefix` can change it). */
+export const NETNS_PREFIX = 'ambit-';
+
 /** `/var/run/netns/ambit-<pod uid>`: the local cluster's contract for a pod's network namespace. */
-export function podNetnsPath(uid: string, dir = NETNS_DIR): string {
-  return `${dir}/ambit-${uid}`;
+export function podNetnsPath(uid: string, dir = NETNS_DIR, prefix = NETNS_PREFIX): string {
+  return `${dir}/${prefix}${uid}`;
 }
 
 /** An open network namespace (an fd on its nsfs file). Close it when the pod goes away. */

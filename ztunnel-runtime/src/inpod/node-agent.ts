@@ -31,7 +31,7 @@ import {
   REDIRECTION_ENABLED,
 } from './enrollment.js';
 import { type InpodRulesConfig, applyRules, removeRules } from './iptables.js';
-import { NETNS_DIR, Netns, podNetnsPath } from './netns.js';
+import { NETNS_DIR, NETNS_PREFIX, Netns, podNetnsPath } from './netns.js';
 
 /** What the proxy learns about a pod it must serve (ZDS `WorkloadInfo` plus the IP and netns path). */
 export interface EnrolledPod {
@@ -81,6 +81,8 @@ export interface NodeAgentOptions {
   annotate?: PodAnnotator;
   dataplane?: Dataplane;
   netnsDir?: string;
+  /** Netns name prefix (default `ambit-`, matching the virtual nodes' `netnsPrefix`). */
+  netnsPrefix?: string;
   rules?: Partial<InpodRulesConfig>;
   /** First retry delay after a failed enrollment; doubles up to 30 s. */
   retryMs?: number;
@@ -228,7 +230,7 @@ export class NodeAgent {
 
   async #enroll(uid: string, pod: V1Pod | PodLike): Promise<void> {
     const ip = podIp(pod);
-    const netnsPath = podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR);
+    const netnsPath = this.#netnsPath(uid);
     if (!ip) return; // the pod update that assigns the IP brings us back
     if (!this.#dp.exists(netnsPath)) {
       this.#retryLater(uid, `netns ${netnsPath} not found`);
@@ -270,7 +272,7 @@ export class NodeAgent {
   /** With `pod` undefined (deleted) only the proxy stops; `uninstall` also cleans the netns of a live pod we stop. */
   async #unenroll(uid: string, pod: V1Pod | PodLike | undefined, uninstall: boolean): Promise<void> {
     const entry = this.#enrolled.get(uid);
-    const netnsPath = entry?.info.netnsPath ?? podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR);
+    const netnsPath = entry?.info.netnsPath ?? this.#netnsPath(uid);
     const name = entry?.info.name ?? pod?.metadata?.name ?? '';
     const namespace = entry?.info.namespace ?? pod?.metadata?.namespace ?? '';
     if (entry) this.#log.info(`pod delete request, draining proxy uid=${uid} name=${name} namespace=${namespace}`);
@@ -295,6 +297,10 @@ export class NodeAgent {
     if (value === null) delete annotations[REDIRECTION_ANNOTATION];
     else annotations[REDIRECTION_ANNOTATION] = value;
     this.#pods.set(uid, { ...pod, metadata: { ...pod.metadata, annotations } } as V1Pod | PodLike);
+  }
+
+  #netnsPath(uid: string): string {
+    return podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR, this.#opts.netnsPrefix ?? NETNS_PREFIX);
   }
 
   async #stopProxy(uid: string): Promise<void> {

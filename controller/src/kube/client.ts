@@ -301,9 +301,8 @@ export class KubeClient {
             }
           });
           res.on('end', () => done());
-          res.on('aborted', () => done(new Error('watch stream aborted')));
           res.on('error', (e) => done(e));
-          res.on('close', () => done());
+          res.on('close', () => done(res.complete ? undefined : new Error('watch stream closed before completion')));
         },
         (err) => done(err),
       );

@@ -48,6 +48,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   hasSynced = false;
   /** Number of full relists done (the first list included). */
   relists = 0;
+  private lastRelist = 0;
   private readonly log: Logger;
   private readonly events;
 
@@ -123,6 +124,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private async relist(): Promise<void> {
     const list = await this.client.listAll<T>(this.rt, this.opts.namespace, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector });
     this.relists++;
+    this.lastRelist = Date.now();
     const seen = new Set<string>();
     for (const raw of list.items) {
       const o = this.transform(raw);
@@ -193,6 +195,11 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (err instanceof KubeError && err.gone) {
           this.log.info('resourceVersion expired, relisting', { resourceVersion: this.resourceVersion });
           this.resourceVersion = undefined;
+          // A 410 right after a relist again means something is wrong: back off instead of spinning.
+          if (Date.now() - this.lastRelist < 1000) {
+            await sleep(backoff, signal);
+            backoff = Math.min(backoff * 2, 30_000);
+          }
           continue;
         }
         this.log.warn('list/watch failed, retrying', { err, retryMs: backoff });

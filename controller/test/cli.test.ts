@@ -1,0 +1,122 @@
+// The ambit CLI: argument errors (no cluster needed), generated YAML, output layout.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { runCli } from '../src/cli/run.js';
+import { parseDuration, tabwrite } from '../src/cli/format.js';
+import { KubeClient } from '../src/kube/client.js';
+
+const testdata = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'testdata');
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = { HOME: '/nonexistent' }, client?: KubeClient) {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s), env, client });
+  return { code, out, err };
+}
+
+test('invalid --for is rejected with Istio\'s message', async (t) => {
+  const r = await cli(['waypoint', 'apply', '--for', 'foo']);
+  t.is(r.code, 1);
+  t.is(r.err, 'Error: invalid traffic type: foo. Valid options are: [all none service workload]\n');
+  t.is(r.out, '');
+});
+
+test('delete needs names xor --all', async (t) => {
+  let r = await cli(['waypoint', 'delete']);
+  t.is(r.code, 1);
+  t.is(r.err, 'Error: must specify a waypoint name or delete all using --all or delete specific revision using --revision\n');
+  r = await cli(['waypoint', 'delete', 'a', '--all']);
+  t.is(r.err, 'Error: cannot specify waypoint names when deleting all waypoints\n');
+});
+
+test('a bad --waypoint-timeout is a usage error', async (t) => {
+  const r = await cli(['waypoint', 'apply', '--waypoint-timeout', 'soon']);
+  t.is(r.code, 1);
+  t.regex(r.err, /invalid duration "soon"/);
+});
+
+test('unknown flags and commands fail with one clear line', async (t) => {
+  let r = await cli(['waypoint', 'apply', '--bogus']);
+  t.is(r.code, 1);
+  t.regex(r.err, /unknown option '--bogus'/);
+  r = await cli(['wayponit']);
+  t.is(r.code, 1);
+  t.regex(r.err, /unknown command 'wayponit'/);
+});
+
+test('no cluster configured: clear error, non-zero exit', async (t) => {
+  const r = await cli(['waypoint', 'list'], { HOME: '/nonexistent' });
+  t.is(r.code, 1);
+  t.is(r.err, 'Error: no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config\n');
+});
+
+test('unreachable cluster: clear error, non-zero exit', async (t) => {
+  const client = new KubeClient({ server: 'https://127.0.0.1:1', namespace: 'default', source: 'test', insecureSkipTLSVerify: true });
+  const r = await cli(['waypoint', 'apply', '-n', 'default'], {}, client);
+  t.is(r.code, 1);
+  t.regex(r.err, /^Error: cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+  t.is(r.err.split('\n').length, 2);
+});
+
+test('--kubeconfig naming a missing file', async (t) => {
+  const r = await cli(['--kubeconfig', '/nonexistent/kc', 'waypoint', 'list']);
+  t.is(r.err, 'Error: kubeconfig file /nonexistent/kc does not exist\n');
+});
+
+test('generate prints today\'s waypoint Gateway', async (t) => {
+  const r = await cli(['waypoint', 'generate', '-n', 'default', '--for', 'service']);
+  t.is(r.code, 0);
+  t.deepEqual(parse(r.out), {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'waypoint', namespace: 'default', labels: { 'istio.io/waypoint-for': 'service' } },
+    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+  });
+});
+
+test('generate --service-account is the 2024 form in the golden testdata', async (t) => {
+  const r = await cli(['waypoint', 'generate', '--service-account', 'bookinfo-productpage', '-n', 'default']);
+  const want = parse(readFileSync(join(testdata, 'sa-waypoint-2024.yaml'), 'utf8').split('\n---\n')[0]);
+  delete want.metadata.uid;
+  delete want.metadata.generation;
+  t.deepEqual(parse(r.out), want);
+});
+
+test('--name none is reserved', async (t) => {
+  const r = await cli(['waypoint', 'generate', '--name', 'none']);
+  t.is(r.code, 1);
+  t.regex(r.err, /'none' is a reserved value/);
+});
+
+test('version and help exit 0', async (t) => {
+  const v = await cli(['version']);
+  t.is(v.code, 0);
+  t.is(v.out, 'client version: 0.1.0\n');
+  const h = await cli(['waypoint', 'apply', '--help']);
+  t.is(h.code, 0);
+  for (const flag of ['--service-account', '--name', '--for', '--enroll-namespace', '--overwrite', '--wait', '--waypoint-timeout', '--revision']) t.true(h.out.includes(flag), flag);
+  const top = await cli(['--help']);
+  for (const flag of ['--kubeconfig', '--namespace']) t.true(top.out.includes(flag), flag);
+});
+
+test('tabwrite lays out like Go tabwriter(0, 8, 5, \' \')', (t) => {
+  t.is(
+    tabwrite([
+      ['NAME', 'REVISION', 'TRAFFIC TYPE', 'PROGRAMMED'],
+      ['waypoint', 'default', 'service', 'True'],
+    ]),
+    'NAME         REVISION     TRAFFIC TYPE     PROGRAMMED\nwaypoint     default      service          True\n',
+  );
+});
+
+test('Go durations', (t) => {
+  t.is(parseDuration('90s'), 90_000);
+  t.is(parseDuration('1m30s'), 90_000);
+  t.is(parseDuration('500ms'), 500);
+  t.is(parseDuration('2h'), 7_200_000);
+  t.is(parseDuration('5'), 5000);
+  t.throws(() => parseDuration('1x'));
+});

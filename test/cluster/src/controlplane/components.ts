@@ -142,6 +142,8 @@ export function kubeProxyCommand(p: ComponentPaths, opts: { hostname: string; ma
       '--conntrack-min=0',
       '--conntrack-tcp-timeout-established=0',
       '--conntrack-tcp-timeout-close-wait=0',
+      // NodePorts only on the node's own address (127.0.1.N), never on the machine's interfaces.
+      '--nodeport-addresses=primary',
       '--iptables-sync-period=10s',
       '--iptables-min-sync-period=0s',
       ...(opts.masqueradeAll ? ['--masquerade-all'] : []),

@@ -15,6 +15,11 @@ export interface InstallCRDsOptions {
   /** kubectl binary (default: the one in the control plane bin dir, else `kubectl` on PATH). */
   kubectl?: string;
   timeoutMs?: number;
+  /**
+   * What a CRD under crds/ambit that the apiserver rejects does: 'throw' (default) or 'warn' (log it, apply the
+   * rest: startCluster uses this so one broken project CRD does not take the whole cluster down).
+   */
+  ambitCRDErrors?: 'throw' | 'warn';
 }
 
 function goEnv(): NodeJS.ProcessEnv {
@@ -91,8 +96,21 @@ export async function installUpstreamCRDs(kubeconfigPath: string, opts: InstallC
   log(`upstream CRDs established: ${n} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   if (existsSync(ambitCrdsDir)) {
     const own = await listYamls(ambitCrdsDir);
-    const m = await applyAndWait(kubectl, env, own, timeoutMs);
-    if (own.length) log(`ambit CRDs established: ${m} (from ${own.length} files under crds/ambit)`);
+    if (own.length === 0) return;
+    if (opts.ambitCRDErrors !== 'warn') {
+      const m = await applyAndWait(kubectl, env, own, timeoutMs);
+      log(`ambit CRDs established: ${m} (from ${own.length} files under crds/ambit)`);
+      return;
+    }
+    let m = 0;
+    for (const file of own) {
+      try {
+        m += await applyAndWait(kubectl, env, [file], timeoutMs);
+      } catch (e) {
+        log(`WARNING: ${file} not installed: ${(e as Error).message.split('\n').slice(-1)[0]}`);
+      }
+    }
+    log(`ambit CRDs established: ${m} (from ${own.length} files under crds/ambit)`);
   }
 }
 

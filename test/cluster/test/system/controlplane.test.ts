@@ -1,7 +1,7 @@
 // System: the local cluster's control plane, from up to down. The file owns one cluster; tests run in order.
 import test from 'ava';
 import { join } from 'node:path';
-import { buildControlPlane, startCluster, type Cluster } from '../../src/index.js';
+import { buildControlPlane, connectCluster, startCluster, type Cluster } from '../../src/index.js';
 import { run } from '../../src/controlplane/exec.js';
 import { baseline, leftovers, noLeftovers, type Baseline } from './helpers.js';
 
@@ -26,6 +26,16 @@ test.serial('the apiserver reports the pinned Kubernetes version', async (t) => 
   t.is(r.code, 0, r.stderr);
   const v = JSON.parse(r.stdout) as { serverVersion: { gitVersion: string } };
   t.is(v.serverVersion.gitVersion, 'v1.36.3');
+});
+
+test.serial('connectCluster() attaches to the running cluster by its kubeconfig; its stop() leaves it running', async (t) => {
+  const attached = await connectCluster(cluster.kubeconfigPath);
+  t.deepEqual(attached.nodeNames, cluster.nodeNames);
+  t.is(attached.binDir, cluster.binDir);
+  const ns = await attached.kubectl(['get', 'namespace', 'kube-system', '-o', 'name']);
+  t.is(ns.stdout.trim(), 'namespace/kube-system');
+  await attached.stop();
+  t.is((await cluster.kubectl(['get', '--raw', '/readyz'])).stdout, 'ok');
 });
 
 test.serial('the kubernetes Service has its fixed ClusterIP and the apiserver as endpoint', async (t) => {

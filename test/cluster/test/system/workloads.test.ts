@@ -95,6 +95,20 @@ maybe('the client reaches the Service by short name and by FQDN', async (t) => {
   t.regex(body.stdout, /Directory listing for \//);
 });
 
+maybe('pods reach the API server through the kubernetes Service (in-cluster config)', async (t) => {
+  const r = await cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'curl', '-sS', '--max-time', '10',
+    '--cacert', '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', 'https://kubernetes.default.svc/version']);
+  t.is(r.code, 0, r.stderr);
+  t.is((JSON.parse(r.stdout) as { gitVersion: string }).gitVersion, 'v1.36.3');
+});
+
+maybe('pod traffic to anything off the machine is rejected', async (t) => {
+  // 192.0.2.1 (TEST-NET-1): never routed anywhere; the FORWARD guard rejects it before it could leave.
+  const r = await cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'curl', '-sS', '--max-time', '5', 'http://192.0.2.1/']);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /Failed to connect|Could not connect|Connection refused|No route to host/);
+});
+
 maybe('kubectl logs shows the server access log', async (t) => {
   const r = await cluster.kubectl(['-n', ns, 'logs', '-l', 'app=web', '--tail=-1', '--prefix']);
   t.is(r.code, 0, r.stderr);

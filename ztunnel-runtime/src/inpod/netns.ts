@@ -249,14 +249,23 @@ export interface PodSocketFactoryOptions {
 
 /**
  * `(host, port, sourceIp?) => net.Socket`: every socket is created inside the pod's netns and marked 1337, so the
- * pod's rules let it through (not captured again) and it leaves from the pod's own interface and IP.
+ * pod's rules let it through (not captured again) and it leaves from the pod's own interface and IP. Never throws:
+ * errors (also "netns closed" once the pod is gone) come as the socket's 'error' event.
  */
 export function createPodSocketFactory(ns: Netns, opts: PodSocketFactoryOptions = {}): PodSocketFactory {
-  return (host, port, sourceIp) =>
-    connectInNetns(ns, host, port, {
-      mark: opts.mark ?? INPOD_MARK,
-      ...(opts.bindSourceIp && sourceIp ? { localAddress: sourceIp, transparent: true } : {}),
-    });
+  return (host, port, sourceIp) => {
+    try {
+      return connectInNetns(ns, host, port, {
+        mark: opts.mark ?? INPOD_MARK,
+        ...(opts.bindSourceIp && sourceIp ? { localAddress: sourceIp, transparent: true } : {}),
+      });
+    } catch (e) {
+      // Like net.connect: failures (netns closed because the pod left, EMFILE, bind errors) arrive as 'error'.
+      const failed = new net.Socket();
+      process.nextTick(() => failed.destroy(e as Error));
+      return failed;
+    }
+  };
 }
 
 /** The fd under a connected/accepted net.Socket (Unix only). */

@@ -1,8 +1,16 @@
 #!/usr/bin/env node
-// ztunnel entrypoint. Explicit mode: `node dist/src/main.js --config ztunnel.yaml` (or ZTUNNEL_CONFIG), with the
-// mesh model from LOCAL_XDS_PATH / LOCAL_XDS / `localXdsPath`. In-pod mode is wired by the in-pod module.
+// ztunnel entrypoint.
+//   Shared (in-pod) mode, the DaemonSet's: `PROXY_MODE=shared`, the default when NODE_NAME is set and no config file
+//   is given. Certificates from the controller's CA (CA_ADDRESS), the mesh model from its push stream (XDS_ADDRESS),
+//   the node agent enrolling this node's pods, a proxy inside each enrolled pod's netns (src/node).
+//   Explicit mode: `node dist/src/main.js --config ztunnel.yaml` (or ZTUNNEL_CONFIG), with the mesh model from
+//   LOCAL_XDS_PATH / LOCAL_XDS / `localXdsPath`.
+// SIGTERM/SIGINT drain gracefully (drain deadline DRAIN_DEADLINE_MS, default 5 s) then exit 0.
+import { KubeConfig } from '@kubernetes/client-node';
 import { loadZtunnelConfig } from './config/config.js';
 import { logger } from './log.js';
+import { describeConfig, parseSharedConfig } from './node/config.js';
+import { NodeProxy } from './node/node-proxy.js';
 import { Ztunnel } from './ztunnel.js';
 
 const log = logger('ztunnel');
@@ -14,26 +22,65 @@ function argValue(name: string): string | undefined {
   return eq?.slice(name.length + 1);
 }
 
-async function main(): Promise<void> {
-  const config = loadZtunnelConfig(argValue('--config') ?? process.env.ZTUNNEL_CONFIG);
+/** In a pod: the service account and the API server from the environment; elsewhere KUBECONFIG / ~/.kube/config. */
+function kubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  const explicit = argValue('--kubeconfig') ?? process.env.KUBECONFIG;
+  if (explicit) kc.loadFromFile(explicit);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function onSignals(stop: (sig: string) => Promise<void>): void {
+  let stopping = false;
+  const handler = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`received ${sig}, draining`);
+    stop(sig).then(
+      () => process.exit(0),
+      (e) => {
+        log.error(`drain failed: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}
+
+async function runShared(): Promise<void> {
+  const config = parseSharedConfig(process.env);
+  if (process.env.LOCAL_XDS_PATH) config.localXdsPath = process.env.LOCAL_XDS_PATH;
+  log.info(`running with config: ${describeConfig(config)}`);
+  const proxy = new NodeProxy({ config, kubeConfig: kubeConfig() });
+  onSignals(() => proxy.stop());
+  const ports = await proxy.start();
+  if (process.send) process.send({ ready: true, ports });
+}
+
+async function runExplicit(path: string | undefined): Promise<void> {
+  const config = loadZtunnelConfig(path);
   log.info(`running with config: ${JSON.stringify({ ...config, localXds: config.localXds ? '<inline>' : undefined })}`);
-  if (config.mode !== 'explicit') throw new Error(`mode ${config.mode} is not available in this entrypoint yet`);
+  if (config.mode !== 'explicit') throw new Error(`mode ${config.mode} needs PROXY_MODE=shared and NODE_NAME (in a cluster), not a config file`);
   const zt = new Ztunnel(config);
+  onSignals(async () => {
+    await zt.drain();
+    await zt.stop();
+  });
   const ports = await zt.start();
   log.info('ready', `ports=${JSON.stringify(ports)} workloads=${zt.store.workloads.size} policies=${zt.store.policies.size}`);
   // For parent processes (bench, tests) that need the ports.
   if (process.send) process.send({ ready: true, ports });
-  let stopping = false;
-  const shutdown = async (sig: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`received ${sig}, draining`);
-    await zt.drain();
-    await zt.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  const configPath = argValue('--config') ?? process.env.ZTUNNEL_CONFIG;
+  const mode = (process.env.PROXY_MODE ?? (process.env.NODE_NAME && !configPath ? 'shared' : 'explicit')).toLowerCase();
+  if (mode === 'shared') await runShared();
+  else if (mode === 'explicit') await runExplicit(configPath);
+  else throw new Error(`PROXY_MODE=${mode} is not supported (shared | explicit)`);
 }
 
 main().catch((e) => {

@@ -1,0 +1,86 @@
+// Shared-mode (in-pod) configuration: Istio's ztunnel environment names where they exist, on top of the common
+// runtime settings of config/config.ts.
+import { stringify } from 'yaml';
+import { parseZtunnelConfig, type HostPort, type ZtunnelConfig } from '../config/config.js';
+import { INPOD_MARK, NETNS_DIR } from '../inpod/netns.js';
+import { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from '../xds/transport.js';
+
+export interface SharedModeConfig extends Omit<ZtunnelConfig, 'mode' | 'explicit' | 'localXds' | 'ca'> {
+  mode: 'shared';
+  /** NODE_NAME: the node whose pods this ztunnel serves. */
+  nodeName: string;
+  /** POD_NAME / POD_NAMESPACE of ztunnel itself (logs, config dump). */
+  podName?: string;
+  podNamespace?: string;
+  /** CA_ADDRESS / XDS_ADDRESS: the controller's :15012 (`https://…`). */
+  caAddress: string;
+  xdsAddress: string;
+  /** The projected token (audience istio-ca) sent to both. */
+  tokenPath: string;
+  /** The mesh root (ConfigMap istio-ca-root-cert). */
+  rootCertPath: string;
+  /** Where pods' network namespaces are (`<dir>/ambit-<uid>`). */
+  netnsDir: string;
+  /** PACKET_MARK on ztunnel's own in-pod sockets (1337). */
+  packetMark: number;
+  /** When set (local file), the mesh model comes from it instead of the push stream. */
+  localXdsPath?: string;
+}
+
+/** `istiod.istio-system.svc:15012` or `https://…` → `https://host:port`. */
+export function controlPlaneUrl(v: string): string {
+  return /^https?:\/\//.test(v) ? v : `https://${v}`;
+}
+
+export function parseSharedConfig(env: NodeJS.ProcessEnv = process.env): SharedModeConfig {
+  const nodeName = env.NODE_NAME;
+  if (!nodeName) throw new Error('shared (in-pod) mode needs NODE_NAME (set it from spec.nodeName with the downward API)');
+  const base = parseZtunnelConfig(undefined, env);
+  const { explicit: _e, localXds: _l, ca: _c, mode: _m, ...common } = base;
+  return {
+    ...common,
+    mode: 'shared',
+    nodeName,
+    podName: env.POD_NAME,
+    podNamespace: env.POD_NAMESPACE,
+    caAddress: controlPlaneUrl(env.CA_ADDRESS || DEFAULT_CA_ADDRESS),
+    xdsAddress: controlPlaneUrl(env.XDS_ADDRESS || env.CA_ADDRESS || DEFAULT_CA_ADDRESS),
+    tokenPath: env.TOKEN_PATH || DEFAULT_TOKEN_PATH,
+    rootCertPath: env.XDS_ROOT_CA || env.ROOT_CERT_PATH || DEFAULT_ROOT_CERT_PATH,
+    netnsDir: env.NETNS_DIR || NETNS_DIR,
+    packetMark: Number(env.PACKET_MARK ?? INPOD_MARK),
+  };
+}
+
+const hp = (a?: HostPort) => (a ? `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}` : undefined);
+
+/** The `running with config:` dump (camelCase keys, as ztunnel's HEAD does); no secrets are in the config. */
+export function describeConfig(c: SharedModeConfig): string {
+  return stringify({
+    proxyMode: 'Shared',
+    nodeName: c.nodeName,
+    podName: c.podName,
+    podNamespace: c.podNamespace,
+    clusterId: c.clusterId,
+    clusterDomain: 'cluster.local',
+    trustDomain: c.trustDomain,
+    network: c.network,
+    caAddress: c.caAddress,
+    xdsAddress: c.xdsAddress,
+    localXdsPath: c.localXdsPath,
+    tokenPath: c.tokenPath,
+    rootCertPath: c.rootCertPath,
+    secretTtl: `${c.secretTtlSeconds}s`,
+    inpodEnabled: true,
+    inpodNetnsDir: c.netnsDir,
+    inpodMark: c.packetMark,
+    inpodPortReuse: true,
+    hbonePort: c.hbonePort,
+    adminAddr: hp(c.adminAddr),
+    readinessAddr: hp(c.readinessAddr),
+    statsAddr: hp(c.statsAddr),
+    drainDeadline: `${c.drainDeadlineMs}ms`,
+    poolMaxStreamsPerConn: c.poolMaxStreams,
+    poolUnusedReleaseTimeout: `${c.poolIdleMs}ms`,
+  }).trimEnd();
+}

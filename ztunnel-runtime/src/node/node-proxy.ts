@@ -1,0 +1,198 @@
+// ztunnel in shared (in-pod) mode: the node's proxy for every enrolled pod on it.
+//   config      the controller's push stream (ConfigClient -> MeshStore), or a local file
+//   identity    CertificateManager over the controller's CA (CaClient, impersonating each pod's service account)
+//   capture     the in-pod node agent (watches this node's pods and all namespaces, programs each pod's netns)
+//   per pod     a PodProxy with listeners inside the pod's netns (pod-proxy.ts)
+//   telemetry   admin 15000, stats 15020, readiness 15021 in ztunnel's own netns
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AdminServers } from '../admin/server.js';
+import { CertificateManager, type CertificateSource, type WorkloadCertificate } from '../identity/manager.js';
+import type { Netns } from '../inpod/netns.js';
+import { NodeAgent, type EnrolledPod, type NodeAgentOptions } from '../inpod/node-agent.js';
+import { logger } from '../log.js';
+import { defaultSettings, type ProxySettings } from '../proxy/context.js';
+import { loadLocalConfig } from '../state/local.js';
+import { MeshStore } from '../state/store.js';
+import type { MeshConfig } from '../state/types.js';
+import { Metrics } from '../telemetry/metrics.js';
+import { CaClient } from '../xds/ca-client.js';
+import { ConfigClient } from '../xds/client.js';
+import type { XdsLogger } from '../xds/log.js';
+import type { SharedModeConfig } from './config.js';
+import { PodProxy } from './pod-proxy.js';
+
+const log = logger('ztunnel');
+
+function xdsLogger(target: string): XdsLogger {
+  const l = logger(target);
+  const fields = (f?: Record<string, unknown>) =>
+    f && Object.keys(f).length
+      ? Object.entries(f)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`)
+          .join(' ')
+      : undefined;
+  return { info: (m, f) => l.info(m, fields(f)), warn: (m, f) => l.warn(m, fields(f)), debug: (m, f) => l.debug(m, fields(f)) };
+}
+
+/** Where the model comes from: anything with ConfigClient's start/stop/ready/onUpdate shape. */
+export interface MeshConfigSource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  ready(): Promise<MeshConfig>;
+  onUpdate(cb: (config: MeshConfig, update: { full: boolean; upserts?: Partial<MeshConfig>; removals?: Record<string, string[]> }) => void): () => void;
+  readonly connected?: boolean;
+  readonly version?: string;
+}
+
+export interface NodeProxyOptions {
+  config: SharedModeConfig;
+  /** For the node agent's watches and annotation patches. */
+  kubeConfig?: KubeConfig;
+  /** Default: the controller's CA at `config.caAddress`. */
+  certificateSource?: CertificateSource;
+  /** Default: the push stream at `config.xdsAddress` (or the local file `config.localXdsPath`). */
+  configSource?: MeshConfigSource;
+  /** Test seam: replaces parts of the node agent (dataplane, annotator…). */
+  agent?: Partial<Omit<NodeAgentOptions, 'hooks' | 'nodeName'>>;
+}
+
+export class NodeProxy {
+  readonly store = new MeshStore();
+  readonly metrics = new Metrics();
+  readonly certs: CertificateManager;
+  readonly settings: ProxySettings;
+  readonly agent: NodeAgent;
+  readonly #config: SharedModeConfig;
+  readonly #source: MeshConfigSource | undefined;
+  readonly #caClient: CaClient | undefined;
+  readonly #admin: AdminServers;
+  readonly #proxies = new Map<string, PodProxy>();
+  #ready = false;
+  #draining = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(opts: NodeProxyOptions) {
+    const c = opts.config;
+    this.#config = c;
+    this.settings = { ...defaultSettings, clusterId: c.clusterId, network: c.network, hbonePort: c.hbonePort };
+    const target = { rootCertFile: c.rootCertPath, tokenFile: c.tokenPath };
+    if (!opts.certificateSource) this.#caClient = new CaClient({ ...target, address: c.caAddress, validitySeconds: c.secretTtlSeconds, mode: 'impersonate' });
+    this.certs = new CertificateManager(opts.certificateSource ?? this.#caClient!, { log: (level, msg) => logger('identity')[level](msg) });
+    this.certs.on('updated', (_identity: string, cert: WorkloadCertificate) => {
+      for (const p of this.#proxies.values()) p.setCertificate(cert);
+    });
+    if (opts.configSource) this.#source = opts.configSource;
+    else if (!c.localXdsPath) this.#source = new ConfigClient<MeshConfig>({ ...target, address: c.xdsAddress, kind: 'ztunnel', node: c.nodeName, log: xdsLogger('xds') });
+    this.#source?.onUpdate((cfg, u) => {
+      if (u.full || !u.upserts) this.store.applyFull(cfg);
+      else this.store.applyDelta(u.upserts, u.removals ?? {});
+    });
+    this.agent = new NodeAgent({
+      ...opts.agent,
+      nodeName: c.nodeName,
+      kubeConfig: opts.agent?.kubeConfig ?? opts.kubeConfig,
+      netnsDir: c.netnsDir,
+      rules: { ...opts.agent?.rules, mark: c.packetMark },
+      hooks: { onPodAdded: (pod, netns) => this.#podAdded(pod, netns), onPodRemoved: (uid) => this.#podRemoved(uid) },
+    });
+    this.#admin = new AdminServers({
+      ready: () => this.#ready && !this.#draining,
+      configDump: () => this.configDump(),
+      metrics: () => this.metrics.render(),
+      quit: () => void this.stop(),
+    });
+  }
+
+  /** Admin servers first (not ready), then the model, then the node agent; ready once pods are being served. */
+  async start(): Promise<Record<string, number>> {
+    const c = this.#config;
+    const ports = await this.#admin.start({ admin: c.adminAddr, readiness: c.readinessAddr, stats: c.statsAddr });
+    if (this.#source) {
+      await this.#source.start();
+      await this.#source.ready();
+      log.info('received initial config', `workloads=${this.store.workloads.size} services=${this.store.services.size} policies=${this.store.policies.size}`);
+    } else if (c.localXdsPath) {
+      this.store.applyFull(loadLocalConfig(c.localXdsPath));
+    }
+    await this.agent.start();
+    this.#ready = true;
+    log.info('ready', `node=${c.nodeName} pods=${this.#proxies.size}`);
+    return ports;
+  }
+
+  get ready(): boolean {
+    return this.#ready && !this.#draining;
+  }
+
+  /** Pods served now (uid -> proxy). */
+  get proxies(): ReadonlyMap<string, PodProxy> {
+    return this.#proxies;
+  }
+
+  async #podAdded(pod: EnrolledPod, netns: Netns): Promise<void> {
+    if (this.#draining) throw new Error('ztunnel is draining');
+    const old = this.#proxies.get(pod.uid);
+    if (old) await old.close(0);
+    const proxy = await PodProxy.start(pod, netns, {
+      store: this.store,
+      certs: this.certs,
+      metrics: this.metrics,
+      settings: this.settings,
+      trustDomain: this.#config.trustDomain,
+      packetMark: this.#config.packetMark,
+      poolMaxStreams: this.#config.poolMaxStreams,
+      poolIdleMs: this.#config.poolIdleMs,
+    });
+    this.#proxies.set(pod.uid, proxy);
+    log.info('proxy started', `uid=${pod.uid} name=${pod.name} namespace=${pod.namespace} identity="${proxy.identity}" ip=${pod.ip}`);
+  }
+
+  async #podRemoved(uid: string): Promise<void> {
+    const proxy = this.#proxies.get(uid);
+    if (!proxy) return;
+    await proxy.close(this.#config.drainDeadlineMs);
+    if (this.#proxies.get(uid) === proxy) this.#proxies.delete(uid);
+    if (![...this.#proxies.values()].some((p) => p.identity === proxy.identity)) this.certs.forget(proxy.identity);
+    log.info('proxy stopped', `uid=${uid} name=${proxy.pod.name} namespace=${proxy.pod.namespace}`);
+  }
+
+  /**
+   * Graceful drain (SIGTERM): not ready, stop accepting in every pod, let open connections finish up to the drain
+   * deadline, then stop the node agent. Pods stay redirected (as Istio's do across a ztunnel restart): the next
+   * ztunnel on the node picks them up again.
+   */
+  async drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    log.info('draining', `deadline=${this.#config.drainDeadlineMs}ms pods=${this.#proxies.size}`);
+    await Promise.all([...this.#proxies.values()].map((p) => p.close(this.#config.drainDeadlineMs)));
+    await this.agent.stop();
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await this.drain();
+      this.#ready = false;
+      await this.#source?.stop().catch(() => undefined);
+      this.#caClient?.close();
+      this.certs.close();
+      await this.#admin.close();
+      log.info('stopped');
+    })();
+    return this.#stopped;
+  }
+
+  configDump(): unknown {
+    const cfg = this.store.toConfig();
+    return {
+      workloads: cfg.workloads,
+      services: cfg.services,
+      policies: cfg.policies,
+      certificates: this.certs.dump(),
+      pods: [...this.#proxies.values()].map((p) => ({ ...p.pod, identity: p.identity, openConnections: p.openConnections })),
+      xds: { connected: this.#source?.connected, version: this.#source?.version },
+      config: this.#config,
+    };
+  }
+}

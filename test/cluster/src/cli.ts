@@ -105,7 +105,7 @@ async function up(args: string[]): Promise<number> {
     const status = await readStatus();
     if (status?.state === 'ready') {
       console.log(`The local cluster is already running (supervisor pid ${pid}).`);
-      printUsage();
+      await printUsage();
       return 0;
     }
   } else {
@@ -145,15 +145,18 @@ async function up(args: string[]): Promise<number> {
     await sleep(500);
   }
   console.log(`The local cluster is up (${((Date.now() - started) / 1000).toFixed(1)}s).`);
-  printUsage();
+  await printUsage();
   return 0;
 }
 
-function printUsage(): void {
+async function printUsage(): Promise<void> {
+  const lock = await readMachineLock();
+  const kubectlLine = lock?.binDir ? `  export PATH=${lock.binDir}:$PATH   # kubectl and the other binaries of this cluster\n` : '';
   console.log(`
   export KUBECONFIG=${cliKubeconfig}
-  kubectl get nodes        # kubectl: ${join(process.env.AMBIT_CACHE ?? '/var/cache/ambit', 'bin', '<version>', 'kubectl')}
+${kubectlLine}  kubectl get nodes
 
+Nodes: ${lock?.nodeNames.join(', ') || '(none)'}. Component logs: ${join(defaultStateDir, 'logs')}.
 Stop it with: npm run cluster:down`);
 }
 

@@ -47,6 +47,27 @@ import { buildApp, type Limits } from './server/app.js';
 import { PlainHttpConnector, type UpstreamConnector } from './upstream/connector.js';
 import { forward, sendLocal } from './upstream/forward.js';
 
+/** Access-log lines batched into one stdout write per event-loop turn (a write per line costs a syscall). */
+function bufferedStdout(): AccessLogSink {
+  let buf: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const out = buf.join('\n') + '\n';
+    buf = [];
+    process.stdout.write(out);
+  };
+  return {
+    write(line: string) {
+      buf.push(line);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+  };
+}
+
 export const BUILTIN_PLUGINS: PluginClass[] = [AuthzPlugin, RoutingPlugin, TelemetryPlugin];
 
 export interface WaypointOptions {
@@ -114,7 +135,7 @@ export class Waypoint {
     this.logger = opts.logger ?? createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
     this.metrics = opts.metrics ?? createMetricsRegistry();
     this.connector = opts.connector ?? new PlainHttpConnector();
-    const accessLog = opts.accessLog ?? { write: (line: string) => process.stdout.write(line + '\n') };
+    const accessLog = opts.accessLog ?? bufferedStdout();
 
     // One container per waypoint: the tokens, then the plugin classes (ContainerScoped: one instance each).
     const c = rootContainer.createChildContainer();

@@ -5,6 +5,8 @@ export type Labels = Record<string, string | number | undefined>;
 
 export interface Counter {
   inc(labels?: Labels, value?: number): void;
+  /** A handle bound to one label set (hot paths: resolve once, increment many times). */
+  bind(labels?: Labels): { inc(value?: number): void };
 }
 export interface Gauge {
   set(labels: Labels | undefined, value: number): void;
@@ -13,6 +15,8 @@ export interface Gauge {
 }
 export interface Histogram {
   observe(labels: Labels | undefined, value: number): void;
+  /** A handle bound to one label set. */
+  bind(labels?: Labels): { observe(value: number): void };
 }
 
 export interface MetricOptions {
@@ -95,7 +99,13 @@ export function createMetricsRegistry(): MetricsRegistry {
   return {
     counter(opts) {
       const m = define('counter', opts);
-      return { inc: (labels, value = 1) => void (series(m, labels).value += value) };
+      return {
+        inc: (labels, value = 1) => void (series(m, labels).value += value),
+        bind: (labels) => {
+          const s = series(m, labels);
+          return { inc: (value = 1) => void (s.value += value) };
+        },
+      };
     },
     gauge(opts) {
       const m = define('gauge', opts);
@@ -108,12 +118,22 @@ export function createMetricsRegistry(): MetricsRegistry {
     histogram(opts) {
       const m = define('histogram', opts, opts.buckets ?? DEFAULT_BUCKETS_MS);
       const bounds = m.buckets!;
+      const observe = (s: Series, value: number) => {
+        s.value++;
+        s.sum! += value;
+        // buckets are cumulative at render time: count only the first bucket that holds the value
+        for (let i = 0; i < bounds.length; i++) {
+          if (value <= bounds[i]!) {
+            s.buckets![i]!++;
+            return;
+          }
+        }
+      };
       return {
-        observe(labels, value) {
+        observe: (labels, value) => observe(series(m, labels), value),
+        bind: (labels) => {
           const s = series(m, labels);
-          s.value++;
-          s.sum! += value;
-          for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) s.buckets![i]!++;
+          return { observe: (value: number) => observe(s, value) };
         },
       };
     },
@@ -134,7 +154,11 @@ export function createMetricsRegistry(): MetricsRegistry {
             return all.length ? `{${all.join(',')}}` : '';
           };
           if (m.kind === 'histogram') {
-            m.buckets!.forEach((b, i) => out.push(`${m.name}_bucket${lbl(`le="${b}"`)} ${s.buckets![i]}`));
+            let cum = 0;
+            m.buckets!.forEach((b, i) => {
+              cum += s.buckets![i]!;
+              out.push(`${m.name}_bucket${lbl(`le="${b}"`)} ${cum}`);
+            });
             out.push(`${m.name}_bucket${lbl('le="+Inf"')} ${s.value}`);
             out.push(`${m.name}_sum${lbl()} ${s.sum}`);
             out.push(`${m.name}_count${lbl()} ${s.value}`);

@@ -1,0 +1,226 @@
+// Waypoint benchmark. Every figure is printed next to the direct path measured in the same run, with the ratio;
+// numbers never fail anything. Each proxy runs in its own process; its CPU comes from /proc/<pid>/stat.
+//   capacity: closed loop, C connections, D seconds -> rps, proxy CPU (vCPU), rps per vCPU of the proxy
+//   latency:  open loop at R rps for D seconds (latency from the scheduled send time) -> p50/p90/p99
+// Scenarios: direct; bare @fastify/http-proxy; waypoint with an empty chain; with each built-in plugin alone;
+// with all of them; and (mTLS on both legs) HBONE direct vs HBONE through the waypoint with all plugins.
+// Env: BENCH_SECONDS (default 4), BENCH_RPS (1000), BENCH_CONNECTIONS (32), BENCH_QUICK=1 (fewer scenarios).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRootCA, HboneClient, LocalCA, CertificateManager } from '@ambit/ztunnel-runtime';
+import { Pool, type Dispatcher } from 'undici';
+import { StreamDuplex } from '../src/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const RPS = Number(process.env.BENCH_RPS ?? 1000);
+const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const QUICK = process.env.BENCH_QUICK === '1';
+const TICK = Number(process.env.CLK_TCK ?? 100);
+
+function start(script: string, args: string[]): Promise<{ child: ChildProcess; info: Record<string, number> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    child.stdout!.on('data', (c) => {
+      buf += c;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve({ child, info: JSON.parse(buf.slice(0, nl)) });
+    });
+    child.on('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+interface Target {
+  dispatcher: Dispatcher;
+  host: string;
+  pid?: number;
+}
+
+async function once(t: Target): Promise<void> {
+  const res = await t.dispatcher.request({ path: '/bench', method: 'GET', headers: { host: t.host } });
+  await res.body.dump();
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+}
+
+async function capacity(t: Target): Promise<{ rps: number; cpu?: number; errors: number }> {
+  for (let i = 0; i < 200; i++) await once(t).catch(() => undefined); // warm up
+  const deadline = Date.now() + SECONDS * 1000;
+  const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+  const t0 = performance.now();
+  let n = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: CONNS }, async () => {
+      while (Date.now() < deadline) {
+        try {
+          await once(t);
+          n++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = t.pid ? (cpuSeconds(t.pid) - cpu0) / wall : undefined;
+  return { rps: n / wall, cpu, errors };
+}
+
+async function latency(t: Target): Promise<{ p50: number; p90: number; p99: number; cpu?: number; errors: number }> {
+  for (let i = 0; i < 200; i++) await once(t).catch(() => undefined);
+  const total = RPS * SECONDS;
+  const lat: number[] = [];
+  let errors = 0;
+  const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+  const t0 = performance.now();
+  const inflight: Promise<void>[] = [];
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RPS));
+      for (; sent < due; sent++) {
+        const scheduled = t0 + (sent * 1000) / RPS;
+        inflight.push(
+          once(t).then(
+            () => void lat.push(performance.now() - scheduled),
+            () => void errors++,
+          ),
+        );
+      }
+      if (sent >= total) resolve();
+      else setImmediate(tick);
+    };
+    tick();
+  });
+  await Promise.all(inflight);
+  const wall = (performance.now() - t0) / 1000;
+  lat.sort((x, y) => x - y);
+  const p = (q: number) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? NaN;
+  return { p50: p(0.5), p90: p(0.9), p99: p(0.99), cpu: t.pid ? (cpuSeconds(t.pid) - cpu0) / wall : undefined, errors };
+}
+
+function plainTarget(port: number, host: string, pid?: number): Target {
+  return { dispatcher: new Pool(`http://127.0.0.1:${port}`, { connections: CONNS, pipelining: 1 }), host, pid };
+}
+
+function hboneTarget(client: HboneClient, port: number, authority: string, identity: string, cert: Awaited<ReturnType<CertificateManager['get']>>, pid?: number): Target {
+  const dispatcher = new Pool(`http://${authority}`, {
+    connections: CONNS,
+    pipelining: 1,
+    connect: (_o, cb) => {
+      client.connect({ nextHop: { host: '127.0.0.1', port }, authority, expectedIdentities: [identity], certificate: cert }).then(
+        (s) => cb(null, new StreamDuplex(s) as never),
+        (e: Error) => cb(e, null),
+      );
+    },
+  });
+  return { dispatcher, host: 'app:80', pid };
+}
+
+interface Row {
+  name: string;
+  rps: number;
+  cpu?: number;
+  perCpu?: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  rssMb?: number;
+  errors: number;
+}
+
+async function measure(name: string, t: Target): Promise<Row> {
+  const c = await capacity(t);
+  const l = await latency(t);
+  const row: Row = { name, rps: c.rps, cpu: c.cpu, perCpu: c.cpu ? c.rps / c.cpu : undefined, p50: l.p50, p90: l.p90, p99: l.p99, rssMb: t.pid ? rss(t.pid) : undefined, errors: c.errors + l.errors };
+  await t.dispatcher.close();
+  console.log(
+    `${name.padEnd(34)} ${row.rps.toFixed(0).padStart(7)} rps` +
+      `${row.cpu !== undefined ? `  cpu ${row.cpu.toFixed(2)} vCPU  ${row.perCpu!.toFixed(0).padStart(6)} rps/vCPU` : ''.padEnd(33)}` +
+      `  @${RPS}rps p50 ${row.p50.toFixed(2)} p90 ${row.p90.toFixed(2)} p99 ${row.p99.toFixed(2)} ms` +
+      `${row.rssMb ? `  rss ${row.rssMb.toFixed(0)} MB` : ''}${row.errors ? `  errors ${row.errors}` : ''}`,
+  );
+  return row;
+}
+
+async function main(): Promise<void> {
+  console.log(`waypoint bench: ${cpus().length} vCPU, ${SECONDS}s per phase, ${CONNS} connections (capacity), ${RPS} rps open loop (latency), 1 KiB responses`);
+  const caDir = mkdtempSync(join(tmpdir(), 'ambit-bench-ca-'));
+  const ca = createRootCA();
+  writeFileSync(join(caDir, 'ca.pem'), ca.certPem);
+  writeFileSync(join(caDir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+  const children: ChildProcess[] = [];
+  const rows: Row[] = [];
+  try {
+    const up = await start('upstream.js', [caDir]);
+    children.push(up.child);
+    const httpPort = up.info.http!;
+    const direct = await measure('direct (client -> app)', plainTarget(httpPort, 'app:80'));
+    rows.push(direct);
+
+    const run = async (name: string, args: string[]) => {
+      const p = await start('proxy.js', args);
+      children.push(p.child);
+      const row = await measure(name, plainTarget(p.info.port!, 'app:80', p.child.pid));
+      p.child.kill();
+      rows.push(row);
+      return row;
+    };
+    const bare = await run('bare @fastify/http-proxy', ['http-proxy', String(httpPort)]);
+    const empty = await run('waypoint, empty chain', ['waypoint', 'none', String(httpPort)]);
+    const single: Record<string, Row> = {};
+    if (!QUICK) for (const p of ['authz', 'routing', 'telemetry']) single[p] = await run(`waypoint, ${p} only`, ['waypoint', p, String(httpPort)]);
+    const all = await run('waypoint, authz+routing+telemetry', ['waypoint', 'all', String(httpPort)]);
+
+    // mTLS HBONE on both legs.
+    const certs = new CertificateManager(new LocalCA(ca));
+    const clientCert = await certs.get('spiffe://cluster.local/ns/default/sa/client');
+    const client = new HboneClient();
+    const hDirect = await measure('HBONE direct (client -> app ztunnel)', hboneTarget(client, up.info.hbone!, '127.0.0.1:' + httpPort, 'spiffe://cluster.local/ns/default/sa/app', clientCert));
+    rows.push(hDirect);
+    const wp = await start('proxy.js', ['waypoint', 'all', String(httpPort), caDir, String(up.info.hbone)]);
+    children.push(wp.child);
+    const hWaypoint = await measure('HBONE via waypoint (all plugins)', hboneTarget(client, wp.info.hbone!, '10.96.0.1:80', 'spiffe://cluster.local/ns/default/sa/waypoint', clientCert, wp.child.pid));
+    rows.push(hWaypoint);
+    client.close();
+    certs.close();
+
+    const pct = (a: number, b: number) => `${(((a - b) / b) * 100).toFixed(1)}%`;
+    console.log('\nsummary (same run; targets from shared/reference/performance.md)');
+    console.log(`  empty chain vs bare @fastify/http-proxy:   throughput ${pct(empty.rps, bare.rps)}  (target >= -10%),  per vCPU ${empty.perCpu && bare.perCpu ? pct(empty.perCpu, bare.perCpu) : 'n/a'}`);
+    for (const [p, r] of Object.entries(single)) console.log(`  ${p.padEnd(9)} cost vs empty chain:           throughput ${pct(r.rps, empty.rps)}  (target >= -5%),   per vCPU ${r.perCpu && empty.perCpu ? pct(r.perCpu, empty.perCpu) : 'n/a'}`);
+    console.log(`  all plugins vs empty chain:                throughput ${pct(all.rps, empty.rps)}`);
+    console.log(`  waypoint rps per vCPU (plain, all plugins): ${all.perCpu?.toFixed(0)}  |  HBONE both legs: ${hWaypoint.perCpu?.toFixed(0)}  (target >= 4000; Envoy waypoint 4000)`);
+    console.log(`  added p99 @${RPS} rps, plain:  ${(all.p99 - direct.p99).toFixed(2)} ms (waypoint ${all.p99.toFixed(2)} vs direct ${direct.p99.toFixed(2)}; ratio ${(all.p99 / direct.p99).toFixed(2)}x)`);
+    console.log(`  added p99 @${RPS} rps, HBONE:  ${(hWaypoint.p99 - hDirect.p99).toFixed(2)} ms (waypoint ${hWaypoint.p99.toFixed(2)} vs HBONE direct ${hDirect.p99.toFixed(2)}; ratio ${(hWaypoint.p99 / hDirect.p99).toFixed(2)}x)  (target <= +2 ms)`);
+    const outDir = join(here, '..', '..', '..', 'bench-results');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'waypoint.json'), JSON.stringify({ at: new Date().toISOString(), seconds: SECONDS, rps: RPS, connections: CONNS, rows }, null, 2));
+  } finally {
+    for (const c of children) c.kill();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.log(`bench failed: ${err.message}`);
+    process.exit(0);
+  },
+);

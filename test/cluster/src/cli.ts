@@ -10,7 +10,7 @@ import { copyFile, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promise
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readMachineLock, startCluster, type Cluster } from './cluster.js';
-import { cleanupLeftovers, cleanupStateDir } from './controlplane/cleanup.js';
+import { cleanupLeftovers, cleanupStateDir, isAlive } from './controlplane/cleanup.js';
 import { sleep } from './controlplane/exec.js';
 import { ambitDir, cliKubeconfig, defaultStateDir, nodeBinary, supervisorLog, supervisorPidFile } from './controlplane/paths.js';
 
@@ -23,14 +23,7 @@ interface SupervisorStatus {
   error?: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = isAlive;
 
 async function readPid(): Promise<number | undefined> {
   try {

@@ -10,6 +10,7 @@ import {
   cleanupStateDir,
   deleteNamedNetns,
   descendants,
+  isAlive,
   killPids,
   listProcesses,
   netnsOnBridge,
@@ -89,14 +90,6 @@ function kubectlRunner(binDir: string, kubeconfigPath: string) {
     });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function readMachineLock(): Promise<ClusterRecord | undefined> {
   try {
@@ -322,6 +315,9 @@ class LocalCluster implements Cluster {
     if (w.code !== 0) {
       // DNS is needed by most tests, but a broken add-on should not hide the rest of the cluster: say it loudly.
       this.log(`WARNING: CoreDNS not available after 90s: ${w.stderr.trim() || w.stdout.trim()}`);
+      const pods = await this.kubectl(['-n', 'kube-system', 'get', 'pods', '-l', 'k8s-app=kube-dns', '-o', 'wide']);
+      const events = await this.kubectl(['-n', 'kube-system', 'get', 'events', '--sort-by=.lastTimestamp']);
+      this.log(`CoreDNS pods:\n${pods.stdout}${pods.stderr}\nkube-system events (last 15):\n${events.stdout.trim().split('\n').slice(-15).join('\n')}`);
       return;
     }
     this.log(`CoreDNS available at ${net.dnsServiceIP} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
@@ -394,7 +390,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (network namespaces, iptables)');
   const stateDir = opts.stateDir ?? defaultStateDir;
   const lock = await readMachineLock();
-  if (lock && lock.pid !== process.pid && pidAlive(lock.pid)) {
+  if (lock && lock.pid !== process.pid && isAlive(lock.pid)) {
     throw new Error(
       `another local cluster is running on this machine (supervisor pid ${lock.pid}, state ${lock.stateDir}); stop it first (npm run cluster:down)`,
     );

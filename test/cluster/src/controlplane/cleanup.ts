@@ -1,6 +1,6 @@
 // Teardown helpers and the best-effort cleanupLeftovers(): processes from the Kubernetes bin dirs, network
 // namespaces ambit-*, the bridge, AMBIT-*/KUBE-* chains, mounts under the state dir.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, sleep } from './exec.js';
@@ -51,14 +51,21 @@ export function descendants(all: ProcInfo[], root: number): ProcInfo[] {
   return out;
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` runs (a zombie, killed but not yet reaped, does not). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
   } catch {
     return false;
   }
 }
+const alive = isAlive;
 
 /** SIGTERM, then SIGKILL whatever is still alive after `graceMs`. */
 export async function killPids(pids: number[], graceMs = 3000): Promise<void> {
@@ -259,5 +266,16 @@ export async function cleanupStateDir(stateDir: string, binDir?: string): Promis
   removed.push(...(await removeClusterChains(binDir)));
   removed.push(...(await teardownHostNetwork(undefined)));
   if (await removeStateDir(stateDir)) removed.push(`state dir ${stateDir}`);
+  await removeMachineLockOf(stateDir);
   return removed;
+}
+
+/** Remove the machine lock if it names `stateDir` or a process that is gone. */
+export async function removeMachineLockOf(stateDir: string): Promise<void> {
+  try {
+    const lock = JSON.parse(readFileSync(machineLockFile, 'utf8')) as { pid: number; stateDir: string };
+    if (lock.stateDir === stateDir || !isAlive(lock.pid)) await rm(machineLockFile, { force: true });
+  } catch {
+    /* no lock */
+  }
 }

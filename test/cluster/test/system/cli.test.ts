@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildControlPlane, readMachineLock } from '../../src/index.js';
 import { run } from '../../src/controlplane/exec.js';
+import { isAlive } from '../../src/controlplane/cleanup.js';
 import { ambitDir, cliKubeconfig, defaultStateDir, nodeBinary, packageRoot, supervisorPidFile } from '../../src/controlplane/paths.js';
 import { baseline, hasNodeAgent, leftovers, noLeftovers, type Baseline } from './helpers.js';
 
@@ -30,15 +31,6 @@ const running = await readMachineLock();
 const busy = running && isAlive(running.pid) ? `a local cluster already runs (pid ${running.pid}, state ${running.stateDir})` : '';
 const serial = busy ? test.serial.skip : test.serial;
 if (busy) console.log(`# cli system tests skipped: ${busy}`);
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const kubectl = (args: string[]) => run(join(binDir, 'kubectl'), ['--kubeconfig', cliKubeconfig, ...args], { timeoutMs: 30_000 });
 const nodes = hasNodeAgent() ? '1' : '0';

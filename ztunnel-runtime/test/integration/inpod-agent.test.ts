@@ -40,9 +40,10 @@ serial('labels enroll and un-enroll running pods: annotation, rules, listeners, 
   kc.loadFromFile(kubeconfig!);
   const core = kc.makeApiClient(CoreV1Api);
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  const node = (await core.listNode()).items.find((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  t.truthy(node, 'a Ready node');
-  const nodeName = node!.metadata!.name!;
+  const node = await eventually('a Ready node', async () =>
+    (await core.listNode()).items.find((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+  );
+  const nodeName = node.metadata!.name!;
   const ns = `inpod-${randomBytes(3).toString('hex')}`;
   await core.createNamespace({ body: { metadata: { name: ns } } });
 

@@ -10,6 +10,7 @@ import type { ContainerRunner } from './container.js';
 import { loadImageTable } from './images.js';
 import { IpAllocator } from './ipam.js';
 import { KubeClusterData, makeClients, mergePatch, statusCode, type Clients } from './kube.js';
+import { KubeEventSink } from './events.js';
 import { openLog } from './logfile.js';
 import type { Log } from './log.js';
 import { MountPoints } from './mountpoints.js';
@@ -103,7 +104,16 @@ export class NodeAgent implements ContainerRuntime {
   async start(): Promise<void> {
     const images = loadImageTable(this.cfg.imagesFile);
     await this.cleanLeftovers();
-    await this.registration.register();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.registration.register();
+        break;
+      } catch (err) {
+        if (attempt >= 60 || this.stopping) throw err;
+        if (attempt % 10 === 0) this.log(`node ${this.cfg.name}: registration failed (${(err as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     this.registration.startHeartbeats();
     this.podCIDR = await this.registration.waitPodCIDR();
     this.ipam = new IpAllocator(this.podCIDR, [this.cfg.gateway]);
@@ -127,6 +137,7 @@ export class NodeAgent implements ContainerRuntime {
       data: new KubeClusterData(this.clients),
       log: this.log,
       maxGraceMs,
+      events: new KubeEventSink(this.clients.core, this.cfg.name, this.log),
       reportStatus: (w) => this.reporter.schedule(w),
       deletePod: (pod) => this.deletePodObject(pod),
     };

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { readProcStart } from './sh.js';
 import { join } from 'node:path';
-import type { V1Container, V1ContainerStatus, V1ContainerState } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerStatus, V1ContainerState, V1Probe } from '@kubernetes/client-node';
 import { Backoff, formatDuration } from './backoff.js';
 import { ContainerConfigError, expandArgv } from './env.js';
 import { resolveCommand, type ImageTable, type ResolveContext } from './images.js';
@@ -14,7 +14,7 @@ import { enclosingMount, launcherScript, orderMounts } from './launcher.js';
 import { LogWriter } from './logfile.js';
 import type { Log } from './log.js';
 import type { MountPoints } from './mountpoints.js';
-import { Prober } from './probes.js';
+import { probeCommand, Prober } from './probes.js';
 import { VolumeError, type Mount, type PodVolumes } from './volumes.js';
 import type { V1Pod } from '@kubernetes/client-node';
 
@@ -35,6 +35,7 @@ export interface PodContext {
   env(container: V1Container): Promise<Record<string, string>>;
   readonly log: Log;
   changed(): void;
+  event(type: 'Normal' | 'Warning', reason: string, message: string, container?: string): void;
   /** Lower the grace period for all stop requests (e.g. when the agent shuts down). */
   readonly maxGraceMs: number;
 }
@@ -156,6 +157,7 @@ export class ContainerRunner {
           message: `back-off ${formatDuration(delay)} restarting failed container=${this.name} pod=${p.metadata?.name}_${p.metadata?.namespace}(${p.metadata?.uid})`,
         });
         this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name} back-off ${formatDuration(delay)} (exit ${exitCode})`);
+        this.ctx.event('Warning', 'BackOff', `Back-off restarting failed container ${this.name} in pod ${p.metadata?.name}_${p.metadata?.namespace}(${p.metadata?.uid})`, this.name);
         await this.wait(delay);
       }
       if (this.stopping) break;
@@ -173,6 +175,7 @@ export class ContainerRunner {
     } catch (err) {
       const reason = err instanceof ContainerConfigError ? err.reason : 'CreateContainerConfigError';
       this.set({ kind: 'waiting', reason, message: (err as Error).message });
+      this.ctx.event('Warning', 'Failed', `Error: ${(err as Error).message}`, this.name);
       this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name}: ${reason}: ${(err as Error).message}`);
       await this.wait(Math.max(this.pullBackoff.next(Date.now()), 2000));
       return false;
@@ -182,11 +185,16 @@ export class ContainerRunner {
     const resolved = resolveCommand(this.ctx.images, { image: this.spec.image, command: this.spec.command ? command : undefined, args: this.spec.args ? args : undefined }, this.ctx.resolveContext);
     if (!resolved.ok) {
       this.set({ kind: 'waiting', reason: 'ErrImagePull', message: resolved.message });
+      this.ctx.event('Warning', 'Failed', resolved.message, this.name);
       this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name}: ErrImagePull: ${resolved.message}`);
-      const delay = Math.max(this.pullBackoff.next(Date.now()), 10_000);
+      // Kubernetes' image back-off (10s doubling), capped at 1m: a "pull" here is a file check, and a script that
+      // gets built meanwhile should start soon.
+      const delay = Math.min(Math.max(this.pullBackoff.next(Date.now()), 10_000), 60_000);
       await this.wait(5000);
       if (this.stopping) return false;
-      this.set({ kind: 'waiting', reason: 'ImagePullBackOff', message: `Back-off pulling image "${this.spec.image}": ${resolved.message}` });
+      const backoffMessage = `Back-off pulling image "${this.spec.image}": ${resolved.message}`;
+      this.set({ kind: 'waiting', reason: 'ImagePullBackOff', message: backoffMessage });
+      this.ctx.event('Normal', 'BackOff', `Back-off pulling image "${this.spec.image}"`, this.name);
       await this.wait(delay - 5000);
       return false;
     }
@@ -197,6 +205,7 @@ export class ContainerRunner {
     } catch (err) {
       const msg = (err as Error).message;
       this.set({ kind: 'waiting', reason: err instanceof VolumeError ? 'CreateContainerConfigError' : 'CreateContainerError', message: msg });
+      this.ctx.event('Warning', 'Failed', `Error: ${msg}`, this.name);
       await this.wait(Math.max(this.pullBackoff.next(Date.now()), 2000));
       return false;
     }
@@ -221,6 +230,8 @@ export class ContainerRunner {
       ? ['ip', 'netns', 'exec', this.ctx.netns, 'unshare', '--uts', '--', '/bin/bash', launcher, ...resolved.argv]
       : ['unshare', '--mount', '--propagation', 'slave', '--', '/bin/bash', launcher, ...resolved.argv];
 
+    this.ctx.event('Normal', 'Pulled', `Container image "${this.spec.image}" already present on machine`, this.name);
+    this.ctx.event('Normal', 'Created', `Created container: ${this.name}`, this.name);
     this.run = this.restartCount;
     this.runDone = false;
     const writer = new LogWriter(this.logPath(this.run));
@@ -251,6 +262,7 @@ export class ContainerRunner {
     this.ready = false;
     this.started = !this.spec.startupProbe;
     this.set({ kind: 'running', startedAt });
+    this.ctx.event('Normal', 'Started', `Started container ${this.name}`, this.name);
     this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} started container ${this.name} pid=${proc.pid} ip=${this.ctx.podIP() ?? '-'}${this.restartCount ? ` restart=${this.restartCount}` : ''}`);
     if (this.role !== 'init') {
       this.prober = new Prober(this, this.ctx);
@@ -304,9 +316,38 @@ export class ContainerRunner {
     }
   }
 
+  /** The preStop hook (exec or httpGet), within the grace period. */
+  private async preStop(graceMs: number): Promise<void> {
+    const hook = this.spec.lifecycle?.preStop;
+    if (!hook || !this.pid) return;
+    const probeLike = { ...hook, timeoutSeconds: Math.max(1, Math.floor(graceMs / 1000)) } as V1Probe;
+    const argv = probeCommand(probeLike, this.spec, {
+      netns: this.ctx.netns,
+      podIP: this.ctx.podIP() ?? '127.0.0.1',
+      pid: this.pid,
+      env: this.env,
+      workingDir: this.workingDir,
+    });
+    if (hook.sleep?.seconds) {
+      await new Promise((r) => setTimeout(r, Math.min(hook.sleep!.seconds * 1000, graceMs)));
+      return;
+    }
+    if (!argv) return;
+    await new Promise<void>((resolve) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', env: hook.exec ? this.env : { PATH: basePath() } });
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
+      child.on('error', () => resolve());
+      child.on('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
   /** Liveness or startup probe failed: kill this run; the loop restarts it per policy. */
   async killForRestart(why: string): Promise<void> {
     this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name} ${why}, will be restarted`);
+    this.ctx.event('Normal', 'Killing', `Container ${this.name} ${why}, will be restarted`, this.name);
     await this.kill(this.graceMs());
   }
 
@@ -339,6 +380,10 @@ export class ContainerRunner {
   async stop(graceMs?: number): Promise<void> {
     this.stopping = true;
     this.stopRequested?.();
+    if (this.running) {
+      this.ctx.event('Normal', 'Killing', `Stopping container ${this.name}`, this.name);
+      await this.preStop(graceMs ?? this.graceMs());
+    }
     await this.kill(graceMs ?? this.graceMs());
     this.prober?.stop();
   }

@@ -6,6 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { ContainerRunner, type PodContext, type RunResult } from './container.js';
+import type { EventSink } from './events.js';
 import { resolveEnv, type DataLookup } from './env.js';
 import type { ImageTable, ResolveContext } from './images.js';
 import type { IpAllocator } from './ipam.js';
@@ -27,6 +28,7 @@ export interface WorkerDeps {
   data: ClusterData;
   log: Log;
   maxGraceMs: number;
+  events: EventSink;
   reportStatus(worker: PodWorker): void;
   deletePod(pod: V1Pod): Promise<void>;
 }
@@ -122,6 +124,9 @@ export class PodWorker implements PodContext {
   changed(): void {
     this.deps.reportStatus(this);
   }
+  event(type: 'Normal' | 'Warning', reason: string, message: string, container?: string): void {
+    this.deps.events.emit(this.latest, type, reason, message, container);
+  }
 
   private runtimeInfo(): { podIP?: string; hostIP: string; nodeName: string } {
     return { podIP: this.ip, hostIP: this.deps.hostIP, nodeName: this.deps.nodeName };
@@ -194,6 +199,7 @@ export class PodWorker implements PodContext {
         break;
       } catch (err) {
         this.deps.log(`pod ${this.namespace}/${this.name} sandbox failed: ${(err as Error).message}`);
+        this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(err as Error).message}`);
         if (this.ip && !this.hostNetwork) this.deps.ipam().release(this.ip);
         this.ip = undefined;
         this.sandbox = undefined;
@@ -207,7 +213,10 @@ export class PodWorker implements PodContext {
         break;
       } catch (err) {
         const msg = (err as Error).message;
-        if (attempt === 0 || attempt % 10 === 0) this.deps.log(`pod ${this.namespace}/${this.name} volumes not ready: ${msg}`);
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.deps.log(`pod ${this.namespace}/${this.name} volumes not ready: ${msg}`);
+          this.event('Warning', 'FailedMount', `MountVolume.SetUp failed: ${msg}`);
+        }
         if (!(err instanceof VolumeError)) this.deps.log(`pod ${this.namespace}/${this.name} volume error: ${(err as Error).stack}`);
         await this.sleep(Math.min(500 * 2 ** attempt, 10_000));
       }

@@ -112,9 +112,11 @@ export class Prober {
         workingDir: this.runner.workingDir,
       });
       let ok = false;
+      let detail = '';
       if (argv) {
         const r = await runProbe(argv, probe.exec ? this.runner.env : { PATH: process.env.PATH ?? '' });
         ok = probeOutcome(probe, r.code, r.stdout);
+        if (!ok) detail = probe.httpGet ? (Number(r.stdout) > 0 ? `HTTP probe failed with statuscode: ${r.stdout.trim()}` : 'connection failed') : `exit code ${r.code}`;
       }
       if (this.stopped || !this.runner.running) return;
       if (ok) {
@@ -123,6 +125,8 @@ export class Prober {
       } else {
         failures++;
         successes = 0;
+        const what = `${kind[0]!.toUpperCase()}${kind.slice(1)} probe failed`;
+        this.ctx.event('Warning', 'Unhealthy', detail ? `${what}: ${detail}` : what, this.runner.name);
       }
       let next = true;
       if (kind === 'startup') {

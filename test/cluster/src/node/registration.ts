@@ -150,7 +150,11 @@ export class NodeRegistration {
       const tick = async (): Promise<void> => {
         if (this.stopped) return;
         try {
-          await fn();
+          // A request that never answers must not stop the heartbeat.
+          await Promise.race([
+            fn(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 15s')), 15_000).unref()),
+          ]);
         } catch (err) {
           this.log(`node ${this.id.name}: ${what} failed: ${(err as Error).message}`);
         }

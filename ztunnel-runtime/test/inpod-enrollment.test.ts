@@ -43,7 +43,7 @@ test('annotation merge patch', (t) => {
 });
 
 /** A NodeAgent with every side effect recorded in order. */
-function harness(opts: { existing?: string[]; failAdd?: number } = {}) {
+function harness(opts: { existing?: string[]; failAdd?: number; inode?: () => number } = {}) {
   const events: string[] = [];
   const lines: string[] = [];
   const existing = new Set(opts.existing ?? ['/run/test-netns/ambit-u1']);
@@ -63,7 +63,8 @@ function harness(opts: { existing?: string[]; failAdd?: number } = {}) {
     },
     dataplane: {
       exists: (p) => existing.has(p),
-      open: (p) => ({ path: p, close: () => events.push(`close ${p}`) }) as unknown as Netns,
+      ...(opts.inode ? { inode: opts.inode } : {}),
+      open: (p) => ({ path: p, inode: opts.inode?.(), close: () => events.push(`close ${p}`) }) as unknown as Netns,
       applyRules: async (p) => void events.push(`rules+ ${p}`),
       removeRules: async (p) => void events.push(`rules- ${p}`),
     },
@@ -176,4 +177,20 @@ test('agent: stop() keeps pods redirected (like a ztunnel restart); stop({unenro
   b.events.length = 0;
   await b.agent.stop({ unenroll: true });
   t.deepEqual(b.events, ['rules- /run/test-netns/ambit-u1', 'annotate ns1/p1 null', 'removed u1', 'close /run/test-netns/ambit-u1']);
+});
+
+test('agent: a pod whose netns was replaced (new sandbox) gets a new proxy in the new netns', async (t) => {
+  let ino = 100;
+  const h = harness({ inode: () => ino });
+  h.agent.podUpserted(pod(AMBIENT));
+  await h.agent.whenIdle();
+  h.agent.podUpserted(pod(AMBIENT, { annotations: { 'ambient.istio.io/redirection': 'enabled' } }));
+  await h.agent.whenIdle();
+  t.is(h.events.length, 3, 'same netns: nothing to do');
+  h.events.length = 0;
+  ino = 101;
+  h.agent.podUpserted(pod(AMBIENT, { annotations: { 'ambient.istio.io/redirection': 'enabled' }, status: { podIP: '10.244.1.9' } }));
+  await h.agent.whenIdle();
+  t.deepEqual(h.events, ['removed u1', 'close /run/test-netns/ambit-u1', 'added u1 p1 ns1 10.244.1.9 default /run/test-netns/ambit-u1', 'rules+ /run/test-netns/ambit-u1']);
+  t.true(h.lines.includes('pod netns replaced, restarting proxy uid=u1 name=p1 namespace=ns1'));
 });

@@ -57,6 +57,8 @@ export interface NodeAgentHooks {
 /** The in-netns side effects, replaceable in unit tests. */
 export interface Dataplane {
   exists(netnsPath: string): boolean;
+  /** nsfs inode behind the path (undefined: gone or unknown): a changed inode means a new sandbox. */
+  inode?(netnsPath: string): number | undefined;
   open(netnsPath: string): Netns;
   applyRules(netnsPath: string, cfg: Partial<InpodRulesConfig>): Promise<void>;
   removeRules(netnsPath: string, cfg: Partial<InpodRulesConfig>): Promise<void>;
@@ -64,6 +66,13 @@ export interface Dataplane {
 
 export const realDataplane: Dataplane = {
   exists: (p) => fs.existsSync(p),
+  inode: (p) => {
+    try {
+      return fs.statSync(p).ino;
+    } catch {
+      return undefined;
+    }
+  },
   open: (p) => Netns.open(p),
   applyRules,
   removeRules,
@@ -221,7 +230,14 @@ export class NodeAgent {
     const ns = pod ? this.#namespaces.get(pod.metadata?.namespace ?? '') : undefined;
     const want = pod ? enrollmentDecision(pod, ns).enroll : false;
     if (pod && want) {
-      if (!entry) await this.#enroll(uid, pod);
+      if (entry && this.#sandboxReplaced(entry)) {
+        // Our fd keeps the old namespace alive: the listeners would serve a netns nobody uses any more.
+        this.#log.info(`pod netns replaced, restarting proxy uid=${uid} name=${entry.info.name} namespace=${entry.info.namespace}`);
+        await this.#stopProxy(uid);
+      } else if (entry) {
+        return;
+      }
+      await this.#enroll(uid, pod);
       return;
     }
     this.#clearRetry(uid);
@@ -297,6 +313,11 @@ export class NodeAgent {
     if (value === null) delete annotations[REDIRECTION_ANNOTATION];
     else annotations[REDIRECTION_ANNOTATION] = value;
     this.#pods.set(uid, { ...pod, metadata: { ...pod.metadata, annotations } } as V1Pod | PodLike);
+  }
+
+  #sandboxReplaced(entry: PodEntry): boolean {
+    const ino = this.#dp.inode?.(entry.info.netnsPath);
+    return ino !== undefined && ino !== entry.netns.inode;
   }
 
   #netnsPath(uid: string): string {

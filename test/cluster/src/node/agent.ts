@@ -9,7 +9,7 @@ import type { NodeConfig } from './config.js';
 import type { ContainerRunner } from './container.js';
 import { loadImageTable } from './images.js';
 import { IpAllocator } from './ipam.js';
-import { KubeClusterData, makeClients, mergePatch, statusCode, type Clients } from './kube.js';
+import { errorMessage, KubeClusterData, makeClients, mergePatch, statusCode, type Clients } from './kube.js';
 import { KubeEventSink } from './events.js';
 import { openLog } from './logfile.js';
 import type { Log } from './log.js';
@@ -64,7 +64,7 @@ export class StatusReporter {
         } catch (err) {
           const code = statusCode(err);
           if (code === 404) return;
-          this.log(`pod ${w.namespace}/${w.name}: status update failed (${code ?? (err as Error).message}); retrying`);
+          this.log(`pod ${w.namespace}/${w.name}: status update failed (${errorMessage(err)}); retrying`);
           this.schedule(w, 1000);
         }
       }),
@@ -110,7 +110,7 @@ export class NodeAgent implements ContainerRuntime {
         break;
       } catch (err) {
         if (attempt >= 60 || this.stopping) throw err;
-        if (attempt % 10 === 0) this.log(`node ${this.cfg.name}: registration failed (${(err as Error).message}); retrying`);
+        if (attempt % 10 === 0) this.log(`node ${this.cfg.name}: registration failed (${errorMessage(err)}); retrying`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -152,7 +152,7 @@ export class NodeAgent implements ContainerRuntime {
     this.informer.on('connect', () => (restartDelay = 500));
     this.informer.on('error', (err) => {
       if (this.stopping) return;
-      this.log(`pod watch error: ${(err as Error)?.message ?? String(err)}; relisting in ${restartDelay}ms`);
+      this.log(`pod watch error: ${errorMessage(err)}; relisting in ${restartDelay}ms`);
       setTimeout(() => {
         if (!this.stopping) void this.informer?.start().catch(() => undefined);
       }, restartDelay);
@@ -217,7 +217,7 @@ export class NodeAgent implements ContainerRuntime {
       });
     } catch (err) {
       const code = statusCode(err);
-      if (code !== 404 && code !== 409) this.log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: delete failed: ${(err as Error).message}`);
+      if (code !== 404 && code !== 409) this.log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: delete failed: ${errorMessage(err)}`);
     }
   }
 

@@ -17,6 +17,7 @@ import type { MountPoints } from './mountpoints.js';
 import { probeCommand, Prober } from './probes.js';
 import { VolumeError, type Mount, type PodVolumes } from './volumes.js';
 import type { V1Pod } from '@kubernetes/client-node';
+import { errorMessage } from './kube.js';
 
 export interface PodContext {
   readonly uid: string;
@@ -174,9 +175,9 @@ export class ContainerRunner {
       env = await this.ctx.env(this.spec);
     } catch (err) {
       const reason = err instanceof ContainerConfigError ? err.reason : 'CreateContainerConfigError';
-      this.set({ kind: 'waiting', reason, message: (err as Error).message });
-      this.ctx.event('Warning', 'Failed', `Error: ${(err as Error).message}`, this.name);
-      this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name}: ${reason}: ${(err as Error).message}`);
+      this.set({ kind: 'waiting', reason, message: errorMessage(err) });
+      this.ctx.event('Warning', 'Failed', `Error: ${errorMessage(err)}`, this.name);
+      this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name}: ${reason}: ${errorMessage(err)}`);
       await this.wait(Math.max(this.pullBackoff.next(Date.now()), 2000));
       return false;
     }
@@ -203,7 +204,7 @@ export class ContainerRunner {
       mounts = this.ctx.volumes.mountsFor(this.spec, env);
       await this.prepareMountPoints(mounts);
     } catch (err) {
-      const msg = (err as Error).message;
+      const msg = errorMessage(err);
       this.set({ kind: 'waiting', reason: err instanceof VolumeError ? 'CreateContainerConfigError' : 'CreateContainerError', message: msg });
       this.ctx.event('Warning', 'Failed', `Error: ${msg}`, this.name);
       await this.wait(Math.max(this.pullBackoff.next(Date.now()), 2000));

@@ -3,6 +3,7 @@
 // cannot be written is dropped; the same event for the same object is written at most every 30s.
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Log } from './log.js';
+import { errorMessage } from './kube.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -56,7 +57,7 @@ export class KubeEventSink implements EventSink {
           count: 1,
         },
       })
-      .catch((err: Error) => this.log(`event ${reason} for pod ${md.namespace}/${md.name} not recorded: ${err.message}`));
+      .catch((err: unknown) => this.log(`event ${reason} for pod ${md.namespace}/${md.name} not recorded: ${errorMessage(err)}`));
   }
 }
 

@@ -102,3 +102,19 @@ export class KubeClusterData implements ClusterData {
     return this.ca;
   }
 }
+
+/** One line for logs and statuses: the apiserver's Status message when there is one (client-node puts the body in the message). */
+export function errorMessage(err: unknown): string {
+  const e = err as { code?: unknown; body?: unknown; message?: unknown };
+  if (typeof e?.code === 'number' && e.body !== undefined) {
+    let msg: string | undefined;
+    try {
+      const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : (e.body as { message?: string });
+      msg = body?.message;
+    } catch {
+      msg = undefined;
+    }
+    return `${msg ?? String(e.body).split('\n')[0]} (HTTP ${e.code})`;
+  }
+  return String(e?.message ?? err).split('\n')[0]!;
+}

@@ -15,6 +15,7 @@ import type { MountPoints } from './mountpoints.js';
 import { createSandbox, destroySandbox, hostVethName, netnsName, type Sandbox, type SandboxNetwork } from './sandbox.js';
 import { buildPodStatus } from './status.js';
 import { PodVolumes, VolumeError, type ClusterData } from './volumes.js';
+import { errorMessage } from './kube.js';
 
 export interface WorkerDeps {
   nodeName: string;
@@ -198,8 +199,8 @@ export class PodWorker implements PodContext {
         this.changed();
         break;
       } catch (err) {
-        this.deps.log(`pod ${this.namespace}/${this.name} sandbox failed: ${(err as Error).message}`);
-        this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(err as Error).message}`);
+        this.deps.log(`pod ${this.namespace}/${this.name} sandbox failed: ${errorMessage(err)}`);
+        this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${errorMessage(err)}`);
         if (this.ip && !this.hostNetwork) this.deps.ipam().release(this.ip);
         this.ip = undefined;
         this.sandbox = undefined;
@@ -212,7 +213,7 @@ export class PodWorker implements PodContext {
         await this.volumes.sync();
         break;
       } catch (err) {
-        const msg = (err as Error).message;
+        const msg = errorMessage(err);
         if (attempt === 0 || attempt % 10 === 0) {
           this.deps.log(`pod ${this.namespace}/${this.name} volumes not ready: ${msg}`);
           this.event('Warning', 'FailedMount', `MountVolume.SetUp failed: ${msg}`);

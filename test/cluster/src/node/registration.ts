@@ -3,7 +3,7 @@
 import { arch, release } from 'node:os';
 import type { V1Node, V1NodeStatus } from '@kubernetes/client-node';
 import { nodeAllocatable } from './fieldpath.js';
-import { mergePatch, microTime, statusCode, type Clients } from './kube.js';
+import { errorMessage, mergePatch, microTime, statusCode, type Clients } from './kube.js';
 import type { Log } from './log.js';
 
 export const kubeletVersion = 'v1.36.3';
@@ -156,7 +156,7 @@ export class NodeRegistration {
             new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 15s')), 15_000).unref()),
           ]);
         } catch (err) {
-          this.log(`node ${this.id.name}: ${what} failed: ${(err as Error).message}`);
+          this.log(`node ${this.id.name}: ${what} failed: ${errorMessage(err)}`);
         }
         if (!this.stopped) set(setTimeout(() => void tick(), ms));
       };

@@ -7,6 +7,7 @@ import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/
 import { dirname, join, normalize, relative } from 'node:path';
 import type { V1Container, V1KeyToPath, V1Pod, V1Volume, V1VolumeProjection } from '@kubernetes/client-node';
 import { expandVars, type ServiceInfo } from './env.js';
+import { errorMessage } from './kube.js';
 import { podFieldValue, resourceFieldValue, type PodRuntimeInfo } from './fieldpath.js';
 
 export const serviceAccountMountPath = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -181,7 +182,7 @@ export class PodVolumes {
         try {
           tok = { ...(await this.data.token(this.pod, audiences, ttl)), issuedAt };
         } catch (err) {
-          throw new VolumeError(`failed to fetch token: ${(err as Error).message}`);
+          throw new VolumeError(`failed to fetch token: ${errorMessage(err)}`);
         }
         this.tokens.set(key, tok);
       }

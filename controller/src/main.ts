@@ -80,7 +80,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
   const systemNamespace = opts.systemNamespace ?? env.POD_NAMESPACE ?? 'istio-system';
   const clusterDomain = opts.clusterDomain ?? env.CLUSTER_DOMAIN ?? 'cluster.local';
   const identity = opts.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
-  const ctx: ComponentContext = { client, log, registry, systemNamespace, clusterDomain, version: VERSION, env };
+  const ctx: ComponentContext = { client, log, registry, systemNamespace, clusterDomain, version: VERSION, env, kubeconfig: opts.kubeconfig };
 
   const waypoints = new WaypointController({
     client,
@@ -181,9 +181,10 @@ function parseArgs(argv: string[]): ControllerOptions {
     else if (a.startsWith('--identity')) o.identity = val();
     else if (a.startsWith('--namespace')) o.systemNamespace = val();
     else if (a.startsWith('--lease-duration')) o.leaseDurationSeconds = Number(val());
+    else if (a === '--no-components') o.noDiscovery = true; // only the waypoint controller (tests, benchmarks)
     else if (a === 'discovery' || a === '--') continue; // istiod-style `pilot-discovery discovery`
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: main.js [--kubeconfig FILE] [--monitoring-port N] [--no-leader-elect] [--identity ID] [--namespace NS] [--lease-duration SECONDS]\n');
+      process.stdout.write('usage: main.js [--kubeconfig FILE] [--monitoring-port N] [--no-leader-elect] [--identity ID] [--namespace NS] [--lease-duration SECONDS] [--no-components]\n');
       process.exit(0);
     }
   }

@@ -156,9 +156,15 @@ export class WaypointController {
       },
       delete: (g) => this.onGateway(g),
     });
-    for (const inf of [this.deployments, this.serviceAccounts, this.endpointSlices]) {
+    for (const inf of [this.deployments, this.serviceAccounts]) {
       inf.on({ add: (o) => this.enqueueOwner(o), update: (_o, n) => this.enqueueOwner(n), delete: (o) => this.enqueueOwner(o) });
     }
+    // An EndpointSlice belongs to a Service (kubernetes.io/service-name); the Service names its Gateway.
+    const onSlice = (s: EndpointSlice) => {
+      const svc = this.services.get(`${s.metadata.namespace}/${s.metadata.labels?.['kubernetes.io/service-name']}`);
+      this.enqueueGateway(s.metadata.namespace, svc?.metadata.labels?.[L.gatewayName] ?? s.metadata.labels?.[L.gatewayName]);
+    };
+    this.endpointSlices.on({ add: onSlice, update: (_o, n) => onSlice(n), delete: onSlice });
     const onSvc = (s: Service) => {
       if (s.metadata.labels?.[L.managed] === MANAGED_VALUE) this.enqueueOwner(s);
       this.enqueueService(s);

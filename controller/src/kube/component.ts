@@ -13,6 +13,8 @@ export interface ComponentContext {
   clusterDomain: string;
   /** This build's version (image tags). */
   version: string;
+  /** The kubeconfig file given to the process, if any (else in-cluster / KUBECONFIG), for components that build their own client. */
+  kubeconfig?: string;
   /** Process arguments and environment knobs, for components that read their own. */
   env: NodeJS.ProcessEnv;
 }

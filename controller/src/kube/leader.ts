@@ -61,8 +61,9 @@ export class LeaderElector {
 
   constructor(private readonly client: KubeClient, private readonly opts: LeaderElectionOptions) {
     this.leaseDuration = opts.leaseDurationSeconds ?? 15;
-    this.renewDeadline = opts.renewDeadlineMs ?? 10_000;
-    this.retryPeriod = opts.retryPeriodMs ?? 2_000;
+    // client-go's defaults are 15s / 10s / 2s; shorter leases scale the other two.
+    this.renewDeadline = opts.renewDeadlineMs ?? Math.round((this.leaseDuration * 1000 * 2) / 3);
+    this.retryPeriod = opts.retryPeriodMs ?? Math.round((this.leaseDuration * 1000 * 2) / 15);
     this.log = (opts.log ?? nullLogger).child('leader', { lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
     this.gauge = (opts.registry ?? defaultRegistry).gauge('leader_election_master_status', 'Whether this replica holds the lease (1) or not (0)');
   }

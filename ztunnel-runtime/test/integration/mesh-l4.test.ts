@@ -1,0 +1,280 @@
+// Steps 3 and 4 of the walkthrough on the local cluster, with ztunnel running as the DaemonSet `ambit install`
+// deploys: a server and the sleep/notsleep curl clients in a namespace of their own; labelling the namespace
+// `istio.io/dataplane-mode=ambient` enrols the pods without restarts, traffic becomes mutual TLS (access log,
+// metrics), an L4 AuthorizationPolicy resets notsleep (curl exit 56) while sleep still works, and removing the label
+// takes the pods out again (annotation and in-pod rules gone, plain traffic works).
+// Runs on the shared cluster named by AMBIT_KUBECONFIG, else on a cluster of its own. Root.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { connectCluster, startCluster, type Cluster } from '@ambit/cluster';
+
+const exec = promisify(execFile);
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+const cli = join(repo, 'controller', 'dist', 'src', 'cli', 'main.js');
+const ns = `zt-l4-${randomBytes(3).toString('hex')}`;
+const POLICY = 'server-viewer';
+
+const serverYaml = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: server}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: server, labels: {app: server}}
+spec:
+  selector: {app: server}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: server}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: server}}
+  template:
+    metadata: {labels: {app: server}}
+    spec:
+      serviceAccountName: server
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: server
+        image: python:3.12
+        command: ["python3", "-m", "http.server", "8080"]
+        ports: [{containerPort: 8080}]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}
+`;
+
+const policyYaml = `
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: ${POLICY}, namespace: ${ns}}
+spec:
+  selector: {matchLabels: {app: server}}
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/${ns}/sa/sleep"]
+`;
+
+interface PodInfo {
+  name: string;
+  uid: string;
+  app: string;
+  ip: string;
+  node: string;
+  restarts: number;
+  annotations: Record<string, string>;
+}
+
+let cluster: Cluster | undefined;
+let ownCluster = false;
+let installedHere = false;
+let before: PodInfo[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await cluster!.kubectl(args, { input, timeoutMs: 120_000 });
+  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function must(args: string[], input?: string): Promise<string> {
+  const r = await kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+async function pods(): Promise<PodInfo[]> {
+  const list = JSON.parse(await must(['get', 'pods', '-n', ns, '-o', 'json'])) as {
+    items: {
+      metadata: { name: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec: { nodeName?: string };
+      status: { podIP?: string; containerStatuses?: { restartCount: number }[] };
+    }[];
+  };
+  return list.items
+    .map((p) => ({
+      name: p.metadata.name,
+      uid: p.metadata.uid,
+      app: p.metadata.labels?.app ?? '',
+      ip: p.status.podIP ?? '',
+      node: p.spec.nodeName ?? '',
+      restarts: (p.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0),
+      annotations: p.metadata.annotations ?? {},
+    }))
+    .sort((a, b) => a.app.localeCompare(b.app));
+}
+
+/** `kubectl exec deploy/<client> -- curl -s …`: what the user sees (stdout, stderr, exit code). */
+function curl(client: string, url = 'http://server/') {
+  return kubectl(['exec', '-n', ns, `deploy/${client}`, '--', 'curl', '-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', url]);
+}
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > until) throw new Error(`${what}: not seen${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await sleep(500);
+  }
+}
+
+async function ztunnelLogs(): Promise<string> {
+  return must(['logs', '-n', 'istio-system', '-l', 'app=ztunnel', '--tail=-1', '--prefix', '--max-log-requests=20']);
+}
+
+async function ztunnelPods(): Promise<{ name: string; ip: string; node: string }[]> {
+  const list = JSON.parse(await must(['get', 'pods', '-n', 'istio-system', '-l', 'app=ztunnel', '-o', 'json'])) as {
+    items: { metadata: { name: string }; spec: { nodeName: string }; status: { podIP?: string } }[];
+  };
+  return list.items.map((p) => ({ name: p.metadata.name, ip: p.status.podIP ?? '', node: p.spec.nodeName }));
+}
+
+async function inpodRules(uid: string): Promise<string[]> {
+  const { stdout } = await exec('ip', ['netns', 'exec', `ambit-${uid}`, 'iptables-save']);
+  return stdout.split('\n').filter((l) => l.includes('ISTIO_'));
+}
+
+test.before(async () => {
+  const kubeconfig = process.env.AMBIT_KUBECONFIG;
+  if (kubeconfig) cluster = await connectCluster(kubeconfig);
+  else {
+    cluster = await startCluster({ nodes: 2 });
+    ownCluster = true;
+  }
+  const ds = await kubectl(['get', 'daemonset', '-n', 'istio-system', 'ztunnel', '-o', 'name']);
+  if (ds.code !== 0) {
+    await exec(process.execPath, [cli, 'install'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 });
+    installedHere = true;
+  }
+  await must(['rollout', 'status', '-n', 'istio-system', 'daemonset/ztunnel', '--timeout=180s']);
+  await must(['rollout', 'status', '-n', 'istio-system', 'deployment/istiod', '--timeout=180s']);
+  await must(['create', 'namespace', ns]);
+  await must(['apply', '-n', ns, '-f', '-'], serverYaml);
+  for (const f of ['sleep.yaml', 'notsleep.yaml']) await must(['apply', '-n', ns, '-f', '-'], readFileSync(join(repo, 'samples', 'manifests', f), 'utf8'));
+  await must(['wait', '-n', ns, '--for=condition=available', 'deployment', '--all', '--timeout=120s']);
+  before = await pods();
+});
+
+test.after.always(async () => {
+  if (!cluster) return;
+  await kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=120s']);
+  if (installedHere) {
+    await exec(process.execPath, [cli, 'uninstall'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 }).catch(() => undefined);
+  }
+  if (ownCluster) await cluster.stop();
+});
+
+test.serial('ztunnel runs on every node as a DaemonSet and is ready', async (t) => {
+  const nodes = (await must(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).split(/\s+/).filter(Boolean);
+  const zt = await ztunnelPods();
+  t.deepEqual(zt.map((p) => p.node).sort(), nodes.sort());
+  const logs = await ztunnelLogs();
+  t.regex(logs, /running with config: proxyMode: Shared/);
+  for (const p of zt) {
+    const res = await fetch(`http://${p.ip}:15021/healthz/ready`);
+    t.is(res.status, 200, `${p.name} ready`);
+  }
+});
+
+test.serial('before the mesh: plain traffic from both clients', async (t) => {
+  t.deepEqual(
+    before.map((p) => p.app),
+    ['notsleep', 'server', 'sleep'],
+  );
+  for (const c of ['sleep', 'notsleep']) {
+    const r = await curl(c);
+    t.is(r.stdout, '200', `${c}: ${r.stderr}`);
+  }
+});
+
+test.serial('labelling the namespace enrols the pods without restarts; traffic is mutual TLS', async (t) => {
+  await must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
+  // Every pod annotated by its node's ztunnel.
+  const after = await eventually('redirection annotation on every pod', async () => {
+    const ps = await pods();
+    return ps.every((p) => p.annotations['ambient.istio.io/redirection'] === 'enabled') && ps;
+  });
+  t.deepEqual(
+    after.map((p) => [p.name, p.uid, p.restarts]),
+    before.map((p) => [p.name, p.uid, 0]),
+    'same pods, never restarted',
+  );
+  const logs = await ztunnelLogs();
+  for (const p of before) {
+    t.true(logs.includes(`pod received, starting proxy uid=${p.uid} name=${p.name} namespace=${ns}`), `starting proxy for ${p.name}`);
+    t.true((await inpodRules(p.uid)).length > 0, `in-pod rules in ${p.name}`);
+  }
+
+  // Traffic keeps working and is now HBONE: the destination's ztunnel logs the client's SPIFFE identity.
+  const identity = `src.identity="spiffe://cluster.local/ns/${ns}/sa/sleep"`;
+  const line = await eventually('access log line with the sleep identity', async () => {
+    const r = await curl('sleep');
+    if (r.stdout !== '200') throw new Error(`curl from sleep: ${r.stdout} ${r.stderr}`);
+    return (await ztunnelLogs()).split('\n').find((l) => l.includes('\taccess\tconnection complete') && l.includes(identity) && l.includes('direction="inbound"'));
+  });
+  const server = before.find((p) => p.app === 'server')!;
+  t.regex(line, new RegExp(`dst\\.addr=${server.ip.replace(/\./g, '\\.')}:15008 dst\\.hbone_addr=${server.ip.replace(/\./g, '\\.')}:8080`));
+  t.regex(line, new RegExp(`dst\\.identity="spiffe://cluster\\.local/ns/${ns}/sa/server"`));
+  const r = await curl('notsleep');
+  t.is(r.stdout, '200');
+
+  // Metrics of the server's node ztunnel (reporter destination) and the client's (reporter source).
+  const zt = await ztunnelPods();
+  const metrics = (await Promise.all(zt.map(async (p) => (await fetch(`http://${p.ip}:15020/metrics`)).text()))).join('\n');
+  const opened = metrics.split('\n').filter((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes(`source_principal="spiffe://cluster.local/ns/${ns}/sa/sleep"`));
+  t.true(opened.some((l) => l.includes('reporter="destination"') && l.includes('connection_security_policy="mutual_tls"')), opened.join('\n'));
+  t.true(opened.some((l) => l.includes('reporter="source"') && l.includes('connection_security_policy="mutual_tls"')), opened.join('\n'));
+});
+
+test.serial('an L4 AuthorizationPolicy allowing only sleep resets notsleep (curl exit 56)', async (t) => {
+  await must(['apply', '-f', '-'], policyYaml);
+  const denied = await eventually('notsleep denied', async () => {
+    const r = await kubectl(['exec', '-n', ns, 'deploy/notsleep', '--', 'curl', '-s', 'http://server/']);
+    return r.code !== 0 && r;
+  });
+  t.is(denied.stdout, '');
+  t.is(denied.stderr.trim().split('\n').pop(), 'command terminated with exit code 56');
+  const ok = await curl('sleep');
+  t.is(ok.stdout, '200', ok.stderr);
+  // The denial is in the destination's access log (connection complete with the policy error).
+  const logs = await ztunnelLogs();
+  t.true(
+    logs.split('\n').some((l) => l.includes('\taccess\t') && l.includes(`src.identity="spiffe://cluster.local/ns/${ns}/sa/notsleep"`) && l.includes('direction="inbound"') && /error=/.test(l)),
+    'denied connection logged',
+  );
+});
+
+test.serial('removing the label takes the pods out: annotation and rules gone, no restarts, plain traffic', async (t) => {
+  await must(['label', 'namespace', ns, 'istio.io/dataplane-mode-']);
+  const after = await eventually('annotation removed from every pod', async () => {
+    const ps = await pods();
+    return ps.every((p) => !('ambient.istio.io/redirection' in p.annotations)) && ps;
+  });
+  t.deepEqual(
+    after.map((p) => [p.name, p.uid, p.restarts]),
+    before.map((p) => [p.name, p.uid, 0]),
+  );
+  for (const p of before) t.deepEqual(await inpodRules(p.uid), [], `no in-pod rules left in ${p.name}`);
+  const logs = await ztunnelLogs();
+  for (const p of before) t.true(logs.includes(`pod delete request, draining proxy uid=${p.uid}`), `drained ${p.name}`);
+  // Out of the mesh nothing enforces the L4 policy any more: both clients get through in plain text.
+  for (const c of ['sleep', 'notsleep']) {
+    const r = await curl(c);
+    t.is(r.stdout, '200', `${c}: ${r.stderr}`);
+  }
+  await must(['delete', 'authorizationpolicy', '-n', ns, POLICY]);
+});

@@ -89,7 +89,7 @@ export class NodeAgent implements ContainerRuntime {
     private readonly log: Log,
   ) {
     this.clients = makeClients(cfg.kubeconfigPath);
-    this.registration = new NodeRegistration(this.clients, { name: cfg.name, address: cfg.address, kubeletPort: cfg.kubeletPort }, log);
+    this.registration = new NodeRegistration(this.clients, { name: cfg.name, address: cfg.address, kubeletPort: cfg.kubeletPort, labels: cfg.labels, taints: cfg.taints }, log);
     this.reporter = new StatusReporter(async (w, status) => {
       const nulls = { podIP: null, podIPs: null, message: null, reason: null, initContainerStatuses: null };
       await this.clients.core.patchNamespacedPodStatus({ name: w.name, namespace: w.namespace, body: { status: { ...nulls, ...status } } }, mergePatch);

@@ -23,6 +23,9 @@ export interface NodeConfig {
   binDir: string;
   /** Repository root: `node` images name scripts relative to it. */
   repoRoot: string;
+  /** Extra Node labels and taints (optional; e.g. a test node that only tolerating pods use). */
+  labels: Record<string, string>;
+  taints: Array<{ key: string; value?: string; effect: string }>;
 }
 
 /** The repository root, from this file's place in test/cluster/dist/src/node. */
@@ -53,5 +56,7 @@ export function loadNodeConfig(file: string): NodeConfig {
     imagesFile: raw.imagesFile ?? join(repoRoot, 'test/cluster/images.json'),
     binDir: raw.binDir ?? '',
     repoRoot,
+    labels: raw.labels ?? {},
+    taints: raw.taints ?? [],
   };
 }

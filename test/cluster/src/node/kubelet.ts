@@ -17,15 +17,21 @@ export async function startKubelet(
     log(`kubelet server unavailable (${(err as Error).message}): exec and logs will not work on this node`);
     return { close: async () => undefined };
   }
-  const server = await mod.startKubeletServer({
-    host: cfg.address,
-    port: cfg.kubeletPort,
-    tls: cfg.tls,
-    runtime,
-    log,
-    nodeName: cfg.name,
-    hasContainer: (ref) => runtime.hasContainer(ref),
-  });
+  let server: KubeletServer;
+  try {
+    server = await mod.startKubeletServer({
+      host: cfg.address,
+      port: cfg.kubeletPort,
+      tls: cfg.tls,
+      runtime,
+      log,
+      nodeName: cfg.name,
+      hasContainer: (ref) => runtime.hasContainer(ref),
+    });
+  } catch (err) {
+    log(`kubelet server failed to start (${(err as Error).message}): exec and logs will not work on this node`);
+    return { close: async () => undefined };
+  }
   log(`kubelet server listening on https://${cfg.address}:${server.port}`);
   return { close: () => server.close() };
 }

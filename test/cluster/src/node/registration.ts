@@ -17,6 +17,8 @@ export interface NodeIdentity {
   name: string;
   address: string;
   kubeletPort: number;
+  labels?: Record<string, string>;
+  taints?: Array<{ key: string; value?: string; effect: string }>;
 }
 
 export function nodeObject(n: NodeIdentity): V1Node {
@@ -31,10 +33,11 @@ export function nodeObject(n: NodeIdentity): V1Node {
         'kubernetes.io/arch': goArch(),
         'beta.kubernetes.io/os': 'linux',
         'beta.kubernetes.io/arch': goArch(),
+        ...(n.labels ?? {}),
       },
       annotations: { 'node.alpha.kubernetes.io/ttl': '0' },
     },
-    spec: {},
+    spec: n.taints?.length ? { taints: n.taints } : {},
   };
 }
 
@@ -96,7 +99,7 @@ export class NodeRegistration {
       this.log(`node ${this.id.name} registered`);
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
-      node = await this.clients.core.patchNode({ name: this.id.name, body: { metadata: desired.metadata } }, mergePatch);
+      node = await this.clients.core.patchNode({ name: this.id.name, body: { metadata: desired.metadata, ...(this.id.taints?.length ? { spec: { taints: this.id.taints } } : {}) } }, mergePatch);
       this.log(`node ${this.id.name} re-registered (existed)`);
     }
     await this.updateStatus();

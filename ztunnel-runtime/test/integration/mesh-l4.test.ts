@@ -4,7 +4,7 @@
 // metrics), an L4 AuthorizationPolicy resets notsleep (curl exit 56) while sleep still works, and removing the label
 // takes the pods out again (annotation and in-pod rules gone, plain traffic works).
 // Runs on the shared cluster named by AMBIT_KUBECONFIG, else on a cluster of its own. Root.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -238,6 +238,41 @@ test.serial('labelling the namespace enrols the pods without restarts; traffic i
   const opened = metrics.split('\n').filter((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes(`source_principal="spiffe://cluster.local/ns/${ns}/sa/sleep"`));
   t.true(opened.some((l) => l.includes('reporter="destination"') && l.includes('connection_security_policy="mutual_tls"')), opened.join('\n'));
   t.true(opened.some((l) => l.includes('reporter="source"') && l.includes('connection_security_policy="mutual_tls"')), opened.join('\n'));
+});
+
+test.serial('a restarted ztunnel drains on SIGTERM and its successor picks the pods up again, without pod restarts', async (t) => {
+  const server = before.find((p) => p.app === 'server')!;
+  const old = (await ztunnelPods()).find((p) => p.node === server.node)!;
+  // Follow the old pod's log until it is gone, to see the drain.
+  const follow = spawn(join(cluster!.binDir, 'kubectl'), ['logs', '-f', '-n', 'istio-system', old.name], {
+    env: { ...process.env, KUBECONFIG: cluster!.kubeconfigPath },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let oldLog = '';
+  follow.stdout.on('data', (c: Buffer) => (oldLog += c.toString()));
+  const followed = new Promise<void>((r) => follow.once('close', () => r()));
+  await eventually('old ztunnel log followed', async () => oldLog.includes('running with config'));
+  await must(['delete', 'pod', '-n', 'istio-system', old.name, '--wait=true']);
+  await Promise.race([followed, sleep(10_000)]);
+  follow.kill();
+  t.regex(oldLog, /received SIGTERM, draining/);
+  t.regex(oldLog, /\tztunnel\tstopped/);
+  await must(['rollout', 'status', '-n', 'istio-system', 'daemonset/ztunnel', '--timeout=120s']);
+  const successor = await eventually('new ztunnel on the server node', async () => (await ztunnelPods()).find((p) => p.node === server.node && p.name !== old.name));
+  await eventually('server pod picked up again', async () =>
+    (await must(['logs', '-n', 'istio-system', successor.name])).includes(`pod received, starting proxy uid=${server.uid} name=${server.name} namespace=${ns}`),
+  );
+  const r = await eventually('sleep reaches the server again', async () => {
+    const c = await curl('sleep');
+    return c.stdout === '200' && c;
+  });
+  t.is(r.stdout, '200');
+  const logs = await must(['logs', '-n', 'istio-system', successor.name]);
+  t.true(logs.split('\n').some((l) => l.includes('\taccess\tconnection complete') && l.includes(`src.identity="spiffe://cluster.local/ns/${ns}/sa/sleep"`) && l.includes('direction="inbound"')));
+  t.deepEqual(
+    (await pods()).map((p) => [p.name, p.uid, p.restarts]),
+    before.map((p) => [p.name, p.uid, 0]),
+  );
 });
 
 test.serial('an L4 AuthorizationPolicy allowing only sleep resets notsleep (curl exit 56)', async (t) => {

@@ -4,7 +4,7 @@ import { inflateSync, createDeflate, constants, deflateSync } from 'node:zlib';
 import { SPDY3_DICTIONARY } from '../src/kubelet/spdy/dictionary.js';
 import { encode, FrameParser, FrameError, FLAG_FIN } from '../src/kubelet/spdy/frames.js';
 import { decodeHeaderBlock, encodeHeaderBlock } from '../src/kubelet/spdy/headers.js';
-import { adler32, HeaderCompressor, HeaderDecompressor } from '../src/kubelet/spdy/zlib.js';
+import { adler32, HeaderCompressor, HeaderDecompressor, SYNC_FLUSH_MARKER } from '../src/kubelet/spdy/zlib.js';
 
 test('the SPDY/3 dictionary is the 1423 bytes whose Adler-32 peers name as DICTID', (t) => {
   t.is(SPDY3_DICTIONARY.length, 1423);
@@ -24,6 +24,13 @@ test('our header blocks inflate with the dictionary, one sync-flushed block afte
   const c = new HeaderCompressor();
   const a = c.compress(encodeHeaderBlock({ streamtype: ['error'] }));
   const b = c.compress(encodeHeaderBlock({ streamtype: ['stdout'], 'x-two': ['a', 'b'] }));
+  t.is(a.readUInt16BE(0) % 31, 0);
+  t.is(a[1]! & 0x20, 0x20, 'FDICT set');
+  t.is(a.readUInt32BE(2), 0xe3c6a7c2, 'DICTID names the SPDY/3 dictionary');
+  // Go's flate reader releases a stored block's bytes only once the next block starts: every block must end the
+  // way a sync flush does, or the peer's decompressor reads past the frame and fails for good.
+  t.deepEqual(a.subarray(-5), SYNC_FLUSH_MARKER);
+  t.deepEqual(b.subarray(-5), SYNC_FLUSH_MARKER);
   const whole = inflateSync(Buffer.concat([a, b]), { dictionary: SPDY3_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH });
   const first = encodeHeaderBlock({ streamtype: ['error'] });
   t.deepEqual(decodeHeaderBlock(whole.subarray(0, first.length)), { streamtype: ['error'] });

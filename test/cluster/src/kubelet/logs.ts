@@ -86,9 +86,8 @@ export async function handleContainerLogs(
     source = await runtime.logs(ref, opts);
   } catch (err) {
     const code = runtimeErrorCode(err);
-    const message = code === 404 ? `${errorMessage(err)} (container ${describe(ref)} not found on this node)` : errorMessage(err);
     log(`kubelet: logs ${describe(ref)}: ${code} ${errorMessage(err)}`);
-    return plain(res, code === 500 ? 500 : code, message);
+    return plain(res, code, errorMessage(err));
   }
   if (res.destroyed || req.destroyed) {
     stop(source);

@@ -4,7 +4,9 @@
 // Sending: the compressor writes a zlib stream made of stored (uncompressed) deflate blocks. That is a valid zlib
 // stream with the dictionary declared (FDICT/DICTID), which every inflater, Go's compress/zlib included, reads; it
 // needs no state beyond "header written" and is synchronous. Our header blocks are a few bytes (SYN_REPLY carries
-// none), so compressing them would save nothing.
+// none), so compressing them would save nothing. Each block ends, as a Z_SYNC_FLUSH does, with an empty stored
+// block (00 00 00 ff ff): Go's flate reader hands out a stored block's bytes only when the next block starts, and
+// reading past the frame would fail the connection's decompressor for good.
 //
 // Receiving: the peer (Go's spdystream) compresses for real, with back-references into earlier blocks of the same
 // connection. Node's public zlib API is either asynchronous streaming or one-shot; to decode synchronously and in
@@ -32,6 +34,8 @@ export function adler32(buf: Buffer): number {
 
 const DICT_ID = adler32(SPDY3_DICTIONARY);
 const MAX_STORED = 0xffff;
+/** The empty stored block a sync flush ends with. */
+export const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
 
 export class HeaderCompressor {
   private started = false;
@@ -42,7 +46,7 @@ export class HeaderCompressor {
       this.started = true;
       const cmf = 0x78; // deflate, 32K window
       let flg = 0x20; // FDICT, FLEVEL 0
-      flg += 31 - ((cmf * 256 + flg) % 31);
+      flg += (31 - ((cmf * 256 + flg) % 31)) % 31; // FCHECK
       const head = Buffer.alloc(6);
       head[0] = cmf;
       head[1] = flg;
@@ -50,7 +54,7 @@ export class HeaderCompressor {
       parts.push(head);
     }
     let off = 0;
-    do {
+    while (off < block.length) {
       const len = Math.min(MAX_STORED, block.length - off);
       const hdr = Buffer.alloc(5);
       hdr[0] = 0x00; // BFINAL=0, BTYPE=00 (stored), padding to the byte boundary
@@ -58,7 +62,8 @@ export class HeaderCompressor {
       hdr.writeUInt16LE(~len & 0xffff, 3);
       parts.push(hdr, block.subarray(off, off + len));
       off += len;
-    } while (off < block.length);
+    }
+    parts.push(SYNC_FLUSH_MARKER);
     return Buffer.concat(parts);
   }
 }

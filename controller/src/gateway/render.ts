@@ -138,6 +138,7 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
     'prometheus.io/port': String(PORT_METRICS),
     'prometheus.io/scrape': 'true',
   });
+  const istiod = `istiod${rev === 'default' ? '' : `-${rev}`}.${istioNs}.svc:15012`;
   const env: Array<Record<string, unknown>> = [
     fieldEnv('POD_NAME', 'metadata.name'),
     fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
@@ -146,7 +147,11 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
     fieldEnv('HOST_IP', 'status.hostIP'),
     fieldEnv('ISTIO_META_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
-    { name: 'CA_ADDR', value: `istiod${rev === 'default' ? '' : `-${rev}`}.${istioNs}.svc:15012` },
+    { name: 'CA_ADDR', value: istiod },
+    // What waypoint-runtime reads: the config push stream (istiod's 15012) and which waypoint it is.
+    { name: 'XDS_ADDRESS', value: istiod },
+    { name: 'AMBIT_WAYPOINT', value: `${ns}/${gwName}` },
+    { name: 'ISTIO_META_DNS_DOMAIN', value: `${ns}.svc.${domain}` },
     { name: 'ISTIO_META_CLUSTER_ID', value: ctx.clusterId ?? 'Kubernetes' },
     ...(ctx.network ? [{ name: 'ISTIO_META_NETWORK', value: ctx.network }] : []),
     { name: 'ISTIO_META_INTERCEPTION_MODE', value: 'REDIRECT' },
@@ -178,7 +183,6 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
             {
               name: 'istio-proxy',
               image: ctx.image ?? `ambit/waypoint:${ctx.version}`,
-              args: ['proxy', 'waypoint', '--domain', `$(POD_NAMESPACE).svc.${domain}`, '--serviceCluster', `${names.deployment}.$(POD_NAMESPACE)`],
               env,
               ports: [
                 { containerPort: PORT_HBONE, name: 'mesh', protocol: 'TCP' },

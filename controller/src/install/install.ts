@@ -59,24 +59,23 @@ async function requireGatewayCRDs(client: KubeClient): Promise<void> {
 
 /** Asks the API server (SelfSubjectAccessReview) whether the caller may create/patch each object; lists what not. */
 async function checkRights(client: KubeClient, objs: KubeObject[], verbs: string[]): Promise<string[]> {
-  const denied: string[] = [];
-  const seen = new Set<string>();
+  const asks = new Map<string, { verb: string; rt: ResourceType; namespace?: string }>();
   for (const o of objs) {
     const rt = typeOf(o);
-    for (const verb of verbs) {
-      const k = `${verb}/${rt.group}/${rt.plural}/${o.metadata.namespace ?? ''}`;
-      if (seen.has(k)) continue;
-      seen.add(k);
+    for (const verb of verbs) asks.set(`${verb}/${rt.group}/${rt.plural}/${o.metadata.namespace ?? ''}`, { verb, rt, namespace: o.metadata.namespace });
+  }
+  const answers = await Promise.all(
+    [...asks.values()].map(async ({ verb, rt, namespace }) => {
       const review = await client.create<KubeObject & { status?: { allowed?: boolean } }>(R.selfSubjectAccessReview, {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
         metadata: {},
-        spec: { resourceAttributes: { verb, group: rt.group, resource: rt.plural, namespace: o.metadata.namespace } },
+        spec: { resourceAttributes: { verb, group: rt.group, resource: rt.plural, namespace } },
       });
-      if (!review.status?.allowed) denied.push(`${verb} ${rt.plural}${rt.group ? `.${rt.group}` : ''}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}`);
-    }
-  }
-  return denied;
+      return review.status?.allowed ? undefined : `${verb} ${rt.plural}${rt.group ? `.${rt.group}` : ''}${namespace ? ` in ${namespace}` : ''}`;
+    }),
+  );
+  return answers.filter((a): a is string => !!a);
 }
 
 export interface InstallOptions {

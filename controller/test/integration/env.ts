@@ -12,6 +12,8 @@ import { KubeClient, loadClusterAccess } from '../../src/kube/index.js';
 
 export interface TestCluster {
   kubeconfig: string;
+  /** A user without any RBAC rights (private control plane only). */
+  limitedKubeconfig?: string;
   client: KubeClient;
   /** True when the cluster runs Pods (the shared local cluster with virtual nodes). */
   runsPods: boolean;
@@ -81,7 +83,7 @@ async function waitHealthy(client: KubeClient, ms: number): Promise<void> {
 }
 
 /** A private etcd + kube-apiserver + kube-controller-manager. */
-export async function startPrivateControlPlane(): Promise<TestCluster> {
+export async function startPrivateControlPlane(opts: { gatewayCRDs?: boolean } = {}): Promise<TestCluster> {
   const bin = binDir();
   if (!bin) throw new Error('Kubernetes binaries not built (test/k8s/build.sh)');
   const dir = mkdtempSync(join(tmpdir(), 'ambit-ctl-'));
@@ -90,12 +92,13 @@ export async function startPrivateControlPlane(): Promise<TestCluster> {
   writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
   const token = 'ambit-test-admin-token';
-  writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin,system:masters\n`);
+  writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin,system:masters\nambit-test-limited-token,limited,limited\n`);
+  const kc = (tok: string) =>
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: ${tok}\ncontexts:\n- name: test\n  context: {cluster: test, user: u}\ncurrent-context: test\n`;
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: ${token}\ncontexts:\n- name: test\n  context: {cluster: test, user: admin}\ncurrent-context: test\n`,
-  );
+  writeFileSync(kubeconfig, kc(token));
+  const limitedKubeconfig = join(dir, 'limited.kubeconfig');
+  writeFileSync(limitedKubeconfig, kc('ambit-test-limited-token'));
   const procs: ChildProcess[] = [];
   const run = (name: string, args: string[]) => {
     const out = createWriteStream(join(dir, `${name}.log`));
@@ -127,6 +130,7 @@ export async function startPrivateControlPlane(): Promise<TestCluster> {
     `--service-account-key-file=${join(dir, 'sa.pub')}`,
     `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
     '--disable-admission-plugins=ServiceAccount',
+    '--allow-privileged=true',
   ]);
   const client = new KubeClient(loadClusterAccess({ kubeconfig }));
   try {
@@ -143,9 +147,10 @@ export async function startPrivateControlPlane(): Promise<TestCluster> {
     '--secure-port=0',
     '--concurrent-gc-syncs=5',
   ]);
-  installGatewayCRDs(kubeconfig);
+  if (opts.gatewayCRDs !== false) installGatewayCRDs(kubeconfig);
   return {
     kubeconfig,
+    limitedKubeconfig,
     client,
     runsPods: false,
     async stop() {

@@ -1,0 +1,98 @@
+// `ambit install` / `ambit uninstall` and the manifests, on a private control plane (it starts without the Gateway
+// API CRDs, so the missing-CRD errors can be seen).
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { R, type KubeObject } from '../../src/index.js';
+import { binDir, eventually, installGatewayCRDs, kubectl, startPrivateControlPlane, type TestCluster } from './env.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(root, 'src', 'cli', 'main.js');
+const MANIFESTS = join(root, '..', 'manifests');
+let cluster: TestCluster;
+
+function cli(args: string[], kubeconfig = cluster.kubeconfig): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, '--kubeconfig', kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => (stdout += c));
+    p.stderr.on('data', (c) => (stderr += c));
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+test.before(async (t) => {
+  if (!binDir()) {
+    t.log('Kubernetes binaries not built; skipping');
+    return;
+  }
+  cluster = await startPrivateControlPlane({ gatewayCRDs: false });
+});
+
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+test.serial('without the Gateway API CRDs: install and waypoint apply fail with one clear line, nothing applied', async (t) => {
+  if (!cluster) return t.pass();
+  const i = await cli(['install', '--no-wait']);
+  t.is(i.code, 1);
+  t.regex(i.stderr, /^Error: missing Kubernetes Gateway API CRDs \(gateways\.gateway\.networking\.k8s\.io, gatewayclasses\.gateway\.networking\.k8s\.io\): install them first/);
+  t.is(i.stderr.trim().split('\n').length, 1);
+  t.is(await cluster.client.getOrUndefined(R.namespace, undefined, 'istio-system'), undefined);
+  const a = await cli(['waypoint', 'apply', '-n', 'default']);
+  t.is(a.code, 1);
+  t.regex(a.stderr, /^Error: missing Kubernetes Gateway CRDs need to be installed before applying a waypoint: /);
+  const l = await cli(['waypoint', 'list']);
+  t.is(l.code, 1);
+  t.regex(l.stderr, /^Error: missing Kubernetes Gateway CRDs need to be installed before using waypoints: /);
+});
+
+test.serial('without rights: install refuses before changing anything', async (t) => {
+  if (!cluster) return t.pass();
+  installGatewayCRDs(cluster.kubeconfig);
+  // The limited user may read CRDs (so the CRD check passes) but nothing else.
+  kubectl(cluster.kubeconfig, ['create', 'clusterrole', 'crd-reader', '--verb=get', '--resource=customresourcedefinitions']);
+  kubectl(cluster.kubeconfig, ['create', 'clusterrolebinding', 'crd-reader', '--clusterrole=crd-reader', '--user=limited']);
+  const r = await cli(['install', '--no-wait'], cluster.limitedKubeconfig);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^Error: insufficient rights to install \(nothing was changed\): cannot .*create namespaces, patch namespaces, create serviceaccounts in istio-system, /);
+  t.is(r.stderr.trim().split('\n').length, 1);
+  t.is(await cluster.client.getOrUndefined(R.namespace, undefined, 'istio-system'), undefined);
+});
+
+test.serial('install applies the manifests idempotently; uninstall --purge removes them', async (t) => {
+  if (!cluster) return t.pass();
+  const first = await cli(['install', '--no-wait']);
+  t.is(first.code, 0, first.stderr);
+  t.true(first.stdout.includes('namespace/istio-system applied\n'));
+  t.true(first.stdout.includes('deployment/istiod -n istio-system applied\n'));
+  t.true(first.stdout.includes('clusterrole/istiod-istio-system applied\n'));
+  t.true(first.stdout.endsWith('Ambit 0.1.0 installed\n'));
+  const dep = await cluster.client.get<KubeObject & { spec: { template: { spec: { containers: Array<{ image: string }> } } } }>(R.deployment, 'istio-system', 'istiod');
+  t.is(dep.spec.template.spec.containers[0].image, 'ambit/controller:0.1.0');
+  const svc = await cluster.client.get<KubeObject & { spec: { ports: Array<{ port: number }> } }>(R.service, 'istio-system', 'istiod');
+  t.deepEqual(svc.spec.ports.map((p) => p.port), [15012, 15014]);
+  const again = await cli(['install', '--no-wait']);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout, first.stdout);
+  // The same manifests work with kubectl.
+  const k = kubectl(cluster.kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', MANIFESTS]);
+  t.is(k.status, 0, k.stderr);
+  // A GatewayClass the controller would have created goes with uninstall; one of another controller stays.
+  await cluster.client.create(R.gatewayClass, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'istio-waypoint' }, spec: { controllerName: 'istio.io/mesh-controller' } });
+  await cluster.client.create(R.gatewayClass, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'nginx' }, spec: { controllerName: 'nginx.org/gateway-controller' } });
+  const u = await cli(['uninstall', '--purge']);
+  t.is(u.code, 0, u.stderr);
+  t.true(u.stdout.includes('gatewayclass/istio-waypoint deleted\n'));
+  t.true(u.stdout.includes('deployment/istiod -n istio-system deleted\n'));
+  t.true(u.stdout.endsWith('Ambit 0.1.0 uninstalled (CRDs purged)\n'));
+  t.truthy(await cluster.client.getOrUndefined(R.gatewayClass, undefined, 'nginx'));
+  t.is(await cluster.client.getOrUndefined(R.clusterRole, undefined, 'istiod-istio-system'), undefined);
+  await eventually(async () => !(await cluster.client.getOrUndefined(R.namespace, undefined, 'istio-system')), 60_000, 'istio-system deleted');
+  // Uninstalling again is harmless.
+  const u2 = await cli(['uninstall']);
+  t.is(u2.code, 0, u2.stderr);
+});

@@ -233,6 +233,7 @@ export class ContainerRunner {
 
     this.ctx.event('Normal', 'Pulled', `Container image "${this.spec.image}" already present on machine`, this.name);
     this.ctx.event('Normal', 'Created', `Created container: ${this.name}`, this.name);
+    if (this.stopping) return false;
     this.run = this.restartCount;
     this.runDone = false;
     const writer = new LogWriter(this.logPath(this.run));
@@ -257,18 +258,8 @@ export class ContainerRunner {
     this.env = fullEnv;
     this.workingDir = workingDir;
     this.pid = proc.pid;
-    if (proc.pid) await appendFile(join(this.ctx.dir, 'pids'), `${proc.pid} ${readProcStart(proc.pid) ?? ''}\n`).catch(() => undefined);
-    this.containerID = `ambit://${createHash('sha256').update(`${this.ctx.uid}/${this.name}/${this.run}/${randomBytes(8).toString('hex')}`).digest('hex')}`;
-    this.backoff.started(Date.now());
-    this.ready = false;
-    this.started = !this.spec.startupProbe;
-    this.set({ kind: 'running', startedAt });
-    this.ctx.event('Normal', 'Started', `Started container ${this.name}`, this.name);
-    this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} started container ${this.name} pid=${proc.pid} ip=${this.ctx.podIP() ?? '-'}${this.restartCount ? ` restart=${this.restartCount}` : ''}`);
-    if (this.role !== 'init') {
-      this.prober = new Prober(this, this.ctx);
-      this.prober.start();
-    }
+    const containerID = `ambit://${createHash('sha256').update(`${this.ctx.uid}/${this.name}/${this.run}/${randomBytes(8).toString('hex')}`).digest('hex')}`;
+    this.containerID = containerID;
     this.finished = this.exited.then(async ({ code, signal }) => {
       this.prober?.stop();
       this.prober = undefined;
@@ -291,11 +282,28 @@ export class ContainerRunner {
         reason: exitCode === 0 ? 'Completed' : 'Error',
         startedAt,
         finishedAt: new Date(),
-        containerID: this.containerID,
+        containerID,
       });
       this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name} exited code=${exitCode}${signal ? ` signal=${signal}` : ''}`);
       return { code, signal };
     });
+    if (proc.pid) await appendFile(join(this.ctx.dir, 'pids'), `${proc.pid} ${readProcStart(proc.pid) ?? ''}\n`).catch(() => undefined);
+    this.ctx.event('Normal', 'Started', `Started container ${this.name}`, this.name);
+    this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} started container ${this.name} pid=${proc.pid} ip=${this.ctx.podIP() ?? '-'}${this.restartCount ? ` restart=${this.restartCount}` : ''}`);
+    // It may already have ended (or stop() may have come) while this run was being set up.
+    if (this.runDone) return true;
+    if (this.stopping) {
+      await this.kill(0);
+      return true;
+    }
+    this.backoff.started(Date.now());
+    this.ready = false;
+    this.started = !this.spec.startupProbe;
+    this.set({ kind: 'running', startedAt });
+    if (this.role !== 'init') {
+      this.prober = new Prober(this, this.ctx);
+      this.prober.start();
+    }
     return true;
   }
 

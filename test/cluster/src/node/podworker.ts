@@ -167,8 +167,20 @@ export class PodWorker implements PodContext {
     await writeFile(join(this.dir, 'pod.json'), JSON.stringify(rec));
   }
 
+  private readonly wakers = new Set<() => void>();
+
+  /** Sleep, cut short when the pod is being stopped. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
   }
 
   /** Bring the pod up and keep it running until it ends or is stopped. */
@@ -282,6 +294,7 @@ export class PodWorker implements PodContext {
   terminate(opts: { deleteObject: boolean; graceMs?: number; reason: string }): Promise<void> {
     if (!this.terminating) {
       this.stopping = true;
+      for (const wake of [...this.wakers]) wake();
       this.terminating = (async () => {
         this.deps.log(`pod ${this.namespace}/${this.name} stopping (${opts.reason})`);
         const all = [...this.runners, ...[...this.initRunners].reverse()];

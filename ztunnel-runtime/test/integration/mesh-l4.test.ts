@@ -157,6 +157,11 @@ test.before(async () => {
   }
   const ds = await kubectl(['get', 'daemonset', '-n', 'istio-system', 'ztunnel', '-o', 'name']);
   if (ds.code !== 0) {
+    // A previous uninstall may still be deleting the system namespace: installing into it would be refused.
+    await eventually('istio-system not terminating', async () => {
+      const phase = await kubectl(['get', 'namespace', 'istio-system', '-o', 'jsonpath={.status.phase}']);
+      return phase.code !== 0 || phase.stdout !== 'Terminating';
+    }, 180_000);
     await exec(process.execPath, [cli, 'install'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 });
     installedHere = true;
   }
@@ -174,6 +179,7 @@ test.after.always(async () => {
   await kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=120s']);
   if (installedHere) {
     await exec(process.execPath, [cli, 'uninstall'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 }).catch(() => undefined);
+    await kubectl(['wait', '--for=delete', 'namespace/istio-system', '--timeout=180s']);
   }
   if (ownCluster) await cluster.stop();
 });

@@ -10,9 +10,10 @@ import { copyFile, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promise
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readMachineLock, startCluster, type Cluster } from './cluster.js';
-import { cleanupLeftovers, cleanupStateDir, isAlive } from './controlplane/cleanup.js';
+import { cleanupLeftovers, cleanupStateDir, isAlive, processesMentioning } from './controlplane/cleanup.js';
 import { sleep } from './controlplane/exec.js';
-import { ambitDir, cliKubeconfig, defaultStateDir, nodeBinary, supervisorLog, supervisorPidFile } from './controlplane/paths.js';
+import { busyPorts } from './controlplane/health.js';
+import { ambitDir, cliKubeconfig, defaultStateDir, nodeBinary, ports, supervisorLog, supervisorPidFile } from './controlplane/paths.js';
 
 const statusFile = join(ambitDir, 'supervisor.status.json');
 
@@ -61,7 +62,9 @@ async function supervise(args: string[]): Promise<void> {
     console.log(`${stamp()} ${why}: stopping the cluster`);
     await writeStatus({ state: 'stopping' }).catch(() => {});
     try {
-      await cluster?.stop();
+      if (cluster) await cluster.stop();
+      // Still starting: startCluster() has not handed over the cluster yet; remove what it made so far.
+      else await cleanupStateDir(defaultStateDir);
     } catch (e) {
       console.log(`${stamp()} stop failed: ${(e as Error).message}; cleaning up leftovers`);
       await cleanupLeftovers().catch(() => {});
@@ -127,7 +130,7 @@ async function up(args: string[]): Promise<number> {
       return 1;
     }
     const p = await readPid();
-    if (status && !alive(status.pid) && !(p && alive(p))) {
+    if (Date.now() - started > 5000 && !(p && alive(p)) && !(status && alive(status.pid))) {
       console.error(`The supervisor died while starting; see ${supervisorLog}`);
       return 1;
     }
@@ -153,7 +156,7 @@ Nodes: ${lock?.nodeNames.join(', ') || '(none)'}. Component logs: ${join(default
 Stop it with: npm run cluster:down`);
 }
 
-async function down(): Promise<number> {
+async function down(force: boolean): Promise<number> {
   const pid = (await readPid()) ?? (await readMachineLock())?.pid;
   let clean = false;
   if (pid && alive(pid)) {
@@ -169,7 +172,19 @@ async function down(): Promise<number> {
     }
   }
   // A supervisor that stopped cleanly removed everything of its own; otherwise (dead supervisor, crashed test)
-  // remove every leftover of a local cluster on this machine.
+  // remove every leftover of a local cluster on this machine, unless a cluster we know nothing about still
+  // runs (its ports answer): that one belongs to someone else's startCluster().
+  const ours = !!pid || (await readMachineLock())?.stateDir === defaultStateDir || (await processesMentioning(defaultStateDir)).length > 0;
+  if (!clean && !force && !ours) {
+    const busy = await busyPorts([ports.apiserver, ports.etcdClient]);
+    if (busy.length) {
+      console.error(
+        `A local cluster not started by cluster:up runs here (ports ${busy.join(', ')} answer; ${JSON.stringify(await readMachineLock()) ?? 'no lock'}).\n` +
+          'Not touching it. Stop it where it was started, or run `cli.js down --force`.',
+      );
+      return 1;
+    }
+  }
   const removed = clean ? await cleanupStateDir(defaultStateDir) : await cleanupLeftovers();
   if (removed.length) console.log(`Removed leftovers:\n  ${removed.join('\n  ')}`);
   await rm(cliKubeconfig, { force: true });
@@ -201,7 +216,7 @@ async function main(): Promise<void> {
       process.exitCode = await up(args);
       break;
     case 'down':
-      process.exitCode = await down();
+      process.exitCode = await down(args.includes('--force'));
       break;
     case 'status':
       process.exitCode = await status();
@@ -210,7 +225,7 @@ async function main(): Promise<void> {
       await supervise(args);
       break;
     default:
-      console.error('usage: cli.js up [--nodes N] | down | status');
+      console.error('usage: cli.js up [--nodes N] | down [--force] | status');
       process.exitCode = 2;
   }
 }

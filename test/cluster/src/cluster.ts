@@ -31,7 +31,7 @@ import {
 } from './controlplane/components.js';
 import { corednsManifest } from './controlplane/addons.js';
 import { run, waitFor, type RunResult } from './controlplane/exec.js';
-import { get, isOk } from './controlplane/health.js';
+import { busyPorts, get, isOk } from './controlplane/health.js';
 import { writeKubeconfig } from './controlplane/kubeconfig.js';
 import {
   bridgeExists,
@@ -395,9 +395,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       `another local cluster is running on this machine (supervisor pid ${lock.pid}, state ${lock.stateDir}); stop it first (npm run cluster:down)`,
     );
   }
+  // The lock can be gone while a cluster still runs (removed by hand): its ports tell.
+  const busy = await busyPorts([ports.apiserver, ports.etcdClient, ports.etcdPeer]);
+  if (busy.length) {
+    throw new Error(
+      `ports ${busy.join(', ')} on this machine are in use: another local cluster (or something else) runs; stop it first (npm run cluster:down)`,
+    );
+  }
   const binDir = await buildControlPlane({ log });
   if (lock || existsSync(stateDir) || (await bridgeExists())) {
-    // An earlier cluster's supervisor died: remove what it left (only what is provably that cluster's).
+    // An earlier cluster's supervisor died (its ports are free): remove what it left.
     const removed = lock && lock.stateDir !== stateDir ? await cleanupStateDir(lock.stateDir, binDir) : [];
     removed.push(...(await cleanupStateDir(stateDir, binDir)));
     if (removed.length) log(`removed leftovers of an earlier cluster: ${removed.join(', ')}`);

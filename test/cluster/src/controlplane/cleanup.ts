@@ -187,7 +187,7 @@ export async function cleanupLeftovers(opts: { stateDir?: string } = {}): Promis
   removed.push(...(await removeClusterChains(binDirs.find((d) => existsSync(join(d, 'kube-proxy'))))));
   removed.push(...(await teardownHostNetwork(undefined)));
   if (await removeStateDir(stateDir)) removed.push(`state dir ${stateDir}`);
-  if (existsSync(machineLockFile)) await rm(machineLockFile, { force: true });
+  await removeMachineLockOf(stateDir);
   return removed;
 }
 

@@ -1,6 +1,7 @@
 // Health probes of the control plane endpoints.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 
 export interface TlsClient {
   ca?: string;
@@ -36,4 +37,18 @@ export async function isOk(url: string, tls: TlsClient = {}): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Which of `list` accept TCP connections on 127.0.0.1. */
+export async function busyPorts(list: number[]): Promise<number[]> {
+  const probe = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.setTimeout(1000);
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('timeout', () => (s.destroy(), resolve(false)));
+      s.once('error', () => resolve(false));
+    });
+  const res = await Promise.all(list.map(probe));
+  return list.filter((_, i) => res[i]);
 }

@@ -13,20 +13,13 @@
 // write only the error text. The client closes the connection once it has read everything.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { PassThrough, Writable } from 'node:stream';
-import type { ContainerRef, ContainerRuntime, ExecIO } from '../node/runtime.js';
+import { PassThrough } from 'node:stream';
+import type { ContainerRef, ContainerRuntime } from '../node/runtime.js';
+import { runCommand, type Send } from './command.js';
 import { describe } from './routes.js';
 import { headerValue } from './spdy/headers.js';
 import { SpdySession, type SpdyStream } from './spdy/session.js';
-import {
-  errorMessage,
-  errorStatus,
-  exitCodeStatus,
-  runtimeErrorCode,
-  statusDocument,
-  successStatus,
-  type Status,
-} from './status.js';
+import { runtimeErrorCode, statusDocument } from './status.js';
 
 export type Log = (line: string) => void;
 
@@ -45,9 +38,6 @@ export interface ExecOptions {
   stderr: boolean;
   tty: boolean;
 }
-
-/** ExecIO plus an abort signal fired when the client goes away before the command ended. */
-export type KubeletExecIO = ExecIO & { signal?: AbortSignal };
 
 function flag(q: URLSearchParams, ...names: string[]): boolean {
   return names.some((n) => {
@@ -113,41 +103,6 @@ export function refuseUpgrade(socket: Socket, code: number, message: string, hea
   writeRawResponse(socket, code, JSON.stringify(statusDocument(code, message)), headers);
 }
 
-/** Forwards writes to a SPDY stream, but leaves ending the stream to us: the runtime may or may not end() it. */
-class OutputSink extends Writable {
-  private waiters: (() => void)[] = [];
-
-  constructor(private readonly target: SpdyStream | undefined) {
-    super();
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const done = () => {
-      cb();
-      if (this.waiters.length) setImmediate(() => this.wake());
-    };
-    if (!this.target || this.target.localClosed) done();
-    else this.target.write(chunk, () => done());
-  }
-
-  /** Resolves once everything written so far went through to the stream. */
-  idle(): Promise<void> {
-    return new Promise((resolve) => {
-      setImmediate(() => {
-        this.waiters.push(resolve);
-        this.wake();
-      });
-    });
-  }
-
-  private wake(): void {
-    if (this.writableLength !== 0 && !this.destroyed) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-}
-
 interface ExecStreams {
   error?: SpdyStream;
   stdin?: SpdyStream;
@@ -181,9 +136,7 @@ export async function handleExecUpgrade(
   const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
   const connection = String(req.headers.connection ?? '').toLowerCase();
   if (!connection.includes('upgrade') || !upgrade.includes('spdy/3.1')) {
-    // WebSocket (v5.channel.k8s.io) straight to the kubelet only happens when the Node declares the
-    // ExtendWebSocketsToKubelet feature; ours do not, so kube-apiserver translates to SPDY first.
-    return refuseUpgrade(socket, 400, `unable to upgrade: exec at this kubelet takes SPDY/3.1 (got Upgrade: ${req.headers.upgrade ?? 'none'})`);
+    return refuseUpgrade(socket, 400, `unable to upgrade: exec at this kubelet takes SPDY/3.1 or websocket (got Upgrade: ${req.headers.upgrade ?? 'none'})`);
   }
   const negotiated = negotiate(req.headers['x-stream-protocol-version']);
   if ('error' in negotiated) {
@@ -295,30 +248,25 @@ async function runExec(
   // Resize events (JSON {"Width":..,"Height":..} per message) have nowhere to go without a pty: drain them.
   streams.resize?.resume();
 
-  const stdout = new OutputSink(opts.stdout ? streams.stdout : undefined);
-  const stderr = new OutputSink(opts.stderr ? streams.stderr : undefined);
-  const io: KubeletExecIO = { stdin, stdout, stderr, tty: opts.tty, signal: abort.signal };
-
-  let status: Status;
-  const started = Date.now();
-  try {
-    const code = await ctx.runtime.exec(ref, command, io);
-    status = code === 0 ? successStatus() : exitCodeStatus(code);
-    ctx.log(`kubelet: exec ${describe(ref)} ${command[0]} exited ${code} (${Date.now() - started}ms)`);
-  } catch (err) {
-    const code = runtimeErrorCode(err);
-    const message =
-      code === 500 ? `Internal error occurred: error executing command in container: ${errorMessage(err)}` : errorMessage(err);
-    status = errorStatus(code, message);
-    ctx.log(`kubelet: exec ${describe(ref)} ${command[0]} failed: ${errorMessage(err)}`);
-  }
+  const toStream =
+    (stream: SpdyStream | undefined): Send | undefined =>
+    stream &&
+    ((chunk, done) => {
+      if (stream.localClosed) done();
+      else stream.write(chunk, () => done());
+    });
+  const status = await runCommand(ctx.runtime, ctx.log, ref, command, {
+    stdin,
+    stdout: opts.stdout ? toStream(streams.stdout) : undefined,
+    stderr: opts.stderr ? toStream(streams.stderr) : undefined,
+    tty: opts.tty,
+    signal: abort.signal,
+    via: `spdy ${protocol}`,
+  });
   done = true;
   session.off('close', onGone);
   session.off('goaway', onGone);
 
-  // Output the runtime wrote in its last turn is still queued in the sinks: let it through, then FIN.
-  await stdout.idle();
-  await stderr.idle();
   await endStream(streams.stdout);
   await endStream(streams.stderr);
   if (streams.error && !streams.error.localClosed) {

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ContainerRef, ContainerRuntime } from '../node/runtime.js';
 import { handleExecUpgrade, refuseUpgrade, writeRawResponse, type ExecContext } from './exec.js';
 import { handleContainerLogs } from './logs.js';
+import { handleWebSocketExec, isWebSocketUpgrade } from './ws-exec.js';
 import { describe, parseRoute } from './routes.js';
 import { errorMessage, runtimeErrorCode, wireExitCode } from './status.js';
 
@@ -144,6 +145,7 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
     const route = parseRoute(url.pathname);
     if (route.verb === 'exec' && route.ref) {
       if (req.method !== 'GET' && req.method !== 'POST') return refuseUpgrade(socket, 405, `${req.method} is not allowed on /exec`);
+      if (isWebSocketUpgrade(req)) return handleWebSocketExec(req, socket, head, route.ref, url, execCtx);
       return handleExecUpgrade(req, socket, head, route.ref, url, execCtx);
     }
     if (route.verb === 'attach' || route.verb === 'portForward') {
@@ -187,7 +189,7 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   server.on('error', (err) => log(`kubelet: server error: ${err.message}`));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  log(`kubelet: serving https://${opts.host}:${port} (healthz, containerLogs, exec over SPDY/3.1 v4/v3/v2.channel.k8s.io, run)`);
+  log(`kubelet: serving https://${opts.host}:${port} (healthz, containerLogs, run, exec over SPDY/3.1 v4/v3/v2.channel.k8s.io and WebSocket v5/v4.channel.k8s.io)`);
 
   return {
     port,

@@ -13,6 +13,7 @@ const pki = kubeletTestPKI();
 const runtime = new FakeRuntime();
 const app = { namespace: 'default', pod: 'web', container: 'app' };
 runtime.addContainer(app, ['line 1', 'line 2', 'line 3']);
+runtime.addContainer({ namespace: 'default', pod: 'web-ws', container: 'app' });
 const kubeletLog: string[] = [];
 let cp: TestControlPlane;
 let kubelet: KubeletServer;
@@ -64,16 +65,25 @@ test.before(async () => {
     log: (l) => kubeletLog.push(l),
   });
   cp = await startTestControlPlane(binDir, pki);
-  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'kubelet-test-node' } };
-  await ok(['create', '-f', '-'], JSON.stringify(node));
-  const status = { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: kubelet.port } } } };
-  await ok(['patch', 'node', 'kubelet-test-node', '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
-  for (const name of ['web', 'ghost']) {
+  // Two Nodes on the same kubelet server: one declares nothing (the apiserver translates WebSocket to SPDY), the
+  // other declares ExtendWebSocketsToKubelet as a real 1.36 kubelet does (the apiserver proxies the WebSocket).
+  for (const [nodeName, declaredFeatures] of [['kubelet-test-node', undefined], ['kubelet-test-node-ws', ['ExtendWebSocketsToKubelet']]] as const) {
+    await ok(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName } }));
+    const status = {
+      status: {
+        addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+        daemonEndpoints: { kubeletEndpoint: { Port: kubelet.port } },
+        ...(declaredFeatures ? { declaredFeatures } : {}),
+      },
+    };
+    await ok(['patch', 'node', nodeName, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+  }
+  for (const [name, nodeName] of [['web', 'kubelet-test-node'], ['ghost', 'kubelet-test-node'], ['web-ws', 'kubelet-test-node-ws']]) {
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, namespace: 'default' },
-      spec: { nodeName: 'kubelet-test-node', containers: [{ name: 'app', image: 'busybox' }] },
+      spec: { nodeName, containers: [{ name: 'app', image: 'busybox' }] },
     };
     await ok(['create', '-f', '-'], JSON.stringify(pod));
   }
@@ -84,32 +94,39 @@ test.after.always(async () => {
   await kubelet?.close();
 });
 
-for (const transport of ['websocket', 'spdy'] as const) {
-  // kubectl 1.36 speaks WebSockets by default; KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false makes it speak SPDY, which
-  // kube-apiserver then proxies to the kubelet as is instead of translating.
-  const env: Record<string, string> = transport === 'spdy' ? { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } : {};
+const paths: { name: string; pod: string; env: Record<string, string>; kubeletSees: string }[] = [
+  // kubectl 1.36 speaks WebSockets by default; the apiserver translates to SPDY for a Node without the feature.
+  { name: 'websocket, translated', pod: 'web', env: {}, kubeletSees: 'spdy v4.channel.k8s.io' },
+  // KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false: kubectl speaks SPDY, which the apiserver proxies as is.
+  { name: 'spdy', pod: 'web', env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, kubeletSees: 'spdy v4.channel.k8s.io' },
+  // A Node declaring ExtendWebSocketsToKubelet: the apiserver proxies kubectl's WebSocket as is.
+  { name: 'websocket, to the kubelet', pod: 'web-ws', env: {}, kubeletSees: 'websocket v5.channel.k8s.io' },
+];
+
+for (const { name: transport, pod, env, kubeletSees } of paths) {
 
   test.serial(`kubectl exec (${transport}): echo hi`, async (t) => {
-    const r = await kubectl(['exec', 'web', '-c', 'app', '--', 'echo', 'hi'], { env });
+    const r = await kubectl(['exec', pod, '-c', 'app', '--', 'echo', 'hi'], { env });
     t.deepEqual(r, { code: 0, stdout: 'hi\n', stderr: '' }, kubeletLog.join('\n'));
+    t.regex(kubeletLog.filter((l) => l.includes(`exec default/${pod}/app echo`)).at(-1) ?? '', new RegExp(`exited 0 \\(${kubeletSees},`));
   });
 
   test.serial(`kubectl exec (${transport}): the exit code and stderr come through`, async (t) => {
-    const r = await kubectl(['exec', 'web', '-c', 'app', '--', 'sh', '-c', 'echo out; echo oops >&2; exit 3'], { env });
+    const r = await kubectl(['exec', pod, '-c', 'app', '--', 'sh', '-c', 'echo out; echo oops >&2; exit 3'], { env });
     t.is(r.code, 3);
     t.is(r.stdout, 'out\n');
     t.is(r.stderr, 'oops\ncommand terminated with exit code 3\n');
   });
 
   test.serial(`kubectl exec -i (${transport}): stdin from a file, closed at its end`, async (t) => {
-    const r = await kubectl(['exec', '-i', 'web', '-c', 'app', '--', 'cat'], { env, stdin: 'first\nsecond\n' });
+    const r = await kubectl(['exec', '-i', pod, '-c', 'app', '--', 'cat'], { env, stdin: 'first\nsecond\n' });
     t.deepEqual(r, { code: 0, stdout: 'first\nsecond\n', stderr: '' });
   });
 
   test.serial(`kubectl exec -i (${transport}): two megabytes each way`, async (t) => {
     const data = Buffer.alloc(2 * 1024 * 1024);
     for (let i = 0; i < data.length; i++) data[i] = 97 + ((i * 31 + (i >> 12)) % 26);
-    const r = await kubectl(['exec', '-i', 'web', '-c', 'app', '--', 'cat'], { env, stdin: data });
+    const r = await kubectl(['exec', '-i', pod, '-c', 'app', '--', 'cat'], { env, stdin: data });
     t.is(r.code, 0, r.stderr);
     t.is(r.stdout.length, data.length);
     t.true(Buffer.from(r.stdout).equals(data));

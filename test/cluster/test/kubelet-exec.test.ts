@@ -183,6 +183,19 @@ test('several execs at once on separate connections', async (t) => {
   );
 });
 
+test('a client hanging up mid-command: stdin ends, the abort signal fires, the command finishes', async (t) => {
+  const r = await exec(execPath(['sh', '-c', 'cat >/dev/null; echo hang-up-test'], 'input=1&output=1&error=1'), {
+    stdin: 'partial input',
+    hangUpAfterStreams: true,
+  });
+  t.is(r.httpStatus, 101);
+  const call = runtime.calls.find((c) => c.command?.[2]?.includes('hang-up-test'));
+  t.truthy(call?.ended);
+  t.is(await call!.ended, 0); // cat saw the end of its input once the connection was gone
+  t.true(call!.signal?.aborted);
+  t.true(logLines.some((l) => /exec default\/web\/app sh exited 0 \(spdy v4\.channel\.k8s\.io/.test(l)));
+});
+
 function httpsGet(path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(

@@ -100,7 +100,10 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    socket.on('error', (err) => log(`kubelet: upgrade connection from ${socket.remoteAddress}: ${err.message}`));
+    // The peer hanging up mid-write (EPIPE, ECONNRESET) is how connections end; anything else is worth a line.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') log(`kubelet: upgrade connection from ${socket.remoteAddress}: ${err.message}`);
+    });
     const auth = authenticated(socket);
     if (!auth.ok) {
       log(`kubelet: 401 ${req.method} ${req.url?.split('?')[0]} (upgrade) from ${socket.remoteAddress}: ${auth.why}`);

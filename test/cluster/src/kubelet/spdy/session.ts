@@ -113,9 +113,7 @@ export class SpdySession extends EventEmitter<{
     this.socket.setNoDelay?.(true);
     this.socket.setTimeout?.(0);
     this.socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
-    this.socket.on('error', (err) => {
-      if (!this.closed) this.log(`spdy: connection from ${this.peer}: ${err.message}`);
-    });
+    this.socket.on('error', () => undefined); // reported by the socket's owner; 'close' follows
     this.socket.on('close', () => this.onSocketClose());
     this.socket.on('end', () => this.socket.end());
     if (head?.length) this.onBytes(head);

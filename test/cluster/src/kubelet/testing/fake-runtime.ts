@@ -16,7 +16,17 @@ interface FakeContainer {
 export class FakeRuntime implements ContainerRuntime {
   private readonly containers = new Map<string, FakeContainer>();
   /** Every exec and logs call, for assertions on what the server passed through. */
-  readonly calls: { kind: 'exec' | 'logs'; ref: ContainerRef; command?: string[]; tty?: boolean; opts?: LogOptions }[] = [];
+  readonly calls: {
+    kind: 'exec' | 'logs';
+    ref: ContainerRef;
+    command?: string[];
+    tty?: boolean;
+    opts?: LogOptions;
+    /** The kubelet's abort signal (client gone before the command ended). */
+    signal?: AbortSignal;
+    /** Resolves with the exit code once the command ended. */
+    ended?: Promise<number>;
+  }[] = [];
 
   addContainer(ref: ContainerRef, lines: string[] = [], previous?: string[]): void {
     this.containers.set(key(ref), { lines: [...lines], previous, followers: new Set(), running: true });
@@ -52,18 +62,20 @@ export class FakeRuntime implements ContainerRuntime {
 
   async exec(ref: ContainerRef, command: string[], io: ExecIO): Promise<number> {
     this.get(ref);
-    this.calls.push({ kind: 'exec', ref, command, tty: io.tty });
+    const call: (typeof this.calls)[number] = { kind: 'exec', ref, command, tty: io.tty, signal: (io as { signal?: AbortSignal }).signal };
+    this.calls.push(call);
     const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.on('error', () => undefined); // EPIPE when the command does not read its input
     if (io.stdin) io.stdin.pipe(child.stdin);
     else child.stdin.end();
     child.stdout.pipe(io.stdout, { end: false });
     child.stderr.pipe(io.tty ? io.stdout : io.stderr, { end: false });
-    return new Promise((resolve, reject) => {
+    call.ended = new Promise((resolve, reject) => {
       child.on('error', reject);
       // 'close' comes after stdout/stderr ended, so all output has been handed to io.stdout/io.stderr.
       child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1)));
     });
+    return call.ended;
   }
 
   async logs(ref: ContainerRef, opts: LogOptions): Promise<NodeJS.ReadableStream> {

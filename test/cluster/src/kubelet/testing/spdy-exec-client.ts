@@ -22,6 +22,8 @@ export interface SpdyExecOptions {
   /** Resize messages to send on the resize stream (tty only). */
   resize?: { Width: number; Height: number }[];
   upgrade?: string;
+  /** Hang up (destroy the socket) once the streams are open and stdin was written, without closing stdin. */
+  hangUpAfterStreams?: boolean;
 }
 
 export interface SpdyExecResult {
@@ -89,6 +91,12 @@ export function spdyExec(opts: SpdyExecOptions): Promise<SpdyExecResult> {
         const stderr = want('error', 'stderr') && !tty ? await open('stderr') : undefined;
         const resize = tty && protocol !== 'v2.channel.k8s.io' ? await open('resize') : undefined;
         for (const r of opts.resize ?? []) resize?.write(JSON.stringify(r));
+        if (opts.hangUpAfterStreams) {
+          if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) stdin?.write(opts.stdin);
+          socket.destroy();
+          resolve({ httpStatus: res.statusCode ?? 101, protocol, stdout: '', stderr: '', error: '', log });
+          return;
+        }
         if (stdin) {
           if (opts.stdin instanceof Readable) opts.stdin.pipe(stdin);
           else stdin.end(opts.stdin ?? undefined);

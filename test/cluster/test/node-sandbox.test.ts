@@ -37,18 +37,25 @@ test('launcher mounts parents first, read-only remounts, quotes paths, then exec
   t.deepEqual(orderMounts(mounts).map((m) => m.target), ['/data', '/data/config', '/run/netns']);
   t.is(enclosingMount(mounts, '/data/config/x')?.target, '/data/config');
   t.is(enclosingMount(mounts, '/database'), undefined);
-  const script = launcherScript({ hostname: 'web-1', mounts, workingDir: '/data' });
+  const script = launcherScript({ hostname: 'web-1', mounts, workingDir: '/data', defaultDir: '/unused' });
   t.is(
     script.split('\n').slice(3).join('\n'),
     [
       "hostname 'web-1' 2>/dev/null || true",
-      "mount --bind '/s/it'\\''s' '/data'",
-      "mount --bind '/s/cfg' '/data/config'",
+      "exec 10<'/s/it'\\''s'",
+      "exec 11<'/s/cfg'",
+      "exec 12<'/run/netns'",
+      'mount --no-canonicalize --bind /proc/self/fd/10 \'/data\'',
+      'mount --no-canonicalize --bind /proc/self/fd/11 \'/data/config\'',
       "mount -o remount,bind,ro '/data/config'",
-      "mount --rbind '/run/netns' '/run/netns'",
+      'mount --no-canonicalize --rbind /proc/self/fd/12 \'/run/netns\'',
       "cd '/data'",
+      'exec 10<&- 11<&- 12<&-',
       'exec "$@"',
       '',
     ].join('\n'),
   );
+  // Without a workingDir, the per-container directory is opened before the mounts that could hide it.
+  const noDir = launcherScript({ mounts: [mounts[1]!], defaultDir: '/state/c/cwd' });
+  t.true(noDir.includes("exec 11<'/state/c/cwd'\nmount --no-canonicalize --bind /proc/self/fd/10 '/data'\ncd -P /proc/self/fd/11\nexec 10<&- 11<&-\n"));
 });

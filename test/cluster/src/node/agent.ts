@@ -256,7 +256,7 @@ export class NodeAgent implements ContainerRuntime {
     if (!runner.running || !runner.pid) throw new ContainerNotRunningError(`container "${runner.name}" in pod "${ref.pod}" is not running`);
     if (command.length === 0) throw new ContainerNotRunningError('no command given');
     const cmd = io.tty ? ['script', '-q', '-e', '-f', '-c', command.map(shQuote).join(' '), '/dev/null'] : command;
-    const argv = ['nsenter', `--target=${runner.pid}`, '--mount', ...(worker.netns ? ['--net', '--uts'] : []), `--wd=${runner.workingDir}`, '--', ...cmd];
+    const argv = ['nsenter', `--target=${runner.pid}`, '--mount', ...(worker.netns ? ['--net', '--uts'] : []), '--wd', '--', ...cmd];
     const env = { ...runner.env, ...(io.tty ? { TERM: 'xterm' } : {}) };
     return new Promise((resolve) => {
       const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });

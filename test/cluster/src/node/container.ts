@@ -213,7 +213,8 @@ export class ContainerRunner {
     const cdir = join(this.ctx.dir, 'containers', this.name);
     await mkdir(cdir, { recursive: true });
     await mkdir(join(this.ctx.dir, 'logs', this.name), { recursive: true });
-    let workingDir = this.spec.workingDir ?? '';
+    const userDir = this.spec.workingDir ?? '';
+    let workingDir = userDir;
     if (workingDir) {
       if (!mounts.some((m) => m.target === workingDir)) {
         const enclosing = enclosingMount(mounts, workingDir);
@@ -225,7 +226,7 @@ export class ContainerRunner {
       await mkdir(workingDir, { recursive: true });
     }
     const launcher = join(cdir, 'launch.sh');
-    await writeFile(launcher, launcherScript({ hostname: this.ctx.netns ? podHostnameOf(pod) : undefined, mounts, workingDir }), { mode: 0o700 });
+    await writeFile(launcher, launcherScript({ hostname: this.ctx.netns ? podHostnameOf(pod) : undefined, mounts, workingDir: userDir || undefined, defaultDir: workingDir }), { mode: 0o700 });
     const fullEnv: Record<string, string> = { PATH: basePath(), HOME: '/root', HOSTNAME: podHostnameOf(pod), ...env };
     const argv = this.ctx.netns
       ? ['ip', 'netns', 'exec', this.ctx.netns, 'unshare', '--uts', '--', '/bin/bash', launcher, ...resolved.argv]

@@ -39,7 +39,8 @@ export function probeCommand(probe: V1Probe, container: V1Container, target: { n
   if (probe.exec?.command?.length) {
     if (!target.pid) return undefined;
     const ns = target.netns ? ['--net', '--uts'] : [];
-    return ['timeout', String(timeout), 'nsenter', `--target=${target.pid}`, '--mount', ...ns, `--wd=${target.workingDir}`, '--', ...probe.exec.command];
+    // --wd without a path: the container's own working directory (its path may be hidden by a mount).
+    return ['timeout', String(timeout), 'nsenter', `--target=${target.pid}`, '--mount', ...ns, '--wd', '--', ...probe.exec.command];
   }
   return undefined;
 }

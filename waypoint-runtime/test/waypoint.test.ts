@@ -274,7 +274,8 @@ test('graceful drain: readiness turns 503 while in-flight requests finish', asyn
   const mesh = { services: [service('slow', '10.96.0.50', { 80: 0 })], workloads: [workload('slow', '127.0.0.1', 'slow', { 'default/slow.default.svc.cluster.local': { 80: slow.port } })] };
   const h = await startWaypoint(mesh);
   const inflight = get(h.url, 'slow');
-  await new Promise((r) => setTimeout(r, 100));
+  // wait until the request is in flight at the upstream
+  for (let i = 0; i < 500 && slow.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   const closing = h.waypoint.close(5000);
   t.false(h.waypoint.ready);
   release();

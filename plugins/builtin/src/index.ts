@@ -12,3 +12,4 @@ export * from './routing/weights.js';
 export * from './telemetry/telemetry.js';
 export * from './filters/loader.js';
 export * from './filters/manager.js';
+export * from './filters/wasm.js';

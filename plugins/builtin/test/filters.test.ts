@@ -114,7 +114,7 @@ test('a plugin that throws or hangs follows failStrategy, and is reported Degrad
   t.regex(s.env.status.get('WaypointPlugin', 'default', 'hang', 'Active')?.message ?? '', /timed out after 50ms/);
 });
 
-test('phase and priority from the resource order the chain; unattached resources are ignored; wasm reported unsupported', async (t) => {
+test('phase and priority from the resource order the chain; unattached resources are ignored; a missing wasm module is reported', async (t) => {
   const s = setup();
   const a = pack('@acme/a', '1.0.0', `export default class A { name = 'a'; onRequest(ctx) { ctx.addRequestHeader('x-order', 'a'); } }`);
   const b = pack('@acme/b', '1.0.0', `export default class B { name = 'b'; onRequest(ctx) { ctx.addRequestHeader('x-order', 'b'); } }`);
@@ -122,9 +122,9 @@ test('phase and priority from the resource order the chain; unattached resources
     resource('a', { phase: 'STATS', priority: 10, package: { name: '@acme/a', version: '1.0.0', tarball: a.tarball } }),
     resource('b', { phase: 'AUTHN', package: { name: '@acme/b', version: '1.0.0', tarball: b.tarball } }),
     { ...resource('other', { package: { name: '@acme/b', version: '1.0.0', tarball: b.tarball } }), spec: { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'elsewhere' }], package: { name: '@acme/b', version: '1.0.0', tarball: b.tarball } } },
-    resource('w', { wasm: { path: '/x.wasm' } }),
+    resource('w', { failStrategy: 'FAIL_OPEN', wasm: { path: '/nonexistent/x.wasm' } }),
   ]);
   t.deepEqual((await s.run()).requestHeaders['x-order'], ['b', 'a']);
-  t.is(s.env.status.get('WaypointPlugin', 'default', 'w', 'Active')?.reason, 'Unsupported');
+  t.is(s.env.status.get('WaypointPlugin', 'default', 'w', 'Active')?.reason, 'FetchFailed');
   t.false(existsSync(join(s.root, 'nothing')));
 });

@@ -21,6 +21,7 @@ import {
 import { attachment, type TargetRef } from '../common/attach.js';
 import { parseDuration } from '../common/strings.js';
 import { PluginLoadError, type PackageLoader, type PackageRef } from './loader.js';
+import { loadWasmModule, WasmHttpFilter } from './wasm.js';
 
 export const WAYPOINT_PLUGIN_GROUP = 'extensions.ambit.dev';
 export const WAYPOINT_PLUGIN_KIND = 'WaypointPlugin';
@@ -35,7 +36,7 @@ export interface WaypointPluginSpec {
   timeout?: string;
   pluginConfig?: unknown;
   package?: PackageRef;
-  /** proxy-wasm module (not implemented yet). */
+  /** A proxy-wasm (ABI 0.2.1) HTTP filter module; pluginConfig (string, or JSON) is its plugin configuration. */
   wasm?: { url?: string; path?: string; sha256?: string };
 }
 
@@ -98,25 +99,42 @@ export class WaypointPluginManager {
         const ref: ResourceRef = { kind: WAYPOINT_PLUGIN_KIND, namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name };
         const status = (status: StatusCondition['status'], reason: string, message: string) =>
           this.opts.onStatus?.(ref, { type: 'Active', status, reason, message });
-        if (!spec.package) {
-          status('False', spec.wasm ? 'Unsupported' : 'InvalidSpec', spec.wasm ? 'proxy-wasm modules are not supported yet' : 'spec.package is required');
+        if (!spec.package && !spec.wasm) {
+          status('False', 'InvalidSpec', 'one of spec.package or spec.wasm is required');
           return;
         }
         if (spec.phase !== undefined && !isPhase(spec.phase)) {
           status('False', 'InvalidSpec', `unknown phase ${JSON.stringify(spec.phase)}`);
           return;
         }
-        const version = versionKey(spec.package) + JSON.stringify([spec.phase, spec.priority, spec.failStrategy, spec.timeout, spec.pluginConfig, spec.targetRef, spec.targetRefs]);
+        const pkgRef: PackageRef = spec.package ?? { name: `wasm:${spec.wasm!.path ?? spec.wasm!.url}`, version: spec.wasm!.sha256 ?? '' };
+        const version = versionKey(pkgRef) + JSON.stringify([spec.phase, spec.priority, spec.failStrategy, spec.timeout, spec.pluginConfig, spec.targetRef, spec.targetRefs]);
         const current = this.#active.get(key);
         if (current?.version === version) return;
         try {
-          const loaded = await this.opts.loader.load(spec.package);
-          const plugin = this.opts.container.resolve(loaded.pluginClass) as Plugin;
+          let plugin: Plugin;
+          if (spec.package) {
+            const loaded = await this.opts.loader.load(spec.package);
+            plugin = this.opts.container.resolve(loaded.pluginClass) as Plugin;
+          } else {
+            const module = await loadWasmModule(spec.wasm!).catch((err: Error & { reason?: string }) => {
+              throw new PluginLoadError(err.reason === 'IntegrityMismatch' ? 'IntegrityMismatch' : 'FetchFailed', err.message);
+            });
+            const cfg = spec.pluginConfig;
+            plugin = await WasmHttpFilter.create({
+              name: `${ref.namespace}/${ref.name}`,
+              module,
+              configuration: cfg === undefined ? '' : typeof cfg === 'string' ? cfg : JSON.stringify(cfg),
+              logger: this.opts.logger,
+            }).catch((err: Error) => {
+              throw new PluginLoadError('ImportFailed', `wasm module failed to start: ${err.message}`);
+            });
+          }
           if (gen !== this.#generation) return; // a newer sync owns the result
           const entry: Active = {
             key,
             version,
-            ref: spec.package,
+            ref: pkgRef,
             failures: 0,
             binding: {
               plugin,
@@ -133,10 +151,10 @@ export class WaypointPluginManager {
               },
             },
           };
-          if (current && current.ref && versionKey(current.ref) !== versionKey(spec.package)) removedRefs.push(current.ref);
+          if (current && versionKey(current.ref) !== versionKey(pkgRef)) removedRefs.push(current.ref);
           this.#active.set(key, entry);
-          status('True', 'Loaded', `${spec.package.name}@${spec.package.version} active`);
-          this.opts.logger.info('plugin loaded', { plugin: key, package: `${spec.package.name}@${spec.package.version}` });
+          status('True', 'Loaded', spec.package ? `${spec.package.name}@${spec.package.version} active` : `wasm module ${spec.wasm!.path ?? spec.wasm!.url} active`);
+          this.opts.logger.info('plugin loaded', { plugin: key, package: `${pkgRef.name}@${pkgRef.version}` });
         } catch (err) {
           const reason = err instanceof PluginLoadError ? err.reason : 'LoadFailed';
           const message = (err as Error).message;
@@ -147,7 +165,7 @@ export class WaypointPluginManager {
             this.#active.set(key, {
               key,
               version,
-              ref: spec.package,
+              ref: pkgRef,
               failures: 0,
               binding: {
                 plugin: unavailable(`${ref.namespace}/${ref.name}`),
@@ -166,6 +184,7 @@ export class WaypointPluginManager {
     // Remove versions nobody references any more (after the chain swapped to the new ones).
     const inUse = new Set([...this.#active.values()].map((a) => this.opts.loader.dirOf(a.ref)));
     for (const r of removedRefs) {
+      if (r.name.startsWith('wasm:')) continue;
       if (!inUse.has(this.opts.loader.dirOf(r))) await this.opts.loader.remove(r).catch(() => undefined);
     }
   }

@@ -117,6 +117,18 @@ export class NodeAgent implements ContainerRuntime {
     this.registration.startHeartbeats();
     this.podCIDR = await this.registration.waitPodCIDR();
     this.ipam = new IpAllocator(this.podCIDR, [this.cfg.gateway]);
+    this.registration.onReregistered = () => {
+      void this.registration
+        .waitPodCIDR()
+        .then((cidr) => {
+          if (cidr === this.podCIDR) return;
+          // Running pods keep their addresses (the pod network is one /16 on the bridge); new ones use the new range.
+          this.log(`node ${this.cfg.name} podCIDR changed ${this.podCIDR} -> ${cidr}`);
+          this.podCIDR = cidr;
+          this.ipam = new IpAllocator(cidr, [this.cfg.gateway]);
+        })
+        .catch((err: unknown) => this.log(`node ${this.cfg.name}: no podCIDR after re-registration: ${errorMessage(err)}`));
+    };
     this.log(`node ${this.cfg.name} podCIDR ${this.podCIDR}`);
     const deps: WorkerDeps = {
       nodeName: this.cfg.name,

@@ -84,6 +84,8 @@ export class NodeRegistration {
   private leaseTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
   private stopped = false;
+  /** Called after the Node object had to be created again (it may get another podCIDR). */
+  onReregistered?: () => void;
 
   constructor(
     private readonly clients: Clients,
@@ -166,7 +168,18 @@ export class NodeRegistration {
       set(setTimeout(() => void tick(), ms));
     };
     loop(() => this.renewLease(), 'lease renewal', 10_000, (t) => (this.leaseTimer = t));
-    loop(() => this.updateStatus(), 'node status update', 20_000, (t) => (this.statusTimer = t));
+    // A deleted Node object is registered again, as the kubelet does.
+    const status = async (): Promise<void> => {
+      try {
+        await this.updateStatus();
+      } catch (err) {
+        if (statusCode(err) !== 404) throw err;
+        this.log(`node ${this.id.name}: Node object gone, registering again`);
+        await this.register();
+        this.onReregistered?.();
+      }
+    };
+    loop(status, 'node status update', 20_000, (t) => (this.statusTimer = t));
   }
 
   stop(): void {

@@ -1,6 +1,7 @@
 // The virtual node agent: registers the Node, watches the Pods bound to it, runs one PodWorker per Pod, writes
 // their status, and serves exec/logs to the kubelet server through the ContainerRuntime interface.
 import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -311,6 +312,25 @@ export class NodeAgent implements ContainerRuntime {
       throw new NotFoundError(`previous terminated container "${runner.name}" in pod "${ref.pod}" not found`);
     }
     return openLog(runner.logPath(run), opts, () => runner.runEnded(run));
+  }
+
+  async portForward(ref: { namespace: string; pod: string }, port: number): Promise<NodeJS.ReadWriteStream> {
+    const candidates = [...this.workers.values()].filter((w) => w.namespace === ref.namespace && w.name === ref.pod && !w.isTerminating);
+    const worker = candidates[0];
+    if (!worker) throw new NotFoundError(`pod "${ref.pod}" in namespace "${ref.namespace}" not found on node ${this.cfg.name}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ContainerNotRunningError(`invalid port ${port}`);
+    // bash's /dev/tcp from inside the pod's network namespace, its stdin/stdout spliced to the socket.
+    const script = 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1; cat <&3 & cat >&3; wait';
+    const argv = worker.netns ? ['nsenter', `--net=/run/netns/${worker.netns}`, '--', 'bash', '-c', script, String(port)] : ['bash', '-c', script, String(port)];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stream = Duplex.from({ writable: child.stdin!, readable: child.stdout! });
+    stream.on('close', () => child.kill('SIGKILL'));
+    child.on('close', (code) => {
+      if (code) stream.destroy(new Error(`port-forward to ${ref.namespace}/${ref.pod}:${port} failed: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`));
+    });
+    return stream;
   }
 
   /** For tests and the status of the node: the pods this agent runs. */

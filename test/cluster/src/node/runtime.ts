@@ -28,6 +28,11 @@ export interface ContainerRuntime {
   exec(ref: ContainerRef, command: string[], io: ExecIO): Promise<number>;
   /** The container's log (stdout and stderr, in order). Rejects with a NotFoundError naming the pod/container. */
   logs(ref: ContainerRef, opts: LogOptions): Promise<NodeJS.ReadableStream>;
+  /**
+   * Optional (`kubectl port-forward`): a byte stream to 127.0.0.1:`port` inside the pod's network namespace, as
+   * the kubelet does. Rejects with a NotFoundError for an unknown pod. Ending the writable side closes the connection.
+   */
+  portForward?(ref: { namespace: string; pod: string }, port: number): Promise<NodeJS.ReadWriteStream>;
 }
 
 /** The pod, container or log (e.g. `--previous` of a container that never restarted) does not exist on this node. */

@@ -80,7 +80,7 @@ export class WaypointController {
     await this.startInformers();
     if (this.running) return;
     this.running = true;
-    const concurrency = this.opts.concurrency ?? 4;
+    const concurrency = this.opts.concurrency ?? 8;
     const mk = (name: string) => new WorkQueue({ name, concurrency, log: this.opts.log, registry: this.registry });
     this.classQueue = mk('gatewayclass');
     this.gatewayQueue = mk('gateway');
@@ -254,14 +254,13 @@ export class WaypointController {
     // Inputs: what exists under the names the render produces (caches; a GET for kinds cached by label only).
     const names = waypointNames(gw);
     const existing = new Map<string, KubeObject>();
-    for (const [rt, objName, cache] of [
+    const lookups: Array<[ResourceType, string, Informer]> = [
       [R.serviceAccount, names.serviceAccount, this.serviceAccounts],
       [R.deployment, names.deployment, this.deployments],
       [R.service, names.deployment, this.services],
-    ] as Array<[ResourceType, string, Informer]>) {
-      const live = await this.existing(rt, namespace!, objName, cache);
-      if (live) existing.set(`${rt.kind}/${objName}`, live);
-    }
+    ];
+    const found = await Promise.all(lookups.map(([rt, objName, cache]) => this.existing(rt, namespace!, objName, cache)));
+    found.forEach((live, i) => live && existing.set(`${lookups[i][0].kind}/${lookups[i][1]}`, live));
     const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
     const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime() });
     if (plan.action === 'ignore') {
@@ -270,16 +269,24 @@ export class WaypointController {
     }
 
     // Take the Gateway over (controller-version annotation), apply what changed, write status if it changed.
-    if (plan.setControllerVersion) await this.setControllerVersion(gw);
     for (const c of plan.conflicts) log.warn('object exists and is not managed by this controller; leaving it untouched', { object: c });
+    const writes: Array<Promise<unknown>> = [];
+    if (plan.setControllerVersion) writes.push(this.setControllerVersion(gw));
     for (const obj of plan.apply) {
       const live = existing.get(`${obj.kind}/${obj.metadata.name}`);
       if (live && !needsApply(live, obj)) continue;
       const rt = obj.kind === 'Deployment' ? R.deployment : obj.kind === 'Service' ? R.service : R.serviceAccount;
-      await this.client.apply(rt, obj, { fieldManager: FIELD_MANAGER, force: true });
-      this.m.applies.inc({ kind: rt.kind });
-      log.info('applied', { kind: rt.kind, name: obj.metadata.name });
+      writes.push(
+        this.client.apply(rt, obj, { fieldManager: FIELD_MANAGER, force: true }).then(() => {
+          this.m.applies.inc({ kind: rt.kind });
+          log.info('applied', { kind: rt.kind, name: obj.metadata.name });
+        }),
+      );
     }
+    // Independent objects: applied together; any failure fails the reconcile (retried with backoff).
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (sameIgnoringTransitionTimes(pickStatus(gw.status), plan.status)) return;
     await applyStatus(this.client, R.gateway, gw, plan.status, FIELD_MANAGER);
     this.m.statusWrites.inc({ kind: 'Gateway' });

@@ -99,8 +99,19 @@ export class Registry {
   }
 }
 
+/** Standard process metrics (resident memory, heap, CPU seconds), refreshed on every scrape. */
+export function registerProcessMetrics(reg: Registry): void {
+  reg.gauge('process_resident_memory_bytes', 'Resident memory size in bytes', () => [[{}, process.memoryUsage().rss]]);
+  reg.gauge('nodejs_heap_used_bytes', 'V8 heap in use in bytes', () => [[{}, process.memoryUsage().heapUsed]]);
+  reg.gauge('process_cpu_seconds_total', 'User and system CPU time spent in seconds', () => {
+    const u = process.cpuUsage();
+    return [[{}, (u.user + u.system) / 1e6]];
+  });
+}
+
 /** The process-wide registry the controller's parts share. */
 export const registry = new Registry();
+registerProcessMetrics(registry);
 
 export interface MonitoringServerOptions {
   port: number;

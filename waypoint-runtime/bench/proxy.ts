@@ -71,3 +71,6 @@ if (mode === 'http-proxy') {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exit(2);
 }
+
+// Exit cleanly on SIGTERM so `node --cpu-prof` can write its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -36,7 +36,7 @@ export interface WaypointFile extends WaypointFileSettings {
 
 export function parseWaypointFile(text: string): WaypointFile {
   const doc = parse(text) as WaypointFile | null;
-  if (!doc || typeof doc !== 'object') throw new Error('config file: expected a YAML mapping');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('config file: expected a YAML mapping');
   for (const key of Object.keys(doc)) {
     if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
   }

@@ -1,0 +1,22 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseWaypointFile, snapshotOf } from '../src/index.js';
+
+const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'bookinfo-productpage.yaml');
+
+test('the example configuration parses into a snapshot', (t) => {
+  const f = parseWaypointFile(readFileSync(example, 'utf8'));
+  t.is(f.waypoint?.name, 'bookinfo-productpage');
+  const s = snapshotOf(f, 'v1');
+  t.is(s.mesh.services?.[0]?.hostname, 'productpage.default.svc.cluster.local');
+  t.is(s.resources[0]?.kind, 'AuthorizationPolicy');
+});
+
+test('bad files are rejected with a message that says what is wrong', (t) => {
+  t.throws(() => parseWaypointFile('nonsense: 1\n'), { message: 'config file: unknown key "nonsense"' });
+  t.throws(() => parseWaypointFile('resources: {a: 1}\n'), { message: 'config file: resources must be a list of Kubernetes objects' });
+  t.throws(() => parseWaypointFile('resources: [{kind: X}]\n'), { message: 'config file: resources[0] needs apiVersion, kind and metadata.name' });
+  t.throws(() => parseWaypointFile('- a\n'), { message: 'config file: expected a YAML mapping' });
+});

@@ -9,6 +9,7 @@ import { KubeClient, KubeError } from '../kube/client.js';
 import { R, resourceFor, type KubeObject, type ResourceType } from '../kube/resources.js';
 import { MESH_CONTROLLER, WAYPOINT_CLASSES } from '../gateway/constants.js';
 import { VERSION } from './version.js';
+import { removeLegacyGatewayVersion, serveLegacyGatewayVersion } from './legacy-gateway-version.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** controller/manifests (from controller/dist/src/install). */
@@ -96,6 +97,7 @@ export async function install(client: KubeClient, opts: InstallOptions = {}): Pr
     await client.apply(R.crd, o, { fieldManager: FIELD_MANAGER, force: true });
     log(`${label(o)} applied`);
   }
+  if (await serveLegacyGatewayVersion(client)) log('customresourcedefinition/gateways.gateway.networking.k8s.io now also serves v1alpha2 (the 2022 waypoint dialect)');
   for (const o of objects) {
     await client.apply(typeOf(o), o, { fieldManager: FIELD_MANAGER, force: true });
     log(`${label(o)} applied`);
@@ -159,6 +161,7 @@ export async function uninstall(client: KubeClient, opts: UninstallOptions = {})
   }
   if (opts.purge) {
     for (const o of crds) if (await client.delete(R.crd, undefined, o.metadata.name!)) log(`${label(o)} deleted`);
+    if (await removeLegacyGatewayVersion(client)) log('customresourcedefinition/gateways.gateway.networking.k8s.io no longer serves v1alpha2');
   }
   if (opts.wait) {
     const ns = objects.find((o) => o.kind === 'Namespace');

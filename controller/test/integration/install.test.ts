@@ -75,9 +75,18 @@ test.serial('install applies the manifests idempotently; uninstall --purge remov
   t.is(dep.spec.template.spec.containers[0].image, 'ambit/controller:0.1.0');
   const svc = await cluster.client.get<KubeObject & { spec: { ports: Array<{ port: number }> } }>(R.service, 'istio-system', 'istiod');
   t.deepEqual(svc.spec.ports.map((p) => p.port), [15012, 15014]);
+  const legacyLine = 'customresourcedefinition/gateways.gateway.networking.k8s.io now also serves v1alpha2 (the 2022 waypoint dialect)\n';
+  t.true(first.stdout.includes(legacyLine));
   const again = await cli(['install', '--no-wait']);
   t.is(again.code, 0, again.stderr);
-  t.is(again.stdout, first.stdout);
+  t.is(again.stdout, first.stdout.replace(legacyLine, ''));
+  // The 2022 dialect's waypoint YAML (v1alpha2, no listeners) now applies unchanged and reads back as v1.
+  const legacy = kubectl(cluster.kubeconfig, ['apply', '-n', 'default', '-f', join(root, '..', '..', 'samples', 'manifests', 'dialect-2022', 'waypoint-productpage.yaml')]);
+  t.is(legacy.status, 0, legacy.stderr);
+  t.regex(legacy.stdout, /gateway\.gateway\.networking\.k8s\.io\/productpage created/);
+  const gw = await cluster.client.get<KubeObject & { spec: { gatewayClassName: string } }>(R.gateway, 'default', 'productpage');
+  t.is(gw.spec.gatewayClassName, 'istio-mesh');
+  t.is(kubectl(cluster.kubeconfig, ['delete', 'gateway', '-n', 'default', 'productpage']).status, 0);
   // The same manifests work with kubectl.
   const k = kubectl(cluster.kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', MANIFESTS]);
   t.is(k.status, 0, k.stderr);
@@ -89,6 +98,9 @@ test.serial('install applies the manifests idempotently; uninstall --purge remov
   t.true(u.stdout.includes('gatewayclass/istio-waypoint deleted\n'));
   t.true(u.stdout.includes('deployment/istiod -n istio-system deleted\n'));
   t.true(u.stdout.endsWith('Ambit 0.1.0 uninstalled (CRDs purged)\n'));
+  t.true(u.stdout.includes('customresourcedefinition/gateways.gateway.networking.k8s.io no longer serves v1alpha2\n'));
+  const refused = kubectl(cluster.kubeconfig, ['apply', '-n', 'default', '-f', join(root, '..', '..', 'samples', 'manifests', 'dialect-2022', 'waypoint-productpage.yaml')]);
+  t.not(refused.status, 0);
   t.truthy(await cluster.client.getOrUndefined(R.gatewayClass, undefined, 'nginx'));
   t.is(await cluster.client.getOrUndefined(R.clusterRole, undefined, 'istiod-istio-system'), undefined);
   await eventually(async () => !(await cluster.client.getOrUndefined(R.namespace, undefined, 'istio-system')), 60_000, 'istio-system deleted');

@@ -124,9 +124,9 @@ export function walkthrough(dialect: Dialect): Step[] {
           { run: 'kubectl get gtw bookinfo-productpage', expect: [prints(/bookinfo-productpage\s+istio-mesh\s+\S+\s+True/)] },
           {
             run: `kubectl get gtw bookinfo-productpage -o yaml | grep -B2 -A3 'type: Programmed'`,
-            expect: [prints(/message: Resource programmed, assigned to service\(s\) bookinfo-productpage\.default\.svc\.cluster\.local:15008/), prints(/reason: Programmed/), prints(/status: "True"/)],
+            expect: [prints(/message: Resource programmed, assigned to service\(s\) bookinfo-productpage-istio-waypoint\.default\.svc\.cluster\.local:15008/), prints(/reason: Programmed/), prints(/status: "True"/)],
           },
-          { run: 'kubectl get deploy,svc bookinfo-productpage', expect: [prints(/15008\/TCP/)] },
+          { run: 'kubectl get deploy,svc bookinfo-productpage-istio-waypoint', expect: [prints(/15008\/TCP/)] },
         ],
       },
       {
@@ -160,7 +160,7 @@ export function walkthrough(dialect: Dialect): Step[] {
           { run: 'kubectl delete authorizationpolicy productpage-viewer', expect: [exitCode(0)] },
           { run: 'kubectl apply -f samples/manifests/dialect-2022/waypoint-productpage.yaml', expect: [exitCode(0)] },
           { run: 'kubectl wait --for=condition=Programmed gtw/productpage --timeout=120s', expect: [exitCode(0)], timeoutMs: 150_000 },
-          { run: 'kubectl get pod | grep waypoint', expect: [prints(/bookinfo-productpage-waypoint-proxy-\S+\s+1\/1\s+Running/)] },
+          { run: 'kubectl get pod | grep waypoint', expect: [prints(/productpage-istio-waypoint-\S+\s+1\/1\s+Running/)] },
           { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 30_000 },
         ],
       },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The waypoint process. Configuration from a local YAML file (AMBIT_WAYPOINT_CONFIG or --config), or from the
-// controller's push stream (XDS_ADDRESS, with --waypoint ns/name). Listeners: HBONE 15008 (with the waypoint's
+// controller's push stream (XDS_ADDRESS, with --waypoint ns/name or AMBIT_WAYPOINT; the certificate then comes
+// from the controller's CA at CA_ADDRESS / CA_ADDR / XDS_ADDRESS with the projected token). Listeners: HBONE 15008 (with the waypoint's
 // SPIFFE certificate), readiness 15021 (/healthz/ready), metrics 15020 (/stats/prometheus); optionally a plain
 // HTTP listener (listeners.http) for local testing. SIGTERM/SIGINT drain gracefully.
 //
@@ -15,7 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@ambit/plugin-sdk';
-import { CertificateManager, LocalCA, loadCA, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
+import { CaClient, CertificateManager, LocalCA, loadCA, type CertificateSource, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
 import { ControllerConfigSource } from './config/controller.js';
 import { FileConfigSource, parseWaypointFile, type ConfigSource, type WaypointFileSettings } from './config/source.js';
 import { HboneConnector } from './hbone/connector.js';
@@ -31,6 +32,9 @@ const { values } = parseArgs({
     'drain-seconds': { type: 'string' },
   },
 });
+
+/** `host:port` (as the controller's Deployment passes it) or a URL. */
+const controlPlaneUrl = (a: string) => (a.includes('://') ? a : `https://${a}`);
 
 const log = createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
 
@@ -50,9 +54,16 @@ async function certificateFrom(settings: WaypointFileSettings, identity: string)
     };
     return { get: () => cert };
   }
+  let source: CertificateSource | undefined;
   if (tls?.caCertFile && tls.caKeyFile) {
-    const ca = loadCA({ certPem: await readFile(tls.caCertFile, 'utf8'), keyPem: await readFile(tls.caKeyFile, 'utf8') });
-    const manager = new CertificateManager(new LocalCA(ca));
+    source = new LocalCA(loadCA({ certPem: await readFile(tls.caCertFile, 'utf8'), keyPem: await readFile(tls.caKeyFile, 'utf8') }));
+  } else {
+    // The controller's CA (istiod's :15012 role), authenticated with the pod's projected token.
+    const ca = process.env.CA_ADDRESS ?? process.env.CA_ADDR ?? process.env.XDS_ADDRESS;
+    if (ca) source = new CaClient({ address: controlPlaneUrl(ca), mode: 'self' });
+  }
+  if (source) {
+    const manager = new CertificateManager(source);
     let current = await manager.get(identity);
     manager.on('updated', (id: string, c: WorkloadCertificate) => {
       if (id === identity) current = c;
@@ -74,13 +85,13 @@ async function main(): Promise<void> {
     if (!wp?.includes('/')) throw new Error('--waypoint ns/name (or AMBIT_WAYPOINT) is required with XDS_ADDRESS');
     const [namespace, name] = wp.split('/') as [string, string];
     settings = { waypoint: { namespace, name, serviceAccount: process.env.SERVICE_ACCOUNT } };
-    source = new ControllerConfigSource({ address: process.env.XDS_ADDRESS, waypoint: wp });
+    source = new ControllerConfigSource({ address: controlPlaneUrl(process.env.XDS_ADDRESS), waypoint: wp });
   } else {
     throw new Error('no configuration: pass --config <file> (or AMBIT_WAYPOINT_CONFIG), or set XDS_ADDRESS');
   }
   const w = settings.waypoint ?? {};
   if (!w.name || !w.namespace) throw new Error('config: waypoint.name and waypoint.namespace are required');
-  const trustDomain = w.trustDomain ?? 'cluster.local';
+  const trustDomain = w.trustDomain ?? process.env.TRUST_DOMAIN ?? 'cluster.local';
   const sa = w.serviceAccount ?? w.name;
   const identity = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${sa}`;
   const cert = await certificateFrom(settings, identity);

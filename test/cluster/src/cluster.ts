@@ -223,6 +223,10 @@ class LocalCluster implements Cluster {
     // Awaited at the end; a failure meanwhile must not surface as an unhandled rejection.
     crds.catch(() => {});
     controlPlane.catch(() => {});
+    // CoreDNS objects go in right away: the scheduler places the pod as soon as a node is Ready.
+    const withAddons = opts.addons !== false && nodes.length > 0;
+    const corednsApplied = withAddons ? this.applyCoreDNS() : Promise.resolve();
+    corednsApplied.catch(() => {});
 
     // Virtual nodes. kube-controller-manager hands out pod CIDRs in registration order, so each node is launched
     // once the previous one has its CIDR: node N gets 10.244.N.0/24.
@@ -296,19 +300,24 @@ class LocalCluster implements Cluster {
       300,
     );
 
-    const addons = opts.addons !== false && this.nodeNames.length > 0 ? this.installCoreDNS() : Promise.resolve();
+    const addons = withAddons ? corednsApplied.then(() => this.waitCoreDNS()) : Promise.resolve();
     await Promise.all([crds, proxyUp, addons]);
     await this.writeRecord();
     this.log(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${this.nodeNames.length} node(s); KUBECONFIG=${this.kubeconfigPath}`);
   }
 
-  private async installCoreDNS(): Promise<void> {
-    const started = Date.now();
-    const replicas = 1;
+  private corednsApplyStarted = 0;
+
+  private async applyCoreDNS(): Promise<void> {
+    this.corednsApplyStarted = Date.now();
     const r = await this.kubectl(['apply', '--server-side', '--field-manager=ambit-cluster', '-f', '-'], {
-      input: corednsManifest(replicas),
+      input: corednsManifest(1),
     });
     if (r.code !== 0) throw new Error(`applying CoreDNS: ${r.stderr}`);
+  }
+
+  private async waitCoreDNS(): Promise<void> {
+    const started = this.corednsApplyStarted;
     const w = await this.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=90s'], {
       timeoutMs: 95_000,
     });

@@ -89,9 +89,33 @@ export async function killPids(pids: number[], graceMs = 3000): Promise<void> {
   while (pids.some(alive) && Date.now() < hard) await sleep(50);
 }
 
-export async function deleteNetns(prefix = 'ambit-'): Promise<string[]> {
+/**
+ * Network namespaces whose host-side veth sits on a bridge other than `ours`: the pods of another node agent
+ * on this machine (a developer's rig on its own bridge), which share the ambit-<uid> naming.
+ */
+export async function netnsOnOtherBridges(ours: string): Promise<Set<string>> {
+  const links = await run('ip', ['-j', 'link', 'show', 'type', 'veth']);
+  const ids = new Set<number>();
+  try {
+    for (const l of JSON.parse(links.stdout || '[]') as Array<{ link_netnsid?: number; master?: string }>) {
+      if (typeof l.link_netnsid === 'number' && l.master && l.master !== ours) ids.add(l.link_netnsid);
+    }
+  } catch {
+    /* no JSON: treat as none */
+  }
+  const names = new Set<string>();
+  for (const line of (await run('ip', ['netns', 'list'])).stdout.split('\n')) {
+    const m = /^(\S+) \(id: (\d+)\)/.exec(line.trim());
+    if (m && ids.has(Number(m[2]))) names.add(m[1]!);
+  }
+  return names;
+}
+
+/** Delete netns named `prefix`*, except those of pods on other bridges (see netnsOnOtherBridges). */
+export async function deleteNetns(prefix = 'ambit-', bridge = 'ambit0'): Promise<string[]> {
   const removed: string[] = [];
-  for (const ns of await listNetns(prefix)) {
+  const others = await netnsOnOtherBridges(bridge);
+  for (const ns of (await listNetns(prefix)).filter((n) => !others.has(n))) {
     const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split('\n').map(Number).filter((n) => n > 0);
     if (pids.length) await killPids(pids, 1000);
     if ((await run('ip', ['netns', 'delete', ns])).code === 0) removed.push(`netns ${ns}`);
@@ -168,7 +192,8 @@ async function clusterProcesses(binDirs: string[]): Promise<ProcInfo[]> {
 /**
  * Best-effort removal of anything a local cluster left behind on this machine (a supervisor or test that
  * died). Returns what it removed. It does not know which cluster made what, so it removes every ambit-named
- * thing: netns ambit-*, bridge ambit0, AMBIT-* and KUBE-* chains, mounts under the state dir. Processes: those
+ * thing: netns ambit-* (except pods of another node agent attached to another bridge), bridge ambit0, AMBIT-*
+ * and KUBE-* chains, mounts under the state dir. Processes: those
  * from a Kubernetes bin dir of the cache (and node agents, supervisors) whose command line names a
  * `.ambit/cluster` state dir, plus whatever runs in the ambit-* namespaces. Processes from the bin dir that
  * belong to something else (a developer's own ad-hoc control plane under /tmp) are left alone.

@@ -71,22 +71,29 @@ serial('up again reports the running cluster', async (t) => {
   t.regex(again.stdout, new RegExp(`already running \\(supervisor pid ${pid}\\)`));
 });
 
+async function podNetns(): Promise<Set<string>> {
+  const r = await kubectl(['get', 'pods', '-A', '-o', 'jsonpath={.items[*].metadata.uid}']);
+  return new Set(r.stdout.split(/\s+/).filter(Boolean).map((uid) => `ambit-${uid}`));
+}
+
 serial('down stops the supervisor and removes everything', async (t) => {
+  const netns = await podNetns();
   const down = await runCli(['down']);
   t.is(down.code, 0, down.stderr);
   t.regex(down.stdout, /The local cluster is down/);
   t.false(existsSync(cliKubeconfig));
   t.false(existsSync(supervisorPidFile));
-  t.deepEqual(await leftovers(binDir, defaultStateDir, before), noLeftovers);
+  t.deepEqual(await leftovers(binDir, defaultStateDir, before, netns), noLeftovers);
 });
 
 serial('down cleans up after a supervisor that died', async (t) => {
   const up = await runCli(['up', '--nodes', nodes]);
   t.is(up.code, 0, up.stderr + up.stdout);
+  const netns = await podNetns();
   const pid = Number((await readFile(supervisorPidFile, 'utf8')).trim());
   process.kill(pid, 'SIGKILL');
   const down = await runCli(['down']);
   t.is(down.code, 0, down.stderr);
   t.regex(down.stdout, /Removed leftovers/);
-  t.deepEqual(await leftovers(binDir, defaultStateDir, before), noLeftovers);
+  t.deepEqual(await leftovers(binDir, defaultStateDir, before, netns), noLeftovers);
 });

@@ -3,7 +3,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { buildControlPlane, connectCluster, startCluster, type Cluster } from '../../src/index.js';
 import { run } from '../../src/controlplane/exec.js';
-import { baseline, leftovers, noLeftovers, type Baseline } from './helpers.js';
+import { baseline, leftovers, noLeftovers, podNetnsNames, type Baseline } from './helpers.js';
 
 let cluster: Cluster;
 let before: Baseline;
@@ -147,6 +147,7 @@ test.serial('pod traffic cannot leave the machine: the FORWARD guard comes first
 
 test.serial('stop() removes processes, namespaces, bridge, chains, mounts and the state dir', async (t) => {
   const { binDir, stateDir } = cluster;
+  const podNetns = await podNetnsNames(cluster);
   await cluster.stop();
-  t.deepEqual(await leftovers(binDir, stateDir, before), noLeftovers);
+  t.deepEqual(await leftovers(binDir, stateDir, before, podNetns), noLeftovers);
 });

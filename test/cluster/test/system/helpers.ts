@@ -1,5 +1,6 @@
 // Shared checks of the system tests: what a stopped cluster must not leave behind.
 import { existsSync } from 'node:fs';
+import type { Cluster } from '../../src/index.js';
 import { bridgeExists, listChains, listNetns } from '../../src/controlplane/network.js';
 import { descendants, listProcesses, mountsUnder, processesFrom } from '../../src/controlplane/cleanup.js';
 
@@ -35,10 +36,20 @@ export async function baseline(binDir: string): Promise<Baseline> {
   };
 }
 
-export async function leftovers(binDir: string, stateDir: string, before?: Baseline): Promise<Leftovers> {
+/**
+ * The network namespace names of every pod of the cluster (ambit-<pod uid>); ask before stop(). Other node
+ * agents on the machine (a developer's) name their pods' namespaces the same way, so leftovers are judged by
+ * this list rather than by the prefix alone.
+ */
+export async function podNetnsNames(cluster: Cluster): Promise<Set<string>> {
+  const r = await cluster.kubectl(['get', 'pods', '-A', '-o', 'jsonpath={.items[*].metadata.uid}']);
+  return new Set(r.stdout.split(/\s+/).filter(Boolean).map((uid) => `ambit-${uid}`));
+}
+
+export async function leftovers(binDir: string, stateDir: string, before?: Baseline, podNetns?: Set<string>): Promise<Leftovers> {
   return {
     processes: (await ourProcessesFrom(binDir)).filter((p) => !before?.pids.has(p.pid)).map((p) => `${p.pid} ${p.exe}`),
-    netns: (await listNetns('ambit-')).filter((n) => !before?.netns.has(n)),
+    netns: (await listNetns('ambit-')).filter((n) => !before?.netns.has(n) && (!podNetns || podNetns.has(n))),
     bridge: await bridgeExists(),
     chains: await listChains(/^(AMBIT|KUBE)-/),
     mounts: await mountsUnder(stateDir),

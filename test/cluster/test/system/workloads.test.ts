@@ -2,7 +2,7 @@
 // Service, a curl client, cluster DNS (CoreDNS via kube-proxy), kubectl exec and logs. Owns its cluster.
 import test from 'ava';
 import { buildControlPlane, startCluster, type Cluster } from '../../src/index.js';
-import { baseline, hasNodeAgent, leftovers, noLeftovers, type Baseline } from './helpers.js';
+import { baseline, hasNodeAgent, leftovers, noLeftovers, podNetnsNames, type Baseline } from './helpers.js';
 
 let cluster: Cluster;
 let before: Baseline;
@@ -123,6 +123,7 @@ maybe('kubectl exec reports the command exit code', async (t) => {
 
 maybe('stop() leaves nothing behind', async (t) => {
   const { binDir, stateDir } = cluster;
+  const podNetns = await podNetnsNames(cluster);
   await cluster.stop();
-  t.deepEqual(await leftovers(binDir, stateDir, before), noLeftovers);
+  t.deepEqual(await leftovers(binDir, stateDir, before, podNetns), noLeftovers);
 });

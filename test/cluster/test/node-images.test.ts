@@ -68,3 +68,22 @@ test('bad tables are rejected', (t) => {
   t.throws(() => parseImageTable('{"images": [{"image": "x", "run": {"kind": "node"}}]}'), { message: /script/ });
   t.throws(() => parseImageTable('{}'), { message: /images/ });
 });
+
+test('bookinfo images: both registries map, and reviews v1/v2/v3 carry their version config as image ENV', (t) => {
+  for (const prefix of ['docker.io/istio', 'istio', 'registry.istio.io/release']) {
+    t.deepEqual(matchImage(table, `${prefix}/examples-bookinfo-productpage-v1:1.20.3`)?.run, { kind: 'node', script: 'samples/dist/src/bookinfo/productpage.js' }, prefix);
+    const env = (v: string) => {
+      const r = resolveCommand(table, { image: `${prefix}/examples-bookinfo-reviews-${v}:1.20.3` }, ctx, all);
+      return r.ok ? r.env : undefined;
+    };
+    t.like(env('v1'), { ENABLE_RATINGS: 'false' }, prefix);
+    t.like(env('v2'), { ENABLE_RATINGS: 'true', STAR_COLOR: 'black' }, prefix);
+    t.like(env('v3'), { ENABLE_RATINGS: 'true', STAR_COLOR: 'red' }, prefix);
+  }
+  // Images without ENV resolve as before (no env key).
+  t.deepEqual(resolveCommand(table, { image: 'busybox' }, ctx, all), { ok: true, argv: ['sh'] });
+});
+
+test('an image entry env must map names to strings', (t) => {
+  t.throws(() => parseImageTable(JSON.stringify({ images: [{ image: 'x', env: { A: 1 }, run: { kind: 'command' } }] })), { message: /entry 0: "env"/ });
+});

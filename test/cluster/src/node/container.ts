@@ -227,7 +227,7 @@ export class ContainerRunner {
     }
     const launcher = join(cdir, 'launch.sh');
     await writeFile(launcher, launcherScript({ hostname: this.ctx.netns ? podHostnameOf(pod) : undefined, mounts, workingDir: userDir || undefined, defaultDir: workingDir }), { mode: 0o700 });
-    const fullEnv: Record<string, string> = { PATH: basePath(), HOME: '/root', HOSTNAME: podHostnameOf(pod), ...env };
+    const fullEnv: Record<string, string> = { PATH: basePath(), HOME: '/root', ...resolved.env, HOSTNAME: podHostnameOf(pod), ...env };
     const argv = this.ctx.netns
       ? ['ip', 'netns', 'exec', this.ctx.netns, 'unshare', '--uts', '--', '/bin/bash', launcher, ...resolved.argv]
       : ['unshare', '--mount', '--propagation', 'slave', '--', '/bin/bash', launcher, ...resolved.argv];

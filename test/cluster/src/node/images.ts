@@ -10,6 +10,8 @@ export type RunSpec =
 export interface ImageEntry {
   image: string;
   run: RunSpec;
+  /** The image's own ENV (Dockerfile `ENV`): under the container's env, which overrides it. */
+  env?: Record<string, string>;
 }
 
 export interface ImageTable {
@@ -28,7 +30,10 @@ export function parseImageTable(text: string): ImageTable {
     if (run.kind === 'node' && typeof run.script !== 'string') throw new Error(`image table entry ${i}: node needs "script"`);
     if (run.kind === 'bin' && typeof run.name !== 'string') throw new Error(`image table entry ${i}: bin needs "name"`);
     if (!['command', 'node', 'bin'].includes(run.kind)) throw new Error(`image table entry ${i}: unknown kind ${String(run.kind)}`);
-    entries.push({ image: e.image, run });
+    if (e.env !== undefined && (typeof e.env !== 'object' || e.env === null || Object.values(e.env).some((v) => typeof v !== 'string'))) {
+      throw new Error(`image table entry ${i}: "env" must map names to strings`);
+    }
+    entries.push({ image: e.image, run, ...(e.env ? { env: e.env } : {}) });
   }
   return { entries };
 }
@@ -83,8 +88,8 @@ export interface ResolveContext {
   nodeBinary: string;
 }
 
-/** A container's command line, or the reason it cannot run (reported as an image pull failure). */
-export type Resolved = { ok: true; argv: string[] } | { ok: false; reason: 'ErrImagePull'; message: string };
+/** A container's command line (and its image's ENV, if any), or the reason it cannot run (reported as an image pull failure). */
+export type Resolved = { ok: true; argv: string[]; env?: Record<string, string> } | { ok: false; reason: 'ErrImagePull'; message: string };
 
 export function resolveCommand(
   table: ImageTable,
@@ -97,6 +102,17 @@ export function resolveCommand(
   if (!entry) {
     return { ok: false, reason: 'ErrImagePull', message: `Failed to pull image "${image}": no mapping for this image in the Ambit image table` };
   }
+  const r = resolveEntry(entry, image, container, ctx, exists);
+  return r.ok && entry.env ? { ...r, env: { ...entry.env } } : r;
+}
+
+function resolveEntry(
+  entry: ImageEntry,
+  image: string,
+  container: { command?: string[]; args?: string[] },
+  ctx: ResolveContext,
+  exists: (path: string) => boolean,
+): Resolved {
   const args = container.args ?? [];
   const run = entry.run;
   switch (run.kind) {

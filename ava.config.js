@@ -4,6 +4,7 @@ export default {
     '*/dist/test/**/*.test.js',
     'plugins/*/dist/test/**/*.test.js',
     'test/*/dist/test/**/*.test.js',
+    'samples/plugins/*/dist/test/**/*.test.js',
     '!**/dist/test/integration/**',
     '!**/dist/test/system/**',
   ],

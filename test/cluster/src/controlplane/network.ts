@@ -3,9 +3,10 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { run, runOk } from './exec.js';
-import { net } from './paths.js';
+import { net, ports } from './paths.js';
 
 export const FORWARD_CHAIN = 'AMBIT-FORWARD';
+export const INPUT_CHAIN = 'AMBIT-INPUT';
 const ipt = (args: string[]) => run('iptables', ['-w', '5', ...args]);
 
 export interface HostNetworkState {
@@ -60,6 +61,7 @@ export async function setupHostNetwork(log: (l: string) => void): Promise<HostNe
   }
 
   await installForwardGuard();
+  await installInputGuard();
   return { ipForwardBefore, brNetfilter };
 }
 
@@ -79,6 +81,25 @@ export async function installForwardGuard(): Promise<void> {
     await runOk('iptables', ['-w', '5', '-A', FORWARD_CHAIN, '-m', 'comment', '--comment', 'ambit: pod traffic stays on this machine', ...rule]);
   }
   await ensureForwardGuardFirst();
+}
+
+/**
+ * The AMBIT-INPUT chain: kube-apiserver listens on 0.0.0.0:6443 so pods reach it at 10.244.0.1; only loopback
+ * and the pod range may connect, nothing from the machine's other interfaces.
+ */
+export async function installInputGuard(): Promise<void> {
+  if ((await ipt(['-n', '-L', INPUT_CHAIN])).code !== 0) {
+    const r = await ipt(['-N', INPUT_CHAIN]);
+    if (r.code !== 0 && !r.stderr.includes('exists')) throw new Error(`iptables -N ${INPUT_CHAIN}: ${r.stderr}`);
+  }
+  await runOk('iptables', ['-w', '5', '-F', INPUT_CHAIN]);
+  await runOk('iptables', [
+    '-w', '5', '-A', INPUT_CHAIN, '-p', 'tcp', '--dport', String(ports.apiserver), '!', '-i', 'lo', '!', '-s', net.clusterCidr,
+    '-m', 'comment', '--comment', 'ambit: apiserver only for this machine and its pods', '-j', 'REJECT', '--reject-with', 'tcp-reset',
+  ]);
+  if ((await ipt(['-C', 'INPUT', '-j', INPUT_CHAIN])).code !== 0) {
+    await runOk('iptables', ['-w', '5', '-I', 'INPUT', '1', '-j', INPUT_CHAIN]);
+  }
 }
 
 /**

@@ -143,6 +143,9 @@ test.serial('pod traffic cannot leave the machine: the FORWARD guard comes first
   const guard = await run('iptables', ['-w', '5', '-S', 'AMBIT-FORWARD']);
   t.regex(guard.stdout, /-A AMBIT-FORWARD -s 10\.244\.0\.0\/16 -d 10\.244\.0\.0\/16 .*-j ACCEPT/);
   t.regex(guard.stdout, /-A AMBIT-FORWARD -s 10\.244\.0\.0\/16 .*-j REJECT/);
+  // The apiserver listens on 0.0.0.0 for the pods' sake, but only loopback and pods may connect.
+  const input = await run('iptables', ['-w', '5', '-S', 'AMBIT-INPUT']);
+  t.regex(input.stdout, /-A AMBIT-INPUT ! -s 10\.244\.0\.0\/16 ! -i lo -p tcp -m tcp --dport 6443 .*-j REJECT/);
 });
 
 test.serial('stop() removes processes, namespaces, bridge, chains, mounts and the state dir', async (t) => {

@@ -35,6 +35,7 @@ function runAva(config, env = {}) {
 
 function canRunCluster() {
   if (process.getuid?.() !== 0) return 'not root: network namespaces and iptables need root';
+  if (spawnSync('bash', [join(root, 'scripts/ensure-tools.sh')], { stdio: 'inherit' }).status !== 0) return 'the machine tools could not be installed';
   for (const tool of ['ip', 'iptables', 'curl', 'go']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (see .ci/run)`;
   }

@@ -139,12 +139,12 @@ test('a client leaving a follow stops following', async (t) => {
   t.is(runtime.followerCount(c), 0);
 });
 
-test('an unknown container or a missing previous log is a 404 with a message naming it', async (t) => {
+test('an unknown container is a 404, a missing previous log a 400, each with a message naming it', async (t) => {
   const ghost = await get('/containerLogs/default/ghost/app');
   t.is(ghost.status, 404);
   t.regex(ghost.body, /container "app" in pod "default\/ghost" not found/);
   const prev = await get('/containerLogs/default/web/fresh?previous=true');
-  t.is(prev.status, 404);
+  t.is(prev.status, 400); // as a real kubelet: a 404 is for an unknown pod or container only
   t.regex(prev.body, /previous terminated container "fresh" in pod "web" not found/);
 });
 
@@ -169,4 +169,33 @@ test('/run returns the combined output of a command', async (t) => {
   const fail = await get('/run/default/web/app?cmd=false', pki.client, 'POST');
   t.is(fail.status, 500);
   t.regex(fail.body, /non-zero exit code: 1/);
+});
+
+test('close() ends open follows and returns', async (t) => {
+  const own = await startKubeletServer({
+    host: '127.0.0.1',
+    port: 0,
+    tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+    runtime,
+    log: () => undefined,
+  });
+  const c = { namespace: 'default', pod: 'closing', container: 'app' };
+  runtime.addContainer(c, ['still here']);
+  const ended = new Promise<string>((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port: own.port, path: '/containerLogs/default/closing/app?follow=true', ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem, servername: 'localhost' },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+          if (body === 'still here\n') void own.close();
+        });
+        res.on('close', () => resolve(body));
+        res.on('error', () => undefined);
+      },
+    );
+    req.on('error', () => resolve('request error'));
+    req.end();
+  });
+  t.is(await ended, 'still here\n');
 });

@@ -17,6 +17,7 @@ import { PassThrough } from 'node:stream';
 import type { ContainerRef, ContainerRuntime } from '../node/runtime.js';
 import { runCommand, type Send } from './command.js';
 import { describe } from './routes.js';
+import { RstStatus } from './spdy/frames.js';
 import { headerValue } from './spdy/headers.js';
 import { SpdySession, type SpdyStream } from './spdy/session.js';
 import { runtimeErrorCode, statusDocument } from './status.js';
@@ -162,6 +163,8 @@ export async function handleExecUpgrade(
   const session = new SpdySession(socket, { role: 'server', log: ctx.log, peer });
   const streams = await collectStreams(session, opts, negotiated.protocol, head, ctx.log, peer);
   if (!streams) return;
+  // Streams beyond the ones the protocol defines get a refusal rather than a client left waiting for a reply.
+  session.on('stream', (extra) => extra.reset(RstStatus.REFUSED_STREAM));
   await runExec(session, streams, opts, negotiated.protocol, ref, command, ctx);
 }
 

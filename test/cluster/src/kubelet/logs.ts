@@ -85,7 +85,11 @@ export async function handleContainerLogs(
   try {
     source = await runtime.logs(ref, opts);
   } catch (err) {
-    const code = runtimeErrorCode(err);
+    let code = runtimeErrorCode(err);
+    // A real kubelet answers 404 only for an unknown pod or container; a missing previous instance is an error of
+    // GetKubeletContainerLogs, which it reports as 400. kube-apiserver keeps a 400's message for the user
+    // ("previous terminated container ... not found") but replaces a 404's with a generic one.
+    if (code === 404 && opts.previous && /previous/i.test(errorMessage(err))) code = 400;
     log(`kubelet: logs ${describe(ref)}: ${code} ${errorMessage(err)}`);
     return plain(res, code, errorMessage(err));
   }

@@ -159,5 +159,27 @@ test.serial('kubectl logs -f follows until the container stops', async (t) => {
 test.serial('kubectl logs of a pod this node does not run is an error', async (t) => {
   const r = await kubectl(['logs', 'ghost', '-c', 'app']);
   t.not(r.code, 0);
-  t.log(r.stderr.trim());
+  // kube-apiserver replaces the message of a kubelet 404 with its own (as for a real kubelet).
+  t.regex(r.stderr, /NotFound/);
 });
+
+test.serial('kubectl logs --previous without a previous instance shows the kubelet message', async (t) => {
+  const r = await kubectl(['logs', 'web', '-c', 'app', '--previous']);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'Error from server (BadRequest): previous terminated container "app" in pod "web" not found\n');
+});
+
+for (const pod of ['web', 'web-ws']) {
+  test.serial(`kubectl exec -it under a terminal (${pod}): tty, resize, stdin, exit code`, async (t) => {
+    // script(1) gives kubectl a pty, so it really runs in raw mode and sends terminal sizes.
+    const cmd = `${cp.kubectl} exec -it ${pod} -c app -- sh -c 'echo in-tty; read x; echo got:$x; exit 4'; echo kubectl-exit:$?`;
+    const p = spawn('script', ['-q', '-c', cmd, '/dev/null'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig } });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stdin.end('typed\n');
+    const code = await new Promise<number | null>((resolve) => p.on('close', resolve));
+    t.is(code, 0);
+    t.regex(out, /in-tty\r?\ngot:typed\r?\ncommand terminated with exit code 4\r?\nkubectl-exit:4/);
+    t.true(runtime.calls.some((c) => c.kind === 'exec' && c.tty === true && c.ref.pod === pod));
+  });
+}

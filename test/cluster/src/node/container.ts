@@ -2,22 +2,21 @@
 // output, run its probes, restart it per restart policy with the kubelet's back-off, stop it on request.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { readProcStart } from './sh.js';
 import { join } from 'node:path';
-import type { V1Container, V1ContainerStatus, V1ContainerState, V1Probe } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { Backoff, formatDuration } from './backoff.js';
 import { ContainerConfigError, expandArgv } from './env.js';
+import { runPreStop } from './hooks.js';
 import { resolveCommand, type ImageTable, type ResolveContext } from './images.js';
-import { enclosingMount, launcherScript, orderMounts } from './launcher.js';
-import { LogWriter } from './logfile.js';
-import type { Log } from './log.js';
-import type { MountPoints } from './mountpoints.js';
-import { probeCommand, Prober } from './probes.js';
-import { VolumeError, type Mount, type PodVolumes } from './volumes.js';
-import type { V1Pod } from '@kubernetes/client-node';
 import { errorMessage } from './kube.js';
+import { enclosingMount, launcherScript, prepareMountPoints } from './launcher.js';
+import type { Log } from './log.js';
+import { LogWriter } from './logfile.js';
+import type { MountPoints } from './mountpoints.js';
+import { Prober } from './probes.js';
+import { readProcStart } from './sh.js';
+import { VolumeError, type Mount, type PodVolumes } from './volumes.js';
 
 export interface PodContext {
   readonly uid: string;
@@ -202,7 +201,7 @@ export class ContainerRunner {
     let mounts: Mount[];
     try {
       mounts = this.ctx.volumes.mountsFor(this.spec, env);
-      await this.prepareMountPoints(mounts);
+      await prepareMountPoints(mounts, this.ctx.mountPoints, this.ctx.uid);
     } catch (err) {
       const msg = errorMessage(err);
       this.set({ kind: 'waiting', reason: err instanceof VolumeError ? 'CreateContainerConfigError' : 'CreateContainerError', message: msg });
@@ -308,52 +307,6 @@ export class ContainerRunner {
     return true;
   }
 
-  /** Create on the host (or inside an enclosing volume) the directories and files the bind mounts sit on. */
-  private async prepareMountPoints(mounts: Mount[]): Promise<void> {
-    const ordered = orderMounts(mounts);
-    for (const m of ordered) {
-      const enclosing = enclosingMount(ordered.slice(0, ordered.indexOf(m)), m.target);
-      if (enclosing) {
-        const inner = join(enclosing.source, m.target.slice(enclosing.target.length));
-        if (!existsSync(inner)) {
-          if (m.kind === 'dir') await mkdir(inner, { recursive: true });
-          else await writeFile(inner, '', { flag: 'a' });
-        }
-      } else {
-        // Also when it exists: it may be another pod's, which must not remove it while this one uses it.
-        await this.ctx.mountPoints.acquire(this.ctx.uid, m.target, m.kind);
-      }
-    }
-  }
-
-  /** The preStop hook (exec or httpGet), within the grace period. */
-  private async preStop(graceMs: number): Promise<void> {
-    const hook = this.spec.lifecycle?.preStop;
-    if (!hook || !this.pid) return;
-    const probeLike = { ...hook, timeoutSeconds: Math.max(1, Math.floor(graceMs / 1000)) } as V1Probe;
-    const argv = probeCommand(probeLike, this.spec, {
-      netns: this.ctx.netns,
-      podIP: this.ctx.podIP() ?? '127.0.0.1',
-      pid: this.pid,
-      env: this.env,
-      workingDir: this.workingDir,
-    });
-    if (hook.sleep?.seconds) {
-      await new Promise((r) => setTimeout(r, Math.min(hook.sleep!.seconds * 1000, graceMs)));
-      return;
-    }
-    if (!argv) return;
-    await new Promise<void>((resolve) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', env: hook.exec ? this.env : { PATH: basePath() } });
-      const t = setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
-      child.on('error', () => resolve());
-      child.on('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-  }
-
   /** Liveness or startup probe failed: kill this run; the loop restarts it per policy. */
   async killForRestart(why: string): Promise<void> {
     this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name} ${why}, will be restarted`);
@@ -392,7 +345,9 @@ export class ContainerRunner {
     this.stopRequested?.();
     if (this.running) {
       this.ctx.event('Normal', 'Killing', `Stopping container ${this.name}`, this.name);
-      await this.preStop(graceMs ?? this.graceMs());
+      if (this.pid) {
+        await runPreStop(this.spec, graceMs ?? this.graceMs(), { netns: this.ctx.netns, podIP: this.ctx.podIP() ?? '127.0.0.1', pid: this.pid, env: this.env, workingDir: this.workingDir });
+      }
     }
     await this.kill(graceMs ?? this.graceMs());
     this.prober?.stop();

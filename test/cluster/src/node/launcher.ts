@@ -2,7 +2,10 @@
 // `ip netns exec` / `unshare --mount` creates), bind-mounts the volumes, sets the hostname and working directory,
 // then execs the container's command ("$@"), so the container's pid is the launcher's. bash, not dash: dash drops
 // environment names such as `a.b` that Kubernetes allows.
-import { relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { MountPoints } from './mountpoints.js';
 import type { Mount } from './volumes.js';
 import { shQuote } from './sh.js';
 
@@ -60,4 +63,24 @@ export function launcherScript(plan: LaunchPlan): string {
   if (fds.length) lines.push(`exec ${fds.map((f) => `${f}<&-`).join(' ')}`);
   lines.push('exec "$@"');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Create what the bind mounts sit on: inside an enclosing volume's source when a mount lands in another one, else on
+ * the host through the reference-counted MountPoints (also when the path exists: it may be another pod's).
+ */
+export async function prepareMountPoints(mounts: Mount[], mountPoints: MountPoints, owner: string): Promise<void> {
+  const ordered = orderMounts(mounts);
+  for (const [i, m] of ordered.entries()) {
+    const enclosing = enclosingMount(ordered.slice(0, i), m.target);
+    if (enclosing) {
+      const inner = join(enclosing.source, m.target.slice(enclosing.target.length));
+      if (!existsSync(inner)) {
+        if (m.kind === 'dir') await mkdir(inner, { recursive: true });
+        else await writeFile(inner, '', { flag: 'a' });
+      }
+    } else {
+      await mountPoints.acquire(owner, m.target, m.kind);
+    }
+  }
 }

@@ -66,6 +66,8 @@ export class PodWorker implements PodContext {
   private stopping = false;
   private mainDone?: Promise<void>;
   private volumeTimer?: NodeJS.Timeout;
+  private sandboxTimer?: NodeJS.Timeout;
+  private repairing = false;
   private readonly hostNetwork: boolean;
   private readonly lookup: DataLookup;
 
@@ -234,6 +236,7 @@ export class PodWorker implements PodContext {
         await this.sleep(Math.min(500 * 2 ** attempt, 10_000));
       }
     }
+    this.sandboxTimer = setInterval(() => void this.checkSandbox(), 5000);
     this.volumeTimer = setInterval(() => {
       if (!this.stopping) void this.volumes.sync().catch(() => undefined);
     }, 30_000);
@@ -270,6 +273,28 @@ export class PodWorker implements PodContext {
     await this.finish();
   }
 
+  /**
+   * The network namespace was removed under the pod (someone ran `ip netns delete`): like the kubelet, re-create
+   * the sandbox with the same address and restart the containers in it.
+   */
+  private async checkSandbox(): Promise<void> {
+    const sb = this.sandbox;
+    if (!sb || this.stopping || this.repairing || this.terminal || existsSync(join('/run/netns', sb.netns))) return;
+    this.repairing = true;
+    try {
+      this.deps.log(`pod ${this.namespace}/${this.name} sandbox ${sb.netns} disappeared: re-creating it`);
+      this.event('Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
+      await destroySandbox(sb);
+      this.sandbox = await createSandbox(this.latest, sb.ip, this.deps.network);
+      const running = [...this.initRunners, ...this.runners].filter((r) => r.running);
+      await Promise.all(running.map((r) => r.killForRestart('sandbox changed')));
+    } catch (err) {
+      this.deps.log(`pod ${this.namespace}/${this.name} sandbox re-creation failed: ${errorMessage(err)}`);
+    } finally {
+      this.repairing = false;
+    }
+  }
+
   /** The pod ended by itself: stop sidecars and release the sandbox, keep the status. */
   private async finish(): Promise<void> {
     await Promise.all(this.initRunners.map((r) => r.stop()));
@@ -280,6 +305,7 @@ export class PodWorker implements PodContext {
 
   private async teardown(): Promise<void> {
     if (this.volumeTimer) clearInterval(this.volumeTimer);
+    if (this.sandboxTimer) clearInterval(this.sandboxTimer);
     if (this.sandbox) {
       await destroySandbox(this.sandbox);
       if (this.ip) this.deps.ipam().release(this.ip);

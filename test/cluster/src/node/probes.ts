@@ -14,8 +14,18 @@ export function resolvePort(port: number | string | undefined, container: V1Cont
   return container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
+export interface ProbeTarget {
+  /** The pod's network namespace (undefined: hostNetwork). */
+  netns?: string;
+  podIP: string;
+  /** The container's pid, for exec handlers. */
+  pid?: number;
+  env: Record<string, string>;
+  workingDir: string;
+}
+
 /** The command line of one probe attempt (undefined: probe kind not supported). */
-export function probeCommand(probe: V1Probe, container: V1Container, target: { netns?: string; podIP: string; pid?: number; env: Record<string, string>; workingDir: string }): string[] | undefined {
+export function probeCommand(probe: V1Probe, container: V1Container, target: ProbeTarget): string[] | undefined {
   const timeout = Math.max(1, probe.timeoutSeconds ?? 1);
   const netPrefix = target.netns ? ['nsenter', `--net=/run/netns/${target.netns}`, '--'] : [];
   if (probe.httpGet) {

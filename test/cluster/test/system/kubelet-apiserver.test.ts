@@ -2,7 +2,7 @@
 // translates kubectl's WebSocket to SPDY for our Node) -> our kubelet server -> a fake runtime running local
 // processes. Owns its etcd and kube-apiserver (no root, no network namespaces); needs the built binaries.
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { buildControlPlane } from '../../src/controlplane/build.js';
 import { startKubeletServer, type KubeletServer } from '../../src/kubelet/index.js';
 import { startTestControlPlane, type TestControlPlane } from '../../src/kubelet/testing/apiserver.js';
@@ -169,8 +169,10 @@ test.serial('kubectl logs --previous without a previous instance shows the kubel
   t.is(r.stderr, 'Error from server (BadRequest): previous terminated container "app" in pod "web" not found\n');
 });
 
+// script(1) (util-linux) provides the pty.
+const withPty = spawnSync('sh', ['-c', 'command -v script']).status === 0 ? test.serial : test.serial.skip;
 for (const pod of ['web', 'web-ws']) {
-  test.serial(`kubectl exec -it under a terminal (${pod}): tty, resize, stdin, exit code`, async (t) => {
+  withPty(`kubectl exec -it under a terminal (${pod}): tty, resize, stdin, exit code`, async (t) => {
     // script(1) gives kubectl a pty, so it really runs in raw mode and sends terminal sizes.
     const cmd = `${cp.kubectl} exec -it ${pod} -c app -- sh -c 'echo in-tty; read x; echo got:$x; exit 4'; echo kubectl-exit:$?`;
     const p = spawn('script', ['-q', '-c', cmd, '/dev/null'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig } });

@@ -165,6 +165,7 @@ export class SpdySession extends EventEmitter<{
     for (const s of [...this.streams.values()]) this.resetStream(s, RstStatus.CANCEL);
     this.goAway();
     this.socket.end();
+    setTimeout(() => this.socket.destroy(), 10_000).unref(); // a peer that never closes its side
   }
 
   destroy(): void {

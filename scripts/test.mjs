@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
+const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.js');
 const totals = { pass: 0, fail: 0, skip: 0, todo: 0 };
 const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'system', 'integration'];
 

@@ -29,6 +29,11 @@ export class Backoff {
     return wait;
   }
 
+  /** Forget the back-off (a restart the container did not cause, e.g. its sandbox was re-created). */
+  reset(): void {
+    this.delayMs = 0;
+  }
+
   get current(): number {
     return this.delayMs;
   }

@@ -308,7 +308,8 @@ export class ContainerRunner {
   }
 
   /** Liveness or startup probe failed: kill this run; the loop restarts it per policy. */
-  async killForRestart(why: string): Promise<void> {
+  async killForRestart(why: string, opts: { resetBackoff?: boolean } = {}): Promise<void> {
+    if (opts.resetBackoff) this.backoff.reset();
     this.ctx.log(`pod ${this.ctx.namespace}/${this.ctx.name} container ${this.name} ${why}, will be restarted`);
     this.ctx.event('Normal', 'Killing', `Container ${this.name} ${why}, will be restarted`, this.name);
     await this.kill(this.graceMs());

@@ -287,7 +287,7 @@ export class PodWorker implements PodContext {
       await destroySandbox(sb);
       this.sandbox = await createSandbox(this.latest, sb.ip, this.deps.network);
       const running = [...this.initRunners, ...this.runners].filter((r) => r.running);
-      await Promise.all(running.map((r) => r.killForRestart('sandbox changed')));
+      await Promise.all(running.map((r) => r.killForRestart('sandbox changed', { resetBackoff: true })));
     } catch (err) {
       this.deps.log(`pod ${this.namespace}/${this.name} sandbox re-creation failed: ${errorMessage(err)}`);
     } finally {

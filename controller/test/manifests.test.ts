@@ -38,6 +38,8 @@ test('the controller ClusterRole allows what the waypoint controller does', (t) 
     ['', 'serviceaccounts', 'patch'],
     ['', 'namespaces', 'watch'],
     ['discovery.k8s.io', 'endpointslices', 'watch'],
+    // The mesh model finds WaypointPlugin's served version from its CRD.
+    ['apiextensions.k8s.io', 'customresourcedefinitions', 'list'],
   ]) t.true(allows(g, r, v), `${v} ${r}.${g}`);
   // Least privilege: no wildcard verbs, no secrets cluster-wide.
   t.false(role.rules.some((r) => r.verbs.includes('*')));

@@ -59,22 +59,27 @@ export function parseExecOptions(q: URLSearchParams): ExecOptions | { error: str
 }
 
 /** X-Stream-Protocol-Version negotiation (k8s.io/streaming httpstream.Handshake): the first client protocol we know. */
-export function negotiate(header: string | string[] | undefined): { protocol: StreamProtocol } | { status: number; error: string } {
+export function negotiateAmong<P extends string>(
+  header: string | string[] | undefined,
+  supported: readonly P[],
+): { protocol: P } | { status: number; error: string } {
   const values = (Array.isArray(header) ? header : header === undefined ? [] : [header])
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
     .filter((v) => v !== '');
   if (header === undefined) return { status: 400, error: 'unable to upgrade: header X-Stream-Protocol-Version does not exist in request' };
   if (values.length === 0) return { status: 400, error: 'unable to upgrade: header X-Stream-Protocol-Version contains no valid protocols' };
-  const protocol = values.find((v): v is StreamProtocol => (SUPPORTED_PROTOCOLS as readonly string[]).includes(v));
+  const protocol = values.find((v): v is P => (supported as readonly string[]).includes(v));
   if (!protocol) {
     return {
       status: 403,
-      error: `unable to upgrade: unable to negotiate protocol: client supports [${values.join(' ')}], server accepts [${SUPPORTED_PROTOCOLS.join(' ')}]`,
+      error: `unable to upgrade: unable to negotiate protocol: client supports [${values.join(' ')}], server accepts [${supported.join(' ')}]`,
     };
   }
   return { protocol };
 }
+
+export const negotiate = (header: string | string[] | undefined) => negotiateAmong(header, SUPPORTED_PROTOCOLS);
 
 const REASON_PHRASES: Record<number, string> = {
   400: 'Bad Request',

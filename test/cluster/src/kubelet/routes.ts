@@ -28,3 +28,15 @@ export function parseRoute(pathname: string): Route {
 }
 
 export const describe = (ref: ContainerRef): string => `${ref.namespace}/${ref.pod}/${ref.container}`;
+
+/** /portForward/{namespace}/{pod} and /portForward/{namespace}/{pod}/{uid}. */
+export function portForwardTarget(pathname: string): { namespace: string; pod: string } | undefined {
+  let segs: string[];
+  try {
+    segs = pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+  } catch {
+    return undefined;
+  }
+  if (segs[0] !== 'portForward' || (segs.length !== 3 && segs.length !== 4) || segs.slice(1).some((s) => s === '')) return undefined;
+  return { namespace: segs[1]!, pod: segs[2]! };
+}

@@ -9,7 +9,8 @@ import type { ContainerRef, ContainerRuntime } from '../node/runtime.js';
 import { handleExecUpgrade, refuseUpgrade, writeRawResponse, type ExecContext } from './exec.js';
 import { handleContainerLogs } from './logs.js';
 import { handleWebSocketExec, isWebSocketUpgrade } from './ws-exec.js';
-import { describe, parseRoute } from './routes.js';
+import { handlePortForwardUpgrade } from './portforward.js';
+import { describe, parseRoute, portForwardTarget } from './routes.js';
 import { errorMessage, runtimeErrorCode, wireExitCode } from './status.js';
 
 export type Log = (line: string) => void;
@@ -136,9 +137,11 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
         if (method !== 'POST') return text(res, 405, `${method} is not allowed on /run`);
         return handleRun(res, route.ref, url);
       case 'attach':
+        if (!route.ref) break;
+        return text(res, 501, 'attach is not supported by this kubelet');
       case 'portForward':
-        if (!route.ref && route.verb === 'attach') break;
-        return text(res, 501, `${route.verb} is not supported by this kubelet`);
+        if (!portForwardTarget(url.pathname)) break;
+        return text(res, 400, 'Upgrade request required');
     }
     text(res, 404, '404 page not found');
   }
@@ -151,9 +154,14 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
       if (isWebSocketUpgrade(req)) return handleWebSocketExec(req, socket, head, route.ref, url, execCtx);
       return handleExecUpgrade(req, socket, head, route.ref, url, execCtx);
     }
-    if (route.verb === 'attach' || route.verb === 'portForward') {
-      return refuseUpgrade(socket, 501, `${route.verb} is not supported by this kubelet`);
+    if (route.verb === 'portForward') {
+      const pod = portForwardTarget(url.pathname);
+      if (pod) {
+        if (req.method !== 'GET' && req.method !== 'POST') return refuseUpgrade(socket, 405, `${req.method} is not allowed on /portForward`);
+        return handlePortForwardUpgrade(req, socket, head, pod, runtime, log);
+      }
     }
+    if (route.verb === 'attach') return refuseUpgrade(socket, 501, 'attach is not supported by this kubelet');
     writeRawResponse(socket, 404, '404 page not found');
   }
 
@@ -192,7 +200,7 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   server.on('error', (err) => log(`kubelet: server error: ${err.message}`));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  log(`kubelet: serving https://${opts.host}:${port} (healthz, containerLogs, run, exec over SPDY/3.1 v4/v3/v2.channel.k8s.io and WebSocket v5/v4.channel.k8s.io)`);
+  log(`kubelet: serving https://${opts.host}:${port} (healthz, containerLogs, run, exec over SPDY/3.1 v4/v3/v2.channel.k8s.io and WebSocket v5/v4.channel.k8s.io, portForward over SPDY/3.1 or its WebSocket tunnel)`);
 
   return {
     port,

@@ -3,9 +3,10 @@
 // processes. Owns its etcd and kube-apiserver (no root, no network namespaces); needs the built binaries.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
+import { connect, createServer, type Server } from 'node:net';
 import { buildControlPlane } from '../../src/controlplane/build.js';
 import { startKubeletServer, type KubeletServer } from '../../src/kubelet/index.js';
-import { startTestControlPlane, type TestControlPlane } from '../../src/kubelet/testing/apiserver.js';
+import { freePort, startTestControlPlane, type TestControlPlane } from '../../src/kubelet/testing/apiserver.js';
 import { FakeRuntime } from '../../src/kubelet/testing/fake-runtime.js';
 import { kubeletTestPKI } from '../../src/kubelet/testing/pki.js';
 
@@ -86,6 +87,8 @@ test.before(async () => {
       spec: { nodeName, containers: [{ name: 'app', image: 'busybox' }] },
     };
     await ok(['create', '-f', '-'], JSON.stringify(pod));
+    // Nothing runs these pods but our fake runtime; kubectl port-forward insists on phase Running.
+    await ok(['patch', 'pod', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running' } })]);
   }
 });
 
@@ -183,5 +186,47 @@ for (const pod of ['web', 'web-ws']) {
     t.is(code, 0);
     t.regex(out, /in-tty\r?\ngot:typed\r?\ncommand terminated with exit code 4\r?\nkubectl-exit:4/);
     t.true(runtime.calls.some((c) => c.kind === 'exec' && c.tty === true && c.ref.pod === pod));
+  });
+}
+
+// kubectl port-forward: kubectl tunnels SPDY in a WebSocket to the apiserver, which dials us with SPDY. The fake
+// runtime's "pod" is this machine's loopback, where a small server upper-cases what it receives.
+for (const pod of ['web', 'web-ws']) {
+  test.serial(`kubectl port-forward (${pod}): a connection through the apiserver and back`, async (t) => {
+    const upper: Server = createServer({ allowHalfOpen: true }, (s) => {
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString()));
+      s.on('end', () => s.end(got.toUpperCase()));
+    });
+    await new Promise<void>((r) => upper.listen(0, '127.0.0.1', () => r()));
+    const remote = (upper.address() as { port: number }).port;
+    const local = await freePort();
+    const pf = spawn(cp.kubectl, ['port-forward', `pod/${pod}`, `${local}:${remote}`], { env: { ...process.env, KUBECONFIG: cp.kubeconfig } });
+    let pfOut = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        pf.stdout.on('data', (b: Buffer) => {
+          pfOut += b.toString();
+          if (pfOut.includes(`Forwarding from 127.0.0.1:${local}`)) resolve();
+        });
+        pf.stderr.on('data', (b: Buffer) => (pfOut += b.toString()));
+        pf.on('close', () => reject(new Error(`kubectl port-forward exited: ${pfOut}`)));
+      });
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: local, allowHalfOpen: true }, () => s.end('through the tunnel'));
+        let got = '';
+        s.on('data', (c: Buffer) => (got += c.toString()));
+        s.on('end', () => resolve(got));
+        s.on('error', reject);
+      });
+      t.is(reply, 'THROUGH THE TUNNEL');
+      t.false(pfOut.includes('error'), pfOut);
+      // The Node declaring ExtendWebSocketsToKubelet gets kubectl's WebSocket tunnel as is; the other plain SPDY.
+      const via = pod === 'web-ws' ? 'websocket tunnel' : 'spdy';
+      t.true(kubeletLog.some((l) => l.includes(`port-forward default/${pod} port ${remote} (${via},`)), kubeletLog.join('\n'));
+    } finally {
+      pf.kill();
+      upper.close();
+    }
   });
 }

@@ -1,6 +1,7 @@
 // A ContainerRuntime for tests: "containers" are names; exec spawns the command as a local process, logs come
 // from an in-memory per-container log that tests append to.
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { NotFoundError, type ContainerRef, type ContainerRuntime, type ExecIO, type LogOptions } from '../../node/runtime.js';
 
@@ -93,5 +94,17 @@ export class FakeRuntime implements ContainerRuntime {
       out.end();
     }
     return out;
+  }
+
+  /** "Inside the pod" is this machine's loopback: connects to 127.0.0.1:port. */
+  async portForward(ref: { namespace: string; pod: string }, port: number): Promise<NodeJS.ReadWriteStream> {
+    if (![...this.containers.keys()].some((k) => k.startsWith(`${ref.namespace}/${ref.pod}/`))) {
+      throw new NotFoundError(`pod "${ref.pod}" in namespace "${ref.namespace}" not found`);
+    }
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', reject);
+    });
   }
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MountPoints } from '../src/node/mountpoints.js';
@@ -46,4 +46,24 @@ test('a directory someone else filled is left in place', async (t) => {
   writeFileSync(join(dir, 'foreign'), 'y');
   await mp.release('pod-a');
   t.true(existsSync(join(dir, 'foreign')));
+});
+
+test('owners whose pod directory is gone (a killed agent, a removed cluster) do not keep paths alive', async (t) => {
+  const { root, mp } = setup();
+  const target = join(root, 'var/run/secrets/tokens');
+  const podA = join(root, 'state/pods/a');
+  const podB = join(root, 'state/pods/b');
+  mkdirSync(podA, { recursive: true });
+  mkdirSync(podB, { recursive: true });
+  await mp.acquire('a', target, 'dir', podA);
+  await mp.acquire('b', target, 'dir', podB);
+  rmSync(podA, { recursive: true });
+  t.deepEqual(await mp.sweep(), [], 'b is alive');
+  t.true(existsSync(target));
+  await mp.release('b');
+  t.false(existsSync(target), 'the dead owner a does not hold it');
+  await mp.acquire('c', target, 'dir', podB);
+  rmSync(podB, { recursive: true });
+  t.true((await mp.sweep()).includes(target));
+  t.false(existsSync(join(root, 'var')));
 });

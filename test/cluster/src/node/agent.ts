@@ -29,13 +29,22 @@ export class StatusReporter {
   private readonly last = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private flushing = false;
+  private disabled = false;
 
   constructor(
     private readonly write: (worker: PodWorker, status: V1PodStatus) => Promise<void>,
     private readonly log: Log,
   ) {}
 
+  /** The agent is shutting down: like a stopped kubelet, it no longer reports what its teardown does to the pods. */
+  disable(): void {
+    this.disabled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.pending.clear();
+  }
+
   schedule(w: PodWorker, delayMs = 100): void {
+    if (this.disabled) return;
     this.pending.set(w.uid, w);
     if (!this.timer) this.timer = setTimeout(() => void this.flush(), delayMs);
   }
@@ -175,6 +184,8 @@ export class NodeAgent implements ContainerRuntime {
   }
 
   private async cleanLeftovers(): Promise<void> {
+    const swept = await this.mountPoints.sweep().catch(() => []);
+    if (swept.length) this.log(`removed mount points nobody uses any more: ${swept.join(', ')}`);
     const dir = join(this.cfg.stateDir, 'pods');
     if (!existsSync(dir)) return;
     for (const uid of await readdir(dir)) {
@@ -238,6 +249,7 @@ export class NodeAgent implements ContainerRuntime {
   async stop(): Promise<void> {
     this.stopping = true;
     this.registration.stop();
+    this.reporter.disable();
     await this.informer?.stop().catch(() => undefined);
     await Promise.all([...this.workers.values()].map((w) => w.terminate({ deleteObject: false, reason: 'node agent shutting down', graceMs: 5000 })));
     this.workers.clear();

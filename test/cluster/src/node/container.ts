@@ -201,7 +201,7 @@ export class ContainerRunner {
     let mounts: Mount[];
     try {
       mounts = this.ctx.volumes.mountsFor(this.spec, env);
-      await prepareMountPoints(mounts, this.ctx.mountPoints, this.ctx.uid);
+      await prepareMountPoints(mounts, this.ctx.mountPoints, this.ctx.uid, this.ctx.dir);
     } catch (err) {
       const msg = errorMessage(err);
       this.set({ kind: 'waiting', reason: err instanceof VolumeError ? 'CreateContainerConfigError' : 'CreateContainerError', message: msg });
@@ -218,7 +218,7 @@ export class ContainerRunner {
       if (!mounts.some((m) => m.target === workingDir)) {
         const enclosing = enclosingMount(mounts, workingDir);
         if (enclosing) await mkdir(join(enclosing.source, workingDir.slice(enclosing.target.length)), { recursive: true });
-        else await this.ctx.mountPoints.acquire(this.ctx.uid, workingDir, 'dir');
+        else await this.ctx.mountPoints.acquire(this.ctx.uid, workingDir, 'dir', this.ctx.dir);
       }
     } else {
       workingDir = join(cdir, 'cwd');

@@ -69,7 +69,7 @@ export function launcherScript(plan: LaunchPlan): string {
  * Create what the bind mounts sit on: inside an enclosing volume's source when a mount lands in another one, else on
  * the host through the reference-counted MountPoints (also when the path exists: it may be another pod's).
  */
-export async function prepareMountPoints(mounts: Mount[], mountPoints: MountPoints, owner: string): Promise<void> {
+export async function prepareMountPoints(mounts: Mount[], mountPoints: MountPoints, owner: string, livenessDir?: string): Promise<void> {
   const ordered = orderMounts(mounts);
   for (const [i, m] of ordered.entries()) {
     const enclosing = enclosingMount(ordered.slice(0, i), m.target);
@@ -80,7 +80,7 @@ export async function prepareMountPoints(mounts: Mount[], mountPoints: MountPoin
         else await writeFile(inner, '', { flag: 'a' });
       }
     } else {
-      await mountPoints.acquire(owner, m.target, m.kind);
+      await mountPoints.acquire(owner, m.target, m.kind, livenessDir);
     }
   }
 }

@@ -15,6 +15,13 @@ interface Entry {
   path: string;
   kind: 'dir' | 'file';
   owners: string[];
+  /** Per owner, a directory that exists as long as the owner is alive (the pod's state dir). */
+  liveness?: Record<string, string>;
+}
+
+/** Owners whose liveness directory is gone (an agent that was killed, a cluster removed wholesale) do not count. */
+function liveOwners(e: Entry): string[] {
+  return e.owners.filter((o) => !e.liveness?.[o] || existsSync(e.liveness[o]!));
 }
 
 export class MountPoints {
@@ -58,7 +65,7 @@ export class MountPoints {
   }
 
   /** Make sure `path` exists (a directory, or an empty file for a file bind mount), creating what is missing. */
-  async acquire(owner: string, target: string, kind: 'dir' | 'file'): Promise<void> {
+  async acquire(owner: string, target: string, kind: 'dir' | 'file', livenessDir?: string): Promise<void> {
     const path = resolve(target);
     await this.withLock(async () => {
       // Every missing ancestor, shallowest first, then the target itself.
@@ -68,7 +75,9 @@ export class MountPoints {
         const isTarget = p === path;
         const entry = await this.read(p);
         if (entry) {
+          entry.owners = liveOwners(entry);
           if (!entry.owners.includes(owner)) entry.owners.push(owner);
+          if (livenessDir) entry.liveness = { ...Object.fromEntries(Object.entries(entry.liveness ?? {}).filter(([o]) => entry.owners.includes(o))), [owner]: livenessDir };
           await writeFile(this.key(p), JSON.stringify(entry));
           if (!existsSync(p)) await this.create(p, entry.kind);
           continue;
@@ -76,7 +85,7 @@ export class MountPoints {
         if (existsSync(p)) continue;
         const k: 'dir' | 'file' = isTarget ? kind : 'dir';
         await this.create(p, k);
-        await writeFile(this.key(p), JSON.stringify({ path: p, kind: k, owners: [owner] } satisfies Entry));
+        await writeFile(this.key(p), JSON.stringify({ path: p, kind: k, owners: [owner], ...(livenessDir ? { liveness: { [owner]: livenessDir } } : {}) } satisfies Entry));
       }
     });
   }
@@ -86,8 +95,13 @@ export class MountPoints {
     else await writeFile(p, '', { flag: 'a' });
   }
 
-  /** Drop every reference `owner` holds; remove the paths nobody references any more (deepest first). */
-  async release(owner: string): Promise<string[]> {
+  /** Remove the paths whose every owner is gone (see liveness). */
+  sweep(): Promise<string[]> {
+    return this.release(undefined);
+  }
+
+  /** Drop every reference `owner` holds; remove the paths nobody (alive) references any more (deepest first). */
+  async release(owner: string | undefined): Promise<string[]> {
     const removed: string[] = [];
     if (!existsSync(this.registry)) return removed;
     await this.withLock(async () => {
@@ -102,8 +116,9 @@ export class MountPoints {
       }
       entries.sort((a, b) => b.path.length - a.path.length);
       for (const e of entries) {
-        if (!e.owners.includes(owner)) continue;
-        e.owners = e.owners.filter((o) => o !== owner);
+        const before = e.owners.length;
+        e.owners = liveOwners(e).filter((o) => o !== owner);
+        if (e.owners.length === before) continue;
         if (e.owners.length > 0) {
           await writeFile(this.key(e.path), JSON.stringify(e));
           continue;

@@ -18,7 +18,8 @@ B=$R/bin
 NETNS=ambit-node-rig
 anchor() { cat $R/anchor.pid 2>/dev/null; }
 RUN() { nsenter --target="$(anchor)" --net --mount -- "$@"; }
-bg() { local name=$1; shift; RUN nohup "$@" >> $S/logs/$name.log 2>&1 & echo $! > $S/$name.pid; }
+# nsenter execs the command (no fork for --net/--mount), so $! is the component's own pid.
+bg() { local name=$1; shift; nsenter --target="$(anchor)" --net --mount -- nohup "$@" >> $S/logs/$name.log 2>&1 & echo $! > $S/$name.pid; }
 
 start_nodes() {
   for n in 1 2; do
@@ -100,8 +101,14 @@ NC
 
 down() {
   stop_nodes
-  for p in proxy sched kcm apiserver etcd; do [ -f $S/$p.pid ] && kill "$(cat $S/$p.pid)" 2>/dev/null || true; done
-  sleep 1
+  pids=""
+  for p in proxy sched kcm apiserver etcd; do [ -f $S/$p.pid ] && pids="$pids $(cat $S/$p.pid)"; done
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 60); do
+    left=""; for pid in $pids; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+    [ -z "$left" ] && break; sleep 0.25
+  done
+  for pid in $left; do kill -9 "$pid" 2>/dev/null || true; done
   [ -n "$(anchor)" ] && kill "$(anchor)" 2>/dev/null || true
   rm -f $R/anchor.pid
   ip netns del $NETNS 2>/dev/null || true

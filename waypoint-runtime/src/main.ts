@@ -20,7 +20,7 @@ import { CaClient, CertificateManager, LocalCA, loadCA, type CertificateSource, 
 import { ControllerConfigSource } from './config/controller.js';
 import { FileConfigSource, parseWaypointFile, type ConfigSource, type WaypointFileSettings } from './config/source.js';
 import { HboneConnector } from './hbone/connector.js';
-import { HboneTermination } from './hbone/termination.js';
+import { drainWaypoint, HboneTermination } from './hbone/termination.js';
 import { PlainHttpConnector } from './upstream/connector.js';
 import { Waypoint } from './waypoint.js';
 
@@ -126,8 +126,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('draining', { signal, graceMs: drainMs });
-    await term?.close();
-    await waypoint.close(drainMs);
+    await drainWaypoint(waypoint, term, drainMs);
     cert?.manager?.close();
     process.exit(0);
   };

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createServer } from 'node:http';
 import type { K8sObject } from '@ambit/plugin-sdk';
 import { CertificateManager, createRootCA, HboneClient, HboneServer, LocalCA } from '@ambit/ztunnel-runtime';
-import { HboneConnector, HboneTermination, StaticConfigSource, StreamDuplex, Waypoint } from '../src/index.js';
+import { drainWaypoint, HboneConnector, HboneTermination, StaticConfigSource, StreamDuplex, Waypoint } from '../src/index.js';
 import { service, workload } from './helpers.js';
 
 const WAYPOINT_ID = 'spiffe://cluster.local/ns/default/sa/waypoint';
@@ -78,6 +78,44 @@ test('HBONE both legs: client -> waypoint:15008 (mTLS CONNECT) -> plugin chain -
     await term.close();
     await waypoint.close(100);
     await dest.close();
+    certs.close();
+  }
+});
+
+test('drain on SIGTERM ends an idle keep-alive tunnel (as a ztunnel pool holds it) instead of waiting for the client', async (t) => {
+  const certs = new CertificateManager(new LocalCA(createRootCA()));
+  const [wpCert, sleepCert] = await Promise.all([certs.get(WAYPOINT_ID), certs.get(SLEEP)]);
+  const app = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const appPort = (app.address() as { port: number }).port;
+  const mesh = {
+    services: [service('productpage', '10.96.0.30', { 9080: appPort })],
+    workloads: [workload('productpage-v1', '127.0.0.1', 'bookinfo-productpage', { 'default/productpage.default.svc.cluster.local': { 9080: appPort } })],
+  };
+  const waypoint = new Waypoint({
+    identity: { name: 'waypoint', namespace: 'default' },
+    source: new StaticConfigSource({ mesh, resources: [] }),
+    accessLog: { write: () => {} },
+    logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+  });
+  await waypoint.start();
+  const term = new HboneTermination(waypoint, { certificate: wpCert });
+  const wpPort = (await term.listen(0, '127.0.0.1')).port;
+  const client = new HboneClient();
+  try {
+    const stream = await client.connect({ nextHop: { host: '127.0.0.1', port: wpPort }, authority: '10.96.0.30:9080', expectedIdentities: [WAYPOINT_ID], certificate: sleepCert });
+    let out = '';
+    stream.on('data', (c) => (out += c));
+    const ended = new Promise<void>((r) => { stream.once('close', r); stream.once('end', r); });
+    // A keep-alive request: the tunnel stays open after the response, as a pooled client connection does.
+    stream.write('GET / HTTP/1.1\r\nhost: productpage:9080\r\n\r\n');
+    while (!/\r\n\r\nok$/.test(out)) await new Promise((r) => setTimeout(r, 10));
+    t.regex(out, /^HTTP\/1.1 200 OK/);
+    await drainWaypoint(waypoint, term, 200);
+    await ended;
+  } finally {
+    client.close();
+    await new Promise((r) => app.close(r));
     certs.close();
   }
 });

@@ -43,7 +43,27 @@ export class HboneTermination {
     this.server.setCertificate(cert);
   }
 
-  close(): Promise<void> {
-    return this.server.close();
+  /**
+   * GOAWAY to every session; tunnels still open after `graceMs` (e.g. a client's idle keep-alive connection,
+   * which a ztunnel's pooled session carries indefinitely) are destroyed. Without a grace, waits for them.
+   */
+  async close(graceMs?: number): Promise<void> {
+    const closed = this.server.close();
+    if (graceMs === undefined) return closed;
+    const timer = setTimeout(() => this.server.destroy(), graceMs);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
   }
+}
+
+/**
+ * The waypoint's SIGTERM drain: HBONE sessions get GOAWAY while the waypoint drains its HTTP connections (the
+ * tunnels' keep-alive connections end when idle or after the grace), so both finish within `graceMs` (plus the
+ * closes) and the process can exit before the pod's termination grace period runs out.
+ */
+export async function drainWaypoint(waypoint: Waypoint, term: HboneTermination | undefined, graceMs: number): Promise<void> {
+  await Promise.all([term?.close(graceMs), waypoint.close(graceMs)]);
 }

@@ -93,6 +93,9 @@ export async function install(client: KubeClient, opts: InstallOptions = {}): Pr
   await requireGatewayCRDs(client);
   const denied = await checkRights(client, [...crds, ...objects], ['create', 'patch']);
   if (denied.length) throw new InstallError(`insufficient rights to install (nothing was changed): cannot ${denied.join(', ')}`);
+  // Right after an uninstall the system namespace may still be terminating: applying into it would fail half-way.
+  const ns = objects.find((o) => o.kind === 'Namespace');
+  if (ns) await waitNamespaceGoneIfTerminating(client, ns.metadata.name!, opts.timeoutMs ?? 300_000, log);
   for (const o of crds) {
     await client.apply(R.crd, o, { fieldManager: FIELD_MANAGER, force: true });
     log(`${label(o)} applied`);
@@ -104,6 +107,21 @@ export async function install(client: KubeClient, opts: InstallOptions = {}): Pr
   }
   if (opts.wait) await waitReady(client, objects, opts.timeoutMs ?? 300_000, log);
   log(`Ambit ${VERSION} installed`);
+}
+
+async function waitNamespaceGoneIfTerminating(client: KubeClient, name: string, timeoutMs: number, log: (l: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const cur = await client.getOrUndefined<KubeObject & { status?: { phase?: string } }>(R.namespace, undefined, name);
+    if (!cur || (!cur.metadata.deletionTimestamp && cur.status?.phase !== 'Terminating')) return;
+    if (Date.now() > deadline) {
+      throw new InstallError(`namespace ${name} is still being deleted (nothing was changed): wait until "kubectl get namespace ${name}" says NotFound, then run ambit install again`);
+    }
+    if (!told) log(`namespace/${name} is still being deleted (an earlier uninstall); waiting for it to go`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 async function waitReady(client: KubeClient, objs: KubeObject[], timeoutMs: number, log: (l: string) => void): Promise<void> {

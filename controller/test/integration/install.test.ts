@@ -108,3 +108,24 @@ test.serial('install applies the manifests idempotently; uninstall --purge remov
   const u2 = await cli(['uninstall']);
   t.is(u2.code, 0, u2.stderr);
 });
+
+test.serial('install right after an uninstall waits for the terminating system namespace instead of failing half-way', async (t) => {
+  if (!cluster) return t.pass();
+  t.is((await cli(['install', '--no-wait'])).code, 0);
+  // A finalizer keeps istio-system terminating, as a slow namespace deletion right after `ambit uninstall` does.
+  await cluster.client.create(R.configMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hold', namespace: 'istio-system', finalizers: ['ambit.dev/test-hold'] } });
+  t.is(kubectl(cluster.kubeconfig, ['delete', 'namespace', 'istio-system', '--wait=false']).status, 0);
+  const p = spawn(process.execPath, [CLI, '--kubeconfig', cluster.kubeconfig, 'install', '--no-wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (c) => (stdout += c));
+  p.stderr.on('data', (c) => (stderr += c));
+  const done = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? 1)));
+  await eventually(async () => stdout.includes('namespace/istio-system is still being deleted (an earlier uninstall); waiting for it to go\n'), 30_000, 'install says it waits');
+  t.false(stdout.includes('applied'), 'nothing applied while the namespace terminates');
+  kubectl(cluster.kubeconfig, ['patch', 'configmap', 'hold', '-n', 'istio-system', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+  t.is(await done, 0, stderr);
+  t.true(stdout.includes('namespace/istio-system applied\n'));
+  t.true(stdout.endsWith('Ambit 0.1.0 installed\n'));
+  t.is((await cli(['uninstall', '--purge'])).code, 0);
+});

@@ -114,6 +114,11 @@ export class Waypoint {
   #configured = false;
   #draining = false;
   #inflight = 0;
+  /**
+   * Connections handed in by serve() (HBONE tunnels), with their requests in flight. Node's HTTP server tracks
+   * idle connections only once it listens itself, so the drain ends these on its own.
+   */
+  readonly #served = new Map<Duplex, number>();
   #servers: Server[] = [];
   #unsubscribe?: () => void;
   readonly #opts: WaypointOptions;
@@ -222,6 +227,8 @@ export class Waypoint {
     s.remoteAddress ??= peer.clientAddress;
     s.remotePort ??= peer.clientPort;
     setPeer(conn, peer);
+    this.#served.set(conn, 0);
+    conn.once('close', () => this.#served.delete(conn));
     this.app.server.emit('connection', conn);
   }
 
@@ -263,9 +270,12 @@ export class Waypoint {
     await this.#opts.source?.stop();
     const server = this.app.server;
     server.closeIdleConnections?.();
+    // Idle tunnels (a client's keep-alive connection) end now; busy ones after their last response.
+    for (const [conn, n] of this.#served) if (n === 0) conn.end();
     const deadline = Date.now() + graceMs;
     while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     server.closeAllConnections?.();
+    for (const conn of this.#served.keys()) conn.destroy();
     await this.app.close();
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await this.connector.close();
@@ -311,11 +321,19 @@ export class Waypoint {
     const chain = this.#chain;
     const ctx = this.#context(req);
     this.#inflight++;
+    const conn = req.raw.socket as unknown as Duplex;
+    const served = this.#served.get(conn);
+    if (served !== undefined) this.#served.set(conn, served + 1);
     let logged = false;
     const done = () => {
       if (logged) return;
       logged = true;
       this.#inflight--;
+      const n = this.#served.get(conn);
+      if (n !== undefined) {
+        this.#served.set(conn, n - 1);
+        if (this.#draining && n === 1) conn.end();
+      }
       if (!reply.raw.writableFinished) {
         ctx.responseFlags = ctx.responseFlags === '-' ? 'DC' : ctx.responseFlags;
         ctx.response ??= { status: 0, headers: {} };

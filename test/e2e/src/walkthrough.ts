@@ -187,7 +187,8 @@ export function walkthrough(dialect: Dialect): Step[] {
       { run: 'ambit uninstall --purge', expect: [exitCode(0)], timeoutMs: 180_000 },
       { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 60_000 },
       { run: titleFrom('notsleep'), expect: [showsTitle], retryForMs: 60_000 },
-      { run: podsState, quiet: true, expect: [sameAppPods] },
+      // The deleted waypoints' pods go asynchronously (terminating for up to their grace period).
+      { run: podsState, quiet: true, expect: [sameAppPods], retryForMs: 30_000 },
       {
         run: 'kubectl get pods -n default -o jsonpath=\'{.items[*].metadata.annotations.ambient\\.istio\\.io/redirection}\'',
         quiet: true,
@@ -196,7 +197,7 @@ export function walkthrough(dialect: Dialect): Step[] {
       },
       { run: 'kubectl get all -n istio-system 2>&1', expect: [prints(/No resources found|NotFound|not found/)], retryForMs: 90_000 },
       { run: 'kubectl delete -f samples/manifests/bookinfo.yaml -f samples/manifests/sleep.yaml -f samples/manifests/notsleep.yaml --ignore-not-found', quiet: true },
-      { run: 'kubectl delete -f samples/manifests/bookinfo-versions.yaml --ignore-not-found; kubectl delete httproute reviews --ignore-not-found', quiet: true },
+      { run: 'kubectl delete -f samples/manifests/bookinfo-versions.yaml --ignore-not-found; kubectl delete httproute reviews --ignore-not-found; kubectl delete authorizationpolicy productpage-viewer --ignore-not-found; kubectl delete virtualservice,destinationrule reviews --ignore-not-found', quiet: true },
     ],
   });
   return steps;

@@ -3,29 +3,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertFiles } from '../pki.js';
+import type { NodeConfigFile } from '../node/config.js';
 import { ManagedProcess } from './process.js';
 import { imagesFile, net, nodeBinary, nodeMain, ports, repoRoot } from './paths.js';
 
-/** The contract with the node agent (test/cluster/src/node/main.ts reads this file). */
-export interface VirtualNodeConfig {
-  name: string;
-  kubeconfigPath: string;
-  /** The IP the apiserver dials for this node's kubelet endpoints (127.0.1.N). */
-  address: string;
-  kubeletPort: number;
-  tls: { certFile: string; keyFile: string; caFile: string };
-  bridge: string;
-  gateway: string;
-  /** Prefix length of the pod network on the bridge (10.244.0.0/16). */
-  podNetworkPrefix: number;
-  clusterDNS: string;
-  clusterDomain: string;
-  stateDir: string;
-  imagesFile: string;
-  binDir: string;
-  /** Repository root (`node` images name scripts relative to it). */
-  repoRoot: string;
-}
+/** The contract with the node agent: the file test/cluster/src/node/config.ts reads. */
+export type VirtualNodeConfig = NodeConfigFile;
 
 export interface NodeLaunch {
   name: string;

@@ -28,6 +28,9 @@ export interface NodeConfig {
   taints: Array<{ key: string; value?: string; effect: string }>;
 }
 
+/** The file as the cluster harness writes it: the fields with defaults may be left out. */
+export type NodeConfigFile = Omit<NodeConfig, 'netnsPrefix' | 'labels' | 'taints'> & Partial<Pick<NodeConfig, 'netnsPrefix' | 'labels' | 'taints'>>;
+
 /** The repository root, from this file's place in test/cluster/dist/src/node. */
 export function defaultRepoRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..');

@@ -128,6 +128,22 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     });
 
   program
+    .command('ztunnel-config')
+    .alias('zc')
+    .description("Show ztunnel's configuration (from its admin /config_dump) as tables")
+    .argument('<type>', 'workloads, services, policies or certificates')
+    .option('--node <node>', 'Read the ztunnel on this node (default: the first running one)')
+    .action(async function (this: Command, type: string) {
+      const g = this.optsWithGlobals<Globals>();
+      const { ZTUNNEL_CONFIG_KINDS, fetchConfigDump, findZtunnelPod, renderZtunnelConfig } = await import('./ztunnel-config.js');
+      const kind = ZTUNNEL_CONFIG_KINDS.find((k) => k === type || k === `${type}s`);
+      if (!kind) throw new CliError(`unknown ztunnel config type "${type}" (expected one of: ${ZTUNNEL_CONFIG_KINDS.join(', ')})`);
+      const c = clientFor(g);
+      const pod = await findZtunnelPod(c, g.istioNamespace, this.opts<{ node?: string }>().node);
+      io.out(renderZtunnelConfig(kind, await fetchConfigDump(c, pod), g.namespace));
+    });
+
+  program
     .command('install')
     .description('Install Ambit (CRDs, controller, ztunnel) into the cluster')
     .option('--no-wait', 'Do not wait for the control plane to become ready')

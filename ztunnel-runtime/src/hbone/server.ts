@@ -37,7 +37,11 @@ export interface HboneServerOptions {
   /** Trust domain client identities must be in; defaults to the server certificate's. */
   trustDomain?: string;
   onTunnel: (tunnel: HboneTunnel) => void;
+  /** A connection that has not completed its TLS handshake after this long is dropped (default 10s, Node's own is 120s). */
+  handshakeTimeoutMs?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface PeerInfo {
   identity: string;
@@ -64,6 +68,7 @@ export class HboneServer {
       allowHTTP1: false,
       minVersion: 'TLSv1.3',
       unknownProtocolTimeout: 1000,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     });
     this.server.on('secureConnection', (sock: tls.TLSSocket) => this.checkPeer(sock));
     this.server.on('tlsClientError', (err, sock) => {

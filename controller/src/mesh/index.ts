@@ -18,3 +18,8 @@ export type { MeshModel, ModelWarning } from './build.js';
 export type { MeshInput, MeshOptions, Pod } from './input.js';
 export { waypointResources, resolveHost, targetsWaypoint, routeAttaches } from './resources.js';
 export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';
+
+// ---- main.ts hook: the leader-only status writer (AuthorizationPolicy and HTTPRoute status) -----------------
+import type { ComponentFactory } from '../kube/component.js';
+import { statusComponent } from '../status/index.js';
+export const createComponents: ComponentFactory = (ctx) => [statusComponent(ctx)];

@@ -64,12 +64,26 @@ function transformFor(rt: ResourceType): (o: KubeObject) => KubeObject {
 export interface MeshWatcherOptions {
   client: KubeClient;
   /** Called with every new model (after the first full sync, then on changes). */
-  onModel: (model: MeshModel) => void;
+  onModel: (model: MeshModel, input: MeshInput) => void;
   mesh?: MeshOptions;
   /** Quiet time before a rebuild (default 20 ms), and the longest a change waits (default 200 ms). */
   debounceMs?: number;
   maxDelayMs?: number;
   log?: ComponentLogger;
+}
+
+type BuiltListener = (model: MeshModel, input: MeshInput) => void;
+const builtListeners = new Set<BuiltListener>();
+let lastBuilt: { model: MeshModel; input: MeshInput } | undefined;
+
+/**
+ * Every model any MeshWatcher of this process builds, with its input (the status writer reads both; the watcher
+ * itself runs on every replica, the writer only on the leader). Called at once with the last build, if any.
+ */
+export function onMeshBuilt(listener: BuiltListener): () => void {
+  builtListeners.add(listener);
+  if (lastBuilt) listener(lastBuilt.model, lastBuilt.input);
+  return () => builtListeners.delete(listener);
 }
 
 export class MeshWatcher {
@@ -147,7 +161,9 @@ export class MeshWatcher {
       policies: model.mesh.policies?.length,
       waypoints: model.waypoints.size,
     });
-    this.#opts.onModel(model);
+    lastBuilt = { model, input };
+    this.#opts.onModel(model, input);
+    for (const l of builtListeners) l(model, input);
     return model;
   }
 

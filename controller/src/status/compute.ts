@@ -1,0 +1,143 @@
+// Pure status computation (objects + mesh model in, conditions out) for what istiod reports on objects it does not
+// own: AuthorizationPolicy (`ZtunnelAccepted`, `WaypointAccepted`; reference 5.1, istiod's ambient policies) and
+// the mesh controller's entries in HTTPRoute `status.parents` (GAMMA routes and routes on waypoint Gateways, with
+// Istio's `ResolvedWaypoints`; reference 9).
+
+import { resolveServiceWaypoint, waypointOf, type ResolveContext } from '../gateway/binding.js';
+import { CLASS_MESH, CLASS_WAYPOINT, MESH_CONTROLLER } from '../gateway/constants.js';
+import type { Condition, KubeObject } from '../kube/resources.js';
+import type { RouteParentStatus } from '../kube/status.js';
+import type { MeshModel } from '../mesh/build.js';
+import type { MeshInput } from '../mesh/input.js';
+import { GATEWAY_API_GROUP, targetRefsOf } from '../mesh/resources.js';
+
+export const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
+export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
+export const RESOLVED_WAYPOINTS = 'ResolvedWaypoints';
+export const MSG_MISSING_LABEL = 'istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected';
+export const MSG_NO_PARENT = 'parent not found';
+
+const nsName = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
+const gen = (o: KubeObject): { observedGeneration?: number } => (o.metadata.generation !== undefined ? { observedGeneration: o.metadata.generation } : {});
+
+export function resolveContext(input: MeshInput): ResolveContext {
+  const namespaces = new Map(input.namespaces.map((n) => [n.metadata.name!, n]));
+  const gateways = new Map(input.gateways.map((g) => [nsName(g), g]));
+  const classes = new Map(input.gatewayClasses.map((c) => [c.metadata.name!, c]));
+  return { namespace: (n) => namespaces.get(n), gateway: (ns, n) => gateways.get(`${ns}/${n}`), gatewayClass: (n) => classes.get(n) };
+}
+
+/**
+ * The conditions istiod writes on an AuthorizationPolicy. Without targetRefs: `ZtunnelAccepted`, True/`Accepted`
+ * `attached to ztunnel`, or False with the conversion warning (`UnsupportedValue`). With targetRefs (never sent to
+ * ztunnel): `WaypointAccepted` per the bound waypoints (`bound to ns/name`).
+ */
+export function authorizationPolicyConditions(ap: KubeObject, input: MeshInput, model: Pick<MeshModel, 'warnings'>, rootNamespace = 'istio-system'): Condition[] {
+  const targets = targetRefsOf(ap);
+  if (!targets.length) {
+    const w = model.warnings.filter((x) => x.object === `AuthorizationPolicy ${nsName(ap)}`);
+    if (w.length) return [{ type: ZTUNNEL_ACCEPTED, status: 'False', reason: w[0].reason, message: w.map((x) => x.message).join('; '), ...gen(ap) }];
+    return [{ type: ZTUNNEL_ACCEPTED, status: 'True', reason: 'Accepted', message: 'attached to ztunnel', ...gen(ap) }];
+  }
+  const ctx = resolveContext(input);
+  const ns = ap.metadata.namespace!;
+  const bound: string[] = [];
+  const problems: Array<{ reason: string; message: string }> = [];
+  for (const t of targets) {
+    const group = t.group ?? '';
+    const key = `${t.namespace ?? ns}/${t.name}`;
+    if (t.kind === 'Gateway' && group === GATEWAY_API_GROUP) {
+      const w = waypointOf(ctx, { namespace: t.namespace ?? ns, name: t.name ?? '' });
+      if (w) bound.push(key);
+      else problems.push({ reason: 'TargetNotFound', message: `waypoint ${key} not found` });
+    } else if (t.kind === 'Service' && (group === '' || group === 'core')) {
+      const svc = input.services.find((s) => nsName(s) === key);
+      if (!svc) {
+        problems.push({ reason: 'TargetNotFound', message: `Service ${key} not found` });
+        continue;
+      }
+      const r = resolveServiceWaypoint(ctx, svc);
+      if (r.waypoint) bound.push(`${r.waypoint.namespace}/${r.waypoint.name}`);
+      else problems.push({ reason: 'AncestorNotBound', message: `Service ${key} is not bound to a waypoint` });
+    } else if (t.kind === 'GatewayClass' && group === GATEWAY_API_GROUP) {
+      const cls = ctx.gatewayClass(t.name ?? '');
+      if (!cls) problems.push({ reason: 'TargetNotFound', message: `GatewayClass ${t.name} not found` });
+      else if (ns !== rootNamespace) problems.push({ reason: 'Invalid', message: `GatewayClass targetRefs are only allowed in the root namespace ${rootNamespace}` });
+      else if ((cls as { spec?: { controllerName?: string } }).spec?.controllerName !== MESH_CONTROLLER)
+        problems.push({ reason: 'Invalid', message: `GatewayClass must use controller name \`${MESH_CONTROLLER}\` for waypoints` });
+      else bound.push(t.name!);
+    } else {
+      problems.push({ reason: 'Invalid', message: `unsupported targetRef ${t.kind ?? ''}${group ? `.${group}` : ''} ${key}` });
+    }
+  }
+  const uniq = [...new Set(bound)];
+  if (!problems.length) return [{ type: WAYPOINT_ACCEPTED, status: 'True', reason: 'Accepted', message: `bound to ${uniq.join(', ')}`, ...gen(ap) }];
+  if (uniq.length)
+    return [{ type: WAYPOINT_ACCEPTED, status: 'True', reason: 'PartiallyInvalid', message: `bound to ${uniq.join(', ')}; ${problems.map((p) => p.message).join('; ')}`, ...gen(ap) }];
+  return [{ type: WAYPOINT_ACCEPTED, status: 'False', reason: problems[0].reason, message: problems.map((p) => p.message).join('; '), ...gen(ap) }];
+}
+
+interface ParentRef {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  port?: number;
+  sectionName?: string;
+}
+
+interface BackendRef {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
+
+const isServiceRef = (r: { group?: string; kind?: string }, defaultKind: string): boolean => (r.kind ?? defaultKind) === 'Service' && (r.group ?? '') === '';
+
+/**
+ * This controller's `status.parents` entries for a route: one per parentRef that is a Service (GAMMA) or a
+ * waypoint Gateway (a mesh-controller class). Other parents (ingress Gateways) are left to their controllers.
+ */
+export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteParentStatus[] {
+  const ctx = resolveContext(input);
+  const ns = route.metadata.namespace!;
+  const spec = ((route as { spec?: { parentRefs?: ParentRef[]; rules?: Array<{ backendRefs?: BackendRef[] }> } }).spec ?? {});
+  const services = new Map(input.services.map((s) => [nsName(s), s]));
+
+  const missing: string[] = [];
+  for (const rule of spec.rules ?? [])
+    for (const b of rule.backendRefs ?? []) {
+      if (!isServiceRef(b, 'Service')) continue;
+      const key = `${b.namespace ?? ns}/${b.name}`;
+      if (!services.has(key) && !missing.includes(key)) missing.push(key);
+    }
+  const resolvedRefs: Condition = missing.length
+    ? { type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound', message: `backend(s) not found: ${missing.map((k) => `Service ${k}`).join(', ')}`, ...gen(route) }
+    : { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'All references resolved', ...gen(route) };
+  const accepted: Condition = { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid', ...gen(route) };
+
+  const out: RouteParentStatus[] = [];
+  for (const p of spec.parentRefs ?? []) {
+    const pns = p.namespace ?? ns;
+    if (isServiceRef(p, 'Gateway')) {
+      const svc = services.get(`${pns}/${p.name}`);
+      let waypoints: Condition;
+      if (!svc) waypoints = { type: RESOLVED_WAYPOINTS, status: 'True', reason: 'NoMatchingParent', message: MSG_NO_PARENT, ...gen(route) };
+      else if (resolveServiceWaypoint(ctx, svc).waypoint)
+        waypoints = { type: RESOLVED_WAYPOINTS, status: 'True', reason: 'ResolvedWaypoints', message: 'All waypoints resolved', ...gen(route) };
+      else waypoints = { type: RESOLVED_WAYPOINTS, status: 'True', reason: 'MissingUseWaypointLabel', message: MSG_MISSING_LABEL, ...gen(route) };
+      out.push({ parentRef: { ...p }, controllerName: MESH_CONTROLLER, conditions: [accepted, resolvedRefs, waypoints] });
+      continue;
+    }
+    if ((p.kind ?? 'Gateway') !== 'Gateway' || (p.group ?? GATEWAY_API_GROUP) !== GATEWAY_API_GROUP) continue;
+    const gw = ctx.gateway(pns, p.name ?? '');
+    if (!gw) continue;
+    const cls = ctx.gatewayClass(gw.spec?.gatewayClassName);
+    const clsName = gw.spec?.gatewayClassName;
+    const controller = cls?.spec?.controllerName ?? (clsName === CLASS_MESH || clsName === CLASS_WAYPOINT ? MESH_CONTROLLER : undefined);
+    if (controller !== MESH_CONTROLLER) continue;
+    out.push({ parentRef: { ...p }, controllerName: MESH_CONTROLLER, conditions: [accepted, resolvedRefs] });
+  }
+  return out;
+}

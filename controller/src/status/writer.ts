@@ -1,0 +1,97 @@
+// Writes the computed statuses: AuthorizationPolicy conditions (status subresource, server-side apply) and this
+// controller's HTTPRoute status.parents entries (read-modify-write with resourceVersion, other controllers'
+// entries kept). Compares with the cached objects first and writes only what changed, so its own writes (which
+// come back through the informers and trigger a rebuild) end in a no-op instead of a loop. One pass at a time;
+// a model that arrives during a pass is handled after it (only the newest).
+
+import { KubeError, type KubeClient } from '../kube/client.js';
+import type { Condition, KubeObject, ResourceType } from '../kube/resources.js';
+import { applyStatus, kubeTime, mergeConditions, mergeRouteParents, sameIgnoringTransitionTimes, updateOwnRouteParents, type RouteParentStatus } from '../kube/status.js';
+import type { MeshModel } from '../mesh/build.js';
+import type { MeshInput } from '../mesh/input.js';
+import { MESH_CONTROLLER } from '../gateway/constants.js';
+import { authorizationPolicyConditions, routeParentStatuses } from './compute.js';
+
+export const STATUS_FIELD_MANAGER = 'ambit-status';
+
+export interface StatusWriterOptions {
+  client: KubeClient;
+  rootNamespace?: string;
+  log?: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
+}
+
+function rtOf(o: KubeObject, plural: string): ResourceType {
+  const [group, version] = (o.apiVersion ?? '').includes('/') ? o.apiVersion!.split('/') : ['', o.apiVersion ?? 'v1'];
+  return { group, version, plural, kind: o.kind ?? '', namespaced: true };
+}
+
+export class StatusWriter {
+  readonly #opts: StatusWriterOptions;
+  #pending: { model: MeshModel; input: MeshInput } | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  /** Writes made so far (tests, logs). */
+  writes = 0;
+
+  constructor(opts: StatusWriterOptions) {
+    this.#opts = opts;
+  }
+
+  /** Schedules a pass for this model (coalesced with later ones). */
+  update(model: MeshModel, input: MeshInput): void {
+    if (this.#stopped) return;
+    this.#pending = { model, input };
+    this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+  }
+
+  /** Resolves once no pass is running or pending. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#pending = undefined;
+    await this.idle();
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#pending && !this.#stopped) {
+      const { model, input } = this.#pending;
+      this.#pending = undefined;
+      await this.sync(model, input);
+    }
+  }
+
+  /** One pass: every AuthorizationPolicy and HTTPRoute of the input. */
+  async sync(model: MeshModel, input: MeshInput): Promise<void> {
+    const now = kubeTime();
+    for (const ap of input.authorizationPolicies ?? []) {
+      if (this.#stopped) return;
+      const status = (ap.status ?? {}) as { conditions?: Condition[] };
+      const desired = authorizationPolicyConditions(ap, input, model, this.#opts.rootNamespace);
+      const drop = new Set(['ZtunnelAccepted', 'WaypointAccepted'].filter((t) => !desired.some((d) => d.type === t)));
+      const others = (status.conditions ?? []).filter((c) => !drop.has(c.type));
+      const next = mergeConditions(others, desired, now, true);
+      if (sameIgnoringTransitionTimes(status.conditions ?? [], next)) continue;
+      await this.#write(ap, () => applyStatus(this.#opts.client, rtOf(ap, 'authorizationpolicies'), ap, { conditions: next }, STATUS_FIELD_MANAGER));
+    }
+    for (const route of input.httpRoutes ?? []) {
+      if (this.#stopped) return;
+      const ours = routeParentStatuses(route, input);
+      const parents = ((route.status ?? {}) as { parents?: RouteParentStatus[] }).parents ?? [];
+      if (sameIgnoringTransitionTimes(parents, mergeRouteParents(parents, MESH_CONTROLLER, ours, now))) continue;
+      await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, 'httproutes'), route.metadata.namespace!, route.metadata.name!, MESH_CONTROLLER, ours));
+    }
+  }
+
+  async #write(o: KubeObject, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+      this.writes++;
+    } catch (err) {
+      if (err instanceof KubeError && err.notFound) return; // deleted meanwhile
+      this.#opts.log?.warn('status write failed', { object: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, error: (err as Error).message });
+    }
+  }
+}

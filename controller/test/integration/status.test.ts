@@ -1,0 +1,109 @@
+// Status the controller writes on objects it does not own, against a real kube-apiserver: an AuthorizationPolicy
+// with HTTP attributes gets Istio's UnsupportedValue, a GAMMA HTTPRoute to a Service without a waypoint gets the
+// ResolvedWaypoints message, next to another controller's entry that stays; a rebuild writes nothing new.
+
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { nullLogger } from '../../src/kube/log.js';
+import { R, type Condition, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
+import { MeshWatcher } from '../../src/mesh/watch.js';
+import { MSG_MISSING_LABEL, StatusWriter } from '../../src/status/index.js';
+import { eventually, getTestCluster, kubectl, type TestCluster } from './env.js';
+
+const NS = 'status-it';
+const AP: ResourceType = { group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true };
+const HTTP_WARNING =
+  'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
+
+let cluster: TestCluster;
+let mesh: MeshWatcher;
+let writer: StatusWriter;
+
+function istioCrds(): string {
+  const root = join(process.env.GOMODCACHE ?? '/var/cache/ambit/go/mod', 'istio.io');
+  const v = existsSync(root) ? readdirSync(root).filter((d) => d.startsWith('api@')).sort().at(-1) : undefined;
+  if (!v) throw new Error('istio.io/api not found in the Go module cache');
+  return join(root, v, 'kubernetes', 'customresourcedefinitions.gen.yaml');
+}
+
+test.before(async () => {
+  cluster = await getTestCluster();
+  if (!(await cluster.client.getOrUndefined(R.crd, undefined, 'authorizationpolicies.security.istio.io'))) {
+    const r = kubectl(cluster.kubeconfig, ['apply', '--server-side', '-f', istioCrds()]);
+    if (r.status !== 0) throw new Error(`istio CRDs: ${r.stderr}`);
+    const w = kubectl(cluster.kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/authorizationpolicies.security.istio.io']);
+    if (w.status !== 0) throw new Error(`istio CRDs: ${w.stderr}`);
+  }
+  await cluster.client.create(R.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }).catch(() => {});
+  await cluster.client.create(R.service, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ratings', namespace: NS }, spec: { selector: { app: 'ratings' }, ports: [{ port: 9080 }] } });
+  await cluster.client.create(AP, {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'get-only', namespace: NS },
+    spec: { selector: { matchLabels: { app: 'ratings' } }, action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+  });
+  const route = await cluster.client.create(R.httpRoute, {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'ratings', namespace: NS },
+    spec: { parentRefs: [{ group: '', kind: 'Service', name: 'ratings', port: 9080 }], rules: [{ backendRefs: [{ name: 'ratings', port: 9080 }] }] },
+  });
+  // Another controller already reports on this route.
+  const other = { parentRef: { name: 'ingress', namespace: NS }, controllerName: 'example.com/gateway-controller', conditions: [{ type: 'Accepted', status: 'False', reason: 'NoMatchingParent', message: 'not ours', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
+  await cluster.client.replace(R.httpRoute, { ...route, status: { parents: [other] } }, 'status');
+
+  writer = new StatusWriter({ client: cluster.client, rootNamespace: 'istio-system', log: nullLogger });
+  mesh = new MeshWatcher({ client: cluster.client, onModel: (m, i) => writer.update(m, i), debounceMs: 10 });
+  await mesh.start();
+});
+
+test.after.always(async () => {
+  await mesh?.stop();
+  await writer?.stop();
+  if (cluster) {
+    await cluster.client.delete(R.namespace, undefined, NS).catch(() => {});
+    await cluster.stop();
+  }
+});
+
+test('an AuthorizationPolicy with HTTP attributes reports UnsupportedValue with observedGeneration', async (t) => {
+  const cond = await eventually(async () => {
+    const ap = await cluster.client.get<KubeObject & { status?: { conditions?: Condition[] } }>(AP, NS, 'get-only');
+    return ap.status?.conditions?.find((c) => c.type === 'ZtunnelAccepted') && { ap, c: ap.status.conditions.find((c) => c.type === 'ZtunnelAccepted')! };
+  }, 30_000, 'ZtunnelAccepted');
+  t.like(cond.c, { status: 'False', reason: 'UnsupportedValue', message: HTTP_WARNING, observedGeneration: cond.ap.metadata.generation });
+  t.truthy(cond.c.lastTransitionTime);
+});
+
+test('a GAMMA HTTPRoute to a Service without a waypoint says the route will not be respected; the other controller\'s entry stays', async (t) => {
+  type Route = KubeObject & { status?: { parents?: Array<{ controllerName: string; parentRef: Record<string, unknown>; conditions: Condition[] }> } };
+  const route = await eventually(async () => {
+    const r = await cluster.client.get<Route>(R.httpRoute, NS, 'ratings');
+    return r.status?.parents?.some((p) => p.controllerName === 'istio.io/mesh-controller') && r;
+  }, 30_000, 'mesh-controller parent entry');
+  const parents = route.status!.parents!;
+  t.is(parents.length, 2);
+  t.like(parents.find((p) => p.controllerName === 'example.com/gateway-controller'), { conditions: [{ type: 'Accepted', status: 'False', message: 'not ours' }] });
+  const ours = parents.find((p) => p.controllerName === 'istio.io/mesh-controller')!;
+  t.like(ours.parentRef, { kind: 'Service', name: 'ratings', port: 9080 });
+  const byType = Object.fromEntries(ours.conditions.map((c) => [c.type, c]));
+  t.like(byType.Accepted, { status: 'True', reason: 'Accepted', message: 'Route was valid', observedGeneration: route.metadata.generation });
+  t.like(byType.ResolvedRefs, { status: 'True', reason: 'ResolvedRefs', message: 'All references resolved' });
+  t.like(byType.ResolvedWaypoints, { status: 'True', message: MSG_MISSING_LABEL });
+
+  // Once written, a rebuild from the (updated) caches writes nothing: no status loop.
+  await eventually(async () => {
+    mesh.rebuild();
+    await writer.idle();
+    const before = writer.writes;
+    mesh.rebuild();
+    await writer.idle();
+    return writer.writes === before;
+  }, 10_000, 'a rebuild without writes');
+  const settled = await cluster.client.get<Route>(R.httpRoute, NS, 'ratings');
+  mesh.rebuild();
+  await writer.idle();
+  const again = await cluster.client.get<Route>(R.httpRoute, NS, 'ratings');
+  t.is(again.metadata.resourceVersion, settled.metadata.resourceVersion);
+});

@@ -3,7 +3,7 @@ import type { KubeObject } from '../src/kube/resources.js';
 import { mergeRouteParents } from '../src/kube/status.js';
 import { buildMesh } from '../src/mesh/build.js';
 import type { MeshInput } from '../src/mesh/input.js';
-import { authorizationPolicyConditions, MSG_MISSING_LABEL, routeParentStatuses } from '../src/status/compute.js';
+import { attachedRoutes, authorizationPolicyConditions, MSG_MISSING_LABEL, routeParentStatuses } from '../src/status/compute.js';
 
 const HTTP_WARNING =
   'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
@@ -106,4 +106,17 @@ test('HTTPRoute parents merge keeps other controllers\' entries and the transiti
   t.deepEqual(second[0], other);
   t.is(second.length, 2);
   t.true(second[1].conditions.every((c) => c.lastTransitionTime === '2026-02-01T00:00:00Z'));
+});
+
+test('waypoint Gateway: attachedRoutes counts routes naming it per listener; a namespace its listener does not allow is not Accepted', (t) => {
+  const wp = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint', namespace: 'bookinfo' };
+  const same = route('same', [wp], ['reviews-v1']);
+  const other = { ...route('other', [wp], ['reviews-v1']), metadata: { name: 'other', namespace: 'elsewhere', generation: 1 } };
+  const gamma = route('gamma', [{ group: '', kind: 'Service', name: 'reviews' }], ['reviews-v1']);
+  const inp = input({ httpRoutes: [same, other, gamma] });
+  t.deepEqual([...attachedRoutes(inp.gateways[0], inp)], [['mesh', 1]]);
+  t.like(routeParentStatuses(other, inp)[0].conditions[0], { type: 'Accepted', status: 'False', reason: 'NotAllowedByListeners' });
+  t.like(routeParentStatuses(same, inp)[0].conditions[0], { type: 'Accepted', status: 'True' });
+  (inp.gateways[0].spec.listeners![0] as { allowedRoutes?: unknown }).allowedRoutes = { namespaces: { from: 'All' } };
+  t.deepEqual([...attachedRoutes(inp.gateways[0], inp)], [['mesh', 2]]);
 });

@@ -3,8 +3,9 @@
 // the mesh controller's entries in HTTPRoute `status.parents` (GAMMA routes and routes on waypoint Gateways, with
 // Istio's `ResolvedWaypoints`; reference 9).
 
-import { resolveServiceWaypoint, waypointOf, type ResolveContext } from '../gateway/binding.js';
+import { matchesSelector, resolveServiceWaypoint, waypointOf, type ResolveContext } from '../gateway/binding.js';
 import { CLASS_MESH, CLASS_WAYPOINT, MESH_CONTROLLER } from '../gateway/constants.js';
+import type { Gateway, Listener } from '../gateway/types.js';
 import type { Condition, KubeObject } from '../kube/resources.js';
 import type { RouteParentStatus } from '../kube/status.js';
 import type { MeshModel } from '../mesh/build.js';
@@ -133,11 +134,51 @@ export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteP
     if ((p.kind ?? 'Gateway') !== 'Gateway' || (p.group ?? GATEWAY_API_GROUP) !== GATEWAY_API_GROUP) continue;
     const gw = ctx.gateway(pns, p.name ?? '');
     if (!gw) continue;
-    const cls = ctx.gatewayClass(gw.spec?.gatewayClassName);
-    const clsName = gw.spec?.gatewayClassName;
-    const controller = cls?.spec?.controllerName ?? (clsName === CLASS_MESH || clsName === CLASS_WAYPOINT ? MESH_CONTROLLER : undefined);
-    if (controller !== MESH_CONTROLLER) continue;
-    out.push({ parentRef: { ...p }, controllerName: MESH_CONTROLLER, conditions: [accepted, resolvedRefs] });
+    if (!isMeshGateway(gw, input)) continue;
+    const allowed = attachingListeners(gw, p, ns, input).length > 0;
+    const acc: Condition = allowed
+      ? accepted
+      : { type: 'Accepted', status: 'False', reason: 'NotAllowedByListeners', message: `no listener of Gateway ${pns}/${p.name} allows routes from namespace ${ns}`, ...gen(route) };
+    out.push({ parentRef: { ...p }, controllerName: MESH_CONTROLLER, conditions: [acc, resolvedRefs] });
   }
   return out;
+}
+
+/** A Gateway of a mesh-controller class (a waypoint). */
+export function isMeshGateway(gw: Gateway, input: Pick<MeshInput, 'gatewayClasses'>): boolean {
+  const clsName = gw.spec?.gatewayClassName;
+  const cls = input.gatewayClasses.find((c) => c.metadata.name === clsName);
+  const controller = cls?.spec?.controllerName ?? (clsName === CLASS_MESH || clsName === CLASS_WAYPOINT ? MESH_CONTROLLER : undefined);
+  return controller === MESH_CONTROLLER;
+}
+
+function listenerAllows(l: Listener, gwNs: string, routeNs: string, input: Pick<MeshInput, 'namespaces'>): boolean {
+  const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
+  if (from === 'All') return true;
+  if (from === 'Selector') return matchesSelector(l.allowedRoutes?.namespaces?.selector, input.namespaces.find((n) => n.metadata.name === routeNs)?.metadata.labels ?? {});
+  return gwNs === routeNs;
+}
+
+/** The listeners of `gw` a route in `routeNs` attaches to through parentRef `p` (sectionName, allowedRoutes). */
+function attachingListeners(gw: Gateway, p: ParentRef, routeNs: string, input: Pick<MeshInput, 'namespaces'>): string[] {
+  return (gw.spec?.listeners ?? [])
+    .filter((l) => (p.sectionName === undefined || p.sectionName === l.name) && (p.port === undefined || p.port === l.port))
+    .filter((l) => listenerAllows(l, gw.metadata.namespace!, routeNs, input))
+    .map((l) => l.name);
+}
+
+/** `attachedRoutes` per listener of a waypoint Gateway: HTTPRoutes and GRPCRoutes whose parentRefs name it. */
+export function attachedRoutes(gw: Gateway, input: MeshInput): Map<string, number> {
+  const counts = new Map((gw.spec?.listeners ?? []).map((l) => [l.name, 0]));
+  for (const route of [...(input.httpRoutes ?? []), ...(input.grpcRoutes ?? [])]) {
+    const ns = route.metadata.namespace!;
+    const seen = new Set<string>();
+    for (const p of ((route as { spec?: { parentRefs?: ParentRef[] } }).spec?.parentRefs ?? [])) {
+      if ((p.kind ?? 'Gateway') !== 'Gateway' || (p.group ?? GATEWAY_API_GROUP) !== GATEWAY_API_GROUP) continue;
+      if ((p.namespace ?? ns) !== gw.metadata.namespace || p.name !== gw.metadata.name) continue;
+      for (const l of attachingListeners(gw, p, ns, input)) seen.add(l);
+    }
+    for (const l of seen) counts.set(l, (counts.get(l) ?? 0) + 1);
+  }
+  return counts;
 }

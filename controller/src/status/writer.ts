@@ -2,15 +2,17 @@
 // controller's HTTPRoute status.parents entries (read-modify-write with resourceVersion, other controllers'
 // entries kept). Compares with the cached objects first and writes only what changed, so its own writes (which
 // come back through the informers and trigger a rebuild) end in a no-op instead of a loop. One pass at a time;
-// a model that arrives during a pass is handled after it (only the newest).
+// a model that arrives during a pass is handled after it (only the newest). Also: the waypoint Gateways' listener
+// attachedRoutes.
 
 import { KubeError, type KubeClient } from '../kube/client.js';
-import type { Condition, KubeObject, ResourceType } from '../kube/resources.js';
+import { R, type Condition, type KubeObject, type ResourceType } from '../kube/resources.js';
 import { applyStatus, kubeTime, mergeConditions, mergeRouteParents, sameIgnoringTransitionTimes, updateOwnRouteParents, type RouteParentStatus } from '../kube/status.js';
 import type { MeshModel } from '../mesh/build.js';
 import type { MeshInput } from '../mesh/input.js';
 import { MESH_CONTROLLER } from '../gateway/constants.js';
-import { authorizationPolicyConditions, routeParentStatuses } from './compute.js';
+import type { Gateway } from '../gateway/types.js';
+import { attachedRoutes, authorizationPolicyConditions, isMeshGateway, routeParentStatuses } from './compute.js';
 
 export const STATUS_FIELD_MANAGER = 'ambit-status';
 
@@ -83,6 +85,35 @@ export class StatusWriter {
       if (sameIgnoringTransitionTimes(parents, mergeRouteParents(parents, MESH_CONTROLLER, ours, now))) continue;
       await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, 'httproutes'), route.metadata.namespace!, route.metadata.name!, MESH_CONTROLLER, ours));
     }
+    for (const gw of input.gateways) {
+      if (this.#stopped) return;
+      await this.#syncAttachedRoutes(gw, input);
+    }
+  }
+
+  /**
+   * A waypoint Gateway's listener `attachedRoutes`, once the Gateway controller has written its listener statuses
+   * (it keeps the count it finds). Read-modify-write with resourceVersion; retried on conflict.
+   */
+  async #syncAttachedRoutes(gw: Gateway, input: MeshInput): Promise<void> {
+    if (!isMeshGateway(gw, input)) return;
+    const counts = attachedRoutes(gw, input);
+    const differs = (g: Gateway) => (g.status?.listeners ?? []).some((l) => counts.has(l.name) && l.attachedRoutes !== counts.get(l.name));
+    if (!differs(gw)) return;
+    await this.#write(gw, async () => {
+      for (let i = 0; i < 5; i++) {
+        const cur = await this.#opts.client.getOrUndefined<Gateway>(R.gateway, gw.metadata.namespace!, gw.metadata.name!);
+        if (!cur || !differs(cur)) return;
+        const listeners = cur.status!.listeners!.map((l) => (counts.has(l.name) ? { ...l, attachedRoutes: counts.get(l.name)! } : l));
+        try {
+          await this.#opts.client.replace(R.gateway, { ...cur, status: { ...cur.status, listeners } }, 'status', { fieldManager: STATUS_FIELD_MANAGER });
+          return;
+        } catch (err) {
+          if (!(err instanceof KubeError && err.conflict)) throw err;
+        }
+      }
+      throw new KubeError(`status of Gateway ${gw.metadata.namespace}/${gw.metadata.name}: too many conflicts`, 409, 'Conflict');
+    });
   }
 
   async #write(o: KubeObject, fn: () => Promise<unknown>): Promise<void> {

@@ -53,6 +53,22 @@ test.before(async () => {
   const other = { parentRef: { name: 'ingress', namespace: NS }, controllerName: 'example.com/gateway-controller', conditions: [{ type: 'Accepted', status: 'False', reason: 'NoMatchingParent', message: 'not ours', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
   await cluster.client.replace(R.httpRoute, { ...route, status: { parents: [other] } }, 'status');
 
+  // A waypoint Gateway whose listener status the Gateway controller has written (attachedRoutes 0), and a route on it.
+  const gw = await cluster.client.create(R.gateway, {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'waypoint', namespace: NS },
+    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+  });
+  const listenerStatus = { name: 'mesh', supportedKinds: [], attachedRoutes: 0, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'No errors found', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
+  await cluster.client.replace(R.gateway, { ...gw, status: { listeners: [listenerStatus] } }, 'status');
+  await cluster.client.create(R.httpRoute, {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'all-traffic', namespace: NS },
+    spec: { parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint' }], rules: [{ backendRefs: [{ name: 'missing', port: 9080 }] }] },
+  });
+
   writer = new StatusWriter({ client: cluster.client, rootNamespace: 'istio-system', log: nullLogger });
   mesh = new MeshWatcher({ client: cluster.client, onModel: (m, i) => writer.update(m, i), debounceMs: 10 });
   await mesh.start();
@@ -106,4 +122,21 @@ test('a GAMMA HTTPRoute to a Service without a waypoint says the route will not 
   await writer.idle();
   const again = await cluster.client.get<Route>(R.httpRoute, NS, 'ratings');
   t.is(again.metadata.resourceVersion, settled.metadata.resourceVersion);
+});
+
+test('a route on the waypoint Gateway: its listener counts it, the route names the missing backend', async (t) => {
+  type Gw = KubeObject & { status?: { listeners?: Array<{ name: string; attachedRoutes: number }> } };
+  const gw = await eventually(async () => {
+    const g = await cluster.client.get<Gw>(R.gateway, NS, 'waypoint');
+    return g.status?.listeners?.[0]?.attachedRoutes === 1 && g;
+  }, 30_000, 'attachedRoutes 1');
+  t.is(gw.status!.listeners![0].name, 'mesh');
+  const route = await eventually(async () => {
+    const r = await cluster.client.get<KubeObject & { status?: { parents?: Array<{ controllerName: string; conditions: Condition[] }> } }>(R.httpRoute, NS, 'all-traffic');
+    return (r.status?.parents?.length ?? 0) > 0 && r;
+  }, 30_000, 'route status');
+  const parent = route.status!.parents![0];
+  t.is(parent.controllerName, 'istio.io/mesh-controller');
+  t.like(parent.conditions.find((c) => c.type === 'ResolvedRefs'), { status: 'False', reason: 'BackendNotFound', message: `backend(s) not found: Service ${NS}/missing` });
+  t.falsy(parent.conditions.find((c) => c.type === 'ResolvedWaypoints'));
 });

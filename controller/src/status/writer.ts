@@ -19,6 +19,8 @@ export const STATUS_FIELD_MANAGER = 'ambit-status';
 export interface StatusWriterOptions {
   client: KubeClient;
   rootNamespace?: string;
+  /** Delay before a pass with failed writes is repeated (default 5 s). */
+  retryMs?: number;
   log?: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
 }
 
@@ -32,6 +34,8 @@ export class StatusWriter {
   #pending: { model: MeshModel; input: MeshInput } | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  #failed = false;
+  #retry: NodeJS.Timeout | undefined;
   /** Writes made so far (tests, logs). */
   writes = 0;
 
@@ -54,14 +58,24 @@ export class StatusWriter {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#pending = undefined;
+    clearTimeout(this.#retry);
     await this.idle();
   }
 
   async #loop(): Promise<void> {
     while (this.#pending && !this.#stopped) {
-      const { model, input } = this.#pending;
+      const last = this.#pending;
       this.#pending = undefined;
-      await this.sync(model, input);
+      this.#failed = false;
+      await this.sync(last.model, last.input);
+      // A failed write is tried again with the same model unless a newer one comes first.
+      if (this.#failed && !this.#stopped) {
+        clearTimeout(this.#retry);
+        this.#retry = setTimeout(() => {
+          if (!this.#pending) this.update(last.model, last.input);
+        }, this.#opts.retryMs ?? 5_000);
+        this.#retry.unref();
+      }
     }
   }
 
@@ -122,6 +136,7 @@ export class StatusWriter {
       this.writes++;
     } catch (err) {
       if (err instanceof KubeError && err.notFound) return; // deleted meanwhile
+      this.#failed = true;
       this.#opts.log?.warn('status write failed', { object: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, error: (err as Error).message });
     }
   }

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { run, sleep } from './exec.js';
 import { listNetns, removeChains, teardownHostNetwork } from './network.js';
 import { cacheRoot, defaultStateDir, machineLockFile } from './paths.js';
@@ -171,17 +172,22 @@ async function allBinDirs(): Promise<string[]> {
   }
 }
 
-/** Processes of a local cluster whatever its state dir: the command line names a `.ambit/cluster` state dir. */
-async function clusterProcesses(binDirs: string[]): Promise<ProcInfo[]> {
+/**
+ * Processes of the local cluster kept in `stateDir`: control-plane programs and node agents whose command line
+ * names that state dir, and this repository's supervisor. Another checkout's cluster (another state dir, e.g. a
+ * CI rehearsal in its own network namespace) is left alone.
+ */
+async function clusterProcesses(binDirs: string[], stateDir: string): Promise<ProcInfo[]> {
   const out: ProcInfo[] = [];
+  const ownSupervisor = `${fileURLToPath(new URL('../cli.js', import.meta.url))} supervise`;
   for (const p of await listProcesses()) {
     if (p.pid === process.pid) continue;
     try {
       const cmdline = (await readFile(`/proc/${p.pid}/cmdline`, 'utf8')).split('\0').join(' ');
       const fromBin = binDirs.some((d) => p.exe.startsWith(`${d}/`));
       const agentOrSupervisor = /test\/cluster\/dist\/src\/(node\/main|cli)\.js (--config|supervise)/.test(cmdline);
-      if ((fromBin || agentOrSupervisor) && cmdline.includes('/.ambit/cluster')) out.push(p);
-      else if (agentOrSupervisor && cmdline.includes(' supervise')) out.push(p);
+      if ((fromBin || agentOrSupervisor) && cmdline.includes(stateDir)) out.push(p);
+      else if (cmdline.includes(ownSupervisor)) out.push(p);
     } catch {
       /* gone */
     }
@@ -193,21 +199,20 @@ async function clusterProcesses(binDirs: string[]): Promise<ProcInfo[]> {
  * Best-effort removal of anything a local cluster left behind on this machine (a supervisor or test that
  * died). Returns what it removed. It does not know which cluster made what, so it removes every ambit-named
  * thing: netns ambit-* (except pods of another node agent attached to another bridge), bridge ambit0, AMBIT-*
- * and KUBE-* chains, mounts under the state dir. Processes: those
- * from a Kubernetes bin dir of the cache (and node agents, supervisors) whose command line names a
- * `.ambit/cluster` state dir, plus whatever runs in the ambit-* namespaces. Processes from the bin dir that
- * belong to something else (a developer's own ad-hoc control plane under /tmp) are left alone.
+ * and KUBE-* chains, mounts under the state dir. Processes: those from a Kubernetes bin dir of the cache (and
+ * node agents) whose command line names this state dir, this repository's supervisor, plus whatever runs in the
+ * ambit-* namespaces. Processes of another state dir are left alone.
  */
 export async function cleanupLeftovers(opts: { stateDir?: string } = {}): Promise<string[]> {
   const removed: string[] = [];
   const binDirs = await allBinDirs();
-  const procs = await clusterProcesses(binDirs);
+  const stateDir = opts.stateDir ?? defaultStateDir;
+  const procs = await clusterProcesses(binDirs, stateDir);
   if (procs.length) {
     await killPids(procs.map((p) => p.pid));
     removed.push(...procs.map((p) => `process ${p.pid} ${p.exe}`));
   }
   removed.push(...(await deleteNetns()));
-  const stateDir = opts.stateDir ?? defaultStateDir;
   removed.push(...(await unmountUnder(stateDir)));
   removed.push(...(await removeClusterChains(binDirs.find((d) => existsSync(join(d, 'kube-proxy'))))));
   removed.push(...(await teardownHostNetwork(undefined)));

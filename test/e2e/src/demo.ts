@@ -4,7 +4,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildControlPlane, startCluster, type Cluster } from '@ambit/cluster';
-import { createShell } from './shell.js';
+import { createShell, type Shell } from './shell.js';
 import { runSteps } from './runner.js';
 import { walkthrough, type Dialect } from './walkthrough.js';
 
@@ -22,22 +22,37 @@ async function main(): Promise<number> {
   console.log(dim('Building the Kubernetes control plane from the Go module proxy (cached after the first run)...'));
   const binDir = await buildControlPlane({ log: (l) => console.log(dim(l)) });
   console.log(dim('Starting the local cluster...'));
-  const started: { cluster?: Cluster; stopping?: boolean } = {};
-  const stop = async () => {
-    if (started.stopping || !started.cluster) return;
-    started.stopping = true;
-    console.log(dim('Tearing the cluster down...'));
-    await started.cluster.stop();
+  // Ctrl-C (or SIGTERM) at any point: kill the running command's process group, wait for a cluster still
+  // starting to be handed over (startCluster tears a failed start down itself), then stop it: nothing stays.
+  const state: { starting?: Promise<Cluster | undefined>; shell?: Shell; interrupted?: boolean } = {};
+  const interrupt = async (sig: NodeJS.Signals) => {
+    if (state.interrupted) return;
+    state.interrupted = true;
+    console.log(dim(`\n${sig}: stopping the walkthrough and tearing the cluster down...`));
+    await state.shell?.close();
+    const cluster = await state.starting;
+    await cluster?.stop();
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { void stop().finally(() => process.exit(130)); });
+    process.on(sig, () => {
+      void interrupt(sig).then(
+        () => process.exit(130),
+        (err: Error) => { console.error(`teardown failed: ${err.message}`); process.exit(131); },
+      );
+    });
   }
-  const cluster = await startCluster({ log: (l) => console.log(dim(l)) });
-  started.cluster = cluster;
+  state.starting = startCluster({ log: (l) => console.log(dim(l)) }).catch((err: Error) => {
+    if (!state.interrupted) throw err;
+    return undefined;
+  });
+  const cluster = await state.starting;
+  if (!cluster || state.interrupted) return new Promise<number>(() => {}); // the signal handler exits
   const shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
+  state.shell = shell;
   const failure = await runSteps(shell, walkthrough(dialect), {
     step: (s) => console.log(`\n${bold(s.title)}`),
     command: ({ command, result, failed }) => {
+      if (state.interrupted) return;
       if (command.quiet && failed.length === 0) return;
       console.log(`$ ${command.run}`);
       const out = (result.stdout + result.stderr).trimEnd();
@@ -45,12 +60,14 @@ async function main(): Promise<number> {
       for (const f of failed) console.log(`!! expected ${f}`);
     },
   });
+  if (state.interrupted) return new Promise<number>(() => {});
   if (failure) console.log(`\nThe walkthrough stopped: "${failure.command.run}" did not show ${failure.failed.join('; ')}.`);
   else console.log(`\n${bold('Every step showed what getting-started.md promises.')}`);
   if (keep) {
     console.log(`\nThe cluster is still running:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  export PATH=${binDir}:$PATH\nStop it with: npm run cluster:down`);
   } else {
-    await stop();
+    console.log(dim('Tearing the cluster down...'));
+    await cluster.stop();
   }
   return failure ? 1 : 0;
 }

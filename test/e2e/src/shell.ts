@@ -12,6 +12,11 @@ export interface ShellResult {
 export interface Shell {
   run(command: string, opts?: { timeoutMs?: number; input?: string }): Promise<ShellResult>;
   env: NodeJS.ProcessEnv;
+  /**
+   * Kills every running command with its whole process group (each runs detached, so a terminal's Ctrl-C does
+   * not reach it) and refuses new ones: what an interrupted demo does before it tears the cluster down.
+   */
+  close(): Promise<void>;
 }
 
 export function createShell(opts: { kubeconfigPath: string; pathPrepend: string[]; cwd: string }): Shell {
@@ -20,9 +25,20 @@ export function createShell(opts: { kubeconfigPath: string; pathPrepend: string[
     KUBECONFIG: opts.kubeconfigPath,
     PATH: [...opts.pathPrepend, process.env.PATH ?? ''].join(':'),
   };
+  const running = new Map<number, Promise<void>>();
+  let closed = false;
+  const killGroup = (pid: number) => {
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+  };
   return {
     env,
+    async close() {
+      closed = true;
+      for (const pid of running.keys()) killGroup(pid);
+      await Promise.all(running.values());
+    },
     run(command, runOpts = {}) {
+      if (closed) return Promise.resolve({ command, code: 130, stdout: '', stderr: '(interrupted)' });
       return new Promise((resolve) => {
         const child = spawn('sh', ['-c', command], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
         let stdout = '';
@@ -32,10 +48,16 @@ export function createShell(opts: { kubeconfigPath: string; pathPrepend: string[
         child.stdin.end(runOpts.input ?? '');
         const timer = setTimeout(() => {
           stderr += `\n(timed out after ${runOpts.timeoutMs} ms)`;
-          try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+          killGroup(child.pid!);
         }, runOpts.timeoutMs ?? 120_000);
+        let exited!: () => void;
+        if (child.pid) running.set(child.pid, new Promise((r) => { exited = r; }));
         child.on('close', (code, signal) => {
           clearTimeout(timer);
+          // The shell is gone; anything it started in the background still holds its process group.
+          killGroup(child.pid!);
+          running.delete(child.pid!);
+          exited?.();
           resolve({ command, code: code ?? (signal ? 128 : 1), stdout, stderr });
         });
       });

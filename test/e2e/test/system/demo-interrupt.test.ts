@@ -93,7 +93,7 @@ maybe('Ctrl-C at step 3 of npm run demo stops the walkthrough and the cluster, a
     // Step 3's first command is running now (a detached `sh -c`): interrupt it, as Ctrl-C does.
     await eventually('a walkthrough command to run', async () => (await processes()).some((p) => p.environ.includes(`KUBECONFIG=${stateDir}/`)) || undefined, 60_000, 100);
     process.kill(-demo.pid!, 'SIGINT');
-    const e = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300_000))]);
+    const e = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300_000).unref())]);
     t.deepEqual(e, { code: 130, signal: null }, output);
   } finally {
     if (!exit) try { process.kill(-demo.pid!, 'SIGKILL'); } catch { /* gone */ }

@@ -64,7 +64,7 @@ async function main(): Promise<number> {
   if (failure) console.log(`\nThe walkthrough stopped: "${failure.command.run}" did not show ${failure.failed.join('; ')}.`);
   else console.log(`\n${bold('Every step showed what getting-started.md promises.')}`);
   if (keep) {
-    console.log(`\nThe cluster is still running:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  export PATH=${binDir}:$PATH\nStop it with: npm run cluster:down`);
+    console.log(`\nThe cluster is still running:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  export PATH=${binDir}:$PATH\nIt runs as long as this demo does: Ctrl-C here, or from another terminal: npm run cluster:down`);
   } else {
     console.log(dim('Tearing the cluster down...'));
     await cluster.stop();

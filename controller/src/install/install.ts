@@ -10,6 +10,7 @@ import { R, resourceFor, type KubeObject, type ResourceType } from '../kube/reso
 import { MESH_CONTROLLER, WAYPOINT_CLASSES } from '../gateway/constants.js';
 import { VERSION } from './version.js';
 import { removeLegacyGatewayVersion, serveLegacyGatewayVersion } from './legacy-gateway-version.js';
+import { waitForRedirectionRelease } from './redirection-release.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** controller/manifests (from controller/dist/src/install). */
@@ -172,6 +173,13 @@ export async function uninstall(client: KubeClient, opts: UninstallOptions = {})
     if (cms.items.length) log(`configmap/istio-ca-root-cert deleted from ${cms.items.length} namespace(s)`);
   } catch (err) {
     if (!(err instanceof KubeError && (err.forbidden || err.notFound))) throw err;
+  }
+  if (objects.some((o) => o.kind === 'DaemonSet')) {
+    try {
+      await waitForRedirectionRelease(client, log);
+    } catch (err) {
+      if (!(err instanceof KubeError && err.forbidden)) throw err;
+    }
   }
   for (const o of [...objects].reverse()) {
     const rt = typeOf(o);

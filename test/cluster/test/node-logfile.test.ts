@@ -1,6 +1,6 @@
 import test from 'ava';
 import { mkdtempSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -52,4 +52,20 @@ test('writer and reader round-trip, limitBytes and follow until the run ends', a
   await new Promise((r) => setTimeout(r, 300));
   ended = true;
   t.is(await all, 'first\nsecond\n');
+});
+
+test('follow: lines written just before the run ends reach the follower even if the log file is removed at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-log-'));
+  const path = join(dir, '0.log');
+  const w = new LogWriter(path);
+  w.write('stdout', 'started\n');
+  await new Promise((r) => setTimeout(r, 20));
+  let ended = false;
+  const all = text(await openLog(path, { ...base, follow: true }, () => ended));
+  // As when a pod is deleted: the last lines, the run ends, the pod directory goes, all before the next poll.
+  w.write('stdout', 'draining\nstopped\n');
+  await w.close();
+  ended = true;
+  await rm(dir, { recursive: true });
+  t.is(await all, 'started\ndraining\nstopped\n');
 });

@@ -269,6 +269,9 @@ export class ContainerRunner {
       } catch {
         /* group already empty */
       }
+      // 'exit' can come before the last output has been read from the pipes: wait for both to close (bounded,
+      // should a grandchild outside the group hold them) so the final lines reach the log before followers end.
+      await stdioClosed(proc, 2000);
       await writer.close();
       this.runDone = true;
       this.pid = undefined;
@@ -395,4 +398,21 @@ function toApiState(s: State): V1ContainerState {
         },
       };
   }
+}
+
+/** Resolves once the child's stdout and stderr have both closed (everything written has been read), or after `ms`. */
+function stdioClosed(proc: ChildProcess, ms: number): Promise<void> {
+  const streams = [proc.stdout, proc.stderr].filter((s) => s && !s.closed);
+  if (streams.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let left = streams.length;
+    const timer = setTimeout(resolve, ms);
+    for (const s of streams)
+      s!.once('close', () => {
+        if (--left === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+  });
 }

@@ -1,7 +1,7 @@
 // Container logs in the CRI format (`<RFC3339 time> <stdout|stderr> <F|P> <text>`), one file per container run, so
 // `kubectl logs` can have --timestamps, --since, --tail and --previous.
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import type { LogOptions } from './runtime.js';
 
@@ -94,7 +94,8 @@ export function renderLog(content: string, opts: Pick<LogOptions, 'tailLines' | 
 
 /**
  * A readable stream of the log: what is there now, then (follow) what gets appended, until `done()` says the
- * container run is over and the file is read to its end.
+ * container run is over and the file is read to its end. The file stays open while followed: a deleted pod's
+ * directory goes away right after its last lines are written, and those lines must still reach the follower.
  */
 export async function openLog(path: string, opts: LogOptions, done: () => boolean): Promise<Readable> {
   const out = new PassThrough();
@@ -111,43 +112,45 @@ export async function openLog(path: string, opts: LogOptions, done: () => boolea
     out.write(buf);
     return limit === undefined || sent < limit;
   };
-  const initial = existsSync(path) ? await readFile(path, 'utf8') : '';
-  let offset = Buffer.byteLength(initial);
-  const keepGoing = push(renderLog(initial, opts));
-  if (!opts.follow || !keepGoing) {
+  let fh: FileHandle | undefined;
+  let offset = 0;
+  /** The bytes appended since the last call ('' when none, or no file yet). */
+  const readNew = async (): Promise<string> => {
+    if (!fh) fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return '';
+    const { size } = await fh.stat();
+    if (size <= offset) return '';
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+    offset += bytesRead;
+    return buf.subarray(0, bytesRead).toString('utf8');
+  };
+  const finish = (): void => {
     out.end();
+    void fh?.close().catch(() => undefined);
+  };
+  const keepGoing = push(renderLog(await readNew(), opts));
+  if (!opts.follow || !keepGoing) {
+    finish();
     return out;
   }
   let carry = '';
   let closed = false;
   out.on('close', () => (closed = true));
   const tick = async (): Promise<void> => {
-    if (closed) return;
+    if (closed) return finish();
     try {
-      const st = existsSync(path) ? await stat(path) : undefined;
-      if (st && st.size > offset) {
-        const fh = await open(path, 'r');
-        const buf = Buffer.alloc(st.size - offset);
-        await fh.read(buf, 0, buf.length, offset);
-        await fh.close();
-        offset = st.size;
-        const text = carry + buf.toString('utf8');
-        const lines = text.split('\n');
-        carry = lines.pop() ?? '';
-        for (const l of lines) {
-          const r = parseLogLine(l);
-          if (r && !push(formatRecord(r, opts.timestamps))) {
-            out.end();
-            return;
-          }
-        }
-      } else if (done()) {
-        out.end();
-        return;
+      // Decided before reading: whatever was written up to the end of the run is read below.
+      const ended = done();
+      const lines = (carry + (await readNew())).split('\n');
+      carry = lines.pop() ?? '';
+      for (const l of lines) {
+        const r = parseLogLine(l);
+        if (r && !push(formatRecord(r, opts.timestamps))) return finish();
       }
+      if (ended) return finish();
     } catch {
-      out.end();
-      return;
+      return finish();
     }
     setTimeout(() => void tick(), 200);
   };

@@ -220,6 +220,22 @@ test('a command exiting 1 is restarted with back-off: CrashLoopBackOff, previous
   t.is(await ok(['-n', ns, 'logs', 'crash', '--previous']), 'attempt failed\n');
 });
 
+test('`kubectl logs -f` during `kubectl delete pod` shows the lines the container wrote while shutting down', async (t) => {
+  const ns = newNamespace('node-drain');
+  await ok(['create', 'namespace', ns]);
+  // A handler that logs on SIGTERM and exits at once: the last lines race the process exit.
+  const script = 'trap "echo draining; echo stopped; exit 0" TERM; echo started; while true; do sleep 0.1; done';
+  await ok(['-n', ns, 'run', 'drainer', '--image=busybox', '--', 'sh', '-c', script]);
+  await ok(['-n', ns, 'wait', '--for=condition=Ready', 'pod/drainer', '--timeout=60s']);
+  const follow = cluster.kubectl(['-n', ns, 'logs', '-f', 'drainer'], { timeoutMs: 60_000 });
+  await eventually('container logging', async () => (await ok(['-n', ns, 'logs', 'drainer'])).includes('started'));
+  await ok(['-n', ns, 'delete', 'pod', 'drainer', '--wait=true']);
+  const followed = await follow;
+  t.is(followed.code, 0, followed.stderr);
+  // (The shell may also report its killed `sleep` child as "Terminated" in between.)
+  t.regex(followed.stdout, /^started\n(?:.*\n)*draining\nstopped\n$/);
+});
+
 test('volumes, env and identity: ConfigMap, Secret (0600), downward API, init containers, service account token', async (t) => {
   const ns = newNamespace('node-vol');
   await ok(

@@ -70,7 +70,9 @@ export class PodProxyListeners {
   }
 
   async #listen(port: number, onSocket: (s: net.Socket) => void): Promise<void> {
-    const server = await listenInNetns(this.netns, port);
+    // SO_REUSEPORT (Istio's inpod port reuse): a new ztunnel binds next to the one it replaces and takes new
+    // connections as soon as the old one closes its listeners, so a rollout refuses no connection.
+    const server = await listenInNetns(this.netns, port, { reusePort: true });
     this.#servers.push(server);
     server.on('connection', (socket: net.Socket) => {
       this.#sockets.add(socket);

@@ -28,6 +28,7 @@ import {
   SO_MARK,
   SO_ORIGINAL_DST,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   errnoError,
   lib,
   parseSockaddrIn,
@@ -135,6 +136,8 @@ export interface TcpSocketOptions {
   /** IP_TRANSPARENT: allows binding a non-local `localAddress` (source spoofing). */
   transparent?: boolean;
   reuseAddr?: boolean;
+  /** SO_REUSEPORT: several sockets (of the same user) bind the same port; the kernel spreads connections. */
+  reusePort?: boolean;
   /** bind(2) before use; with only `localPort`, binds 0.0.0.0. */
   localAddress?: string;
   localPort?: number;
@@ -151,6 +154,7 @@ export function createTcpSocketFd(ns: Netns | undefined, opts: TcpSocketOptions 
   if (fd < 0) throw errnoError('socket');
   try {
     if (opts.reuseAddr) setOpt(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
+    if (opts.reusePort) setOpt(fd, SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
     if (opts.mark !== undefined) setOpt(fd, SOL_SOCKET, SO_MARK, opts.mark, 'SO_MARK');
     if (opts.transparent) setOpt(fd, SOL_IP, IP_TRANSPARENT, 1, 'IP_TRANSPARENT');
     if (opts.localAddress !== undefined || opts.localPort !== undefined) {
@@ -176,13 +180,15 @@ export interface ListenOptions {
   host?: string;
   backlog?: number;
   mark?: number;
+  /** SO_REUSEPORT (see TcpSocketOptions). */
+  reusePort?: boolean;
   /** Listen with this server (net.Server, tls.Server, …) instead of a new net.Server. */
   server?: net.Server;
 }
 
 /** A server listening on `host:port` inside `ns`. Resolves once listening; rejects (EADDRINUSE, …) otherwise. */
 export async function listenInNetns(ns: Netns, port: number, opts: ListenOptions = {}): Promise<net.Server> {
-  const fd = createTcpSocketFd(ns, { reuseAddr: true, mark: opts.mark, localAddress: opts.host ?? '0.0.0.0', localPort: port });
+  const fd = createTcpSocketFd(ns, { reuseAddr: true, reusePort: opts.reusePort, mark: opts.mark, localAddress: opts.host ?? '0.0.0.0', localPort: port });
   const server = opts.server ?? net.createServer();
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(e);

@@ -116,6 +116,8 @@ export class NodeProxy {
       this.store.applyFull(loadLocalConfig(c.localXdsPath));
     }
     await this.agent.start();
+    // Ready once the pods already on the node are served: during a rollout the old ztunnel is stopped only then.
+    await this.agent.whenIdle();
     this.#ready = true;
     log.info('ready', `node=${c.nodeName} pods=${this.#proxies.size}`);
     return ports;

@@ -236,6 +236,29 @@ test.serial('close() stops accepting and drains: an open connection finishes, th
   t.is(w.listeners!.activeConnections, 0);
 });
 
+test.serial('hand-over: a second proxy binds next to the first (SO_REUSEPORT) and serves every connection once the first closes', async (t) => {
+  const w = await world(t);
+  await app(w, w.b, 9000, 'B');
+  await startProxy(w);
+  await applyRules(w.pods.a.path);
+  const first = w.listeners!;
+  // The successor, as a new ztunnel on the node opens it: same ports in the same pod netns, while the first still serves.
+  const taken: string[] = [];
+  const factory = createPodSocketFactory(w.a);
+  const second = await PodProxyListeners.start(w.a, {
+    onOutbound: (c) => {
+      taken.push('second');
+      relay(w, c, c.originalDst.address, c.originalDst.port, factory);
+    },
+    onInbound: (c) => c.socket.destroy(),
+    onHboneSocket: (s) => s.destroy(),
+  });
+  t.teardown(() => second.close({ drainMs: 0 }));
+  await first.close({ drainMs: 0 });
+  for (let i = 0; i < 10; i++) t.is(await curlFrom(w.pods.a, `http://${w.pods.b.ip}:9000/`), `B saw ${w.pods.a.ip}\n`);
+  t.is(taken.length, 10, 'every connection after the first closed went to the second');
+});
+
 test.serial('teardown left no namespace, link or rule behind', async (t) => {
   t.true(built.length >= 8);
   for (const pods of built) t.deepEqual(await pods.leftovers(), []);

@@ -38,33 +38,6 @@ export function podWorkloadUid(clusterId: string, pod: { namespace: string; name
   return `${clusterId}//Pod/${pod.namespace}/${pod.name}`;
 }
 
-/** How long a denied client may take to send its first bytes before the reset goes out anyway. */
-export const RESET_GRACE_MS = 250;
-
-/**
- * A denied outbound connection (the peer answered the CONNECT with 401) is reset, so the client sees "connection
- * reset by peer" (curl exit 56), as with Istio's ztunnel, where the HBONE round trip always outlasts the client's
- * first write and closing a socket with unread data sends RST. Here the 401 can come back (same node, pooled
- * connection) before the app has even noticed its connect() completed; an RST then looks like a failed connect
- * (curl exit 7). So the reset waits until the client has sent something (or RESET_GRACE_MS for server-first
- * protocols). Nothing is forwarded meanwhile.
- */
-export function resetOnlyAfterClientSpoke(socket: net.Socket, graceMs = RESET_GRACE_MS): void {
-  const reset = socket.resetAndDestroy.bind(socket);
-  socket.resetAndDestroy = () => {
-    if (socket.destroyed || socket.bytesRead > 0 || socket.readableLength > 0) return reset();
-    const fire = () => {
-      clearTimeout(timer);
-      socket.off('readable', fire);
-      if (!socket.destroyed) reset();
-    };
-    const timer = setTimeout(fire, graceMs);
-    socket.once('readable', fire);
-    socket.once('close', () => clearTimeout(timer));
-    return socket;
-  };
-}
-
 export class PodProxy {
   readonly identity: string;
   readonly ctx: ProxyContext;
@@ -90,7 +63,10 @@ export class PodProxy {
       poolMaxStreams: opts.poolMaxStreams,
       poolIdleMs: opts.poolIdleMs,
     });
-    this.inbound = new InboundProxy(this.ctx, { upstreamSocketFactory: (host, port) => socketFactory(host, port) });
+    // Inbound reaches the app from the client's own IP (IP_TRANSPARENT; the in-pod rules route the replies back to
+    // ztunnel through mark 0x111), so the app sees who called, as with Istio's ztunnel.
+    const spoofing = createPodSocketFactory(netns, { mark: opts.packetMark, bindSourceIp: true });
+    this.inbound = new InboundProxy(this.ctx, { upstreamSocketFactory: (host, port, sourceIp) => spoofing(host, port, sourceIp) });
     this.hbone = new HboneServer({
       certificate: cert,
       trustDomain: opts.trustDomain,
@@ -109,7 +85,6 @@ export class PodProxy {
         {
           onOutbound: ({ socket, originalDst }) => {
             p.#outbound.add(socket);
-            resetOnlyAfterClientSpoke(socket);
             socket.once('close', () => p.#outbound.delete(socket));
             void handleOutbound(p.ctx, socket, p.workload(), { ip: originalDst.address, port: originalDst.port });
           },

@@ -24,8 +24,11 @@ interface LiveConnection {
 }
 
 export interface InboundOptions {
-  /** Opens the upstream socket to the local app (in-pod: inside the pod netns). Default: plain net.connect. */
-  upstreamSocketFactory?: (host: string, port: number) => net.Socket;
+  /**
+   * Opens the upstream socket to the local app (in-pod: inside the pod netns, from the client's IP as Istio's
+   * ztunnel does, so the app sees who called). Default: plain net.connect (`sourceIp` ignored).
+   */
+  upstreamSocketFactory?: (host: string, port: number, sourceIp: string) => net.Socket;
 }
 
 export class InboundProxy {
@@ -64,9 +67,9 @@ export class InboundProxy {
     this.ctx.store.off('change', this.onChange);
   }
 
-  private connectUpstream(ip: string, port: number): Promise<net.Socket> {
+  private connectUpstream(ip: string, port: number, sourceIp: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const s = this.opts.upstreamSocketFactory ? this.opts.upstreamSocketFactory(ip, port) : net.connect({ host: ip, port, noDelay: true });
+      const s = this.opts.upstreamSocketFactory ? this.opts.upstreamSocketFactory(ip, port, sourceIp) : net.connect({ host: ip, port, noDelay: true });
       s.once('connect', () => {
         s.off('error', reject);
         resolve(s);
@@ -136,7 +139,7 @@ export class InboundProxy {
     if (!decision.allowed) return fail(401, `connection closed due to policy rejection: ${decision.reason}`, 'DENY');
     let upstream: net.Socket;
     try {
-      upstream = await this.connectUpstream(target.ip, target.port);
+      upstream = await this.connectUpstream(target.ip, target.port, srcIp);
     } catch (e) {
       return fail(503, `connection failed: ${(e as Error).message}`, 'CONNECT');
     }
@@ -210,7 +213,7 @@ export class InboundProxy {
     if (!decision.allowed) return fail(`connection closed due to policy rejection: ${decision.reason}`, 'DENY');
     let upstream: net.Socket;
     try {
-      upstream = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port);
+      upstream = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port, srcIp);
     } catch (e) {
       return fail(`connection failed: ${(e as Error).message}`, 'CONNECT');
     }

@@ -158,6 +158,33 @@ export interface OutboundOptions {
 }
 
 /** Proxies `downstream` (an accepted client socket of `source`) to `target`. Resolves when the connection ends. */
+/** How long a denied client may take to send its first bytes before the reset goes out anyway. */
+export const RESET_GRACE_MS = 250;
+
+/**
+ * A denied outbound connection (the peer answered the CONNECT with 401) is reset, so the client sees "connection
+ * reset by peer" (curl exit 56), as with Istio's ztunnel, where the HBONE round trip always outlasts the client's
+ * first write and closing a socket with unread data sends RST. Here the 401 can come back (same node, pooled
+ * connection) before the app has even noticed its connect() completed; an RST then looks like a failed connect
+ * (curl exit 7). So the reset waits until the client has sent something (or RESET_GRACE_MS for server-first
+ * protocols). Nothing is forwarded meanwhile.
+ */
+export function resetOnlyAfterClientSpoke(socket: net.Socket, graceMs = RESET_GRACE_MS): void {
+  const reset = socket.resetAndDestroy.bind(socket);
+  socket.resetAndDestroy = () => {
+    if (socket.destroyed || socket.bytesRead > 0 || socket.readableLength > 0) return reset();
+    const fire = () => {
+      clearTimeout(timer);
+      socket.off('readable', fire);
+      if (!socket.destroyed) reset();
+    };
+    const timer = setTimeout(fire, graceMs);
+    socket.once('readable', fire);
+    socket.once('close', () => clearTimeout(timer));
+    return socket;
+  };
+}
+
 export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, source: Workload, target: { ip: string; port: number }, opts: OutboundOptions = {}): Promise<void> {
   const start = performance.now();
   // Bytes already exchanged (e.g. a SOCKS5 handshake) are not payload.
@@ -166,6 +193,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
   const srcIdentity = identityOf(source);
   const srcAddr = formatAuthority(downstream.remoteAddress ?? source.workloadIps[0] ?? '', downstream.remotePort ?? 0);
   downstream.on('error', () => undefined);
+  resetOnlyAfterClientSpoke(downstream);
   let req: OutboundRequest;
   const entry: AccessLogEntry = {
     srcAddr,

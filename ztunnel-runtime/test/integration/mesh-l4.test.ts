@@ -236,6 +236,12 @@ test.serial('labelling the namespace enrols the pods without restarts; traffic i
   const server = before.find((p) => p.app === 'server')!;
   t.regex(line, new RegExp(`dst\\.addr=${server.ip.replace(/\./g, '\\.')}:15008 dst\\.hbone_addr=${server.ip.replace(/\./g, '\\.')}:8080`));
   t.regex(line, new RegExp(`dst\\.identity="spiffe://cluster\\.local/ns/${ns}/sa/server"`));
+  // The app still sees its real client (ztunnel connects from the client's IP), not its own address: python's
+  // http.server logs `<client ip> - - [...] "GET / HTTP/1.1" 200 -` for every request.
+  const sleepPod = before.find((p) => p.app === 'sleep')!;
+  const served = (await must(['logs', '-n', ns, 'deploy/server'])).split('\n').filter((l) => l.includes('"GET / HTTP/1.1" 200'));
+  t.true(served.length > 0);
+  t.true(served.at(-1)!.startsWith(`${sleepPod.ip} - - `), served.at(-1));
   const r = await curl('notsleep');
   t.is(r.stdout, '200');
 

@@ -4,51 +4,14 @@
 // metrics), an L4 AuthorizationPolicy resets notsleep (curl exit 56) while sleep still works, and removing the label
 // takes the pods out again (annotation and in-pod rules gone, plain traffic works).
 // Runs on the shared cluster named by AMBIT_KUBECONFIG, else on a cluster of its own. Root.
-import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import test from 'ava';
-import { connectCluster, startCluster, type Cluster } from '@ambit/cluster';
+import { MeshFixture, exec, repo, serverManifest, sleep } from './mesh-fixture.js';
 
-const exec = promisify(execFile);
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-const cli = join(repo, 'controller', 'dist', 'src', 'cli', 'main.js');
-const ns = `zt-l4-${randomBytes(3).toString('hex')}`;
+const ns = MeshFixture.namespace('zt-l4');
 const POLICY = 'server-viewer';
-
-const serverYaml = `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: server}
----
-apiVersion: v1
-kind: Service
-metadata: {name: server, labels: {app: server}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: server}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: server}}
-  template:
-    metadata: {labels: {app: server}}
-    spec:
-      serviceAccountName: server
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: server
-        image: python:3.12
-        command: ["python3", "-m", "http.server", "8080"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}
-`;
 
 const policyYaml = `
 apiVersion: security.istio.io/v1beta1
@@ -73,23 +36,15 @@ interface PodInfo {
   annotations: Record<string, string>;
 }
 
-let cluster: Cluster | undefined;
-let ownCluster = false;
-let installedHere = false;
+let f: MeshFixture;
 let before: PodInfo[] = [];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await cluster!.kubectl(args, { input, timeoutMs: 120_000 });
-  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function must(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
+const kubectl = (args: string[], input?: string) => f.kubectl(args, input);
+const must = (args: string[], input?: string) => f.must(args, input);
+const eventually = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs?: number) => f.eventually(what, fn, timeoutMs);
+const curl = (client: string, url?: string) => f.curl(client, url);
+const ztunnelLogs = () => f.ztunnelLogs();
+const ztunnelPods = () => f.ztunnelPods();
 
 async function pods(): Promise<PodInfo[]> {
   const list = JSON.parse(await must(['get', 'pods', '-n', ns, '-o', 'json'])) as {
@@ -112,77 +67,21 @@ async function pods(): Promise<PodInfo[]> {
     .sort((a, b) => a.app.localeCompare(b.app));
 }
 
-/** `kubectl exec deploy/<client> -- curl -s …`: what the user sees (stdout, stderr, exit code). */
-function curl(client: string, url = 'http://server/') {
-  return kubectl(['exec', '-n', ns, `deploy/${client}`, '--', 'curl', '-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', url]);
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`${what}: not seen${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await sleep(500);
-  }
-}
-
-async function ztunnelLogs(): Promise<string> {
-  return must(['logs', '-n', 'istio-system', '-l', 'app=ztunnel', '--tail=-1', '--prefix', '--max-log-requests=20']);
-}
-
-async function ztunnelPods(): Promise<{ name: string; ip: string; node: string }[]> {
-  const list = JSON.parse(await must(['get', 'pods', '-n', 'istio-system', '-l', 'app=ztunnel', '-o', 'json'])) as {
-    items: { metadata: { name: string; deletionTimestamp?: string }; spec: { nodeName: string }; status: { podIP?: string } }[];
-  };
-  // Not the ones on their way out (draining after a delete or a rollout).
-  return list.items.filter((p) => !p.metadata.deletionTimestamp).map((p) => ({ name: p.metadata.name, ip: p.status.podIP ?? '', node: p.spec.nodeName }));
-}
-
 async function inpodRules(uid: string): Promise<string[]> {
   const { stdout } = await exec('ip', ['netns', 'exec', `ambit-${uid}`, 'iptables-save']);
   return stdout.split('\n').filter((l) => l.includes('ISTIO_'));
 }
 
 test.before(async () => {
-  const kubeconfig = process.env.AMBIT_KUBECONFIG;
-  if (kubeconfig) cluster = await connectCluster(kubeconfig);
-  else {
-    cluster = await startCluster({ nodes: 2 });
-    ownCluster = true;
-  }
-  const ds = await kubectl(['get', 'daemonset', '-n', 'istio-system', 'ztunnel', '-o', 'name']);
-  if (ds.code !== 0) {
-    // A previous uninstall may still be deleting the system namespace: installing into it would be refused.
-    await eventually('istio-system not terminating', async () => {
-      const phase = await kubectl(['get', 'namespace', 'istio-system', '-o', 'jsonpath={.status.phase}']);
-      return phase.code !== 0 || phase.stdout !== 'Terminating';
-    }, 180_000);
-    await exec(process.execPath, [cli, 'install'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 });
-    installedHere = true;
-  }
-  await must(['rollout', 'status', '-n', 'istio-system', 'daemonset/ztunnel', '--timeout=180s']);
-  await must(['rollout', 'status', '-n', 'istio-system', 'deployment/istiod', '--timeout=180s']);
-  await must(['create', 'namespace', ns]);
-  await must(['apply', '-n', ns, '-f', '-'], serverYaml);
-  for (const f of ['sleep.yaml', 'notsleep.yaml']) await must(['apply', '-n', ns, '-f', '-'], readFileSync(join(repo, 'samples', 'manifests', f), 'utf8'));
+  f = await MeshFixture.open(ns);
+  await must(['apply', '-n', ns, '-f', '-'], serverManifest());
+  for (const file of ['sleep.yaml', 'notsleep.yaml']) await must(['apply', '-n', ns, '-f', '-'], readFileSync(join(repo, 'samples', 'manifests', file), 'utf8'));
   await must(['wait', '-n', ns, '--for=condition=available', 'deployment', '--all', '--timeout=120s']);
   before = await pods();
 });
 
 test.after.always(async () => {
-  if (!cluster) return;
-  await kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=120s']);
-  if (installedHere) {
-    await exec(process.execPath, [cli, 'uninstall'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 }).catch(() => undefined);
-    await kubectl(['wait', '--for=delete', 'namespace/istio-system', '--timeout=180s']);
-  }
-  if (ownCluster) await cluster.stop();
+  await f?.close();
 });
 
 test.serial('ztunnel runs on every node as a DaemonSet and is ready', async (t) => {
@@ -257,8 +156,8 @@ test.serial('a restarted ztunnel drains on SIGTERM and its successor picks the p
   const server = before.find((p) => p.app === 'server')!;
   const old = (await ztunnelPods()).find((p) => p.node === server.node)!;
   // Follow the old pod's log until it is gone, to see the drain.
-  const follow = spawn(join(cluster!.binDir, 'kubectl'), ['logs', '-f', '-n', 'istio-system', old.name], {
-    env: { ...process.env, KUBECONFIG: cluster!.kubeconfigPath },
+  const follow = spawn(join(f.cluster.binDir, 'kubectl'), ['logs', '-f', '-n', 'istio-system', old.name], {
+    env: { ...process.env, KUBECONFIG: f.cluster.kubeconfigPath },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let oldLog = '';

@@ -4,53 +4,19 @@
 // to the server's 15008 while sleep keeps working; ztunnel does not restart and drops them after its TLS
 // handshake timeout. And `ambit ztunnel-config workloads` lists the enrolled pods with protocol HBONE.
 // Runs on the shared cluster named by AMBIT_KUBECONFIG, else on a cluster of its own. Root.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import test from 'ava';
-import { connectCluster, startCluster, type Cluster } from '@ambit/cluster';
+import { MeshFixture, exec, serverManifest, sleep } from './mesh-fixture.js';
 
-const exec = promisify(execFile);
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-const cli = join(repo, 'controller', 'dist', 'src', 'cli', 'main.js');
-const ns = `zt-wire-${randomBytes(3).toString('hex')}`;
+const ns = MeshFixture.namespace('zt-wire');
 const work = mkdtempSync(join(tmpdir(), 'ambit-wire-'));
 
-const manifests = (serverNode: string, clientNode: string) => `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: server}
----
-apiVersion: v1
-kind: Service
-metadata: {name: server, labels: {app: server}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: server}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: server}}
-  template:
-    metadata: {labels: {app: server}}
-    spec:
-      serviceAccountName: server
-      nodeSelector: {kubernetes.io/hostname: ${serverNode}}
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: server
-        image: python:3.12
-        command: ["python3", "-m", "http.server", "8080"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}
+const manifests = (serverNode: string, clientNode: string) => `${serverManifest(serverNode)}
 ---
 apiVersion: v1
 kind: ServiceAccount
@@ -74,56 +40,21 @@ spec:
         command: ["/bin/sleep", "infinity"]
 `;
 
-let cluster: Cluster | undefined;
-let ownCluster = false;
-let installedHere = false;
+let f: MeshFixture;
 let serverIp = '';
 let serverNode = '';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await cluster!.kubectl(args, { input, timeoutMs: 120_000 });
-  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function must(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > until) throw new Error(`${what}: not seen${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await sleep(500);
-  }
-}
+const must = (args: string[], input?: string) => f.must(args, input);
+const eventually = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs?: number) => f.eventually(what, fn, timeoutMs);
+const redirected = () => f.redirected();
 
 /** sleep -> http://server/<path> with a header: what the user sees. */
 function curl(path = '/', header?: string) {
-  const h = header ? ['-H', header] : [];
-  return kubectl(['exec', '-n', ns, 'deploy/sleep', '--', 'curl', '-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', ...h, `http://server${path}`]);
-}
-
-async function redirected(): Promise<boolean[]> {
-  const list = JSON.parse(await must(['get', 'pods', '-n', ns, '-o', 'json'])) as { items: { metadata: { annotations?: Record<string, string> } }[] };
-  return list.items.map((p) => p.metadata.annotations?.['ambient.istio.io/redirection'] === 'enabled');
+  return f.curl('sleep', `http://server${path}`, header ? ['-H', header] : []);
 }
 
 async function ztunnelRestarts(): Promise<Record<string, number>> {
-  const list = JSON.parse(await must(['get', 'pods', '-n', 'istio-system', '-l', 'app=ztunnel', '-o', 'json'])) as {
-    items: { metadata: { name: string }; status: { containerStatuses?: { restartCount: number }[] } }[];
-  };
-  return Object.fromEntries(list.items.map((p) => [p.metadata.name, (p.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0)]));
+  return Object.fromEntries((await f.ztunnelPods()).map((p) => [p.name, p.restarts]));
 }
 
 interface Segment { srcPort: number; dstPort: number; payload: Buffer }
@@ -172,27 +103,10 @@ async function capture(name: string, fn: () => Promise<void>): Promise<Buffer> {
 }
 
 test.before(async () => {
-  const kubeconfig = process.env.AMBIT_KUBECONFIG;
-  if (kubeconfig) cluster = await connectCluster(kubeconfig);
-  else {
-    cluster = await startCluster({ nodes: 2 });
-    ownCluster = true;
-  }
-  const ds = await kubectl(['get', 'daemonset', '-n', 'istio-system', 'ztunnel', '-o', 'name']);
-  if (ds.code !== 0) {
-    await eventually('istio-system not terminating', async () => {
-      const phase = await kubectl(['get', 'namespace', 'istio-system', '-o', 'jsonpath={.status.phase}']);
-      return phase.code !== 0 || phase.stdout !== 'Terminating';
-    }, 180_000);
-    await exec(process.execPath, [cli, 'install'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 });
-    installedHere = true;
-  }
-  await must(['rollout', 'status', '-n', 'istio-system', 'daemonset/ztunnel', '--timeout=180s']);
-  await must(['rollout', 'status', '-n', 'istio-system', 'deployment/istiod', '--timeout=180s']);
+  f = await MeshFixture.open(ns);
   const nodes = (await must(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).split(/\s+/).filter(Boolean).sort();
   if (nodes.length < 2) throw new Error(`need two nodes, have ${nodes.join(',')}`);
   serverNode = nodes[1]!;
-  await must(['create', 'namespace', ns]);
   await must(['apply', '-n', ns, '-f', '-'], manifests(serverNode, nodes[0]!));
   await must(['wait', '-n', ns, '--for=condition=available', 'deployment', '--all', '--timeout=120s']);
   serverIp = (await must(['get', 'pods', '-n', ns, '-l', 'app=server', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
@@ -203,17 +117,11 @@ test.before(async () => {
 
 test.after.always(async () => {
   rmSync(work, { recursive: true, force: true });
-  if (!cluster) return;
-  await kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true', '--timeout=120s']);
-  if (installedHere) {
-    await exec(process.execPath, [cli, 'uninstall'], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 300_000 }).catch(() => undefined);
-    await kubectl(['wait', '--for=delete', 'namespace/istio-system', '--timeout=180s']);
-  }
-  if (ownCluster) await cluster.stop();
+  await f?.close();
 });
 
 test.serial('ambit ztunnel-config workloads lists the enrolled pods with protocol HBONE', async (t) => {
-  const { stdout } = await exec(process.execPath, [cli, 'ztunnel-config', 'workloads', '-n', ns], { env: { ...process.env, KUBECONFIG: cluster!.kubeconfigPath }, timeout: 60_000 });
+  const stdout = await f.ambit(['ztunnel-config', 'workloads', '-n', ns]);
   const lines = stdout.trimEnd().split('\n');
   t.deepEqual(lines[0]!.split(/\s{2,}/), ['NAMESPACE', 'POD NAME', 'ADDRESS', 'NODE', 'WAYPOINT', 'PROTOCOL']);
   const rows = lines.slice(1).map((l) => l.split(/\s+/));

@@ -3,14 +3,15 @@
 // restarted agent cleans what a killed one left behind and runs the pod afresh, and that SIGTERM tears every pod
 // down (processes, network namespace, host mount points) and exits 0.
 import test from 'ava';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
-import { connectCluster, type Cluster } from '../../src/index.js';
+import type { Cluster } from '../../src/index.js';
+import { alive, eventually, kubectlOk, netnsPids, sharedCluster } from './helpers.js';
 
 const agentMain = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'node', 'main.js');
 const suffix = randomBytes(3).toString('hex');
@@ -21,26 +22,7 @@ let cluster: Cluster;
 let stateDir: string;
 let configPath: string;
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await cluster.kubectl(args, { input, timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+const ok = (args: string[], input?: string) => kubectlOk(cluster, args, input, 60_000);
 
 function startAgent(): { proc: ChildProcess; ready: Promise<void>; exited: Promise<number | null>; output: () => string } {
   const proc = spawn(process.execPath, ['--enable-source-maps', agentMain, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,34 +44,15 @@ async function pod(): Promise<V1Pod> {
   return JSON.parse(await ok(['-n', ns, 'get', 'pod', 'sleeper', '-o', 'json'])) as V1Pod;
 }
 
-function netnsPids(netns: string): number[] {
-  try {
-    return execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test.before(async () => {
-  const kubeconfig = process.env.AMBIT_KUBECONFIG;
-  if (!kubeconfig) throw new Error('AMBIT_KUBECONFIG is not set: run through `npm test` (scripts/test.mjs), which starts the shared cluster');
-  cluster = await connectCluster(kubeconfig);
+  cluster = await sharedCluster();
   stateDir = mkdtempSync(join(tmpdir(), 'ambit-node-agent-'));
   configPath = join(stateDir, 'node.json');
   writeFileSync(
     configPath,
     JSON.stringify({
       name: nodeName,
-      kubeconfigPath: kubeconfig,
+      kubeconfigPath: process.env.AMBIT_KUBECONFIG,
       address: '127.0.1.250',
       kubeletPort: 20000 + Math.floor(Math.random() * 10000),
       // No certificate: this node serves no exec/logs (the agent says so and carries on).

@@ -5,9 +5,9 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import type { V1Pod } from '@kubernetes/client-node';
-import { connectCluster, type Cluster } from '../../src/index.js';
+import type { Cluster } from '../../src/index.js';
+import { alive, eventually, kubectlOk, netnsPids, sharedCluster } from './helpers.js';
 
 let cluster: Cluster;
 const namespaces: string[] = [];
@@ -22,53 +22,15 @@ async function kubectl(args: string[], input?: string): Promise<{ code: number; 
   return cluster.kubectl(args, { input, timeoutMs: 120_000 });
 }
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await kubectl(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[], input?: string) => kubectlOk(cluster, args, input);
 
 async function pods(ns: string, selector?: string): Promise<V1Pod[]> {
   const out = await ok(['-n', ns, 'get', 'pods', '-o', 'json', ...(selector ? ['-l', selector] : [])]);
   return (JSON.parse(out) as { items: V1Pod[] }).items;
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function pidsInNetns(netns: string): number[] {
-  try {
-    return execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test.before(async () => {
-  const kubeconfig = process.env.AMBIT_KUBECONFIG;
-  if (!kubeconfig) throw new Error('AMBIT_KUBECONFIG is not set: run through `npm test` (scripts/test.mjs), which starts the shared cluster');
-  cluster = await connectCluster(kubeconfig);
+  cluster = await sharedCluster();
 });
 
 test.after.always(async () => {
@@ -178,7 +140,7 @@ test('two HTTP servers on different nodes behind a Service: exec, DNS, logs, exi
 
   // Deleting the Deployment removes the pods' processes and network namespaces.
   const netns = web.map((p) => `ambit-${p.metadata!.uid}`);
-  const pids = netns.flatMap(pidsInNetns);
+  const pids = netns.flatMap((n) => netnsPids(n));
   t.true(pids.length >= 2, 'the servers run inside their pods netns');
   await ok(['-n', ns, 'delete', 'deploy/web']);
   await eventually('web pods gone', async () => (await pods(ns, 'app=web')).length === 0);

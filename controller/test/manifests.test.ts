@@ -24,7 +24,8 @@ test('images carry the release tag', (t) => {
 
 test('the controller ClusterRole allows what the waypoint controller does', (t) => {
   const role = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'istiod-istio-system') as KubeObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
-  const allows = (group: string, resource: string, verb: string) => role.rules.some((r) => r.apiGroups.includes(group) && (r.resources.includes(resource) || r.resources.includes('*')) && r.verbs.includes(verb));
+  const covers = (pattern: string, resource: string) => pattern === resource || (pattern === '*' && !resource.includes('/')) || (pattern === '*/status' && resource.endsWith('/status'));
+  const allows = (group: string, resource: string, verb: string) => role.rules.some((r) => r.apiGroups.includes(group) && r.resources.some((p) => covers(p, resource)) && r.verbs.includes(verb));
   for (const [g, r, v] of [
     ['gateway.networking.k8s.io', 'gateways', 'watch'],
     ['gateway.networking.k8s.io', 'gateways', 'patch'],
@@ -40,6 +41,10 @@ test('the controller ClusterRole allows what the waypoint controller does', (t) 
     ['discovery.k8s.io', 'endpointslices', 'watch'],
     // The mesh model finds WaypointPlugin's served version from its CRD.
     ['apiextensions.k8s.io', 'customresourcedefinitions', 'list'],
+    // The status writer: policies, and WaypointPlugin Active from the waypoints' reports (server-side apply).
+    ['extensions.ambit.dev', 'waypointplugins', 'watch'],
+    ['extensions.ambit.dev', 'waypointplugins/status', 'patch'],
+    ['security.istio.io', 'authorizationpolicies/status', 'patch'],
   ]) t.true(allows(g, r, v), `${v} ${r}.${g}`);
   // Least privilege: no wildcard verbs, no secrets cluster-wide.
   t.false(role.rules.some((r) => r.verbs.includes('*')));

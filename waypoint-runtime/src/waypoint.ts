@@ -1,6 +1,7 @@
 // The waypoint: configuration in, a Fastify server whose every request passes the plugin chain and is then
 // forwarded to the chosen backend. Listeners: HBONE (added by hbone/), plain HTTP (tests), readiness and
-// metrics. Everything a plugin may depend on is registered in one tsyringe container per waypoint.
+// metrics. Everything a plugin may depend on is registered in one tsyringe container per waypoint. WaypointPlugin
+// conditions (Active) go back to the controller through the config source when it has a way there.
 
 import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
@@ -41,6 +42,7 @@ import {
 } from '@ambit/plugin-sdk';
 import { AuthzPlugin, PackageLoader, RoutingPlugin, TelemetryPlugin, WAYPOINT_PLUGIN_GROUP, WAYPOINT_PLUGIN_KIND, WaypointPluginManager, type WaypointPluginSpec } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PluginStatusPublisher } from './config/plugin-status.js';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
 import { getPeer, newRequestId, parseForwardedFor, setPeer, type PeerInfo } from './peer.js';
 import { buildApp, type Limits } from './server/app.js';
@@ -123,6 +125,7 @@ export class Waypoint {
   #unsubscribe?: () => void;
   readonly #opts: WaypointOptions;
   readonly plugins?: WaypointPluginManager;
+  readonly #publisher?: PluginStatusPublisher;
 
   constructor(opts: WaypointOptions) {
     this.#opts = opts;
@@ -157,11 +160,17 @@ export class Waypoint {
     this.#builtin = c.isRegistered(PLUGIN) ? c.resolveAll(PLUGIN) : [];
     this.#extra = (opts.plugins ?? []).map((p) => (typeof p === 'function' ? { plugin: c.resolve(p) } : p));
     this.#chain = this.#buildChain();
-    if (opts.onStatus) {
+    // WaypointPlugin conditions go to the controller when the config source leads back to it.
+    const source = opts.source;
+    const publisher = source?.reportStatus ? new PluginStatusPublisher({ send: (r) => source.reportStatus!(r) }) : undefined;
+    this.#publisher = publisher;
+    if (publisher) this.resources.onChange(() => publisher.setPresent(this.resources.list(WAYPOINT_PLUGIN_KIND, WAYPOINT_PLUGIN_GROUP).map((o) => o.metadata)));
+    if (opts.onStatus || publisher) {
       const report = this.status.report.bind(this.status);
       this.status.report = (ref, c) => {
         report(ref, c);
-        opts.onStatus!(ref, c);
+        publisher?.report(ref, c);
+        opts.onStatus?.(ref, c);
       };
     }
     if (opts.pluginsDir) {
@@ -267,6 +276,7 @@ export class Waypoint {
   async close(graceMs = 5000): Promise<void> {
     this.#draining = true;
     this.#unsubscribe?.();
+    this.#publisher?.close();
     await this.#opts.source?.stop();
     const server = this.app.server;
     server.closeIdleConnections?.();

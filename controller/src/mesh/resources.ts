@@ -102,9 +102,12 @@ export function destinationRuleHost(dr: KubeObject, domain: string): string | un
   return typeof h === 'string' ? resolveHost(h, dr.metadata.namespace ?? '', domain) : undefined;
 }
 
-/** The object as sent to a waypoint: as stored, minus bookkeeping nobody reads. */
+/**
+ * The object as sent to a waypoint: as stored, minus bookkeeping nobody reads (managedFields, resourceVersion) and
+ * status, so a status write (which changes only those) pushes nothing.
+ */
 export function wireObject(o: KubeObject): WireObject {
-  const { managedFields: _m, ...metadata } = o.metadata;
+  const { managedFields: _m, resourceVersion: _rv, ...metadata } = o.metadata;
   const out: Record<string, unknown> = { ...o, metadata };
   delete out.status;
   return out as unknown as WireObject;

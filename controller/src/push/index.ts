@@ -4,9 +4,13 @@
 //   const push = new PushComponent({ server: ca.server, authenticator: ca.authenticator, pods: ca.pods });
 //   await push.start();
 //   push.update({ mesh, waypoints });   // from the mesh component, on every model change
+//
+// While started, its waypoints' status reports are visible process-wide (waypointStatusReports) for the leader's
+// status writer.
 
 import { PushServer, type AckEvent, type PushEvent, type PushSnapshot, type StreamAuthorizer } from './server.js';
 import { streamAuthorizer } from './authorize.js';
+import { registerReportSource } from './status.js';
 import type { Authenticator } from '../ca/auth.js';
 import type { PodLookup } from '../ca/pods.js';
 import type { ControlPlaneServer } from '../ca/server.js';
@@ -29,6 +33,7 @@ export interface PushComponentOptions {
 export class PushComponent {
   readonly push: PushServer;
   readonly #opts: PushComponentOptions;
+  #withdraw: (() => void) | undefined;
 
   constructor(opts: PushComponentOptions) {
     this.#opts = opts;
@@ -49,9 +54,11 @@ export class PushComponent {
 
   async start(): Promise<void> {
     this.#opts.server.route(STREAM_PATH, this.push.handler());
+    this.#withdraw = registerReportSource(this.push);
   }
 
   async stop(): Promise<void> {
+    this.#withdraw?.();
     this.push.closeAll();
   }
 
@@ -65,4 +72,6 @@ export { PushServer, streamAuthorizer };
 export { defaultWaypointServiceAccounts, GATEWAY_NAME_LABELS } from './authorize.js';
 export type { AckEvent, PushEvent, PushSnapshot, StreamAuthorizer };
 export type { PushServerOptions } from './server.js';
+export { parseStatusReport, ReportError, REPORTABLE_KINDS, waypointStatusReports, onWaypointStatusReports, registerReportSource } from './status.js';
+export type { WaypointStatusReport, ReportSource } from './status.js';
 export type { StreamAuthorizerOptions } from './authorize.js';

@@ -1,7 +1,9 @@
 // The controller side of the config stream (istiod's delta ADS server, as NDJSON over one HTTP/2 stream):
 // `POST /v1/stream` with a bearer token; the first message is a full config, later ones are deltas against what
 // the client last applied; the client's `{ack}`/`{nack}` lines come back on the request body. A NACKed delta is
-// answered with a full; a NACKed full waits for the next version.
+// answered with a full; a NACKed full waits for the next version. A waypoint's `{status}` line (its whole report on
+// the WaypointPlugins it holds) is checked and kept per stream until the next one or the stream's end; only its
+// entries about objects this stream was sent count (statusReports).
 
 import { randomBytes } from 'node:crypto';
 import type http2 from 'node:http2';
@@ -15,11 +17,13 @@ import {
   type ClientKind,
   type IndexedConfig,
   type MeshConfig,
+  type ReportedCondition,
   type WaypointConfig,
 } from '@ambit/ztunnel-runtime';
 import { AuthError, callerKey, type Authenticator, type Caller } from '../ca/auth.js';
 import type { ComponentLogger } from '../ca/log.js';
 import { sendJson } from '../ca/server.js';
+import { parseStatusReport, reportedResourceKey, type WaypointStatusReport } from './status.js';
 
 /** What the mesh builder hands the push server: the ztunnel model and one config per waypoint (`ns/name`). */
 export interface PushSnapshot {
@@ -36,7 +40,7 @@ export interface PushServerOptions {
   log?: ComponentLogger;
   /** HTTP/2 PING interval to drop dead clients (default 30 s). */
   pingIntervalMs?: number;
-  /** Longest accepted reply line from a client (default 64 KiB). */
+  /** Longest accepted reply line from a client (default 1 MiB: a waypoint's status report on many plugins). */
   maxReplyBytes?: number;
 }
 
@@ -77,6 +81,8 @@ class Subscriber {
   readonly inflight = new Map<string, Sent>();
   congested = false;
   closed = false;
+  /** The client's last valid status report (waypoints). */
+  report: ReportedCondition[] | undefined;
   constructor(
     readonly id: string,
     readonly target: Target,
@@ -106,6 +112,7 @@ export class PushServer {
   #nextId = 0;
   readonly #ackListeners = new Set<Listener<AckEvent>>();
   readonly #pushListeners = new Set<Listener<PushEvent>>();
+  readonly #statusListeners = new Set<() => void>();
 
   constructor(opts: PushServerOptions) {
     this.#opts = opts;
@@ -136,6 +143,36 @@ export class PushServer {
   onPush(cb: Listener<PushEvent>): () => void {
     this.#pushListeners.add(cb);
     return () => this.#pushListeners.delete(cb);
+  }
+
+  /** Called whenever a status report, or what a reporting client was sent, may have changed. */
+  onStatus(cb: () => void): () => void {
+    this.#statusListeners.add(cb);
+    return () => this.#statusListeners.delete(cb);
+  }
+
+  /**
+   * The connected waypoints' reports, each cut to the objects its stream was sent (a report naming anything else,
+   * or a generation newer than the one sent, counts for nothing).
+   */
+  statusReports(): WaypointStatusReport[] {
+    const out: WaypointStatusReport[] = [];
+    for (const s of this.#subs) {
+      if (s.target.kind !== 'waypoint' || !s.report?.length) continue;
+      const sent = s.sentIndex?.collections.get('resources');
+      const conditions = s.report.filter((c) => {
+        const obj = sent?.get(reportedResourceKey(c))?.item as { metadata?: { generation?: number } } | undefined;
+        if (!obj) return false;
+        const gen = obj.metadata?.generation;
+        return c.observedGeneration === undefined || gen === undefined || c.observedGeneration <= gen;
+      });
+      if (conditions.length) out.push({ waypoint: s.target.key, client: s.label, conditions });
+    }
+    return out;
+  }
+
+  #statusChanged(): void {
+    for (const l of this.#statusListeners) l();
   }
 
   /** Installs a new model and pushes what changed to every client. Returns the new version. */
@@ -200,6 +237,7 @@ export class PushServer {
     sub.closed = true;
     this.#subs.delete(sub);
     this.#log?.info('config stream disconnected', { client: sub.label, reason });
+    if (sub.report?.length) this.#statusChanged();
     if (!sub.res.stream.destroyed) sub.res.stream.close();
   }
 
@@ -220,7 +258,7 @@ export class PushServer {
   }
 
   #readReplies(sub: Subscriber, req: http2.Http2ServerRequest): void {
-    const max = this.#opts.maxReplyBytes ?? 64 * 1024;
+    const max = this.#opts.maxReplyBytes ?? 1024 * 1024;
     let buf = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {
@@ -240,13 +278,18 @@ export class PushServer {
   }
 
   #reply(sub: Subscriber, line: string): void {
-    let r: { ack?: unknown; nack?: unknown; error?: unknown };
+    let r: { ack?: unknown; nack?: unknown; error?: unknown; status?: unknown };
     try {
       r = JSON.parse(line);
     } catch {
       this.#log?.warn('config stream client sent a malformed reply', { client: sub.label });
       return;
     }
+    if (!r || typeof r !== 'object') {
+      this.#log?.warn('config stream client sent a malformed reply', { client: sub.label });
+      return;
+    }
+    if (r.status !== undefined) return this.#statusReport(sub, r.status);
     const now = Date.now();
     if (typeof r.ack === 'string') {
       const sent = sub.inflight.get(r.ack);
@@ -273,6 +316,25 @@ export class PushServer {
       sub.checkedVersion = undefined;
       if (!sent || !sent.full) this.#push(sub);
     }
+  }
+
+  /** A `{status}` line: a valid one replaces the stream's report; anything else is logged and ignored. */
+  #statusReport(sub: Subscriber, payload: unknown): void {
+    if (sub.target.kind !== 'waypoint') {
+      this.#log?.warn('status report ignored: only waypoints report status', { client: sub.label });
+      return;
+    }
+    let report: ReportedCondition[];
+    try {
+      report = parseStatusReport(payload);
+    } catch (err) {
+      this.#log?.warn('status report ignored: invalid', { client: sub.label, error: (err as Error).message });
+      return;
+    }
+    if (JSON.stringify(report) === JSON.stringify(sub.report ?? [])) return;
+    sub.report = report;
+    this.#log?.debug?.('status report received', { client: sub.label, conditions: report.length, notActive: report.filter((c) => c.status !== 'True').length });
+    this.#statusChanged();
   }
 
   #emitAck(sub: Subscriber, sent: Sent, now: number, error?: string): void {
@@ -354,6 +416,7 @@ export class PushServer {
     sub.inflight.set(nonce, sent);
     if (sub.inflight.size > 1000) sub.inflight.delete(sub.inflight.keys().next().value!);
     sub.res.stream.write(line);
+    if (sub.report?.length) this.#statusChanged(); // what its report may name changed
     if (this.#pushListeners.size) {
       const e: PushEvent = { client: sub.label, kind: sub.target.kind, nonce, version, full, bytes: sent.bytes };
       for (const l of this.#pushListeners) l(e);

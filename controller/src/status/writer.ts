@@ -3,7 +3,8 @@
 // entries kept). Compares with the cached objects first and writes only what changed, so its own writes (which
 // come back through the informers and trigger a rebuild) end in a no-op instead of a loop. One pass at a time;
 // a model that arrives during a pass is handled after it (only the newest). Also: the waypoint Gateways' listener
-// attachedRoutes.
+// attachedRoutes, and WaypointPlugin `Active` from the waypoints' reports (a changed report starts a pass with the
+// last model: refresh).
 
 import { KubeError, type KubeClient } from '../kube/client.js';
 import { R, type Condition, type KubeObject, type ResourceType } from '../kube/resources.js';
@@ -12,13 +13,17 @@ import type { MeshModel } from '../mesh/build.js';
 import type { MeshInput } from '../mesh/input.js';
 import { MESH_CONTROLLER } from '../gateway/constants.js';
 import type { Gateway } from '../gateway/types.js';
+import type { WaypointStatusReport } from '../push/status.js';
 import { attachedRoutes, authorizationPolicyConditions, isMeshGateway, routeParentStatuses } from './compute.js';
+import { ACTIVE, pluginWaypoints, reportsByPlugin, waypointPluginActive } from './plugins.js';
 
 export const STATUS_FIELD_MANAGER = 'ambit-status';
 
 export interface StatusWriterOptions {
   client: KubeClient;
   rootNamespace?: string;
+  /** The waypoints' current status reports (WaypointPlugin Active); none when absent. */
+  reports?: () => WaypointStatusReport[];
   /** Delay before a pass with failed writes is repeated (default 5 s). */
   retryMs?: number;
   log?: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
@@ -32,6 +37,12 @@ function rtOf(o: KubeObject, plural: string): ResourceType {
 export class StatusWriter {
   readonly #opts: StatusWriterOptions;
   #pending: { model: MeshModel; input: MeshInput } | undefined;
+  #last: { model: MeshModel; input: MeshInput } | undefined;
+  /**
+   * WaypointPlugin Active as last written, by uid: a pass started by a report may run before the informers bring
+   * back the previous write, and must not take the older cached condition for the current one.
+   */
+  readonly #writtenActive = new Map<string, Condition>();
   #running: Promise<void> | undefined;
   #stopped = false;
   #failed = false;
@@ -47,7 +58,13 @@ export class StatusWriter {
   update(model: MeshModel, input: MeshInput): void {
     if (this.#stopped) return;
     this.#pending = { model, input };
+    this.#last = this.#pending;
     this.#running ??= this.#loop().finally(() => (this.#running = undefined));
+  }
+
+  /** Schedules a pass with the last model (the waypoints' reports changed). */
+  refresh(): void {
+    if (this.#last && !this.#pending) this.update(this.#last.model, this.#last.input);
   }
 
   /** Resolves once no pass is running or pending. */
@@ -102,6 +119,32 @@ export class StatusWriter {
     for (const gw of input.gateways) {
       if (this.#stopped) return;
       await this.#syncAttachedRoutes(gw, input);
+    }
+    await this.#syncPlugins(model, input, now);
+  }
+
+  /** WaypointPlugin `Active` (status subresource, server-side apply of that one condition). */
+  async #syncPlugins(model: MeshModel, input: MeshInput, now: string): Promise<void> {
+    const plugins = input.waypointPlugins ?? [];
+    if (!plugins.length) return;
+    const targets = pluginWaypoints(model);
+    const reports = reportsByPlugin(this.#opts.reports?.() ?? []);
+    const uids = new Set(plugins.map((p) => p.metadata.uid ?? ''));
+    for (const uid of this.#writtenActive.keys()) if (!uids.has(uid)) this.#writtenActive.delete(uid);
+    for (const p of plugins) {
+      if (this.#stopped) return;
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      const uid = p.metadata.uid ?? '';
+      const cached = ((p.status ?? {}) as { conditions?: Condition[] }).conditions?.find((c) => c.type === ACTIVE);
+      const existing = this.#writtenActive.get(uid) ?? cached;
+      const desired = waypointPluginActive({ plugin: p, waypoints: targets.get(key) ?? [], reports: reports.get(key) ?? [], existing, rootNamespace: this.#opts.rootNamespace });
+      if (!desired) continue;
+      const next = mergeConditions(existing ? [existing] : [], [desired], now);
+      if (existing && sameIgnoringTransitionTimes([existing], next)) continue;
+      await this.#write(p, async () => {
+        await applyStatus(this.#opts.client, rtOf(p, 'waypointplugins'), p, { conditions: next }, STATUS_FIELD_MANAGER);
+        if (uid) this.#writtenActive.set(uid, next[0]!);
+      });
     }
   }
 

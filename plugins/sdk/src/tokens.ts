@@ -38,6 +38,8 @@ export interface StatusCondition {
   status: 'True' | 'False' | 'Unknown';
   reason: string;
   message: string;
+  /** `metadata.generation` of the object the condition was computed from. */
+  observedGeneration?: number;
 }
 
 export interface StatusReporter {

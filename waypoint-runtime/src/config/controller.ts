@@ -1,7 +1,8 @@
-// A ConfigSource fed by the controller's push stream (ztunnel-runtime's ConfigClient in waypoint mode).
+// A ConfigSource fed by the controller's push stream (ztunnel-runtime's ConfigClient in waypoint mode); the
+// waypoint's status reports (WaypointPlugin Active) go back up the same stream.
 
 import type { K8sObject } from '@ambit/plugin-sdk';
-import { ConfigClient, type ConfigClientOptions, type WaypointConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type ConfigClientOptions, type StatusReport, type WaypointConfig } from '@ambit/ztunnel-runtime';
 import { StaticConfigSource, type WaypointSnapshot } from './source.js';
 
 export function snapshotFromPush(config: WaypointConfig, version?: string): WaypointSnapshot {
@@ -24,5 +25,8 @@ export class ControllerConfigSource extends StaticConfigSource {
   }
   override async stop(): Promise<void> {
     await this.client.stop();
+  }
+  reportStatus(report: StatusReport): void {
+    this.client.reportStatus(report);
   }
 }

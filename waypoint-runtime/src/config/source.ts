@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
+import type { StatusReport } from '@ambit/ztunnel-runtime';
 import { parse } from 'yaml';
 
 export interface WaypointSnapshot {
@@ -20,6 +21,8 @@ export interface ConfigSource {
   onUpdate(listener: (snapshot: WaypointSnapshot) => void): () => void;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Where the waypoint's status report on the objects it was given goes (the controller's stream), if anywhere. */
+  reportStatus?(report: StatusReport): void;
 }
 
 /** The identity and listeners section of the local file. */

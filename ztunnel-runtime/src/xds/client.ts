@@ -2,7 +2,8 @@
 // trusting the mesh root, bearer token). The server writes NDJSON messages; this client applies each to its last
 // good config, hands the result to its listeners, and writes back `{ack}` or `{nack, error}`. A message it cannot
 // use is NACKed and dropped; the last good config stays in force while the controller is away, and the client
-// reconnects with back-off (the server then sends a full config).
+// reconnects with back-off (the server then sends a full config). A status report (reportStatus) goes up the same
+// stream: at once when connected, and again on every reconnect (the controller keeps reports per stream).
 
 import http2 from 'node:http2';
 import type { MeshConfig } from '../state/types.js';
@@ -19,6 +20,7 @@ import {
   type ClientKind,
   type PushMessage,
   type PushReply,
+  type StatusReport,
   type WaypointConfig,
 } from './types.js';
 
@@ -65,6 +67,9 @@ export class ConfigClient<C extends object = MeshConfig> {
   #timer: NodeJS.Timeout | undefined;
   #connected = false;
   #readyWaiters: Array<(c: C) => void> = [];
+  /** The latest status report (JSON line), and the stream it was last written on. */
+  #status: string | undefined;
+  #statusSentOn: http2.ClientHttp2Stream | undefined;
   #stats = { connects: 0, messages: 0, acks: 0, nacks: 0 };
 
   constructor(opts: ConfigClientOptions<C>) {
@@ -98,6 +103,26 @@ export class ConfigClient<C extends object = MeshConfig> {
   ready(): Promise<C> {
     if (this.#held) return Promise.resolve(this.#held.config);
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /**
+   * Sets this client's status report (it replaces the previous one). Sent now if the stream is up, and after every
+   * reconnect; an unchanged report is not sent twice on one stream.
+   */
+  reportStatus(report: StatusReport): void {
+    const line = JSON.stringify({ status: report } satisfies PushReply) + '\n';
+    if (line === this.#status) return;
+    this.#status = line;
+    this.#statusSentOn = undefined;
+    this.#sendStatus();
+  }
+
+  #sendStatus(): void {
+    const stream = this.#stream;
+    if (!this.#connected || !stream || !this.#status || this.#statusSentOn === stream) return;
+    if (stream.destroyed || !stream.writable) return;
+    stream.write(this.#status);
+    this.#statusSentOn = stream;
   }
 
   /** Starts connecting in the background; returns at once. */
@@ -189,6 +214,7 @@ export class ConfigClient<C extends object = MeshConfig> {
       }
       this.#connected = true;
       this.#log.info('config stream connected', { kind: this.#opts.kind, node: this.#opts.node, waypoint: this.#opts.waypoint });
+      this.#sendStatus();
     });
     this.#readLines(stream, session);
     stream.on('close', () => {

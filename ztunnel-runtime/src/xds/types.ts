@@ -88,8 +88,29 @@ export interface PushMessage<C = MeshConfig | WaypointConfig> {
   removals?: Record<string, string[]>;
 }
 
-/** One NDJSON line from the client. */
-export type PushReply = { ack: string } | { nack: string; error: string };
+/**
+ * A condition a runtime reports about an object the controller sent it; the controller writes it (aggregated over
+ * every runtime that holds the object) as the object's status. Waypoints report WaypointPlugin `Active`.
+ */
+export interface ReportedCondition {
+  kind: string;
+  namespace: string;
+  name: string;
+  /** `metadata.generation` of the object as the runtime acted on it. */
+  observedGeneration?: number;
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+/** A runtime's whole current report: it replaces the previous one of the same stream (an empty list clears it). */
+export interface StatusReport {
+  conditions: ReportedCondition[];
+}
+
+/** One NDJSON line from the client: an acknowledgement, a rejection, or a status report. */
+export type PushReply = { ack: string } | { nack: string; error: string } | { status: StatusReport };
 
 /** Request headers of `POST /v1/stream`. */
 export const STREAM_PATH = '/v1/stream';

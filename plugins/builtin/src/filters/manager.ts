@@ -97,8 +97,9 @@ export class WaypointPluginManager {
       [...wanted].map(async ([key, { obj, appliesTo }]) => {
         const spec = obj.spec ?? {};
         const ref: ResourceRef = { kind: WAYPOINT_PLUGIN_KIND, namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name };
+        const generation = obj.metadata.generation;
         const status = (status: StatusCondition['status'], reason: string, message: string) =>
-          this.opts.onStatus?.(ref, { type: 'Active', status, reason, message });
+          this.opts.onStatus?.(ref, { type: 'Active', status, reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) });
         if (!spec.package && !spec.wasm) {
           status('False', 'InvalidSpec', 'one of spec.package or spec.wasm is required');
           return;

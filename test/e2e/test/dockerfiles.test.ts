@@ -1,6 +1,7 @@
-// The container build files (*/Dockerfile): each image's ENTRYPOINT names a file `tsc -b` makes, the same script
-// the local cluster runs for that image (test/cluster/images.json), and the tags they are built as are the
-// images the manifests and the controller's rendered waypoint Deployment ask for.
+// The container build file (the root Dockerfile, one target per image): each image's ENTRYPOINT names a file
+// `tsc -b` makes, the same script the local cluster runs for that image (test/cluster/images.json), the tags they
+// are built as are the images the manifests and the controller's rendered waypoint Deployment ask for, and every
+// image comes from the one shared build stage with only its own workspaces' production dependencies.
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,32 +13,52 @@ const read = (p: string) => readFileSync(join(repo, p), 'utf8');
 
 interface Stage {
   name?: string;
+  /** The image or stage it starts from. */
+  from: string;
   entrypoint?: string[];
-  args: Map<string, string>;
+  /** ARGs in scope (a bare `ARG X` is undefined here; see expand). */
+  args: Map<string, string | undefined>;
   env: Map<string, string>;
   labels: Map<string, string>;
   user?: string;
+  runs: string[];
+  copies: string[];
+  /** The comments inside the stage and those just above its FROM. */
+  comments: string[];
 }
 
-/** The stages of a Dockerfile, with what this test looks at (continuation lines joined, comments dropped). */
-function parse(text: string): { stages: Stage[]; comments: string[] } {
-  const comments = text.split('\n').filter((l) => l.startsWith('#'));
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+/** A Dockerfile's global ARGs and stages, with what this test looks at (continuation lines joined). */
+function parse(text: string): { globals: Map<string, string>; stages: Stage[]; comments: string[] } {
+  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter(Boolean);
+  const comments = lines.filter((l) => l.startsWith('#'));
+  const globals = new Map<string, string>();
   const stages: Stage[] = [];
   const pairs = (s: string) => [...s.matchAll(/([\w.-]+)=("[^"]*"|\S+)/g)].map((m) => [m[1]!, m[2]!.replace(/^"|"$/g, '')] as const);
+  let pending: string[] = [];
   for (const line of lines) {
+    if (line.startsWith('#')) {
+      pending.push(line);
+      continue;
+    }
     const [, instr = '', rest = ''] = /^(\w+)\s+(.*)$/.exec(line) ?? [];
+    const op = instr.toUpperCase();
+    if (op === 'FROM') {
+      const [, from = '', name] = /^(\S+)(?:\s+AS\s+(\S+))?/i.exec(rest) ?? [];
+      stages.push({ name, from, args: new Map(), env: new Map(), labels: new Map(), runs: [], copies: [], comments: pending });
+      pending = [];
+      continue;
+    }
     const cur = stages.at(-1);
-    switch (instr.toUpperCase()) {
-      case 'FROM':
-        stages.push({ name: /\sAS\s+(\S+)/i.exec(rest)?.[1], args: new Map(), env: new Map(), labels: new Map() });
-        break;
+    cur?.comments.push(...pending);
+    pending = [];
+    switch (op) {
       case 'ENTRYPOINT':
         if (cur) cur.entrypoint = JSON.parse(rest) as string[];
         break;
       case 'ARG': {
-        const [k, v = ''] = rest.split('=');
-        cur?.args.set(k!, v);
+        const [k = '', v] = rest.split('=');
+        if (cur) cur.args.set(k, v);
+        else globals.set(k, v ?? '');
         break;
       }
       case 'ENV':
@@ -49,9 +70,38 @@ function parse(text: string): { stages: Stage[]; comments: string[] } {
       case 'USER':
         if (cur) cur.user = rest;
         break;
+      case 'RUN':
+        cur?.runs.push(rest);
+        break;
+      case 'COPY':
+        cur?.copies.push(rest);
+        break;
     }
   }
-  return { stages, comments };
+  return { globals, stages, comments };
+}
+
+const dockerfile = parse(read('Dockerfile'));
+const stageNamed = (name: string) => dockerfile.stages.find((s) => s.name === name);
+
+/** `${X}` in a value written in `stage`, with the ARGs in scope there (a bare `ARG X` takes the global default). */
+function expand(stage: Stage, value: string): string {
+  return value.replace(/\$\{(\w+)\}/g, (_, k: string) => (stage.args.has(k) ? (stage.args.get(k) ?? dockerfile.globals.get(k) ?? '') : ''));
+}
+
+/** What `docker build --target <name>` makes: the stage and its parent stages, root first, and the image config
+ * they add up to (ENTRYPOINT, ENV, LABEL and USER carry over to a stage built FROM another; ARGs do not). */
+function target(name: string) {
+  const chain: Stage[] = [];
+  for (let s = stageNamed(name); s; s = stageNamed(s.from)) chain.unshift(s);
+  const image = { chain, labels: new Map<string, string>(), env: new Map<string, string>(), user: undefined as string | undefined, entrypoint: undefined as string[] | undefined };
+  for (const s of chain) {
+    for (const [k, v] of s.labels) image.labels.set(k, expand(s, v));
+    for (const [k, v] of s.env) image.env.set(k, v);
+    image.user = s.user ?? image.user;
+    image.entrypoint = s.entrypoint ?? image.entrypoint;
+  }
+  return image;
 }
 
 interface ImageEntry {
@@ -67,42 +117,65 @@ function localEntry(ref: string): ImageEntry | undefined {
   return images.find((e) => glob(e.image).test(repoName));
 }
 
-/** The published image of each component Dockerfile: its final stage, tagged `<ref.name>:<VERSION>`. */
-function component(path: string) {
-  const { stages } = parse(read(path));
-  const final = stages.at(-1)!;
-  const name = final.labels.get('org.opencontainers.image.ref.name');
-  return { final, stages, tag: `${name}:${final.args.get('VERSION')}` };
+/** A component image: its target, tagged `<ref.name>:<version label>`. */
+function component(name: string) {
+  const image = target(name);
+  return { ...image, tag: `${image.labels.get('org.opencontainers.image.ref.name')}:${image.labels.get('org.opencontainers.image.version')}` };
 }
 
-const components = { 'controller/Dockerfile': 'ambit/controller', 'ztunnel-runtime/Dockerfile': 'ambit/ztunnel', 'waypoint-runtime/Dockerfile': 'ambit/waypoint' };
+const components = { controller: 'ambit/controller', ztunnel: 'ambit/ztunnel', waypoint: 'ambit/waypoint' };
 
-for (const [path, name] of Object.entries(components)) {
-  test(`${path} builds ${name}:${VERSION}, multi-stage, and its ENTRYPOINT is what the local cluster runs`, (t) => {
-    const { final, stages, tag } = component(path);
-    t.is(tag, `${name}:${VERSION}`);
-    t.true(stages.length >= 2, 'a builder stage and a runtime stage');
-    const [node, script] = final.entrypoint ?? [];
+for (const [name, imageName] of Object.entries(components)) {
+  test(`Dockerfile --target ${name} builds ${imageName}:${VERSION} and its ENTRYPOINT is what the local cluster runs`, (t) => {
+    const { chain, user, entrypoint, tag } = component(name);
+    t.is(tag, `${imageName}:${VERSION}`);
+    t.truthy(dockerfile.comments.find((c) => c.includes(`docker build --target ${name} `) && c.endsWith(` -t ${tag} .`)), `the header's build command for ${tag}`);
+    const [node, script = ''] = entrypoint ?? [];
     t.is(node, 'node');
-    t.true(existsSync(join(repo, script!)), `${script} exists after tsc -b`);
+    t.true(existsSync(join(repo, script)), `${script} exists after tsc -b`);
     t.is(localEntry(tag)?.run.script, script);
-    // Only ztunnel runs as root (setns, iptables): the header says why.
-    if (name === 'ambit/ztunnel') {
-      t.is(final.user, undefined);
-      t.regex(read(path), /root/);
-    } else t.is(final.user, 'node');
+
+    // On the shared runtime base, with the production dependencies of its own workspaces and their code from the
+    // shared build stage: the ENTRYPOINT's among them.
+    t.deepEqual(chain.map((s) => s.name), ['runtime', name]);
+    const own = chain.at(-1)!;
+    const installs = own.runs.filter((r) => /\bnpm ci\b/.test(r));
+    t.is(installs.length, 1);
+    t.regex(installs[0]!, /--omit=dev/);
+    const workspaces = [...installs[0]!.matchAll(/--workspace[= ](\S+)/g)].map((m) => m[1]!);
+    t.true(workspaces.includes(script.split('/dist/')[0]!), `${name} installs the workspace of ${script}`);
+    const copied = own.copies.map((c) => /^--from=build \/src\/(\S+)\/dist \1\/dist$/.exec(c)?.[1]).filter(Boolean);
+    t.deepEqual([...copied].sort(), [...workspaces].sort(), 'the dist of each installed workspace, from the build stage');
+
+    // Only ztunnel runs as root (setns, iptables, with their tools): its comments say why.
+    if (name === 'ztunnel') {
+      t.is(user, undefined);
+      t.regex(own.comments.join('\n'), /root/);
+      t.regex(own.runs.join('\n'), /apt-get install .*\biptables iproute2 util-linux\b/);
+    } else t.is(user, 'node');
   });
 }
 
-test('the images in controller/manifests are the components Dockerfiles build', (t) => {
+test('Dockerfile installs every dependency and runs tsc -b once, in the build stage no image is built from', (t) => {
+  const all = dockerfile.stages.flatMap((s) => s.runs.map((r) => ({ stage: s.name, run: r })));
+  t.deepEqual(all.filter((r) => /\bnpm ci\b/.test(r.run) && !/--omit=dev/.test(r.run)).map((r) => r.stage), ['build']);
+  t.deepEqual(all.filter((r) => /\btsc -b\b/.test(r.run)).map((r) => r.stage), ['build']);
+  // The package files are listed once, and both the build stage and the runtime base start from them.
+  t.is(stageNamed('build')?.from, 'manifests');
+  t.deepEqual(stageNamed('runtime')?.copies, ['--from=manifests /src/ ./']);
+  const targets = [...Object.keys(components), 'bookinfo-productpage', 'bookinfo-details', 'bookinfo-ratings', 'bookinfo-reviews'];
+  for (const name of targets) t.false(target(name).chain.some((s) => s.name === 'build' || s.name === 'manifests'), name);
+});
+
+test('the images in controller/manifests are the ones the Dockerfile builds', (t) => {
   const tags = new Set(Object.keys(components).map((p) => component(p).tag));
   const wanted = ['00-namespace.yaml', '10-controller-rbac.yaml', '20-controller.yaml', 'ztunnel.yaml']
     .flatMap((f) => [...read(`controller/manifests/${f}`).matchAll(/^\s*image:\s*(\S+)/gm)].map((m) => m[1]!));
   t.deepEqual(wanted.sort(), ['ambit/controller:0.1.0', 'ambit/ztunnel:0.1.0'].map((s) => s.replace('0.1.0', VERSION)));
-  for (const image of wanted) t.true(tags.has(image), `${image} is built by a Dockerfile (${[...tags].join(', ')})`);
+  for (const image of wanted) t.true(tags.has(image), `${image} is built by a Dockerfile target (${[...tags].join(', ')})`);
 });
 
-test("the controller's rendered waypoint Deployment runs the image waypoint-runtime/Dockerfile builds", (t) => {
+test("the controller's rendered waypoint Deployment runs the image the Dockerfile's waypoint target builds", (t) => {
   const gw: Gateway = {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'Gateway',
@@ -110,31 +183,35 @@ test("the controller's rendered waypoint Deployment runs the image waypoint-runt
     spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
   };
   const dep = renderWaypoint(gw, { version: VERSION }).deployment as unknown as { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
-  t.deepEqual(dep.spec.template.spec.containers.map((c) => c.image), [component('waypoint-runtime/Dockerfile').tag]);
+  t.deepEqual(dep.spec.template.spec.containers.map((c) => c.image), [component('waypoint').tag]);
 });
 
-test('samples/Dockerfile has a target per Bookinfo service of the manifest, reviews with its build args', (t) => {
-  const { stages, comments } = parse(read('samples/Dockerfile'));
+test('Dockerfile has a target per Bookinfo service of the manifest, reviews with its build args', (t) => {
   const refs = [...read('samples/manifests/bookinfo.yaml').matchAll(/^\s*image:\s*(\S+)/gm)].map((m) => m[1]!);
   t.is(refs.length, 6);
   for (const ref of refs) {
     const [, svc, version] = /examples-bookinfo-(\w+)-(v\d+):/.exec(ref) ?? [];
-    const stage = stages.find((s) => s.name === svc);
-    t.truthy(stage, `a --target ${svc} stage for ${ref}`);
-    const script = stage!.entrypoint?.[1];
-    t.is(stage!.entrypoint?.[0], 'node');
-    t.true(existsSync(join(repo, script!)), `${script} exists after tsc -b`);
+    const stage = stageNamed(`bookinfo-${svc}`);
+    t.truthy(stage, `a --target bookinfo-${svc} stage for ${ref}`);
+    const image = target(`bookinfo-${svc}`);
+    t.deepEqual(image.chain.map((s) => s.name), ['runtime', 'bookinfo', `bookinfo-${svc}`]);
+    const [node, script = ''] = image.entrypoint ?? [];
+    t.is(node, 'node');
+    t.true(existsSync(join(repo, script)), `${script} exists after tsc -b`);
     const local = localEntry(ref)!;
     t.is(local.run.script, script, ref);
+    t.is(image.user, 'node');
     // The documented build command tags this image; its build args are the ENV the local cluster gives it.
-    const line = comments.find((c) => c.includes(`--target ${svc} `) && c.includes(`examples-bookinfo-${svc}-${version}:`));
+    const line = dockerfile.comments.find((c) => c.includes(`--target bookinfo-${svc} `) && c.includes(`examples-bookinfo-${svc}-${version}:`));
     t.truthy(line, `a build command for ${ref}`);
     for (const [k, v] of Object.entries(local.env ?? {})) {
       t.true(line!.includes(`--build-arg ${k}=${v} `), `${ref}: --build-arg ${k}=${v}`);
-      t.true(stage!.args.has(k) && stage!.env.get(k) === `\${${k}}`, `${svc} stage: ARG and ENV ${k}`);
+      t.true(stage!.args.has(k) && stage!.env.get(k) === `\${${k}}`, `bookinfo-${svc} stage: ARG and ENV ${k}`);
     }
   }
-  t.is(stages.find((s) => s.name === 'base')?.user, 'node');
+  // The samples have no runtime dependencies: their compiled code only, from the build stage.
+  t.deepEqual(stageNamed('bookinfo')?.copies, ['--from=build /src/samples/dist samples/dist']);
+  t.deepEqual(stageNamed('bookinfo')?.runs, []);
 });
 
 test('.dockerignore keeps node_modules, dist and the cluster state out of the build context', (t) => {

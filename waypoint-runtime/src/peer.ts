@@ -1,5 +1,6 @@
 // What the waypoint knows about the connection a request arrived on. HBONE-terminated streams are served as
-// plain Duplexes; the HBONE server records the peer's SPIFFE identity and the CONNECT authority here.
+// plain Duplexes; the HBONE server records the peer's SPIFFE identity and the CONNECT authority here (on the
+// connection, and on the HTTP/2 session when the tunnel speaks h2c).
 
 import { randomUUID } from 'node:crypto';
 
@@ -21,6 +22,11 @@ export function setPeer(conn: object, info: PeerInfo): void {
 
 export function getPeer(conn: object | null | undefined): PeerInfo | undefined {
   return conn ? peers.get(conn) : undefined;
+}
+
+/** The peer of a request: by its connection (HTTP/1.x) or its HTTP/2 session (set on the session by serve()). */
+export function peerOf(raw: { httpVersionMajor: number; socket: object | null; stream?: { session?: object } }): PeerInfo | undefined {
+  return raw.httpVersionMajor === 2 ? getPeer(raw.stream?.session) : getPeer(raw.socket);
 }
 
 /** Parse `for="10.0.0.1:4000"` / `for=10.0.0.1` / `for="[::1]:4000"` from a Forwarded header. */

@@ -5,6 +5,7 @@
 
 import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
+import type { Http2Server, Http2ServerRequest, ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -44,10 +45,14 @@ import { AuthzPlugin, PackageLoader, RoutingPlugin, TelemetryPlugin, WAYPOINT_PL
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PluginStatusPublisher } from './config/plugin-status.js';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
-import { getPeer, newRequestId, parseForwardedFor, setPeer, type PeerInfo } from './peer.js';
+import { newRequestId, parseForwardedFor, peerOf, setPeer, type PeerInfo } from './peer.js';
 import { buildApp, type Limits } from './server/app.js';
+import { acceptH2, createH2Server } from './server/h2.js';
+import { detectProtocol } from './server/preface.js';
+import { upgradeOf } from './server/upgrade.js';
 import { PlainHttpConnector, type UpstreamConnector } from './upstream/connector.js';
 import { forward, sendLocal } from './upstream/forward.js';
+import { forwardUpgrade } from './upstream/upgrade.js';
 
 /** Access-log lines batched into one stdout write per event-loop turn (a write per line costs a syscall). */
 function bufferedStdout(): AccessLogSink {
@@ -71,6 +76,31 @@ function bufferedStdout(): AccessLogSink {
 }
 
 export const BUILTIN_PLUGINS: PluginClass[] = [AuthzPlugin, RoutingPlugin, TelemetryPlugin];
+
+/** Resolves once `conn` has finished writing (or closed), or after `ms`. */
+function writtenOut(conn: Duplex, ms: number): Promise<void> {
+  if (conn.writableFinished || conn.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      conn.off('finish', done);
+      conn.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    conn.once('finish', done);
+    conn.once('close', done);
+  });
+}
+
+/** An HTTP/2 request's header fields as plugins see them: no pseudo-headers, `host` from `:authority`. */
+function fieldsOf(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k in h) if (k.charCodeAt(0) !== 58) out[k] = h[k];
+  // :authority wins over a host field (RFC 9113 §8.3.1).
+  if (h[':authority'] !== undefined) out.host = h[':authority'];
+  return out;
+}
 
 export interface WaypointOptions {
   identity: Partial<WaypointIdentity> & { name: string; namespace: string };
@@ -121,6 +151,10 @@ export class Waypoint {
    * idle connections only once it listens itself, so the drain ends these on its own.
    */
   readonly #served = new Map<Duplex, number>();
+  /** Served connections that speak HTTP/2: connection -> session, and a request's session -> its connection. */
+  readonly #sessions = new Map<Duplex, ServerHttp2Session>();
+  readonly #sessionConn = new WeakMap<object, Duplex>();
+  readonly #h2: Http2Server;
   #servers: Server[] = [];
   #unsubscribe?: () => void;
   readonly #opts: WaypointOptions;
@@ -188,6 +222,7 @@ export class Waypoint {
       });
     }
     this.app = buildApp(opts.limits ?? {}, (req, reply) => this.#handle(req, reply));
+    this.#h2 = createH2Server(opts.limits ?? {}, (req, res) => this.app.routing(req as never, res as never));
   }
 
   get chain(): PluginChain {
@@ -230,15 +265,42 @@ export class Waypoint {
     }
   }
 
-  /** Serve HTTP/1.1 over any Duplex (an HBONE CONNECT stream), attributing it to `peer`. */
+  /**
+   * Serve HTTP over any Duplex (an HBONE CONNECT stream), attributing it to `peer`: HTTP/2 when its first bytes
+   * are the HTTP/2 preface (h2c with prior knowledge), else HTTP/1.x. Both reach the same Fastify routes. A
+   * connection that sends nothing for the keep-alive timeout is closed.
+   */
   serve(conn: Duplex, peer: PeerInfo): void {
     const s = conn as Duplex & { remoteAddress?: string; remotePort?: number };
     s.remoteAddress ??= peer.clientAddress;
     s.remotePort ??= peer.clientPort;
     setPeer(conn, peer);
+    // A reset tunnel must never surface as an uncaught error, whichever server reads it at that moment.
+    conn.on('error', () => undefined);
     this.#served.set(conn, 0);
-    conn.once('close', () => this.#served.delete(conn));
-    this.app.server.emit('connection', conn);
+    conn.once('close', () => {
+      this.#served.delete(conn);
+      this.#sessions.delete(conn);
+    });
+    void detectProtocol(conn, this.#opts.limits?.keepAliveTimeoutMs ?? 60_000).then((kind) => {
+      if (kind === 'http1') {
+        this.app.server.emit('connection', conn);
+        conn.resume();
+      } else if (kind === 'h2') {
+        const session = acceptH2(this.#h2, conn);
+        setPeer(session, peer);
+        this.#sessionConn.set(session, conn);
+        this.#sessions.set(conn, session);
+        if (this.#draining) session.close();
+      }
+    });
+  }
+
+  /** End a served connection gracefully: HTTP/2 sends GOAWAY and lets open streams finish. */
+  #endServed(conn: Duplex): void {
+    const session = this.#sessions.get(conn);
+    if (session) session.close();
+    else conn.end();
   }
 
   async listen(opts: ListenOptions): Promise<{ http?: number; readiness?: number; metrics?: number }> {
@@ -280,10 +342,14 @@ export class Waypoint {
     await this.#opts.source?.stop();
     const server = this.app.server;
     server.closeIdleConnections?.();
-    // Idle tunnels (a client's keep-alive connection) end now; busy ones after their last response.
-    for (const [conn, n] of this.#served) if (n === 0) conn.end();
+    // Idle tunnels (a client's keep-alive connection) end now; busy ones after their last response. HTTP/2
+    // sessions get GOAWAY now either way (their open streams finish).
+    for (const [conn, n] of this.#served) if (n === 0 || this.#sessions.has(conn)) this.#endServed(conn);
     const deadline = Date.now() + graceMs;
     while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Connections being ended write out their last bytes (an HTTP/2 session its GOAWAY) before the rest is cut.
+    const ending = [...this.#served.keys()].filter((c) => c.writableEnded || this.#sessions.has(c));
+    await Promise.all(ending.map((c) => writtenOut(c, deadline - Date.now())));
     server.closeAllConnections?.();
     for (const conn of this.#served.keys()) conn.destroy();
     await this.app.close();
@@ -293,8 +359,9 @@ export class Waypoint {
 
   #context(req: FastifyRequest): RequestContext {
     const raw = req.raw;
-    const peer = getPeer(raw.socket);
-    const headers = req.headers;
+    const h2 = raw.httpVersionMajor === 2;
+    const peer = peerOf(raw);
+    const headers = h2 ? fieldsOf(raw.headers) : req.headers;
     const url = raw.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -322,7 +389,7 @@ export class Waypoint {
         headers,
         authority,
         scheme: 'http',
-        protocol: raw.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1',
+        protocol: h2 ? 'HTTP/2' : raw.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1',
       },
     });
   }
@@ -331,7 +398,9 @@ export class Waypoint {
     const chain = this.#chain;
     const ctx = this.#context(req);
     this.#inflight++;
-    const conn = req.raw.socket as unknown as Duplex;
+    const h2 = req.raw.httpVersionMajor === 2;
+    const conn = h2 ? this.#sessionConn.get((req.raw as unknown as Http2ServerRequest).stream.session!)! : (req.raw.socket as unknown as Duplex);
+    const upgrade = h2 ? undefined : upgradeOf(req.raw);
     const served = this.#served.get(conn);
     if (served !== undefined) this.#served.set(conn, served + 1);
     let logged = false;
@@ -342,16 +411,17 @@ export class Waypoint {
       const n = this.#served.get(conn);
       if (n !== undefined) {
         this.#served.set(conn, n - 1);
-        if (this.#draining && n === 1) conn.end();
+        if (this.#draining && n === 1) this.#endServed(conn);
       }
-      if (!reply.raw.writableFinished) {
+      // An upgraded request lasts as long as its connection; it ends without a "finished" response.
+      if (!reply.raw.writableFinished && ctx.response?.status !== 101) {
         ctx.responseFlags = ctx.responseFlags === '-' ? 'DC' : ctx.responseFlags;
         ctx.response ??= { status: 0, headers: {} };
       }
       chain.onLog(ctx).catch(() => undefined);
     };
     reply.raw.once('close', done);
-    if (this.#draining) reply.header('connection', 'close');
+    if (this.#draining && !h2) reply.header('connection', 'close');
     try {
       await chain.onRequest(ctx);
       const lr = ctx.localReply;
@@ -364,7 +434,9 @@ export class Waypoint {
         sendLocal(reply, ctx, { status: ctx.response.status === lr.status ? final.status : ctx.response.status, body: final.body, headers: ctx.response.headers as Record<string, string> });
         return reply;
       }
-      await forward(ctx, req, reply, chain, { connector: this.connector, mesh: this.mesh, logger: this.logger });
+      const deps = { connector: this.connector, mesh: this.mesh, logger: this.logger };
+      if (upgrade) await forwardUpgrade(ctx, req, reply, chain, upgrade, deps);
+      else await forward(ctx, req, reply, chain, deps);
     } catch (err) {
       this.logger.error('request failed', { error: (err as Error).message, path: ctx.request.path });
       if (!reply.sent) sendLocal(reply, ctx, { status: 500, body: 'internal error' });

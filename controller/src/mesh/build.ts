@@ -4,6 +4,7 @@
 
 import {
   convertAuthorizationPolicy,
+  type AppProtocol,
   type Authorization,
   type GatewayAddress,
   type MeshConfig,
@@ -20,6 +21,7 @@ import { CLASS_MESH, CLASS_WAYPOINT, L, MANAGED_VALUE, MESH_CONTROLLER, PORT_HBO
 import { scopedServiceAccount } from '../gateway/render.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Gateway, MeshInput, MeshOptions, Pod, Service } from './input.js';
+import { appProtocolOf } from './protocol.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';
 import { canonical, isModelledPod, namedPort, podIps, podReady, podServiceAccount, REDIRECTION_ANNOTATION, workloadNameAndType } from './workloads.js';
@@ -164,9 +166,12 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     const key = `${ns}/${hostname}`;
     const ips = (svc.spec?.clusterIPs?.length ? svc.spec.clusterIPs : svc.spec?.clusterIP ? [svc.spec.clusterIP] : []).filter((ip) => ip && ip !== 'None');
     const ports: Record<string, number> = {};
+    const appProtocols: Record<string, AppProtocol> = {};
     for (const sp of svc.spec?.ports ?? []) {
       if (sp.protocol && sp.protocol !== 'TCP') continue;
       ports[String(sp.port)] = typeof sp.targetPort === 'number' ? sp.targetPort : sp.targetPort === undefined ? sp.port : /^\d+$/.test(sp.targetPort) ? Number(sp.targetPort) : 0;
+      const proto = appProtocolOf(sp);
+      if (proto) appProtocols[String(sp.port)] = proto;
     }
     // Endpoints: pods selected by the Service's selector; selector-less Services via EndpointSlices to Pods.
     let members: Pod[];
@@ -203,6 +208,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       sans.add(`spiffe://${trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`);
     }
     const out: ModelService = { name: svc.metadata.name!, namespace: ns, hostname, vips: ips.map((ip) => `/${ip}`), ports, endpoints };
+    if (Object.keys(appProtocols).length) out.appProtocols = appProtocols;
     if (sans.size) out.subjectAltNames = [...sans].sort();
     const wp = svc.metadata.labels?.[L.managed] === MANAGED_VALUE ? undefined : serviceWaypoint(ctx, svc, members, scoped, warnings);
     if (wp) {

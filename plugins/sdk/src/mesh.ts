@@ -22,6 +22,9 @@ export interface WorkloadView {
   services?: Record<string, Record<string, number>>;
 }
 
+/** A service port's declared application protocol (Istio's WDS `AppProtocol`, UNKNOWN left out). */
+export type AppProtocol = 'HTTP11' | 'HTTP2' | 'GRPC';
+
 export interface ServiceView {
   name: string;
   namespace: string;
@@ -30,6 +33,8 @@ export interface ServiceView {
   vips: string[];
   /** service port -> target port (0: resolved per endpoint). */
   ports: Record<string, number>;
+  /** service port -> declared application protocol (Istio's WDS `app_protocol`); undeclared ports are absent. */
+  appProtocols?: Record<string, AppProtocol>;
   subjectAltNames?: string[];
   endpoints?: Record<string, { workloadUid: string; port: Record<string, number>; status?: 'Healthy' | 'Unhealthy' }>;
   /** Kubernetes labels of the Service, when the model carries them. */

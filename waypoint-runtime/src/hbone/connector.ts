@@ -1,12 +1,15 @@
 // Upstream over HBONE: for an endpoint whose workload is captured (protocol HBONE), an undici Pool whose every
 // connection is a CONNECT stream to `podIP:15008` with authority `podIP:targetPort`, mTLS with the waypoint's
 // certificate, the endpoint's SPIFFE identity verified. Streams multiplex over pooled HTTP/2 sessions (the
-// HboneClient's pool); HTTP/1.1 keep-alive runs inside each stream. TCP endpoints go through the plain connector.
+// HboneClient's pool); inside each stream runs HTTP/1.1 keep-alive or, for h2c upstreams, an HTTP/2 session of
+// its own (prior knowledge). TCP endpoints go through the plain connector.
 
+import type { Duplex } from 'node:stream';
 import type { Endpoint } from '@ambit/plugin-sdk';
 import { HboneClient, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
 import { Pool, type Dispatcher } from 'undici';
-import { hostPort, PlainHttpConnector, PoolCache, type UpstreamConnector } from '../upstream/connector.js';
+import { H2_POOL, hostPort, PlainHttpConnector, PoolCache, type UpstreamConnector } from '../upstream/connector.js';
+import type { UpstreamProtocol } from '../upstream/protocol.js';
 import { StreamDuplex } from './duplex.js';
 
 export interface HboneConnectorOptions {
@@ -26,44 +29,61 @@ export class HboneConnector implements UpstreamConnector {
   readonly client: HboneClient;
   readonly #plain: UpstreamConnector;
   readonly #pools: PoolCache<Pool>;
-  readonly #byKey = new Map<string, Endpoint>();
+  readonly #byKey = new Map<string, { endpoint: Endpoint; protocol: UpstreamProtocol }>();
+  readonly #opts: HboneConnectorOptions;
 
   constructor(opts: HboneConnectorOptions) {
+    this.#opts = opts;
     this.client = opts.client ?? new HboneClient();
     this.#plain = opts.plain ?? new PlainHttpConnector();
     this.#pools = new PoolCache((key) => {
-      const ep = this.#byKey.get(key)!;
-      const authority = hostPort(ep.address, ep.port);
-      return new Pool(`http://${authority}`, {
-        connections: opts.connections ?? 64,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        connect: (_o, cb) => {
-          this.client
-            .connect({
-              nextHop: { host: ep.address, port: opts.hbonePort ?? 15008 },
-              authority,
-              expectedIdentities: ep.identity ? [ep.identity] : [],
-              certificate: opts.certificate(),
-              headers: opts.headers,
-            })
-            .then(
-              (stream) => cb(null, new StreamDuplex(stream, { remoteAddress: ep.address, remotePort: ep.port }) as never),
-              (err: Error & { code?: string }) => {
-                err.code ??= 'HBONE_CONNECT';
-                cb(err, null);
-              },
-            );
-        },
-      });
+      const { endpoint: ep, protocol } = this.#byKey.get(key)!;
+      const h2 = protocol === 'h2';
+      const connect: Pool.Options['connect'] = (_o, cb) => {
+        this.#open(ep).then(
+          (conn) => {
+            // undici speaks HTTP/2 on a connection whose ALPN says so; h2c has no ALPN, the pool knows.
+            if (h2) (conn as StreamDuplex & { alpnProtocol?: string }).alpnProtocol = 'h2';
+            cb(null, conn as never);
+          },
+          (err: Error) => cb(err, null),
+        );
+      };
+      const origin = `http://${hostPort(ep.address, ep.port)}`;
+      return h2
+        ? new Pool(origin, { ...H2_POOL, keepAliveTimeout: 30_000, connect })
+        : new Pool(origin, { connections: opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000, connect });
     });
   }
 
-  dispatcherFor(endpoint: Endpoint): Dispatcher {
-    if (endpoint.protocol !== 'HBONE') return this.#plain.dispatcherFor(endpoint);
-    const key = `${endpoint.address}|${endpoint.port}|${endpoint.identity ?? ''}`;
-    if (!this.#byKey.has(key)) this.#byKey.set(key, endpoint);
+  #open(ep: Endpoint): Promise<StreamDuplex> {
+    return this.client
+      .connect({
+        nextHop: { host: ep.address, port: this.#opts.hbonePort ?? 15008 },
+        authority: hostPort(ep.address, ep.port),
+        expectedIdentities: ep.identity ? [ep.identity] : [],
+        certificate: this.#opts.certificate(),
+        headers: this.#opts.headers,
+      })
+      .then(
+        (stream) => new StreamDuplex(stream, { remoteAddress: ep.address, remotePort: ep.port }),
+        (err: Error & { code?: string }) => {
+          err.code ??= 'HBONE_CONNECT';
+          throw err;
+        },
+      );
+  }
+
+  dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): Dispatcher {
+    if (endpoint.protocol !== 'HBONE') return this.#plain.dispatcherFor(endpoint, protocol);
+    const key = `${endpoint.address}|${endpoint.port}|${endpoint.identity ?? ''}|${protocol}`;
+    if (!this.#byKey.has(key)) this.#byKey.set(key, { endpoint, protocol });
     return this.#pools.get(key);
+  }
+
+  connect(endpoint: Endpoint): Promise<Duplex> {
+    if (endpoint.protocol !== 'HBONE') return this.#plain.connect(endpoint);
+    return this.#open(endpoint);
   }
 
   async close(): Promise<void> {

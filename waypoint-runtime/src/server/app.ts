@@ -1,5 +1,6 @@
 // The Fastify instance: one catch-all route, no body parsing (bodies stream through), bounded header size and
 // header/request timeouts, and a client-error handler that answers like Envoy (400 / 408 / 431) and closes.
+// Upgrade requests (WebSocket) take the same route (./upgrade); HTTP/2 streams reach it through ./h2.
 //
 // Hook order for every request (documented contract):
 //   Fastify onRequest (none) -> handler: context -> chain.onRequest -> [local reply | forward] ->
@@ -7,6 +8,7 @@
 
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { routeUpgrades, shouldUpgrade } from './upgrade.js';
 
 export interface Limits {
   /** Max bytes of request headers; larger -> 431. Default 60 KiB (Envoy's default). */
@@ -50,6 +52,7 @@ export function buildApp(limits: Limits, handler: (req: FastifyRequest, reply: F
       maxHeaderSize: limits.maxHeaderSize ?? 60 * 1024,
       headersTimeout: limits.headersTimeoutMs ?? 10_000,
       connectionsCheckingInterval: limits.checkIntervalMs ?? 1000,
+      shouldUpgradeCallback: shouldUpgrade,
     },
     clientErrorHandler: clientError,
     routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false, maxParamLength: 65535 },
@@ -59,5 +62,6 @@ export function buildApp(limits: Limits, handler: (req: FastifyRequest, reply: F
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
   app.all('*', handler);
   app.setNotFoundHandler(handler);
+  routeUpgrades(app.server, (req, res) => app.routing(req, res));
   return app;
 }

@@ -1,22 +1,35 @@
-// How the waypoint reaches an endpoint: an undici Dispatcher per endpoint. PlainHttpConnector opens plain
-// HTTP/1.1 connections to `ip:port` (tests, unmeshed destinations); the HBONE connector (../hbone) tunnels each
-// connection through an mTLS HTTP/2 CONNECT stream to the destination's ztunnel on :15008.
+// How the waypoint reaches an endpoint: an undici Dispatcher per endpoint and protocol. PlainHttpConnector opens
+// plain connections to `ip:port` (tests, unmeshed destinations), speaking HTTP/1.1 or h2c; the HBONE connector
+// (../hbone) tunnels each connection through an mTLS HTTP/2 CONNECT stream to the destination's ztunnel on
+// :15008. `connect` opens one raw byte stream to the endpoint, for requests that upgrade (WebSocket).
 
+import { connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Endpoint } from '@ambit/plugin-sdk';
 import { Pool, type Dispatcher } from 'undici';
+import type { UpstreamProtocol } from './protocol.js';
 
 export interface UpstreamConnector {
-  /** A dispatcher that sends HTTP/1.1 requests to `endpoint` (keep-alive, pooled). */
-  dispatcherFor(endpoint: Endpoint): Dispatcher;
+  /** A dispatcher that sends requests to `endpoint` over HTTP/1.1 (default) or h2c (keep-alive, pooled). */
+  dispatcherFor(endpoint: Endpoint, protocol?: UpstreamProtocol): Dispatcher;
+  /** A new byte stream to `endpoint`, not pooled (an upgraded connection owns it). */
+  connect(endpoint: Endpoint): Promise<Duplex>;
   close(): Promise<void>;
 }
 
 export interface PoolOptions {
-  /** Connections per endpoint. Default 128. */
+  /** HTTP/1.1 connections per endpoint. Default 128. */
   connections?: number;
   keepAliveTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
+
+const H2_STREAMS = 100;
+/**
+ * undici options for h2c pools (prior knowledge: the connection starts with the HTTP/2 preface): up to 4
+ * sessions per endpoint, each carrying up to 100 concurrent requests.
+ */
+export const H2_POOL = { connections: 4, pipelining: H2_STREAMS, allowH2: true, useH2c: true, maxConcurrentStreams: H2_STREAMS } as const;
 
 /** Keeps one pool per key, created on first use. */
 export class PoolCache<D extends Dispatcher> {
@@ -43,19 +56,37 @@ export function hostPort(address: string, port: number): string {
 
 export class PlainHttpConnector implements UpstreamConnector {
   readonly #pools: PoolCache<Pool>;
+  readonly #connectTimeoutMs: number;
   constructor(opts: PoolOptions = {}) {
-    this.#pools = new PoolCache(
-      (origin) =>
-        new Pool(origin, {
-          connections: opts.connections ?? 128,
-          keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30_000,
-          connect: { timeout: opts.connectTimeoutMs ?? 10_000 },
-          pipelining: 1,
-        }),
-    );
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.#pools = new PoolCache((key) => {
+      const h2 = key.startsWith('h2|');
+      const origin = h2 ? key.slice(3) : key;
+      const common = { keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30_000, connect: { timeout: this.#connectTimeoutMs } };
+      return h2
+        ? new Pool(origin, { ...common, ...H2_POOL })
+        : new Pool(origin, { ...common, connections: opts.connections ?? 128, pipelining: 1 });
+    });
   }
-  dispatcherFor(endpoint: Endpoint): Dispatcher {
-    return this.#pools.get(`http://${hostPort(endpoint.address, endpoint.port)}`);
+  dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): Dispatcher {
+    const origin = `http://${hostPort(endpoint.address, endpoint.port)}`;
+    return this.#pools.get(protocol === 'h2' ? `h2|${origin}` : origin);
+  }
+  connect(endpoint: Endpoint): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: endpoint.address, port: endpoint.port });
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), this.#connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', reject);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
   }
   close(): Promise<void> {
     return this.#pools.close();

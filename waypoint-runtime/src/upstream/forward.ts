@@ -1,8 +1,10 @@
 // Forward one request to the backend its route chose: pick the endpoint(s), send through the connector's
-// dispatcher, retry what may be retried, map failures to Envoy-like local replies, run the chain's onResponse
-// hooks on the upstream headers, stream the body back.
+// dispatcher (HTTP/1.1 or h2c, see ./protocol), retry what may be retried, map failures to Envoy-like local
+// replies, run the chain's onResponse hooks on the upstream headers, stream the body back, then the upstream's
+// trailers (gRPC status). Bodies stream both ways, never buffered.
 
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import {
   workloadLabels,
   type Backend,
@@ -18,8 +20,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConnector } from './connector.js';
 import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, type UpstreamFailure } from './errors.js';
+import { encodeGrpcMessage, grpcStatusOf, isGrpc, takeGrpcStatus } from './grpc.js';
+import { upstreamProtocol, type UpstreamProtocol } from './protocol.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings']);
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings']);
+/** Trailer fields a response may not carry (RFC 9110 §6.5.1) plus hop-by-hop ones. */
+const NOT_TRAILERS = new Set([...HOP_BY_HOP, 'content-length', 'content-type', 'content-encoding', 'content-range', 'host', 'authorization', 'set-cookie', 'cache-control', 'max-forwards']);
 
 export interface ForwardDeps {
   connector: UpstreamConnector;
@@ -64,12 +70,19 @@ export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] 
   return [...eps.slice(i), ...eps.slice(0, i)];
 }
 
-function upstreamHeaders(ctx: RequestContext, route: Route): Record<string, string | string[]> {
+export function upstreamHeaders(ctx: RequestContext, route: Route): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const h = ctx.request.headers;
   for (const k in h) {
     const v = h[k];
-    if (v === undefined || HOP_BY_HOP.has(k)) continue;
+    if (v === undefined) continue;
+    if (HOP_BY_HOP.has(k)) {
+      // `te: trailers` announces that the client takes trailers (gRPC needs it over HTTP/2); no other TE passes.
+      if (k === 'te' && String(v).toLowerCase().split(/\s*,\s*/).includes('trailers')) out.te = 'trailers';
+      continue;
+    }
+    // The waypoint answers `expect: 100-continue` itself; pseudo-header names never travel as fields.
+    if (k === 'expect' || k.charCodeAt(0) === 58) continue;
     out[k] = v;
   }
   out.host = route.rewrite?.authority ?? ctx.request.authority;
@@ -78,7 +91,7 @@ function upstreamHeaders(ctx: RequestContext, route: Route): Record<string, stri
   return out;
 }
 
-function responseHeaders(h: IncomingHttpHeaders): Headers {
+export function responseHeaders(h: IncomingHttpHeaders): Headers {
   const out: Headers = {};
   for (const k in h) {
     if (!HOP_BY_HOP.has(k)) out[k] = h[k];
@@ -87,7 +100,9 @@ function responseHeaders(h: IncomingHttpHeaders): Headers {
 }
 
 function hasBody(req: FastifyRequest): boolean {
-  const h = req.headers;
+  // HTTP/2: a request without a body ends its stream with its HEADERS frame (no content-length needed).
+  if (req.raw.httpVersionMajor === 2) return !(req.raw as unknown as Http2ServerRequest).stream.endAfterHeaders;
+  const h = (req.raw as IncomingMessage).headers;
   return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
 }
 
@@ -116,12 +131,36 @@ function retriableError(route: Route, kind: string): boolean {
   return false;
 }
 
+function isH2(reply: FastifyReply): boolean {
+  return reply.request.raw.httpVersionMajor === 2;
+}
+
+/**
+ * Send a reply the waypoint makes itself. To a gRPC request it is a gRPC status, as Envoy sends it: HTTP 200,
+ * grpc-status mapped from `status`, grpc-message the body (trailers over HTTP/2, headers over HTTP/1.1).
+ */
 export function sendLocal(reply: FastifyReply, ctx: RequestContext, f: { status: number; body: string; headers?: Record<string, string> }): void {
   const headers: Headers = { 'content-type': 'text/plain', ...(f.headers ?? {}) };
   ctx.response = { status: f.status, headers };
   ctx.applyResponseHeaderOps(headers);
-  ctx.response.bytes = Buffer.byteLength(f.body);
-  reply.code(f.status).headers(headers).send(f.body);
+  send(reply, ctx, f.body);
+}
+
+/** Send `ctx.response` (header operations applied) with `body`, or as a gRPC status to a gRPC request. */
+function send(reply: FastifyReply, ctx: RequestContext, body: string): void {
+  const res = ctx.response!;
+  if (isGrpc(ctx.request.headers)) {
+    const status = { 'grpc-status': String(grpcStatusOf(res.status)), 'grpc-message': encodeGrpcMessage(body) };
+    res.status = 200;
+    res.headers['content-type'] = 'application/grpc';
+    res.bytes = 0;
+    if (isH2(reply)) reply.raw.addTrailers(status);
+    else Object.assign(res.headers, status);
+    reply.code(200).headers(res.headers).send();
+    return;
+  }
+  res.bytes = Buffer.byteLength(body);
+  reply.code(res.status).headers(res.headers).send(body);
 }
 
 /** Forward; returns once the response has been handed to Fastify (streaming may still be going on). */
@@ -135,11 +174,12 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
   const method = ctx.request.method;
   const path = route.rewrite?.path ?? req.raw.url ?? '/';
   const headers = upstreamHeaders(ctx, route);
+  const protocol = upstreamProtocol(route.backend, deps.mesh, ctx.request.protocol);
   const body = hasBody(req) ? counted(ctx, req.raw) : null;
   // A streamed body cannot be replayed: only bodiless requests are retried.
   const attempts = body ? 1 : 1 + Math.max(0, route.retries?.attempts ?? 0);
   const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : undefined;
-  mirror(ctx, route, path, headers, deps);
+  mirror(ctx, route, path, headers, deps, protocol);
 
   let lastFailure: UpstreamFailure = NO_HEALTHY_UPSTREAM;
   for (let attempt = 0; attempt < attempts; attempt++) {
@@ -156,7 +196,7 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
     }
     let res: Dispatcher.ResponseData;
     try {
-      const dispatcher = deps.connector.dispatcherFor(ep);
+      const dispatcher = deps.connector.dispatcherFor(ep, protocol);
       res = await dispatcher.request({
         path,
         method: method as Dispatcher.HttpMethod,
@@ -188,14 +228,13 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
   return finishLocal(ctx, reply, chain, lastFailure);
 }
 
-async function finishLocal(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, f: UpstreamFailure): Promise<void> {
+export async function finishLocal(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, f: UpstreamFailure): Promise<void> {
   ctx.response = { status: f.status, headers: { 'content-type': 'text/plain' } };
   ctx.applyResponseHeaderOps(ctx.response.headers);
   await chain.onResponse(ctx);
   const lr = ctx.localReply;
   if (lr) return sendLocal(reply, ctx, lr);
-  ctx.response.bytes = Buffer.byteLength(f.body);
-  reply.code(ctx.response.status).headers(ctx.response.headers).send(f.body);
+  send(reply, ctx, f.body);
 }
 
 async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, res: Dispatcher.ResponseData): Promise<void> {
@@ -208,6 +247,9 @@ async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: P
   }
   const len = res.headers['content-length'];
   let bytes = 0;
+  // A gRPC trailers-only response (status in its headers) goes on as headers then trailers over HTTP/2.
+  const h2 = isH2(reply);
+  const status = h2 && isGrpc(ctx.response.headers) ? takeGrpcStatus(ctx.response.headers) : undefined;
   reply.code(ctx.response.status).headers(ctx.response.headers);
   if (ctx.request.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
     res.body.dump().catch(() => undefined);
@@ -215,6 +257,20 @@ async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: P
     reply.send();
     return;
   }
+  // The upstream's trailers are known when its body ends, before Fastify ends the response. (Over HTTP/1.1 only a
+  // chunked response, one without content-length, carries trailers either way.)
+  if (h2 || len === undefined) res.body.once('end', () => {
+    const t = status || res.trailers ? { ...status, ...trailersOf(res.trailers) } : undefined;
+    if (!t || Object.keys(t).length === 0) return;
+    const raw = reply.raw as typeof reply.raw & { chunkedEncoding?: boolean };
+    if (h2) {
+      // Headers not sent yet (empty body) would go out with END_STREAM and leave no room for trailers.
+      if (!raw.headersSent) raw.flushHeaders();
+      raw.addTrailers(t);
+    } else if (raw.chunkedEncoding) {
+      raw.addTrailers(t);
+    }
+  });
   reply.send(res.body);
   if (len !== undefined) {
     ctx.response.bytes = Number(len);
@@ -230,7 +286,17 @@ async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: P
   });
 }
 
-function mirror(ctx: RequestContext, route: Route, path: string, headers: Record<string, string | string[]>, deps: ForwardDeps): void {
+function trailersOf(t: Record<string, string | string[] | undefined> | undefined): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const k in t) {
+    const v = t[k];
+    if (v === undefined || NOT_TRAILERS.has(k) || k.charCodeAt(0) === 58) continue;
+    (out ??= {})[k] = Array.isArray(v) ? v.join(',') : v;
+  }
+  return out;
+}
+
+function mirror(ctx: RequestContext, route: Route, path: string, headers: Record<string, string | string[]>, deps: ForwardDeps, protocol: UpstreamProtocol): void {
   if (!route.mirrors?.length) return;
   for (const m of route.mirrors) {
     if (m.percent !== undefined && Math.random() * 100 >= m.percent) continue;
@@ -240,7 +306,7 @@ function mirror(ctx: RequestContext, route: Route, path: string, headers: Record
     const h = { ...headers, host: host.includes(':') ? host.replace(/:/, '-shadow:') : `${host}-shadow` };
     // Fire and forget; the body is not mirrored (streamed once to the primary).
     deps.connector
-      .dispatcherFor(ep)
+      .dispatcherFor(ep, protocol)
       .request({ path, method: ctx.request.method as Dispatcher.HttpMethod, headers: h, body: null } as Dispatcher.RequestOptions)
       .then((r) => r.body.dump())
       .catch((err: Error) => deps.logger.debug('mirror failed', { error: err.message }));

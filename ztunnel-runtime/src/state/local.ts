@@ -78,6 +78,7 @@ const service: Schema = {
     hostname: str,
     vips: strs,
     ports: portMap,
+    appProtocols: { t: 'map', of: { t: 'enum', v: ['HTTP11', 'HTTP2', 'GRPC'] } },
     subjectAltNames: strs,
     canonical: bool,
     endpoints: {

@@ -46,10 +46,13 @@ export interface Workload {
   locality?: { region?: string; zone?: string; subzone?: string };
 }
 
+/** Istio's WDS `AppProtocol` (UNKNOWN is left out). */
+export type AppProtocol = 'HTTP11' | 'HTTP2' | 'GRPC';
+
 export interface ServicePort {
   servicePort: number;
   targetPort: number;
-  appProtocol?: string;
+  appProtocol?: AppProtocol;
 }
 
 export interface Service {
@@ -61,6 +64,11 @@ export interface Service {
   vips: NetworkAddress[];
   /** service port -> target port (0 when the target port is named and resolved per endpoint). */
   ports: Record<string, number>;
+  /**
+   * service port -> application protocol, for ports whose protocol is declared (Istio's WDS `app_protocol`,
+   * from the port's `appProtocol` or name prefix); undeclared ports are absent.
+   */
+  appProtocols?: Record<string, AppProtocol>;
   subjectAltNames?: string[];
   waypoint?: GatewayAddress;
   /** workload uid -> endpoint. */

@@ -149,6 +149,13 @@ function validateService(s: unknown, path: string): void {
   for (const k of ['name', 'namespace', 'hostname'] as const) str(s[k], `${path}.${k}`);
   strArray(s.vips, `${path}.vips`, false);
   portMap(s.ports, `${path}.ports`, false);
+  if (s.appProtocols !== undefined) {
+    if (!isObj(s.appProtocols)) fail(`${path}.appProtocols`, 'expected an object');
+    for (const [k, v] of Object.entries(s.appProtocols as object)) {
+      port(Number(k), `${path}.appProtocols key ${JSON.stringify(k)}`);
+      oneOf(v, ['HTTP11', 'HTTP2', 'GRPC'], `${path}.appProtocols.${k}`);
+    }
+  }
   strArray(s.subjectAltNames, `${path}.subjectAltNames`);
   gatewayAddress(s.waypoint, `${path}.waypoint`);
   if (s.endpoints !== undefined) {

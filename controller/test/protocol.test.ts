@@ -9,7 +9,7 @@ test('a Service port protocol follows Istio: appProtocol first (kubernetes.io/h2
   t.is(appProtocolOf({ name: 'grpc-api' }), 'GRPC');
   t.is(appProtocolOf({ name: 'GRPC-api' }), 'GRPC');
   t.is(appProtocolOf({ name: 'http2-web' }), 'HTTP2');
-  t.is(appProtocolOf({ name: 'h2c' }), 'HTTP2');
+  t.is(appProtocolOf({ name: 'h2c' }), undefined, 'only the appProtocol kubernetes.io/h2c means h2c');
   t.is(appProtocolOf({ name: 'http' }), 'HTTP11');
   t.is(appProtocolOf({ name: 'http-web' }), 'HTTP11');
   t.is(appProtocolOf({ name: 'grpc-web' }), undefined);

@@ -1,6 +1,6 @@
 // A Service port's application protocol as Istio derives it (its port-naming and appProtocol rules): the
 // `appProtocol` field when set (Kubernetes' `kubernetes.io/h2c` means HTTP/2), else the port name's prefix before
-// the first '-' (`http`, `http2`, `grpc`, ...), case-insensitive. Only what the WDS `AppProtocol` carries is kept:
+// the first '-' (`http`, `http2`, `grpc`, ...; not `h2c`, which Istio's name parser does not know), case-insensitive. Only what the WDS `AppProtocol` carries is kept:
 // HTTP/1.1, HTTP/2 and gRPC; anything else (tcp, https, grpc-web, undeclared) is unknown.
 
 import type { AppProtocol } from '@ambit/ztunnel-runtime';
@@ -21,7 +21,6 @@ export function appProtocolOf(port: { name?: string; appProtocol?: string; proto
     case 'http':
       return 'HTTP11';
     case 'http2':
-    case 'h2c':
       return 'HTTP2';
     case 'grpc':
       return 'GRPC';

@@ -9,3 +9,4 @@ export * from './hbone/duplex.js';
 export * from './hbone/termination.js';
 export * from './hbone/connector.js';
 export * from './config/controller.js';
+export * from './heap.js';

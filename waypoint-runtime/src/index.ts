@@ -16,3 +16,4 @@ export * from './hbone/termination.js';
 export * from './hbone/connector.js';
 export * from './config/controller.js';
 export * from './config/plugin-status.js';
+export * from './heap.js';

@@ -21,6 +21,7 @@ import { ControllerConfigSource } from './config/controller.js';
 import { FileConfigSource, parseWaypointFile, type ConfigSource, type WaypointFileSettings } from './config/source.js';
 import { HboneConnector } from './hbone/connector.js';
 import { drainWaypoint, HboneTermination } from './hbone/termination.js';
+import { tuneHeap } from './heap.js';
 import { PlainHttpConnector } from './upstream/connector.js';
 import { Waypoint } from './waypoint.js';
 
@@ -74,6 +75,7 @@ async function certificateFrom(settings: WaypointFileSettings, identity: string)
 }
 
 async function main(): Promise<void> {
+  tuneHeap();
   const path = values.config ?? process.env.AMBIT_WAYPOINT_CONFIG;
   let settings: WaypointFileSettings = {};
   let source: ConfigSource;

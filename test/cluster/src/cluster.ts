@@ -243,8 +243,19 @@ class LocalCluster implements Cluster {
       });
       const started = Date.now();
       const logFile = this.logFile(`node-${n.name}`);
-      const { proc, ready } = launchNode(n.name, configPath, logFile, this.onUnexpectedExit);
-      this.nodeProcs.push(proc);
+      const launch = () => {
+        const l = launchNode(n.name, configPath, logFile, this.onUnexpectedExit);
+        this.nodeProcs.push(l.proc);
+        return l.ready;
+      };
+      // An agent that dies before it is ready is started once more, as systemd restarts a kubelet: seen once, the
+      // agent failed while loading its modules (tar-stream under @kubernetes/client-node) and the same code then
+      // loaded fine. A second death fails the start; a restarted agent cleans up what the first left behind.
+      const ready = launch().catch((e: Error) => {
+        if (this.stopping) throw e;
+        this.log(`${e.message.split('\n')[0]}; starting it once more`);
+        return launch();
+      });
       const withTimeout = Promise.race([
         ready,
         new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`node ${n.name} not ready after 60s`)), 60_000).unref()),

@@ -9,4 +9,5 @@ export { cleanupLeftovers } from './controlplane/cleanup.js';
 export type { VirtualNodeConfig } from './controlplane/nodes.js';
 export { COREDNS_IMAGE } from './controlplane/addons.js';
 export { net as clusterNetwork } from './controlplane/paths.js';
+export { waitFor } from './controlplane/exec.js';
 export type { RunResult } from './controlplane/exec.js';

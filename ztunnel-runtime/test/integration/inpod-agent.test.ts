@@ -6,6 +6,7 @@ import type net from 'node:net';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, PatchStrategy, type V1Pod, setHeaderOptions } from '@kubernetes/client-node';
 import test from 'ava';
+import { waitFor } from '@ambit/cluster';
 import {
   type CapturedConnection,
   NodeAgent,
@@ -20,19 +21,8 @@ const exec = promisify(execFile);
 const kubeconfig = process.env.AMBIT_KUBECONFIG;
 const serial = kubeconfig ? test.serial : test.serial.skip;
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
+function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
+  return waitFor(what, fn, timeoutMs, 300);
 }
 
 serial('labels enroll and un-enroll running pods: annotation, rules, listeners, capture; no restarts', async (t) => {

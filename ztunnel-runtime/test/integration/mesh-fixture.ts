@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { connectCluster, startCluster, type Cluster } from '@ambit/cluster';
+import { connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
 
 export const exec = promisify(execFile);
 export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -121,18 +121,12 @@ export class MeshFixture {
 
   /** Polls `fn` until it returns something other than undefined/false (errors are retried, the last one reported). */
   async eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const v = await fn();
-        if (v !== undefined && v !== false) return v;
-      } catch (e) {
-        last = e;
-      }
-      if (Date.now() > until) throw new Error(`${what}: not seen${last ? ` (last error: ${(last as Error).message})` : ''}`);
-      await sleep(500);
-    }
+    // Boxed: a result such as '' or 0 counts as seen, where waitFor would keep polling on it.
+    const box = await waitFor(what, async () => {
+      const v = await fn();
+      return v === undefined || v === false ? undefined : { v };
+    }, timeoutMs, 500);
+    return box.v;
   }
 
   /** `kubectl exec deploy/<client> -- curl -s … -w %{http_code}`: what the user sees (stdout, stderr, exit code). */

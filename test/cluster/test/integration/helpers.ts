@@ -1,7 +1,7 @@
 // What the integration tests of the local cluster share: the shared cluster, kubectl that must succeed, polling,
 // and the view of a pod's network namespace from the host.
 import { execFileSync } from 'node:child_process';
-import { connectCluster, type Cluster } from '../../src/index.js';
+import { connectCluster, waitFor, type Cluster } from '../../src/index.js';
 
 /** The cluster `npm test` started (AMBIT_KUBECONFIG); these tests never start one of their own. */
 export async function sharedCluster(): Promise<Cluster> {
@@ -18,19 +18,8 @@ export async function kubectlOk(cluster: Cluster, args: string[], input?: string
 }
 
 /** Polls `fn` until it returns something truthy (errors are retried, the last one reported on timeout). */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 120_000, intervalMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+export function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 120_000, intervalMs = 300): Promise<T> {
+  return waitFor(what, async () => fn(), timeoutMs, intervalMs);
 }
 
 /** Processes inside the named network namespace (`ip netns pids`); none when it is gone. */

@@ -13,7 +13,7 @@ k8s_version=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod")
 coredns_version=$(awk '$1=="github.com/coredns/coredns"{print $2; exit}' "$here/../coredns/go.mod")
 key="k8s-${k8s_version}-coredns-${coredns_version}-$(cat "$here/go.sum" "$here/../coredns/go.sum" | sha256sum | cut -c1-12)"
 bin="$cache/bin/$key"
-progs=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kube-proxy coredns)
+progs=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kube-proxy kubelet coredns)
 
 have_all() { for p in "${progs[@]}"; do [ -x "$bin/$p" ] || return 1; done; }
 if have_all; then echo "$bin"; exit 0; fi
@@ -26,7 +26,7 @@ ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${k8s_version} -X k8s
 start=$(date +%s)
 (
   cd "$here"
-  for p in kube-apiserver kube-controller-manager kube-scheduler kubectl kube-proxy; do
+  for p in kube-apiserver kube-controller-manager kube-scheduler kubectl kube-proxy kubelet; do
     [ -x "$bin.tmp/$p" ] || go build -trimpath -ldflags "$ldflags" -o "$bin.tmp/$p" "k8s.io/kubernetes/cmd/$p"
     echo "built $p ($(( $(date +%s) - start ))s)" >&2
   done

@@ -44,6 +44,8 @@ import { launchNode, writeNodeConfig } from './controlplane/nodes.js';
 import { defaultStateDir, machineLockFile, net, nodeAddress, nodeMain, nodeName, ports } from './controlplane/paths.js';
 import { ManagedProcess } from './controlplane/process.js';
 import { installUpstreamCRDs } from './crds/upstream.js';
+import { startRealNodes, nodeKind, realNodeAddress } from './realnode/cluster-nodes.js';
+import { teardownRealNodes } from './realnode/teardown.js';
 
 export interface ClusterOptions {
   /** Virtual nodes (default 2: ambit-node-1, ambit-node-2). 0 = control plane only. */
@@ -170,10 +172,11 @@ class LocalCluster implements Cluster {
   async start(opts: ClusterOptions): Promise<void> {
     const t0 = Date.now();
     const nodeCount = opts.nodes ?? 2;
-    const haveNodeAgent = existsSync(nodeMain);
+    const real = nodeKind() === 'real';
+    const haveNodeAgent = real || existsSync(nodeMain);
     if (nodeCount > 0 && !haveNodeAgent) this.log(`no node agent at ${nodeMain}: starting the control plane without nodes`);
     const nodes = haveNodeAgent
-      ? Array.from({ length: nodeCount }, (_, i) => ({ name: nodeName(i + 1), address: nodeAddress(i + 1) }))
+      ? Array.from({ length: nodeCount }, (_, i) => ({ name: nodeName(i + 1), address: real ? realNodeAddress(i + 1) : nodeAddress(i + 1) }))
       : [];
 
     await mkdir(join(this.stateDir, 'logs'), { recursive: true });
@@ -231,7 +234,21 @@ class LocalCluster implements Cluster {
     // Virtual nodes. kube-controller-manager hands out pod CIDRs in registration order, so each node is launched
     // once the previous one has its CIDR: node N gets 10.244.N.0/24.
     const nodeReady: Promise<void>[] = [];
-    for (const n of nodes) {
+    if (real && nodes.length) {
+      const started = await startRealNodes({
+        stateDir: this.stateDir,
+        nodes,
+        k8sBinDir: this.binDir,
+        pki,
+        apiserver: `https://127.0.0.1:${ports.apiserver}`,
+        kubectl: this.kubectl,
+        log: this.log,
+        onUnexpectedExit: this.onUnexpectedExit,
+      });
+      this.nodeProcs.push(...started.procs);
+      this.nodeNames.push(...started.names);
+    }
+    for (const n of real ? [] : nodes) {
       const { configPath } = await writeNodeConfig({
         name: n.name,
         address: n.address,
@@ -375,6 +392,7 @@ class LocalCluster implements Cluster {
     }
     // Nodes first (they stop their pods), then the control plane in reverse start order.
     await Promise.all(this.nodeProcs.map((p) => p.stop(10_000)));
+    for (const line of await teardownRealNodes(this.stateDir)) this.log(`removed ${line}`);
     this.log(`nodes stopped (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
     const byName = (n: string) => this.procs.filter((p) => p.name === n);
     await Promise.all(['kube-proxy', 'kube-scheduler', 'kube-controller-manager'].flatMap(byName).map((p) => p.stop()));

@@ -186,7 +186,8 @@ export async function writeKubeletCert(dir: string, ca: CertAndKey, node: Kubele
     commonName: `system:node:${node.name}`,
     organizations: ['system:nodes'],
     altNames: [node.address, node.name],
-    usage: 'server',
+    // Also the node's client certificate (system:node:<name>, group system:nodes) for a real kubelet.
+    usage: 'both',
   });
   return writePair(dir, `kubelet-${node.name}`, leaf);
 }

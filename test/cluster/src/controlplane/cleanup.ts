@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { run, sleep } from './exec.js';
 import { listNetns, removeChains, teardownHostNetwork } from './network.js';
 import { cacheRoot, defaultStateDir, machineLockFile } from './paths.js';
+import { teardownRealNodes } from '../realnode/teardown.js';
 
 export interface ProcInfo {
   pid: number;
@@ -207,6 +208,7 @@ export async function cleanupLeftovers(opts: { stateDir?: string } = {}): Promis
   const removed: string[] = [];
   const binDirs = await allBinDirs();
   const stateDir = opts.stateDir ?? defaultStateDir;
+  removed.push(...(await teardownRealNodes(stateDir)));
   const procs = await clusterProcesses(binDirs, stateDir);
   if (procs.length) {
     await killPids(procs.map((p) => p.pid));
@@ -286,6 +288,7 @@ export async function processesMentioning(dir: string): Promise<ProcInfo[]> {
  */
 export async function cleanupStateDir(stateDir: string, binDir?: string): Promise<string[]> {
   const removed: string[] = [];
+  removed.push(...(await teardownRealNodes(stateDir)));
   const procs = await processesMentioning(stateDir);
   if (procs.length) {
     await killPids(procs.map((p) => p.pid));

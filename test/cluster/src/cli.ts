@@ -3,6 +3,7 @@
 //   up         start the local cluster under a detached supervisor, write .ambit/kubeconfig, exit 0
 //   down       stop it and remove everything (falls back to cleanupLeftovers when the supervisor is gone)
 //   status     print the running cluster's record
+//   load F...  load image archives (OCI or docker-archive) into every node, as `kind load image-archive` does
 //   supervise  (internal) the supervisor itself: runs startCluster() and tears down on SIGTERM/SIGINT
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -204,6 +205,32 @@ async function status(): Promise<number> {
   return 0;
 }
 
+async function load(files: string[]): Promise<number> {
+  const lock = await readMachineLock();
+  if (!lock || !alive(lock.pid)) {
+    console.error('No local cluster is running: start it with npm run cluster:up');
+    return 1;
+  }
+  if (!files.length) {
+    console.error('usage: npm run cluster:load -- <image archive>...');
+    return 2;
+  }
+  const { buildNodeBinaries } = await import('./realnode/build.js');
+  const { ArchiveError, loadArchive } = await import('./realnode/load.js');
+  const ctr = join(await buildNodeBinaries(), 'ctr');
+  for (const f of files) {
+    try {
+      const r = await loadArchive(lock.stateDir, ctr, f);
+      console.log(`loaded ${r.names.join(', ')} into ${r.nodes.join(', ')}`);
+    } catch (e) {
+      if (!(e instanceof ArchiveError) && !/not an image archive/.test((e as Error).message)) throw e;
+      console.error((e as Error).message);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 async function main(): Promise<void> {
   const [cmd, ...args] = process.argv.slice(2);
   if (process.getuid?.() !== 0) {
@@ -221,11 +248,14 @@ async function main(): Promise<void> {
     case 'status':
       process.exitCode = await status();
       break;
+    case 'load':
+      process.exitCode = await load(args);
+      break;
     case 'supervise':
       await supervise(args);
       break;
     default:
-      console.error('usage: cli.js up [--nodes N] | down [--force] | status');
+      console.error('usage: cli.js up [--nodes N] | down [--force] | status | load <archive>...');
       process.exitCode = 2;
   }
 }

@@ -42,31 +42,43 @@ function canRunCluster() {
   return undefined;
 }
 
+const started = Date.now();
+const secs = (t0) => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
+
+/** Runs one phase and prints how long it took (CI has 90 minutes for everything). */
+async function phase(name, fn) {
+  const t0 = Date.now();
+  console.log(`# phase: ${name}`);
+  const r = await fn();
+  console.log(`# phase ${name} took ${secs(t0)}`);
+  return r;
+}
+
 async function main() {
-  if (only.includes('unit')) {
-    console.log('# phase: unit');
-    await runAva('ava.config.js');
-  }
+  if (only.includes('unit')) await phase('unit', () => runAva('ava.config.js'));
   const why = canRunCluster();
   if (why) {
-    console.log(`# phases system and integration not run: ${why}`);
+    // A phase that could not run is a failure, never a silent skip: the run must not look green.
+    console.log(`# phases system and integration could not run: ${why}`);
+    totals.fail += 1;
   } else {
     const { buildControlPlane, startCluster } = await import(join(root, 'test/cluster/dist/src/index.js'));
     await buildControlPlane({ log: (line) => console.log(`# ${line}`) });
     if (only.includes('system') && existsSync(join(root, 'test/cluster/dist/test/system'))) {
-      console.log('# phase: system (each test owns its cluster)');
-      await runAva('ava.system.config.js');
+      await phase('system (each test owns its cluster)', () => runAva('ava.system.config.js'));
     }
     if (only.includes('integration')) {
-      console.log('# phase: integration (one shared cluster)');
-      const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
-      try {
-        await runAva('ava.integration.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath });
-      } finally {
-        await cluster.stop();
-      }
+      await phase('integration (one shared cluster)', async () => {
+        const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
+        try {
+          await runAva('ava.integration.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath });
+        } finally {
+          await cluster.stop();
+        }
+      });
     }
   }
+  console.log(`# npm test took ${secs(started)}`);
   console.log(`${totals.pass} passed, ${totals.fail} failed, ${totals.skip} skipped`);
   process.exitCode = totals.fail > 0 ? 1 : 0;
 }

@@ -11,3 +11,5 @@ export { COREDNS_IMAGE } from './controlplane/addons.js';
 export { net as clusterNetwork } from './controlplane/paths.js';
 export { waitFor } from './controlplane/exec.js';
 export type { RunResult } from './controlplane/exec.js';
+export { podNetnsPath } from './realnode/pod-netns.js';
+export { nodeKind } from './realnode/cluster-nodes.js';

@@ -1,5 +1,7 @@
 // Shared checks of the system tests: what a stopped cluster must not leave behind.
 import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { NODE_PATHS } from '../../src/realnode/layout.js';
 import type { Cluster } from '../../src/index.js';
 import { bridgeExists, listChains, listNetns } from '../../src/controlplane/network.js';
 import { descendants, listProcesses, mountsUnder, processesFrom } from '../../src/controlplane/cleanup.js';
@@ -16,6 +18,10 @@ async function ourProcessesFrom(binDir: string) {
 
 export interface Leftovers {
   processes: string[];
+  /** cgroups of real nodes (/ambit-node-N in any v1 hierarchy) and processes still in them. */
+  cgroups: string[];
+  /** Node paths (/var/lib/kubelet, /run/containerd, ...) still mounted on the machine. */
+  nodeMounts: string[];
   netns: string[];
   bridge: boolean;
   chains: string[];
@@ -49,6 +55,11 @@ export async function podNetnsNames(cluster: Cluster): Promise<Set<string>> {
 export async function leftovers(binDir: string, stateDir: string, before?: Baseline, podNetns?: Set<string>): Promise<Leftovers> {
   return {
     processes: (await ourProcessesFrom(binDir)).filter((p) => !before?.pids.has(p.pid)).map((p) => `${p.pid} ${p.exe}`),
+    cgroups: (await readdir('/sys/fs/cgroup/cpu').catch(() => [] as string[])).filter((d) => d.startsWith('ambit-node-')),
+    nodeMounts: (await readFile('/proc/self/mountinfo', 'utf8'))
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => (NODE_PATHS as readonly string[]).includes(m)),
     netns: (await listNetns('ambit-')).filter((n) => !before?.netns.has(n) && (!podNetns || podNetns.has(n))),
     bridge: await bridgeExists(),
     chains: await listChains(/^(AMBIT|KUBE)-/),
@@ -57,7 +68,7 @@ export async function leftovers(binDir: string, stateDir: string, before?: Basel
   };
 }
 
-export const noLeftovers: Leftovers = { processes: [], netns: [], bridge: false, chains: [], mounts: [], stateDir: false };
+export const noLeftovers: Leftovers = { processes: [], cgroups: [], nodeMounts: [], netns: [], bridge: false, chains: [], mounts: [], stateDir: false };
 
 export function hasNodeAgent(): boolean {
   return existsSync(new URL('../../src/node/main.js', import.meta.url));

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { runCli } from '../src/cli/run.js';
+import { imageTag, runCli } from '../src/cli/run.js';
 import { parseDuration, tabwrite } from '../src/cli/format.js';
 import { KubeClient } from '../src/kube/client.js';
 import { FakeApiServer } from './fake-apiserver.js';
@@ -153,4 +153,11 @@ test('install with good values goes on to the cluster checks', async (t) => {
   t.is(r.code, 1);
   t.regex(r.err, /^Error: missing Kubernetes Gateway API CRDs/);
   t.true(api.requests.length > 0);
+});
+
+test('version --remote reads the tag of the controller image, wherever it was pulled from', (t) => {
+  t.is(imageTag('ambit/controller:0.1.0'), '0.1.0');
+  t.is(imageTag('localhost:5001/controller:1.2.3'), '1.2.3');
+  t.is(imageTag('registry.example.com:5000/team/controller'), undefined);
+  t.is(imageTag('ambit/controller:0.1.0@sha256:abc'), '0.1.0');
 });

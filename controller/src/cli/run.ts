@@ -203,7 +203,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const { R } = await import('../kube/resources.js');
       const d = await c.getOrUndefined<{ metadata: object; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } } & import('../kube/resources.js').KubeObject>(R.deployment, g.istioNamespace, 'istiod');
       const image = (d?.spec as { template?: { spec?: { containers?: Array<{ image?: string }> } } } | undefined)?.template?.spec?.containers?.[0]?.image;
-      io.out(`control plane version: ${image ? (image.split(':')[1] ?? 'unknown') : 'none'}\n`);
+      io.out(`control plane version: ${image ? (imageTag(image) ?? 'unknown') : 'none'}\n`);
     });
 
   try {
@@ -219,6 +219,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   } finally {
     client?.close();
   }
+}
+
+/** The tag of an image reference; a registry port (`localhost:5001/controller:1.2`) is not one. */
+export function imageTag(image: string): string | undefined {
+  return /:([\w][\w.-]*)$/.exec(image.replace(/@.*$/, ''))?.[1];
 }
 
 function defaultNamespaceFromConfig(g: Globals, env: NodeJS.ProcessEnv): string {

@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { runCli } from '../src/cli/run.js';
+import { imageTag, runCli } from '../src/cli/run.js';
 import { parseDuration, tabwrite } from '../src/cli/format.js';
 import { KubeClient } from '../src/kube/client.js';
+import { FakeApiServer } from './fake-apiserver.js';
 
 const testdata = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'testdata');
 
@@ -119,4 +120,44 @@ test('Go durations', (t) => {
   t.is(parseDuration('2h'), 7_200_000);
   t.is(parseDuration('5'), 5000);
   t.throws(() => parseDuration('1x'));
+});
+
+test('install --help documents the image and CNI values', async (t) => {
+  const h = await cli(['install', '--help']);
+  t.is(h.code, 0);
+  for (const s of ['--hub <registry>', '--tag <tag>', '--set <key=value>', 'hub, tag', 'values.cni.cniBinDir', 'values.cni.cniConfDir', '<hub>/controller:<tag>']) t.true(h.out.includes(s), s);
+});
+
+test('install with a bad value: one line naming the flag, exit 1, the cluster never contacted', async (t) => {
+  const api = new FakeApiServer();
+  const client = new KubeClient({ server: await api.start(), namespace: 'default', source: 'test' });
+  t.teardown(() => api.stop());
+  for (const [args, line] of [
+    [['--hub', 'my registry'], 'Error: --hub my registry: "my registry" is not an image registry prefix: use something like registry.example.com:5000/ambit (no spaces, no tag, lower-case path)\n'],
+    [['--set', 'values.cni.cniBinDir=opt/cni/bin'], 'Error: --set values.cni.cniBinDir=opt/cni/bin: "opt/cni/bin" must be an absolute directory on the nodes, e.g. /var/lib/rancher/k3s/data/current/bin\n'],
+    [['--set', 'profile=ambient'], 'Error: --set profile=ambient: unknown key "profile"; ambit install accepts hub, values.global.hub, tag, values.global.tag, values.cni.cniBinDir, values.cni.cniConfDir\n'],
+  ] as const) {
+    const r = await cli(['install', ...args], {}, client);
+    t.is(r.code, 1, args.join(' '));
+    t.is(r.err, line);
+    t.is(r.out, '');
+  }
+  t.deepEqual(api.requests, []);
+});
+
+test('install with good values goes on to the cluster checks', async (t) => {
+  const api = new FakeApiServer();
+  const client = new KubeClient({ server: await api.start(), namespace: 'default', source: 'test' });
+  t.teardown(() => api.stop());
+  const r = await cli(['install', '--hub', 'registry.example.com/ambit', '--set', 'tag=0.1.0', '-s', 'values.cni.cniConfDir=/etc/cni/net.d'], {}, client);
+  t.is(r.code, 1);
+  t.regex(r.err, /^Error: missing Kubernetes Gateway API CRDs/);
+  t.true(api.requests.length > 0);
+});
+
+test('version --remote reads the tag of the controller image, wherever it was pulled from', (t) => {
+  t.is(imageTag('ambit/controller:0.1.0'), '0.1.0');
+  t.is(imageTag('localhost:5001/controller:1.2.3'), '1.2.3');
+  t.is(imageTag('registry.example.com:5000/team/controller'), undefined);
+  t.is(imageTag('ambit/controller:0.1.0@sha256:abc'), '0.1.0');
 });

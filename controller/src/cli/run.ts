@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { KubeClient, KubeError } from '../kube/client.js';
 import { KubeConfigError, loadClusterAccess } from '../kube/kubeconfig.js';
 import { VERSION } from '../install/version.js';
+import { InstallValuesError, SET_KEY_NAMES, parseInstallValues } from '../install/values.js';
 import { parseDuration } from './format.js';
 import { CliError, applyWaypoint, deleteWaypoints, generateYaml, listCommand, makeGateway, statusCommand, validateTrafficType, type Out } from './waypoint.js';
 
@@ -149,11 +150,34 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .option('--no-wait', 'Do not wait for the control plane to become ready')
     .addOption(durationOption('--readiness-timeout <duration>', 'Maximum time to wait for the control plane to become ready', '300s'))
     .option('-y, --skip-confirmation', 'Accepted for istioctl compatibility; ambit never prompts', false)
+    .option('--hub <registry>', 'Registry prefix of the Ambit images: ambit/controller becomes <registry>/controller (istioctl: --set hub=)')
+    .option('--tag <tag>', `Tag of the Ambit images (default ${VERSION}; istioctl: --set tag=)`)
+    .option('-s, --set <key=value>', `Set an install value (repeatable): ${SET_KEY_NAMES.join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Values:',
+        '  hub, tag                  where the cluster pulls the controller, ztunnel and waypoint images from:',
+        '                            <hub>/controller:<tag>, <hub>/ztunnel:<tag>, <hub>/waypoint:<tag> (default ambit, ' + VERSION + ')',
+        '  values.cni.cniBinDir      node directory of the CNI plugin binaries (default /opt/cni/bin)',
+        '  values.cni.cniConfDir     node directory of the CNI network configuration (default /etc/cni/net.d)',
+        '',
+        'Examples:',
+        '  ambit install                                           # images loaded into the nodes (kind load ...)',
+        '  ambit install --hub registry.example.com/ambit --tag 0.1.0',
+        '  ambit install --set values.cni.cniBinDir=/var/lib/rancher/k3s/data/current/bin \\',
+        '                --set values.cni.cniConfDir=/var/lib/rancher/k3s/agent/etc/cni/net.d   # k3s',
+        '',
+      ].join('\n'),
+    )
     .action(async function (this: Command) {
       const g = this.optsWithGlobals<Globals>();
-      const o = this.opts<{ wait: boolean; readinessTimeout: string }>();
+      const o = this.opts<{ wait: boolean; readinessTimeout: string; hub?: string; tag?: string; set?: string[] }>();
+      // Checked before the cluster is contacted: a bad value changes nothing.
+      const values = parseInstallValues({ hub: o.hub, tag: o.tag, set: o.set });
       const { install } = await import('../install/install.js');
-      await install(clientFor(g), { wait: o.wait, timeoutMs: parseDuration(o.readinessTimeout), log: (l) => io.out(`${l}\n`) });
+      await install(clientFor(g), { values, wait: o.wait, timeoutMs: parseDuration(o.readinessTimeout), log: (l) => io.out(`${l}\n`) });
     });
 
   program
@@ -179,7 +203,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const { R } = await import('../kube/resources.js');
       const d = await c.getOrUndefined<{ metadata: object; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } } & import('../kube/resources.js').KubeObject>(R.deployment, g.istioNamespace, 'istiod');
       const image = (d?.spec as { template?: { spec?: { containers?: Array<{ image?: string }> } } } | undefined)?.template?.spec?.containers?.[0]?.image;
-      io.out(`control plane version: ${image ? (image.split(':')[1] ?? 'unknown') : 'none'}\n`);
+      io.out(`control plane version: ${image ? (imageTag(image) ?? 'unknown') : 'none'}\n`);
     });
 
   try {
@@ -197,6 +221,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
+/** The tag of an image reference; a registry port (`localhost:5001/controller:1.2`) is not one. */
+export function imageTag(image: string): string | undefined {
+  return /:([\w][\w.-]*)$/.exec(image.replace(/@.*$/, ''))?.[1];
+}
+
 function defaultNamespaceFromConfig(g: Globals, env: NodeJS.ProcessEnv): string {
   try {
     return loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env }).namespace;
@@ -206,7 +235,7 @@ function defaultNamespaceFromConfig(g: Globals, env: NodeJS.ProcessEnv): string 
 }
 
 export function describe(err: unknown): string {
-  if (err instanceof CliError || err instanceof KubeConfigError) return err.message;
+  if (err instanceof CliError || err instanceof KubeConfigError || err instanceof InstallValuesError) return err.message;
   if (err instanceof KubeError) {
     if (err.unreachable) return `${err.message} (is the cluster running? check --kubeconfig / KUBECONFIG)`;
     if (err.forbidden) return `permission denied: ${err.message}`;

@@ -100,6 +100,18 @@ export function servicePorts(gw: Gateway): Array<Record<string, unknown>> {
 
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
+/**
+ * Where a waypoint writes, each an emptyDir (the root file system stays read-only): the WaypointPlugin loader's
+ * package versions (AMBIT_PLUGINS_DIR), npm's cache for `npm pack` / `npm install` of their dependencies
+ * (npm_config_cache; without it npm writes to $HOME/.npm, which a uid without a home cannot), and temporary files
+ * (TMPDIR: the tarballs the loader extracts).
+ */
+export const WAYPOINT_WRITABLE = [
+  { volume: 'ambit-plugins', mountPath: '/var/lib/ambit/plugins', env: 'AMBIT_PLUGINS_DIR' },
+  { volume: 'npm-cache', mountPath: '/var/lib/ambit/npm-cache', env: 'npm_config_cache' },
+  { volume: 'tmp', mountPath: '/tmp', env: 'TMPDIR' },
+] as const;
+
 export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
   const names = waypointNames(gw);
   const ns = gw.metadata.namespace!;
@@ -159,6 +171,9 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
     { name: 'ISTIO_META_OWNER', value: `kubernetes://apis/apps/v1/namespaces/${ns}/deployments/${names.deployment}` },
     { name: 'ISTIO_META_MESH_ID', value: ctx.trustDomain ?? 'cluster.local' },
     ...(names.forServiceAccount ? [{ name: 'ISTIO_META_WAYPOINT_FOR_SERVICE_ACCOUNT', value: names.forServiceAccount }] : []),
+    ...WAYPOINT_WRITABLE.map((w) => ({ name: w.env, value: w.mountPath })),
+    // npm would otherwise ask the registry for a newer npm on every run.
+    { name: 'npm_config_update_notifier', value: 'false' },
   ];
   const probe = (periodSeconds: number, failureThreshold: number, initialDelaySeconds: number) => ({
     httpGet: { path: '/healthz/ready', port: PORT_STATUS, scheme: 'HTTP' },
@@ -205,6 +220,7 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
                 { name: 'istiod-ca-cert', mountPath: '/var/run/secrets/istio' },
                 { name: 'istio-podinfo', mountPath: '/etc/istio/pod' },
                 { name: 'istio-data', mountPath: '/var/lib/istio/data' },
+                ...WAYPOINT_WRITABLE.map((w) => ({ name: w.volume, mountPath: w.mountPath })),
               ],
             },
           ],
@@ -221,6 +237,7 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
               },
             },
             { name: 'istio-data', emptyDir: {} },
+            ...WAYPOINT_WRITABLE.map((w) => ({ name: w.volume, emptyDir: {} })),
           ],
         },
       },

@@ -11,6 +11,8 @@ import { MESH_CONTROLLER, WAYPOINT_CLASSES } from '../gateway/constants.js';
 import { VERSION } from './version.js';
 import { removeLegacyGatewayVersion, serveLegacyGatewayVersion } from './legacy-gateway-version.js';
 import { waitForRedirectionRelease } from './redirection-release.js';
+import { customizeManifests } from './customize.js';
+import type { InstallValues } from './values.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** controller/manifests (from controller/dist/src/install). */
@@ -35,8 +37,9 @@ export function readManifestDir(dir: string): KubeObject[] {
   return objs;
 }
 
-export function manifests(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }): { crds: KubeObject[]; objects: KubeObject[] } {
-  return { crds: readManifestDir(dirs.crds), objects: readManifestDir(dirs.manifests) };
+/** The CRDs and the objects to apply, with the install values (image hub/tag, CNI directories) applied. */
+export function manifests(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; objects: KubeObject[] } {
+  return { crds: readManifestDir(dirs.crds), objects: customizeManifests(readManifestDir(dirs.manifests), values) };
 }
 
 function typeOf(o: KubeObject): ResourceType {
@@ -82,6 +85,8 @@ async function checkRights(client: KubeClient, objs: KubeObject[], verbs: string
 
 export interface InstallOptions {
   dirs?: { manifests: string; crds: string };
+  /** Image hub/tag and CNI directories (parseInstallValues checks them). */
+  values?: InstallValues;
   wait?: boolean;
   timeoutMs?: number;
   log?: (line: string) => void;
@@ -89,7 +94,7 @@ export interface InstallOptions {
 
 export async function install(client: KubeClient, opts: InstallOptions = {}): Promise<void> {
   const log = opts.log ?? (() => {});
-  const { crds, objects } = manifests(opts.dirs);
+  const { crds, objects } = manifests(opts.dirs, opts.values);
   await client.request({ path: '/version', timeoutMs: 10_000 });
   await requireGatewayCRDs(client);
   const denied = await checkRights(client, [...crds, ...objects], ['create', 'patch']);

@@ -10,3 +10,16 @@ export { CniInstaller, type CniInstallerOptions } from './installer.js';
 export { DEFAULT_EVENT_SOCKET, ADD_PATH, DEL_PATH, type PluginEntry, type PluginEvent, type AddAnswer } from './plugin/config.js';
 export { runCni, type CniOutcome } from './plugin/plugin.js';
 export { parseCniArgs, SUPPORTED_VERSIONS } from './plugin/cni.js';
+export { podUidsFromCgroup, findPodNetns, type ProcScanOptions } from './proc-netns.js';
+export { ProbeSnat, probeChainName, hostIptables, PROBE_SNAT_IP, type IptablesRunner, type ProbeSnatOptions } from './probe-snat.js';
+export { PluginEventServer, parsePluginEvent, BadEventError, type PluginEventHandlers } from './event-server.js';
+export {
+  CniAgent,
+  kubeLiveReader,
+  daemonSetBeingRemoved,
+  isZdsNotConnected,
+  type CniAgentOptions,
+  type WorkloadInfo,
+  type WorkloadSink,
+  type LiveReader,
+} from './cni-agent.js';

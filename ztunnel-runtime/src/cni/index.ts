@@ -23,3 +23,5 @@ export {
   type WorkloadSink,
   type LiveReader,
 } from './cni-agent.js';
+export { parseCniAgentConfig, CniAgentConfigError, type CniAgentConfig } from './config.js';
+export { runCniAgent, type RunningCniAgent } from './run.js';

@@ -49,13 +49,18 @@ export function kubeLiveReader(kc: KubeConfig): LiveReader {
   };
 }
 
-/** Istio's uninstall rule: the agent's DaemonSet is gone or being deleted (a restart or upgrade keeps it). */
+/**
+ * Istio's uninstall rule: the agent's DaemonSet is gone or being deleted (a restart or upgrade keeps it). An uninstall
+ * may also have removed our ServiceAccount or RBAC before this pod ends (401/403): that counts as removed too. Any
+ * other failure (API unreachable) counts as a restart: leaving the plugin installed is the safe side.
+ */
 export async function daemonSetBeingRemoved(kc: KubeConfig, namespace: string, name: string): Promise<boolean> {
   try {
     const ds = await kc.makeApiClient(AppsV1Api).readNamespacedDaemonSet({ namespace, name });
     return !!ds.metadata?.deletionTimestamp;
   } catch (e) {
-    return is404(e);
+    const code = (e as { code?: number }).code;
+    return code === 404 || code === 401 || code === 403;
   }
 }
 

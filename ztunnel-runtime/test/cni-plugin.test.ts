@@ -1,7 +1,7 @@
 // The ambit-cni plugin run as the runtime runs it: the compiled script as a child process with CNI env vars and the
 // network config on stdin. A fake node agent on a temp Unix socket; a fake API server (HTTPS on loopback) for the
 // "agent down" cases. Also: the installed copy (wrapper + copied files, outside the repository) runs on its own.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { installPluginFiles, renderKubeconfig, PLUGIN_FILES } from '../src/cni/index.js';
+import { installPluginFiles, librariesFromMaps, pluginFilesPresent, renderKubeconfig, sonameAliases, PLUGIN_FILES } from '../src/cni/index.js';
 
 const PLUGIN = fileURLToPath(new URL('../src/cni/plugin/main.js', import.meta.url));
 const PREV = {
@@ -207,11 +207,11 @@ test('the installed copy (sh wrapper + copied files, outside the repository) run
   // A stand-in for the Node binary (copying the real one costs ~100 MB per run): execs this Node.
   const fakeNode = path.join(tmpDir(t), 'node');
   fs.writeFileSync(fakeNode, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} "$@"\n`, { mode: 0o755 });
-  const written = installPluginFiles({ binDir: bin, nodeBinary: fakeNode });
+  const written = installPluginFiles({ binDir: bin, nodeBinary: fakeNode, bundleLibraries: false });
   t.true(written.includes(path.join(bin, 'ambit-cni')));
   t.is(fs.statSync(path.join(bin, 'ambit-cni')).mode & 0o777, 0o755);
   for (const f of PLUGIN_FILES) t.true(fs.existsSync(path.join(bin, 'ambit-cni.d', f)), f);
-  t.deepEqual(installPluginFiles({ binDir: bin, nodeBinary: fakeNode }), [], 'second install: nothing rewritten');
+  t.deepEqual(installPluginFiles({ binDir: bin, nodeBinary: fakeNode, bundleLibraries: false }), [], 'second install: nothing rewritten');
   const v = await runPlugin('VERSION', {}, '{"cniVersion":"1.0.0"}', path.join(bin, 'ambit-cni'));
   t.is(v.code, 0);
   t.true(JSON.parse(v.stdout).supportedVersions.includes('1.0.0'));
@@ -233,4 +233,35 @@ test('the plugin imports only Node builtins and the files it is installed with',
       t.true((PLUGIN_FILES as readonly string[]).includes(resolved), `${rel} imports ${spec}, which is not installed with the plugin`);
     }
   }
+});
+
+test('the real Node binary runs on its own copied libraries and loader, not the host’s', async (t) => {
+  const bin = tmpDir(t, 'ambit-cni-bin-');
+  installPluginFiles({ binDir: bin });
+  t.true(pluginFilesPresent(bin));
+  const wrapper = fs.readFileSync(path.join(bin, 'ambit-cni'), 'utf8');
+  const loader = /"\$d\/lib\/([^"]+)" --library-path "\$d\/lib" "\$d\/node"/.exec(wrapper)?.[1];
+  t.truthy(loader, wrapper);
+  const d = path.join(bin, 'ambit-cni.d');
+  const maps = spawnSync(path.join(d, 'lib', loader!), ['--library-path', path.join(d, 'lib'), path.join(d, 'node'), '-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps','utf8'))"], { encoding: 'utf8' });
+  t.is(maps.status, 0, maps.stderr);
+  const libs = librariesFromMaps(maps.stdout);
+  t.true(libs.length >= 2);
+  for (const l of libs) t.true(l.startsWith(path.join(d, 'lib') + '/'), `${l} comes from the host`);
+  const v = await runPlugin('VERSION', {}, '{"cniVersion":"1.0.0"}', path.join(bin, 'ambit-cni'));
+  t.is(v.code, 0);
+  // A library deleted behind the installer's back makes the files "missing" (the periodic check copies them again).
+  fs.rmSync(path.join(d, 'lib', loader!));
+  t.false(pluginFilesPresent(bin));
+});
+
+test('SONAME aliases and maps parsing', (t) => {
+  t.deepEqual(sonameAliases('libstdc++.so.6.0.30'), ['libstdc++.so.6', 'libstdc++.so.6.0', 'libstdc++.so']);
+  t.deepEqual(sonameAliases('libc.so.6'), ['libc.so']);
+  t.deepEqual(sonameAliases('ld-linux-x86-64.so.2'), ['ld-linux-x86-64.so']);
+  t.deepEqual(sonameAliases('libfoo.so'), []);
+  t.deepEqual(
+    librariesFromMaps('7f00-7f01 r--p 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libc.so.6\n7f01-7f02 r-xp 00001000 08:01 123 /usr/lib/x86_64-linux-gnu/libc.so.6\n7f02-7f03 rw-p 00000000 00:00 0 [heap]\n5500-5600 r-xp 0 08:01 9 /usr/local/bin/node\n'),
+    ['/usr/lib/x86_64-linux-gnu/libc.so.6'],
+  );
 });

@@ -4,7 +4,20 @@
 //   plugin/                 the plugin itself (Node builtins only; runs from a copy on the host)
 export { PLUGIN_TYPE, CniConfigError, primaryConfigFile, parseConfig, insertPlugin, hasPlugin, removePlugin, type InsertResult } from './conflist.js';
 export { ensurePluginInConfig, pluginInConfig, removePluginFromConfigs, type EnsureResult } from './config-file.js';
-export { PLUGIN_FILES, COMPILED_SRC_DIR, PLUGIN_DIR_NAME, wrapperScript, installPluginFiles, pluginFilesPresent, removePluginFiles, type PluginFilesOptions } from './plugin-files.js';
+export {
+  PLUGIN_FILES,
+  COMPILED_SRC_DIR,
+  PLUGIN_DIR_NAME,
+  wrapperScript,
+  installPluginFiles,
+  pluginFilesPresent,
+  removePluginFiles,
+  librariesFromMaps,
+  loaderOf,
+  nodeRuntimeLibraries,
+  sonameAliases,
+  type PluginFilesOptions,
+} from './plugin-files.js';
 export { KUBECONFIG_NAME, SA_DIR, apiServerFromEnv, serviceAccountSource, renderKubeconfig, writeKubeconfig, type KubeconfigSource } from './kubeconfig.js';
 export { CniInstaller, type CniInstallerOptions } from './installer.js';
 export { DEFAULT_EVENT_SOCKET, ADD_PATH, DEL_PATH, type PluginEntry, type PluginEvent, type AddAnswer } from './plugin/config.js';

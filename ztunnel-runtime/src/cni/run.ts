@@ -1,7 +1,8 @@
-// `cni-agent` mode (the istio-cni-node DaemonSet): wires the pieces in Istio's order. The ZDS server and the
-// plugin-event socket come up first, then the informers (pods already running are enrolled again), and only then
-// is the plugin installed into the CNI config, so no ADD reaches an agent that cannot serve it. Ready (READY_FILE,
-// read by the exec readiness probe) while the plugin is in the config and the socket listens.
+// `cni-agent` mode (the istio-cni-node DaemonSet): wires the pieces in Istio's order. The plugin-event socket comes
+// up first, then the informers (pods already running are enrolled again, which also remembers them for ZDS), then
+// the ZDS server: a ztunnel that reconnects after an agent restart gets a complete snapshot and drops nothing it
+// still serves. Only then is the plugin installed into the CNI config. Ready (READY_FILE, read by the exec
+// readiness probe) while the plugin is in the config and the socket listens.
 // SIGTERM: if the DaemonSet is gone or being deleted it is an uninstall (Istio's rule): plugin entry, files and
 // kubeconfig removed, pods un-enrolled, probe chain removed. Otherwise (restart, upgrade) everything stays.
 import fs from 'node:fs';
@@ -88,9 +89,9 @@ export async function runCniAgent(env: NodeJS.ProcessEnv, kubeConfig: KubeConfig
     kubeconfigSource: () => serviceAccountSource(env),
     onReadyChange: setReady,
   });
-  await zds.start();
   await server.start();
   await agent.start();
+  await zds.start();
   await installer.start();
   return {
     config,

@@ -113,6 +113,15 @@ test('ADD that ztunnel refuses, or whose rules fail: the ADD fails with the reas
   await b.agent.stop();
 });
 
+test('ADD whose CNI_NETNS the agent cannot see: fails saying which mount is missing', async (t) => {
+  const h = harness();
+  await t.throwsAsync(h.agent.handleAdd(event({ netns: '/run/containerd/state/netns/cni-9' })), {
+    message: 'netns /run/containerd/state/netns/cni-9 not found in the agent: mount the host dir the runtime creates pod netns in (/var/run/netns) into the agent with mountPropagation HostToContainer',
+  });
+  t.deepEqual(h.events, []);
+  await h.agent.stop();
+});
+
 test('ADD of a pod not in ambient, of a replaced pod, of an unknown pod: answered, nothing done', async (t) => {
   const a = harness({ pod: pod() });
   t.deepEqual(await a.agent.handleAdd(event()), { enrolled: false, reason: 'not-selected' });

@@ -156,7 +156,16 @@ export class CniAgent {
       return { enrolled: false, reason: 'pod-replaced' };
     }
     const ip = ev.ips.find((i) => !i.includes(':')) ?? podIp(pod);
-    const r = await this.nodeAgent.enrollNow(pod, ns, { netnsPath: ev.netns, ...(ip ? { ip } : {}) });
+    let r;
+    try {
+      r = await this.nodeAgent.enrollNow(pod, ns, { netnsPath: ev.netns, ...(ip ? { ip } : {}) });
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (/^netns .* not found$/.test(msg)) {
+        throw new Error(`${msg} in the agent: mount the host dir the runtime creates pod netns in (/var/run/netns) into the agent with mountPropagation HostToContainer`);
+      }
+      throw e;
+    }
     if (r.enrolled && !this.#o.zds.connected) {
       this.#log.info(`CNI add done without ztunnel (partial add) ${id}`);
       return { enrolled: true, reason: 'partial' };

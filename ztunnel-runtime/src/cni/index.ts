@@ -37,4 +37,4 @@ export {
   type LiveReader,
 } from './cni-agent.js';
 export { parseCniAgentConfig, CniAgentConfigError, type CniAgentConfig } from './config.js';
-export { runCniAgent, type RunningCniAgent } from './run.js';
+export { runCniAgent, type RunningCniAgent, type RunCniAgentOptions } from './run.js';

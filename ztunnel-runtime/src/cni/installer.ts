@@ -25,6 +25,8 @@ export interface CniInstallerOptions {
   kubeconfigSource: () => KubeconfigSource;
   sourceDir?: string;
   nodeBinary?: string;
+  /** Bundle Node's shared libraries and loader (default true). */
+  bundleLibraries?: boolean;
   /** Periodic re-check (default 5 s). */
   checkIntervalMs?: number;
   log?: Logger;
@@ -66,7 +68,7 @@ export class CniInstaller {
 
   /** Installs the files (throws when the bin dir is not mounted), then checks the config and keeps watching it. */
   async start(): Promise<void> {
-    const written = installPluginFiles({ binDir: this.#o.binDir, sourceDir: this.#o.sourceDir, nodeBinary: this.#o.nodeBinary });
+    const written = installPluginFiles(this.#fileOpts());
     this.#log.info(written.length ? `installed plugin files in ${this.#o.binDir} (${written.length} written)` : `plugin files in ${this.#o.binDir} are up to date`);
     this.check();
     try {
@@ -77,6 +79,10 @@ export class CniInstaller {
     }
     this.#timer = setInterval(() => this.check(), this.#o.checkIntervalMs ?? 5_000);
     this.#timer.unref();
+  }
+
+  #fileOpts() {
+    return { binDir: this.#o.binDir, sourceDir: this.#o.sourceDir, nodeBinary: this.#o.nodeBinary, bundleLibraries: this.#o.bundleLibraries };
   }
 
   #scheduleCheck(): void {
@@ -91,7 +97,7 @@ export class CniInstaller {
     try {
       if (!pluginFilesPresent(this.#o.binDir)) {
         this.#log.info(`plugin files missing in ${this.#o.binDir}; copying them again`);
-        installPluginFiles({ binDir: this.#o.binDir, sourceDir: this.#o.sourceDir, nodeBinary: this.#o.nodeBinary });
+        installPluginFiles(this.#fileOpts());
       }
       if (writeKubeconfig(path.join(this.#o.confDir, KUBECONFIG_NAME), this.#o.kubeconfigSource())) {
         this.#log.info(`wrote ${path.join(this.#o.confDir, KUBECONFIG_NAME)}`);

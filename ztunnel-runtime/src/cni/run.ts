@@ -60,7 +60,14 @@ export interface RunningCniAgent {
   stop(): Promise<void>;
 }
 
-export async function runCniAgent(env: NodeJS.ProcessEnv, kubeConfig: KubeConfig): Promise<RunningCniAgent> {
+/** Programmatic overrides (tests): where the service account files are, which Node to copy. */
+export interface RunCniAgentOptions {
+  serviceAccountDir?: string;
+  nodeBinary?: string;
+  bundleLibraries?: boolean;
+}
+
+export async function runCniAgent(env: NodeJS.ProcessEnv, kubeConfig: KubeConfig, opts: RunCniAgentOptions = {}): Promise<RunningCniAgent> {
   const config = parseCniAgentConfig(env);
   log.info(`cni agent starting: ${JSON.stringify({ ...config })}`);
   fs.rmSync(config.readyFile, { force: true });
@@ -86,7 +93,9 @@ export async function runCniAgent(env: NodeJS.ProcessEnv, kubeConfig: KubeConfig
     hostConfDir: config.hostConfDir,
     eventSocket: config.eventSocket,
     excludeNamespaces: config.excludeNamespaces,
-    kubeconfigSource: () => serviceAccountSource(env),
+    kubeconfigSource: () => serviceAccountSource(env, opts.serviceAccountDir),
+    ...(opts.nodeBinary ? { nodeBinary: opts.nodeBinary } : {}),
+    ...(opts.bundleLibraries !== undefined ? { bundleLibraries: opts.bundleLibraries } : {}),
     onReadyChange: setReady,
   });
   await server.start();

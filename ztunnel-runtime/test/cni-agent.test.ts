@@ -52,8 +52,8 @@ function harness(opts: { pod?: PodLike; ns?: NamespaceLike; connected?: boolean;
   };
   const snat = {
     start: async () => void events.push('snat start'),
-    add: async (ip: string) => void events.push(`snat+ ${ip}`),
-    remove: async (ip: string) => void events.push(`snat- ${ip}`),
+    add: async (_uid: string, ip: string) => void events.push(`snat+ ${ip}`),
+    remove: async (_uid: string, ip: string) => void events.push(`snat- ${ip}`),
     prune: async (keep: string[]) => void events.push(`snat prune keep=${keep.join(',')}`),
     cleanup: async () => void events.push('snat cleanup'),
   } as unknown as ProbeSnat;

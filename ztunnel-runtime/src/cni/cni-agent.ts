@@ -117,13 +117,13 @@ export class CniAgent {
             this.#log.info(`no ztunnel connected; pod redirected, ztunnel gets it when it connects uid=${pod.uid} name=${pod.name} namespace=${pod.namespace}`);
           }
           this.#ips.set(pod.uid, pod.ip);
-          await opts.probeSnat?.add(pod.ip);
+          await opts.probeSnat?.add(pod.uid, pod.ip);
         },
         onPodRemoved: async (uid: string) => {
           if (this.#detaching) return;
           const ip = this.#ips.get(uid);
           this.#ips.delete(uid);
-          if (ip) await opts.probeSnat?.remove(ip);
+          if (ip) await opts.probeSnat?.remove(uid, ip);
           try {
             await opts.zds.removeWorkload(uid);
           } catch (e) {
@@ -139,7 +139,7 @@ export class CniAgent {
     await this.#o.probeSnat?.start();
     if (this.#o.kubeConfig) await this.nodeAgent.start();
     await this.nodeAgent.whenIdle();
-    await this.#o.probeSnat?.prune(this.nodeAgent.enrolled().map((p) => p.ip));
+    await this.#o.probeSnat?.prune(this.nodeAgent.enrolled().map((p) => p.uid));
   }
 
   /** CNI ADD: decide with the live pod; an ambient pod is in the mesh when this resolves. Throws a one-line reason. */

@@ -1,7 +1,8 @@
 // Istio's host-side probe SNAT: kubelet probes leave the host netns towards enrolled pods; they are SNATed to
 // 169.254.7.127 (nat POSTROUTING, `-m owner --socket-exists`: only locally originated traffic), which the in-pod rules
-// accept without redirecting, so probes reach the app directly. Istio keeps the enrolled pod IPs in an ipset; here
-// one rule per pod IP in a chain of our own. Several nodes may share one host netns (kind-like local clusters), so
+// accept without redirecting, so probes reach the app directly. Istio keeps the enrolled pod IPs in an ipset (with
+// the pod UID as comment); here one rule per pod in a chain of our own, commented `pod=<uid>`, so an IP reused by a
+// new pod before the old pod's removal was processed keeps its rule. Several nodes may share one host netns (kind-like local clusters), so
 // the chain name carries a short hash of the node name and each agent only touches its own chain.
 import { createHash } from 'node:crypto';
 import { logger, type Logger } from '../log.js';
@@ -40,8 +41,8 @@ export class ProbeSnat {
     this.#log = opts.log ?? logger('cni::probes');
   }
 
-  #rule(ip: string): string[] {
-    return ['-d', `${ip}/32`, '-p', 'tcp', '-m', 'owner', '--socket-exists', '-j', 'SNAT', '--to-source', this.#snatIp];
+  #rule(uid: string, ip: string): string[] {
+    return ['-d', `${ip}/32`, '-p', 'tcp', '-m', 'owner', '--socket-exists', '-m', 'comment', '--comment', `pod=${uid}`, '-j', 'SNAT', '--to-source', this.#snatIp];
   }
 
   /** One change at a time: each is a check followed by an edit. */
@@ -65,37 +66,37 @@ export class ProbeSnat {
     });
   }
 
-  add(ip: string): Promise<void> {
+  add(uid: string, ip: string): Promise<void> {
     if (ip.includes(':')) return Promise.resolve(); // IPv4 only, like the in-pod rules
     return this.#serial(async () => {
-      if ((await this.#ipt(['-t', 'nat', '-C', this.chain, ...this.#rule(ip)])).code === 0) return;
-      await this.#ok(['-t', 'nat', '-A', this.chain, ...this.#rule(ip)]);
+      if ((await this.#ipt(['-t', 'nat', '-C', this.chain, ...this.#rule(uid, ip)])).code === 0) return;
+      await this.#ok(['-t', 'nat', '-A', this.chain, ...this.#rule(uid, ip)]);
     });
   }
 
-  remove(ip: string): Promise<void> {
+  remove(uid: string, ip: string): Promise<void> {
     if (ip.includes(':')) return Promise.resolve();
     return this.#serial(async () => {
-      for (let i = 0; i < 10; i++) if ((await this.#ipt(['-t', 'nat', '-D', this.chain, ...this.#rule(ip)])).code !== 0) break;
+      for (let i = 0; i < 10; i++) if ((await this.#ipt(['-t', 'nat', '-D', this.chain, ...this.#rule(uid, ip)])).code !== 0) break;
     });
   }
 
-  /** Pod IPs with a rule in our chain. */
-  ips(): Promise<string[]> {
+  /** The pods (uid, IP) with a rule in our chain. */
+  entries(): Promise<{ uid: string; ip: string }[]> {
     return this.#serial(async () => {
       const r = await this.#ipt(['-t', 'nat', '-S', this.chain]);
       if (r.code !== 0) return [];
-      return [...r.stdout.matchAll(/^-A \S+ -d (\d+\.\d+\.\d+\.\d+)\/32 /gm)].map((m) => m[1]!);
+      return [...r.stdout.matchAll(/^-A \S+ -d (\d+\.\d+\.\d+\.\d+)\/32 .*--comment "?pod=([^" ]+)"?/gm)].map((m) => ({ ip: m[1]!, uid: m[2]! }));
     });
   }
 
-  /** Drops rules for IPs not in `keep` (pods gone while the agent was down). */
-  async prune(keep: Iterable<string>): Promise<void> {
-    const k = new Set(keep);
-    for (const ip of await this.ips()) {
-      if (k.has(ip)) continue;
-      this.#log.info(`removing probe SNAT for a pod no longer enrolled ip=${ip}`);
-      await this.remove(ip);
+  /** Drops rules of pods not in `keepUids` (pods gone while the agent was down). */
+  async prune(keepUids: Iterable<string>): Promise<void> {
+    const k = new Set(keepUids);
+    for (const { uid, ip } of await this.entries()) {
+      if (k.has(uid)) continue;
+      this.#log.info(`removing probe SNAT for a pod no longer enrolled uid=${uid} ip=${ip}`);
+      await this.remove(uid, ip);
     }
   }
 

@@ -118,7 +118,12 @@ test('plugin ADD programs the pod’s netns through the agent; un-enroll, DEL an
   const chain = probeChainName(NODE);
   const hostNat = (await hostIpt(['-t', 'nat', '-S'])).stdout;
   t.true(hostNat.includes(`-A POSTROUTING -j ${chain}`), hostNat);
-  t.true(hostNat.includes(`-A ${chain} -d 10.248.77.5/32 -p tcp -m owner --socket-exists -j SNAT --to-source 169.254.7.127`), hostNat);
+  t.regex(hostNat, new RegExp(`-A ${chain} -d 10\\.248\\.77\\.5/32 -p tcp -m owner --socket-exists -m comment --comment "?pod=${UID1}"? -j SNAT --to-source 169\\.254\\.7\\.127`));
+  // A pod gone while the agent was down leaves a rule behind: pruned on start, the enrolled pod's rule kept.
+  await hostIpt(['-t', 'nat', '-A', chain, '-d', '10.248.77.99/32', '-p', 'tcp', '-m', 'owner', '--socket-exists', '-m', 'comment', '--comment', 'pod=gone', '-j', 'SNAT', '--to-source', '169.254.7.127']);
+  t.deepEqual((await snat.entries()).map((e) => e.uid).sort(), [UID1, 'gone'].sort());
+  await snat.prune([UID1]);
+  t.deepEqual(await snat.entries(), [{ uid: UID1, ip: '10.248.77.5' }]);
 
   // Un-enroll (the pod's label removed, seen by the informer): rules, probe rule and annotation go; ztunnel is told.
   livePod = { ...pod(UID1, 'p1', {}, '10.248.77.5'), metadata: { ...pod(UID1, 'p1', {}).metadata, annotations: { 'ambient.istio.io/redirection': 'enabled' } } };

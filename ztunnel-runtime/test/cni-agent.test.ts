@@ -32,7 +32,9 @@ const event = (over: Partial<PluginEvent> = {}): PluginEvent => ({
   ...over,
 });
 
-function harness(opts: { pod?: PodLike; ns?: NamespaceLike; connected?: boolean; zdsError?: Error; rulesError?: Error } = {}) {
+function harness(
+  opts: { pod?: PodLike; ns?: NamespaceLike; connected?: boolean; zdsError?: Error; rulesError?: Error; inode?: (p: string) => number | undefined; resolver?: () => string | undefined } = {},
+) {
   const events: string[] = [];
   const lines: string[] = [];
   let connected = opts.connected ?? true;
@@ -63,11 +65,12 @@ function harness(opts: { pod?: PodLike; ns?: NamespaceLike; connected?: boolean;
     probeSnat: snat,
     retryMs: 60_000,
     reader: { pod: async () => opts.pod ?? pod(AMBIENT), namespace: async () => opts.ns ?? ns() },
-    netnsResolver: () => undefined,
+    netnsResolver: opts.resolver ?? (() => undefined),
     log: { error: (m) => lines.push(m), warn: (m) => lines.push(m), info: (m) => lines.push(m), debug: () => undefined },
     dataplane: {
-      exists: (p) => p.startsWith('/var/run/netns/cni-'),
-      open: (p) => ({ path: p, inode: 1, close: () => events.push(`close ${p}`) }) as unknown as Netns,
+      exists: (p) => p.startsWith('/var/run/netns/cni-') || p.startsWith('/proc/'),
+      ...(opts.inode ? { inode: opts.inode } : {}),
+      open: (p) => ({ path: p, inode: opts.inode?.(p) ?? 1, close: () => events.push(`close ${p}`) }) as unknown as Netns,
       applyRules: async (p) => {
         if (opts.rulesError) throw opts.rulesError;
         events.push(`rules+ ${p}`);
@@ -144,6 +147,20 @@ test('a new sandbox for the same pod (new CNI_NETNS): the proxy moves to the new
     'rules+ /var/run/netns/cni-2222',
     'annotate ns1/p1 enabled',
   ]);
+});
+
+test('an ADD for the netns a running pod was already found in (via /proc) changes nothing', async (t) => {
+  const inodes: Record<string, number> = { '/proc/42/ns/net': 7, '/var/run/netns/cni-1111': 7, '/var/run/netns/cni-2222': 8 };
+  const h = harness({ inode: (p) => inodes[p], resolver: () => '/proc/42/ns/net' });
+  h.agent.nodeAgent.namespaceUpserted(ns());
+  h.agent.nodeAgent.podUpserted({ ...pod(AMBIENT), status: { phase: 'Running', podIP: '10.244.1.5' } });
+  await h.agent.nodeAgent.whenIdle();
+  t.deepEqual(h.agent.nodeAgent.enrolled().map((p) => p.netnsPath), ['/proc/42/ns/net']);
+  h.events.length = 0;
+  t.deepEqual(await h.agent.handleAdd(event()), { enrolled: true, reason: 'pod-label' });
+  t.deepEqual(h.events, [], 'same namespace: ztunnel is not asked to drop and re-add the pod');
+  t.true((await h.agent.handleAdd(event({ netns: '/var/run/netns/cni-2222' }))).enrolled);
+  t.is(h.events[0], 'snat- 10.244.1.5', 'another namespace: the proxy moves');
 });
 
 test('DEL: the sandbox’s proxy stops (ztunnel told, probe rule removed); a DEL for another sandbox changes nothing', async (t) => {

@@ -209,7 +209,7 @@ export class NodeAgent {
     if (!decision.enroll) return { enrolled: false, reason: decision.reason };
     if (err) throw new EnrollmentError(err.message);
     const entry = this.#enrolled.get(uid);
-    if (!entry || entry.info.netnsPath !== sandbox.netnsPath) {
+    if (!entry || !this.#sameNetns(entry, sandbox.netnsPath)) {
       throw new EnrollmentError(`pod ${nsName}/${pod.metadata?.name} was not enrolled in ${sandbox.netnsPath} (its state changed meanwhile)`);
     }
     return { enrolled: true, reason: decision.reason };
@@ -396,9 +396,16 @@ export class NodeAgent {
 
   #sandboxReplaced(uid: string, entry: PodEntry): boolean {
     const sandbox = this.#sandboxes.get(uid);
-    if (sandbox && sandbox.netnsPath !== entry.info.netnsPath) return true; // the CNI reported a new sandbox
+    if (sandbox && !this.#sameNetns(entry, sandbox.netnsPath)) return true; // the CNI reported a new sandbox
     const ino = this.#dp.inode?.(entry.info.netnsPath);
     return ino !== undefined && ino !== entry.netns.inode;
+  }
+
+  /** Same path, or another path to the same namespace (e.g. /proc/<pid>/ns/net found before the CNI's path). */
+  #sameNetns(entry: PodEntry, netnsPath: string): boolean {
+    if (entry.info.netnsPath === netnsPath) return true;
+    const ino = this.#dp.inode?.(netnsPath);
+    return ino !== undefined && ino === entry.netns.inode;
   }
 
   #netnsPath(uid: string, pod: V1Pod | PodLike | undefined): string | undefined {

@@ -28,7 +28,8 @@ const readJson = (p: string) => JSON.parse(fs.readFileSync(p, 'utf8'));
 
 test('primary config: first *.conflist / *.conf by name; other files and temp files ignored', (t) => {
   t.is(primaryConfigFile(['99-z.conflist', '10-bridge.conflist', '05-x.conf', 'ZZZ-ambit-cni-kubeconfig', '.10-a.conflist.tmp']), '05-x.conf');
-  t.is(primaryConfigFile(['README', 'ZZZ-ambit-cni-kubeconfig', '00.json']), undefined);
+  t.is(primaryConfigFile(['README', 'ZZZ-ambit-cni-kubeconfig', '10-x.yaml']), undefined);
+  t.is(primaryConfigFile(['20-b.conflist', '10-a.json']), '10-a.json', 'libcni loads .json too');
 });
 
 test('conflist: our entry is appended after bridge and portmap, the rest unchanged; a second pass changes nothing', (t) => {
@@ -53,6 +54,16 @@ test('a single-plugin .conf becomes a .conflist of the same base name with the p
   t.deepEqual(fs.readdirSync(dir), ['10-mynet.conflist']);
   const { cniVersion, name, ...plugin } = BRIDGE_CONF;
   t.deepEqual(readJson(path.join(dir, '10-mynet.conflist')), { cniVersion, name, plugins: [plugin, ENTRY] });
+});
+
+test('a single-plugin .json (libcni reads it like a .conf) is converted the same way', (t) => {
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, '05-flannel.json'), JSON.stringify(BRIDGE_CONF));
+  fs.writeFileSync(path.join(dir, '10-other.conflist'), JSON.stringify(BRIDGE_CONFLIST));
+  t.is(ensurePluginInConfig(dir, ENTRY).state, 'inserted');
+  t.deepEqual(fs.readdirSync(dir).sort(), ['05-flannel.conflist', '10-other.conflist']);
+  t.deepEqual(readJson(path.join(dir, '05-flannel.conflist')).plugins.map((p: { type: string }) => p.type), ['bridge', 'ambit-cni']);
+  t.deepEqual(readJson(path.join(dir, '10-other.conflist')), BRIDGE_CONFLIST, 'not the primary: untouched');
 });
 
 test('a config rewritten by the primary CNI (our entry gone, or an old entry of ours) gets exactly one entry, last', (t) => {

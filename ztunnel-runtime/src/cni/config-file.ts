@@ -2,7 +2,7 @@
 // our entry atomically, and tell the caller what happened (for logs and readiness).
 import fs from 'node:fs';
 import path from 'node:path';
-import { CniConfigError, hasPlugin, insertPlugin, primaryConfigFile, removePlugin } from './conflist.js';
+import { CONFIG_FILE_RE, CniConfigError, hasPlugin, insertPlugin, primaryConfigFile, removePlugin } from './conflist.js';
 import { readIfExists, writeFileAtomic } from './fsutil.js';
 
 export type EnsureResult =
@@ -63,7 +63,7 @@ export function removePluginFromConfigs(confDir: string): string[] {
   } catch {
     return changed;
   }
-  for (const name of names.filter((n) => !n.startsWith('.') && /\.(conflist|conf)$/.test(n))) {
+  for (const name of names.filter((n) => !n.startsWith('.') && CONFIG_FILE_RE.test(n))) {
     const file = path.join(confDir, name);
     const raw = readIfExists(file);
     if (raw === undefined) continue;

@@ -1,6 +1,7 @@
 // Inserting Ambit's chained plugin into the node's primary CNI configuration (and taking it out again), as Istio's
-// install-cni does: the primary config is the first `*.conflist` / `*.conf` in name order (what the runtime loads);
-// our entry is appended to its `plugins`; a single-plugin `.conf` becomes a `.conflist` of the same base name.
+// install-cni does: the primary config is the first `*.conflist` / `*.conf` / `*.json` in name order (what libcni,
+// and so containerd and CRI-O, load); our entry is appended to its `plugins`; a single-plugin `.conf` (libcni reads
+// `.json` the same way) becomes a `.conflist` of the same base name.
 // Pure functions over file names and contents: the file system side is in config-file.ts.
 
 export const PLUGIN_TYPE = 'ambit-cni';
@@ -10,10 +11,13 @@ export class CniConfigError extends Error {
   override name = 'CniConfigError';
 }
 
-/** The file a CNI runtime would load: first `*.conflist` / `*.conf` by name (hidden and temp files skipped). */
+/** Extensions libcni loads from a CNI config dir. */
+export const CONFIG_FILE_RE = /\.(conflist|conf|json)$/;
+
+/** The file a CNI runtime would load: first `*.conflist` / `*.conf` / `*.json` by name (hidden and temp files skipped). */
 export function primaryConfigFile(names: readonly string[]): string | undefined {
   return names
-    .filter((n) => !n.startsWith('.') && /\.(conflist|conf)$/.test(n))
+    .filter((n) => !n.startsWith('.') && CONFIG_FILE_RE.test(n))
     .sort()[0];
 }
 
@@ -54,12 +58,12 @@ export function render(list: Json): string {
 }
 
 export interface InsertResult {
-  /** The file to write (a `.conf` turns into `<base>.conflist`). */
+  /** The file to write (a `.conf` / `.json` turns into `<base>.conflist`). */
   fileName: string;
   content: string;
   /** False when the file already holds exactly our entry, last: nothing to write. */
   changed: boolean;
-  /** Set when a `.conf` was converted: the old file to delete after writing the new one. */
+  /** Set when a `.conf` / `.json` was converted: the old file to delete after writing the new one. */
   replaces?: string;
 }
 
@@ -74,7 +78,7 @@ export function insertPlugin(fileName: string, raw: string, entry: Json): Insert
   const already = !wasSingle && others.length === list.plugins.length - 1 && last !== undefined && sameJson(last, entry);
   const out = { ...list, plugins: [...others, entry] };
   if (!wasSingle) return { fileName, content: already ? raw : render(out), changed: !already };
-  const conflist = fileName.replace(/\.conf$/, '.conflist');
+  const conflist = fileName.replace(/\.(conf|json)$/, '.conflist');
   return { fileName: conflist, content: render(out), changed: true, replaces: fileName };
 }
 

@@ -2,7 +2,7 @@
 //   conflist / config-file  our entry in the node's primary CNI config (insert, detect rewrites, remove)
 //   plugin-files / kubeconfig / installer  what the agent puts on the host and keeps there
 //   plugin/                 the plugin itself (Node builtins only; runs from a copy on the host)
-export { PLUGIN_TYPE, CniConfigError, primaryConfigFile, parseConfig, insertPlugin, hasPlugin, removePlugin, type InsertResult } from './conflist.js';
+export { PLUGIN_TYPE, CONFIG_FILE_RE, CniConfigError, primaryConfigFile, parseConfig, insertPlugin, hasPlugin, removePlugin, type InsertResult } from './conflist.js';
 export { ensurePluginInConfig, pluginInConfig, removePluginFromConfigs, type EnsureResult } from './config-file.js';
 export {
   PLUGIN_FILES,

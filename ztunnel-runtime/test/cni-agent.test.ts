@@ -6,7 +6,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { CniAgent, PluginEventServer, type PluginEvent, type ProbeSnat, type WorkloadSink } from '../src/cni/index.js';
+import { CniAgent, PluginEventServer, detectHostIptables, type PluginEvent, type ProbeSnat, type WorkloadSink } from '../src/cni/index.js';
 import type { NamespaceLike, Netns, PodLike } from '../src/inpod/index.js';
 
 class ZdsNotConnectedError extends Error {
@@ -237,4 +237,27 @@ test('event server: 200 with the answer, 500 with a one-line reason, 400 for bad
   t.deepEqual(dels, ['p1']);
   await server.stop();
   t.false(fs.existsSync(sock), 'socket removed on stop');
+});
+
+test('host iptables backend: the one holding more rules (kube-proxy’s), as Istio picks it', async (t) => {
+  const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+  const fake = (legacy: string | null, nft: string | null) => {
+    const calls: string[] = [];
+    const exec = async (cmd: string, args: string[]) => {
+      calls.push([cmd, ...args].join(' '));
+      const out = cmd === 'iptables-legacy-save' ? legacy : cmd === 'iptables-nft-save' ? nft : '';
+      if (out === null) throw Object.assign(new Error('spawn ENOENT'), { code: 'ENOENT' });
+      return { code: 0, stdout: out, stderr: '' };
+    };
+    return { exec, calls };
+  };
+  const kubeRules = '*nat\n:KUBE-SERVICES - [0:0]\n-A PREROUTING -j KUBE-SERVICES\n-A OUTPUT -j KUBE-SERVICES\nCOMMIT\n';
+  const legacyHost = fake(kubeRules, '# Warning: iptables-legacy tables present\n');
+  const a = await detectHostIptables(legacyHost.exec, quiet);
+  t.is(a.binary, 'iptables-legacy');
+  await a.runner(['-t', 'nat', '-S']);
+  t.is(legacyHost.calls.at(-1), 'iptables-legacy -w -t nat -S');
+  t.is((await detectHostIptables(fake('', kubeRules).exec, quiet)).binary, 'iptables-nft');
+  t.is((await detectHostIptables(fake('', '').exec, quiet)).binary, 'iptables-nft', 'no rules anywhere: nft (the default)');
+  t.is((await detectHostIptables(fake(null, null).exec, quiet)).binary, 'iptables', 'neither tool installed');
 });

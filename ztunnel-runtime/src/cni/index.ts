@@ -24,7 +24,7 @@ export { DEFAULT_EVENT_SOCKET, ADD_PATH, DEL_PATH, type PluginEntry, type Plugin
 export { runCni, type CniOutcome } from './plugin/plugin.js';
 export { parseCniArgs, SUPPORTED_VERSIONS } from './plugin/cni.js';
 export { podUidsFromCgroup, findPodNetns, type ProcScanOptions } from './proc-netns.js';
-export { ProbeSnat, probeChainName, hostIptables, PROBE_SNAT_IP, type IptablesRunner, type ProbeSnatOptions } from './probe-snat.js';
+export { ProbeSnat, probeChainName, hostIptables, detectHostIptables, PROBE_SNAT_IP, type IptablesRunner, type ProbeSnatOptions } from './probe-snat.js';
 export { PluginEventServer, parsePluginEvent, BadEventError, type PluginEventHandlers } from './event-server.js';
 export {
   CniAgent,

@@ -20,6 +20,27 @@ export type IptablesRunner = (args: string[]) => Promise<CommandResult>;
 
 export const hostIptables: IptablesRunner = (args) => run('iptables', ['-w', ...args]);
 
+type Run = (cmd: string, args: string[]) => Promise<CommandResult>;
+
+/**
+ * The host's iptables backend, as Istio picks it: whichever of iptables-legacy / iptables-nft already holds more rules
+ * (kube-proxy's), so our chain sits in the tables the node really uses. Falls back to plain `iptables`.
+ */
+export async function detectHostIptables(exec: Run = run, log: Logger = logger('cni::probes')): Promise<{ binary: string; runner: IptablesRunner }> {
+  const count = async (save: string) => {
+    try {
+      const r = await exec(save, []);
+      return r.code === 0 ? r.stdout.split('\n').filter((l) => l.startsWith('-A ')).length : -1;
+    } catch {
+      return -1; // not installed
+    }
+  };
+  const [legacy, nft] = await Promise.all([count('iptables-legacy-save'), count('iptables-nft-save')]);
+  const binary = legacy < 0 && nft < 0 ? 'iptables' : legacy > nft ? 'iptables-legacy' : 'iptables-nft';
+  log.info(`host iptables backend: ${binary} (rules: legacy=${Math.max(legacy, 0)} nft=${Math.max(nft, 0)})`);
+  return { binary, runner: (args) => exec(binary, ['-w', ...args]) };
+}
+
 export interface ProbeSnatOptions {
   nodeName: string;
   snatIp?: string;

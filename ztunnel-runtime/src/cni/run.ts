@@ -14,7 +14,7 @@ import { type CniAgentConfig, parseCniAgentConfig } from './config.js';
 import { PluginEventServer } from './event-server.js';
 import { CniInstaller } from './installer.js';
 import { serviceAccountSource } from './kubeconfig.js';
-import { ProbeSnat } from './probe-snat.js';
+import { ProbeSnat, detectHostIptables } from './probe-snat.js';
 
 const log = logger('cni');
 
@@ -76,7 +76,7 @@ export async function runCniAgent(env: NodeJS.ProcessEnv, kubeConfig: KubeConfig
     nodeName: config.nodeName,
     kubeConfig,
     zds,
-    probeSnat: config.probeSnat ? new ProbeSnat({ nodeName: config.nodeName }) : null,
+    probeSnat: config.probeSnat ? new ProbeSnat({ nodeName: config.nodeName, iptables: (await detectHostIptables()).runner }) : null,
   });
   const server = new PluginEventServer({
     socketPath: config.eventSocket,

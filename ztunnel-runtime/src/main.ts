@@ -3,6 +3,8 @@
 //   Shared (in-pod) mode, the DaemonSet's: `PROXY_MODE=shared`, the default when NODE_NAME is set and no config file
 //   is given. Certificates from the controller's CA (CA_ADDRESS), the mesh model from its push stream (XDS_ADDRESS),
 //   the node agent enrolling this node's pods, a proxy inside each enrolled pod's netns (src/node).
+//   Node-agent mode, the istio-cni-node DaemonSet's: first argument `cni-agent` (src/cni/run.ts): installs the chained
+//   CNI plugin, serves its events, programs enrolled pods' netns and hands them to ztunnel over ZDS.
 //   Explicit mode: `node dist/src/main.js --config ztunnel.yaml` (or ZTUNNEL_CONFIG), with the mesh model from
 //   LOCAL_XDS_PATH / LOCAL_XDS / `localXdsPath`.
 // SIGTERM/SIGINT drain gracefully (drain deadline DRAIN_DEADLINE_MS, default 5 s) then exit 0.
@@ -78,7 +80,15 @@ async function runExplicit(path: string | undefined): Promise<void> {
   if (process.send) process.send({ ready: true, ports });
 }
 
+async function runCniAgentMode(): Promise<void> {
+  const { runCniAgent } = await import('./cni/run.js');
+  const agent = await runCniAgent(process.env, await kubeConfig());
+  onSignals(() => agent.stop());
+  if (process.send) process.send({ ready: true });
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'cni-agent') return runCniAgentMode();
   const configPath = argValue('--config') ?? process.env.ZTUNNEL_CONFIG;
   const mode = (process.env.PROXY_MODE ?? (process.env.NODE_NAME && !configPath ? 'shared' : 'explicit')).toLowerCase();
   if (mode === 'shared') await runShared();

@@ -78,6 +78,7 @@ export {
 } from './enrollment.js';
 export {
   NodeAgent,
+  EnrollmentError,
   kubeAnnotator,
   realDataplane,
   type EnrolledPod,
@@ -85,4 +86,5 @@ export {
   type NodeAgentOptions,
   type Dataplane,
   type PodAnnotator,
+  type SandboxInfo,
 } from './node-agent.js';

@@ -7,7 +7,10 @@
 //   pod deleted: onPodRemoved (the netns is going away with the sandbox; rules are removed if it is still there).
 // Listeners go up before the rules so no connection is redirected to a port nobody listens on; the rules go away
 // before the drain so new connections go direct while old ones finish. Pods are never restarted.
-// ZDS is not needed: the agent and the proxy share a process; the hooks are the AddWorkload / DelWorkload messages.
+// In ztunnel's process (the local cluster's virtual nodes) the hooks start the in-pod proxies directly and the netns
+// is found at /var/run/netns/ambit-<uid>. The separate CNI node agent (src/cni/cni-agent.ts) reuses this class: its
+// hooks hand the pod to ztunnel over ZDS, `netnsResolver` finds running pods' netns from /proc, and `enrollNow` /
+// `sandboxDeleted` serve the CNI plugin's ADD / DEL through the same per-pod queue.
 import fs from 'node:fs';
 import {
   CoreV1Api,
@@ -92,6 +95,11 @@ export interface NodeAgentOptions {
   netnsDir?: string;
   /** Netns name prefix (default `ambit-`, matching the virtual nodes' `netnsPrefix`). */
   netnsPrefix?: string;
+  /**
+   * Finds a pod's netns when no CNI ADD told us (default: `<netnsDir>/<netnsPrefix><uid>`). Undefined: not found
+   * (yet): the enrollment is retried with backoff.
+   */
+  netnsResolver?: (uid: string, pod: V1Pod | PodLike | undefined) => string | undefined;
   rules?: Partial<InpodRulesConfig>;
   /** First retry delay after a failed enrollment; doubles up to 30 s. */
   retryMs?: number;
@@ -103,6 +111,17 @@ interface PodEntry {
   netns: Netns;
 }
 
+/** A pod sandbox reported by the CNI plugin: its netns path and the IP the primary CNI gave it. */
+export interface SandboxInfo {
+  netnsPath: string;
+  ip?: string;
+}
+
+/** Thrown by `enrollNow` when the pod wants ambient but could not be put into the mesh. */
+export class EnrollmentError extends Error {
+  override name = 'EnrollmentError';
+}
+
 export class NodeAgent {
   readonly #opts: NodeAgentOptions;
   readonly #dp: Dataplane;
@@ -112,7 +131,10 @@ export class NodeAgent {
   readonly #namespaces = new Map<string, V1Namespace | NamespaceLike>();
   readonly #enrolled = new Map<string, PodEntry>();
   readonly #queues = new Map<string, Promise<void>>();
-  readonly #pending = new Set<string>();
+  /** The reconcile waiting behind the running one, per uid, and its outcome (an error when enrolling failed). */
+  readonly #pending = new Map<string, Promise<Error | undefined>>();
+  /** Sandboxes the CNI plugin reported (ADD), per pod uid. */
+  readonly #sandboxes = new Map<string, SandboxInfo>();
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #retryDelay = new Map<string, number>();
   readonly #informers: ListWatch<V1Pod | V1Namespace>[] = [];
@@ -157,7 +179,7 @@ export class NodeAgent {
    * Stops watching and stops every pod's proxy. With `unenroll`, also removes rules and annotations (a clean
    * uninstall); without it the pods stay redirected, as Istio's do while ztunnel restarts.
    */
-  async stop(opts: { unenroll?: boolean } = {}): Promise<void> {
+  async stop(opts: { unenroll?: boolean; keepProxies?: boolean } = {}): Promise<void> {
     this.#stopped = true;
     for (const t of this.#retryTimers.values()) clearTimeout(t);
     this.#retryTimers.clear();
@@ -165,8 +187,48 @@ export class NodeAgent {
     await this.whenIdle();
     for (const uid of [...this.#enrolled.keys()]) {
       if (opts.unenroll) await this.#unenroll(uid, this.#pods.get(uid), true);
+      else if (opts.keepProxies) this.#detach(uid);
       else await this.#stopProxy(uid);
     }
+  }
+
+  /**
+   * The CNI plugin's ADD: decides with the given (live) pod and namespace and, if the pod wants ambient, enrolls it in
+   * `sandbox` before answering. Serialized with the informer's work on the same pod. Throws {@link EnrollmentError}
+   * with a one-line reason when the pod wants ambient and could not be enrolled.
+   */
+  async enrollNow(pod: V1Pod | PodLike, namespace: V1Namespace | NamespaceLike | undefined, sandbox: SandboxInfo): Promise<{ enrolled: boolean; reason: string }> {
+    const uid = pod.metadata?.uid;
+    if (!uid) throw new EnrollmentError('the pod has no uid');
+    const nsName = pod.metadata?.namespace;
+    if (namespace && nsName) this.#namespaces.set(nsName, namespace);
+    this.#sandboxes.set(uid, sandbox);
+    this.#pods.set(uid, pod);
+    const decision = enrollmentDecision(pod, namespace);
+    const err = await this.#schedule(uid);
+    if (!decision.enroll) return { enrolled: false, reason: decision.reason };
+    if (err) throw new EnrollmentError(err.message);
+    const entry = this.#enrolled.get(uid);
+    if (!entry || !this.#sameNetns(entry, sandbox.netnsPath)) {
+      throw new EnrollmentError(`pod ${nsName}/${pod.metadata?.name} was not enrolled in ${sandbox.netnsPath} (its state changed meanwhile)`);
+    }
+    return { enrolled: true, reason: decision.reason };
+  }
+
+  /**
+   * The CNI plugin's DEL: the sandbox (netns) is going away. Stops the proxy serving it (no rule work: the netns
+   * dies with the sandbox). An empty `netnsPath` matches any sandbox of the pod.
+   */
+  async sandboxDeleted(uid: string, netnsPath: string): Promise<void> {
+    const sb = this.#sandboxes.get(uid);
+    if (sb && (!netnsPath || sb.netnsPath === netnsPath)) this.#sandboxes.delete(uid);
+    await this.#enqueue(uid, async () => {
+      const entry = this.#enrolled.get(uid);
+      if (entry && (!netnsPath || entry.info.netnsPath === netnsPath)) {
+        this.#log.info(`pod sandbox deleted, stopping proxy uid=${uid} name=${entry.info.name} namespace=${entry.info.namespace}`);
+        await this.#stopProxy(uid);
+      }
+    });
   }
 
   // Event inputs (the informers call these; unit tests may too).
@@ -174,21 +236,21 @@ export class NodeAgent {
     const uid = pod.metadata?.uid;
     if (!uid || (pod.spec?.nodeName && pod.spec.nodeName !== this.#opts.nodeName)) return;
     this.#pods.set(uid, pod);
-    this.#schedule(uid);
+    void this.#schedule(uid);
   }
 
   podDeleted(pod: V1Pod | PodLike): void {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     this.#pods.delete(uid);
-    this.#schedule(uid);
+    void this.#schedule(uid);
   }
 
   namespaceUpserted(ns: V1Namespace | NamespaceLike): void {
     const name = ns.metadata?.name;
     if (!name) return;
     this.#namespaces.set(name, ns);
-    for (const [uid, pod] of this.#pods) if (pod.metadata?.namespace === name) this.#schedule(uid);
+    for (const [uid, pod] of this.#pods) if (pod.metadata?.namespace === name) void this.#schedule(uid);
   }
 
   namespaceDeleted(ns: V1Namespace | NamespaceLike): void {
@@ -206,51 +268,66 @@ export class NodeAgent {
     while (this.#queues.size > 0) await Promise.all([...this.#queues.values()]);
   }
 
-  #schedule(uid: string): void {
-    // Reconciles read the latest state when they run: one waiting behind the running one is enough.
-    if (this.#pending.has(uid)) return;
-    this.#pending.add(uid);
+  /** Runs `fn` after everything queued for `uid` (one pod's work never overlaps). */
+  #enqueue<T>(uid: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.#queues.get(uid) ?? Promise.resolve();
-    const next = prev
-      .then(() => {
-        this.#pending.delete(uid);
-        return this.#reconcile(uid);
-      })
-      .catch((e) => this.#log.error(`reconcile failed uid=${uid}: ${(e as Error).message}`))
+    const result = prev.then(fn);
+    const next: Promise<void> = result
+      .then(() => undefined, () => undefined)
       .finally(() => {
         if (this.#queues.get(uid) === next) this.#queues.delete(uid);
       });
     this.#queues.set(uid, next);
+    return result;
   }
 
-  async #reconcile(uid: string): Promise<void> {
-    if (this.#stopped) return;
+  /** Queues a reconcile of `uid`; resolves with its outcome (an Error when an enrollment failed). */
+  #schedule(uid: string): Promise<Error | undefined> {
+    // Reconciles read the latest state when they run: one waiting behind the running one is enough.
+    const pending = this.#pending.get(uid);
+    if (pending) return pending;
+    const result = this.#enqueue(uid, () => {
+      this.#pending.delete(uid);
+      return this.#reconcile(uid);
+    }).catch((e) => {
+      this.#log.error(`reconcile failed uid=${uid}: ${(e as Error).message}`);
+      return e as Error;
+    });
+    this.#pending.set(uid, result);
+    return result;
+  }
+
+  async #reconcile(uid: string): Promise<Error | undefined> {
+    if (this.#stopped) return undefined;
     const pod = this.#pods.get(uid);
+    if (!pod) this.#sandboxes.delete(uid);
     const entry = this.#enrolled.get(uid);
     const ns = pod ? this.#namespaces.get(pod.metadata?.namespace ?? '') : undefined;
     const want = pod ? enrollmentDecision(pod, ns).enroll : false;
     if (pod && want) {
-      if (entry && this.#sandboxReplaced(entry)) {
+      if (entry && this.#sandboxReplaced(uid, entry)) {
         // Our fd keeps the old namespace alive: the listeners would serve a netns nobody uses any more.
         this.#log.info(`pod netns replaced, restarting proxy uid=${uid} name=${entry.info.name} namespace=${entry.info.namespace}`);
         await this.#stopProxy(uid);
       } else if (entry) {
-        return;
+        return undefined;
       }
-      await this.#enroll(uid, pod);
-      return;
+      return this.#enroll(uid, pod);
     }
     this.#clearRetry(uid);
     if (entry || (pod && podMarkedEnrolled(pod))) await this.#unenroll(uid, pod, false);
+    return undefined;
   }
 
-  async #enroll(uid: string, pod: V1Pod | PodLike): Promise<void> {
-    const ip = podIp(pod);
-    const netnsPath = this.#netnsPath(uid);
-    if (!ip) return; // the pod update that assigns the IP brings us back
-    if (!this.#dp.exists(netnsPath)) {
-      this.#retryLater(uid, `netns ${netnsPath} not found`);
-      return;
+  async #enroll(uid: string, pod: V1Pod | PodLike): Promise<Error | undefined> {
+    const sandbox = this.#sandboxes.get(uid);
+    const ip = podIp(pod) ?? sandbox?.ip;
+    if (!ip) return new Error('the pod has no IP yet'); // the pod update that assigns the IP brings us back
+    const netnsPath = this.#netnsPath(uid, pod);
+    if (!netnsPath || !this.#dp.exists(netnsPath)) {
+      const why = netnsPath ? `netns ${netnsPath} not found` : 'no process of the pod found (netns unknown)';
+      this.#retryLater(uid, why);
+      return new Error(why);
     }
     const info: EnrolledPod = {
       uid,
@@ -274,6 +351,7 @@ export class NodeAgent {
       }
       this.#enrolled.set(uid, { info, netns });
       this.#clearRetry(uid);
+      return undefined;
     } catch (e) {
       this.#log.warn(`failed to add pod to mesh uid=${uid} name=${info.name} namespace=${info.namespace}: ${(e as Error).message}`);
       if (added) {
@@ -282,18 +360,19 @@ export class NodeAgent {
       }
       netns?.close();
       this.#retryLater(uid, (e as Error).message);
+      return e as Error;
     }
   }
 
   /** With `pod` undefined (deleted) only the proxy stops; `uninstall` also cleans the netns of a live pod we stop. */
   async #unenroll(uid: string, pod: V1Pod | PodLike | undefined, uninstall: boolean): Promise<void> {
     const entry = this.#enrolled.get(uid);
-    const netnsPath = entry?.info.netnsPath ?? this.#netnsPath(uid);
+    const netnsPath = entry?.info.netnsPath ?? this.#netnsPath(uid, pod);
     const name = entry?.info.name ?? pod?.metadata?.name ?? '';
     const namespace = entry?.info.namespace ?? pod?.metadata?.namespace ?? '';
     if (entry) this.#log.info(`pod delete request, draining proxy uid=${uid} name=${name} namespace=${namespace}`);
     else this.#log.info(`removing stale redirection uid=${uid} name=${name} namespace=${namespace}`);
-    if ((pod || uninstall) && this.#dp.exists(netnsPath)) {
+    if ((pod || uninstall) && netnsPath && this.#dp.exists(netnsPath)) {
       await this.#dp.removeRules(netnsPath, this.#opts.rules ?? {}).catch((e) => this.#log.warn(`removing rules uid=${uid}: ${(e as Error).message}`));
     }
     if (pod && (podMarkedEnrolled(pod) || entry)) {
@@ -315,13 +394,33 @@ export class NodeAgent {
     this.#pods.set(uid, { ...pod, metadata: { ...pod.metadata, annotations } } as V1Pod | PodLike);
   }
 
-  #sandboxReplaced(entry: PodEntry): boolean {
+  #sandboxReplaced(uid: string, entry: PodEntry): boolean {
+    const sandbox = this.#sandboxes.get(uid);
+    if (sandbox && !this.#sameNetns(entry, sandbox.netnsPath)) return true; // the CNI reported a new sandbox
     const ino = this.#dp.inode?.(entry.info.netnsPath);
     return ino !== undefined && ino !== entry.netns.inode;
   }
 
-  #netnsPath(uid: string): string {
+  /** Same path, or another path to the same namespace (e.g. /proc/<pid>/ns/net found before the CNI's path). */
+  #sameNetns(entry: PodEntry, netnsPath: string): boolean {
+    if (entry.info.netnsPath === netnsPath) return true;
+    const ino = this.#dp.inode?.(netnsPath);
+    return ino !== undefined && ino === entry.netns.inode;
+  }
+
+  #netnsPath(uid: string, pod: V1Pod | PodLike | undefined): string | undefined {
+    const sandbox = this.#sandboxes.get(uid);
+    if (sandbox) return sandbox.netnsPath;
+    if (this.#opts.netnsResolver) return this.#opts.netnsResolver(uid, pod);
     return podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR, this.#opts.netnsPrefix ?? NETNS_PREFIX);
+  }
+
+  /** Forgets a pod without telling the proxy (the agent stops; ztunnel keeps serving it). */
+  #detach(uid: string): void {
+    const entry = this.#enrolled.get(uid);
+    if (!entry) return;
+    this.#enrolled.delete(uid);
+    entry.netns.close();
   }
 
   async #stopProxy(uid: string): Promise<void> {
@@ -344,7 +443,7 @@ export class NodeAgent {
     this.#log.debug(`retrying enrollment in ${delay}ms uid=${uid}: ${why}`);
     const timer = setTimeout(() => {
       this.#retryTimers.delete(uid);
-      this.#schedule(uid);
+      void this.#schedule(uid);
     }, delay);
     timer.unref();
     this.#retryTimers.set(uid, timer);

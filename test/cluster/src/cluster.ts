@@ -1,6 +1,6 @@
 // startCluster(): the local cluster from real parts (etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler, kube-proxy, virtual node agents, CoreDNS), supervised by the calling process.
-// connectCluster(): a handle on a running one, by its kubeconfig.
+// kube-scheduler, kube-proxy, two real nodes (kubelet + containerd + runc + CNI plugins), CoreDNS), supervised by the
+// calling process. connectCluster(): a handle on a running one, by its kubeconfig.
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ import {
 } from './controlplane/components.js';
 import { corednsManifest } from './controlplane/addons.js';
 import { run, waitFor, type RunResult } from './controlplane/exec.js';
-import { busyPorts, get, isOk } from './controlplane/health.js';
+import { busyPorts, isOk } from './controlplane/health.js';
 import { writeKubeconfig } from './controlplane/kubeconfig.js';
 import {
   bridgeExists,
@@ -40,15 +40,14 @@ import {
   teardownHostNetwork,
   type HostNetworkState,
 } from './controlplane/network.js';
-import { launchNode, writeNodeConfig } from './controlplane/nodes.js';
-import { defaultStateDir, machineLockFile, net, nodeAddress, nodeMain, nodeName, ports } from './controlplane/paths.js';
+import { defaultStateDir, machineLockFile, net, nodeName, ports } from './controlplane/paths.js';
 import { ManagedProcess } from './controlplane/process.js';
 import { installUpstreamCRDs } from './crds/upstream.js';
-import { startRealNodes, nodeKind, realNodeAddress } from './realnode/cluster-nodes.js';
+import { startRealNodes, realNodeAddress } from './realnode/cluster-nodes.js';
 import { teardownRealNodes } from './realnode/teardown.js';
 
 export interface ClusterOptions {
-  /** Virtual nodes (default 2: ambit-node-1, ambit-node-2). 0 = control plane only. */
+  /** Real nodes (default 2: ambit-node-1, ambit-node-2). 0 = control plane only. */
   nodes?: number;
   /** Default <repo>/.ambit/cluster. Removed at stop(). */
   stateDir?: string;
@@ -172,12 +171,7 @@ class LocalCluster implements Cluster {
   async start(opts: ClusterOptions): Promise<void> {
     const t0 = Date.now();
     const nodeCount = opts.nodes ?? 2;
-    const real = nodeKind() === 'real';
-    const haveNodeAgent = real || existsSync(nodeMain);
-    if (nodeCount > 0 && !haveNodeAgent) this.log(`no node agent at ${nodeMain}: starting the control plane without nodes`);
-    const nodes = haveNodeAgent
-      ? Array.from({ length: nodeCount }, (_, i) => ({ name: nodeName(i + 1), address: real ? realNodeAddress(i + 1) : nodeAddress(i + 1) }))
-      : [];
+    const nodes = Array.from({ length: nodeCount }, (_, i) => ({ name: nodeName(i + 1), address: realNodeAddress(i + 1) }));
 
     await mkdir(join(this.stateDir, 'logs'), { recursive: true });
     // etcd needs nothing else: start it while the PKI and the host network are made.
@@ -231,10 +225,9 @@ class LocalCluster implements Cluster {
     const corednsApplied = withAddons ? this.applyCoreDNS() : Promise.resolve();
     corednsApplied.catch(() => {});
 
-    // Virtual nodes. kube-controller-manager hands out pod CIDRs in registration order, so each node is launched
-    // once the previous one has its CIDR: node N gets 10.244.N.0/24.
-    const nodeReady: Promise<void>[] = [];
-    if (real && nodes.length) {
+    // Real nodes (kubelet + containerd each), started in parallel; each writes its pod network config once
+    // kube-controller-manager has given its Node a podCIDR.
+    if (nodes.length) {
       const started = await startRealNodes({
         stateDir: this.stateDir,
         nodes,
@@ -248,54 +241,6 @@ class LocalCluster implements Cluster {
       this.nodeProcs.push(...started.procs);
       this.nodeNames.push(...started.names);
     }
-    for (const n of real ? [] : nodes) {
-      const { configPath } = await writeNodeConfig({
-        name: n.name,
-        address: n.address,
-        kubeconfigPath: this.kubeconfigPath,
-        kubeletCert: pki.kubelets[n.name]!,
-        caFile: pki.ca.certFile,
-        clusterStateDir: this.stateDir,
-        binDir: this.binDir,
-      });
-      const started = Date.now();
-      const logFile = this.logFile(`node-${n.name}`);
-      const launch = () => {
-        const l = launchNode(n.name, configPath, logFile, this.onUnexpectedExit);
-        this.nodeProcs.push(l.proc);
-        return l.ready;
-      };
-      // An agent that dies before it is ready is started once more, as systemd restarts a kubelet: seen once, the
-      // agent failed while loading its modules (tar-stream under @kubernetes/client-node) and the same code then
-      // loaded fine. A second death fails the start; a restarted agent cleans up what the first left behind.
-      const ready = launch().catch((e: Error) => {
-        if (this.stopping) throw e;
-        this.log(`${e.message.split('\n')[0]}; starting it once more`);
-        return launch();
-      });
-      const withTimeout = Promise.race([
-        ready,
-        new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`node ${n.name} not ready after 60s`)), 60_000).unref()),
-      ])
-        .then(() => {
-          this.log(`node ${n.name} ready (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-          this.nodeNames.push(n.name);
-        })
-        .catch(async (e: Error) => {
-          throw new Error(`${e.message}\n${await tail(logFile)}`);
-        });
-      withTimeout.catch(() => {});
-      nodeReady.push(withTimeout);
-      await Promise.race([
-        withTimeout,
-        waitFor(`pod CIDR of ${n.name}`, async () => {
-          const r = await get(`https://127.0.0.1:${ports.apiserver}/api/v1/nodes/${n.name}`, tls);
-          return r.status === 200 && !!(JSON.parse(r.body) as { spec?: { podCIDR?: string } }).spec?.podCIDR;
-        }, 60_000, 100),
-      ]);
-    }
-    const nodesUp = Promise.all(nodeReady);
-    await nodesUp;
     this.nodeNames.sort();
 
     // kube-proxy once the node it runs as exists (it reads its node IPs from the Node object).

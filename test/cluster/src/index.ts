@@ -1,15 +1,13 @@
 // @ambit/cluster: a single-machine Kubernetes cluster from real parts (etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler, kube-proxy, Ambit's virtual nodes, CoreDNS).
+// kube-controller-manager, kube-scheduler, kube-proxy, real nodes, CoreDNS).
 export { buildControlPlane } from './controlplane/build.js';
 export { startCluster, connectCluster, readMachineLock } from './cluster.js';
 export type { Cluster, ClusterOptions, ClusterRecord, KubectlOptions } from './cluster.js';
 export { installUpstreamCRDs, upstreamCRDFiles, GATEWAY_API_MODULE, ISTIO_API_MODULE } from './crds/upstream.js';
 export type { InstallCRDsOptions } from './crds/upstream.js';
 export { cleanupLeftovers } from './controlplane/cleanup.js';
-export type { VirtualNodeConfig } from './controlplane/nodes.js';
 export { COREDNS_IMAGE } from './controlplane/addons.js';
 export { net as clusterNetwork } from './controlplane/paths.js';
 export { waitFor } from './controlplane/exec.js';
 export type { RunResult } from './controlplane/exec.js';
 export { podNetnsPath } from './realnode/pod-netns.js';
-export { nodeKind } from './realnode/cluster-nodes.js';

@@ -11,11 +11,7 @@ import {
 } from '../src/controlplane/components.js';
 import { corednsManifest, corefile, COREDNS_IMAGE } from '../src/controlplane/addons.js';
 import { renderKubeconfig } from '../src/controlplane/kubeconfig.js';
-import { writeNodeConfig } from '../src/controlplane/nodes.js';
 import type { ClusterPKI } from '../src/pki.js';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 const files = (n: string) => ({ certFile: `/s/pki/${n}.crt`, keyFile: `/s/pki/${n}.key` });
 const pki = {
@@ -123,35 +119,4 @@ test('CoreDNS: kube-dns at 10.96.0.10, cluster.local, no upstream forwarding', (
   t.notRegex(corefile, /forward/);
   const deploy = docs.find((d) => d.kind === 'Deployment')!;
   t.is(deploy.spec.template.spec.containers[0].image, COREDNS_IMAGE);
-});
-
-test('node config: the contract with the node agent, written 0600', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ambit-nodecfg-'));
-  try {
-    const { configPath, config } = await writeNodeConfig({
-      name: 'ambit-node-2',
-      address: '127.0.1.2',
-      kubeconfigPath: '/s/kubeconfig',
-      kubeletCert: files('kubelet-ambit-node-2'),
-      caFile: '/s/pki/ca.crt',
-      clusterStateDir: dir,
-      binDir: '/bin/k8s',
-    });
-    t.is((await stat(configPath)).mode & 0o777, 0o600);
-    t.deepEqual(JSON.parse(await readFile(configPath, 'utf8')), config);
-    t.like(config, {
-      name: 'ambit-node-2',
-      address: '127.0.1.2',
-      kubeletPort: 10250,
-      bridge: 'ambit0',
-      gateway: '10.244.0.1',
-      clusterDNS: '10.96.0.10',
-      clusterDomain: 'cluster.local',
-      stateDir: join(dir, 'nodes', 'ambit-node-2'),
-      tls: { certFile: '/s/pki/kubelet-ambit-node-2.crt', keyFile: '/s/pki/kubelet-ambit-node-2.key', caFile: '/s/pki/ca.crt' },
-    });
-    t.regex(config.imagesFile, /test\/cluster\/images\.json$/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 });

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { APISERVER_SANS, createClusterPKI } from '../src/pki.js';
 
 const nodes = [
-  { name: 'ambit-node-1', address: '127.0.1.1' },
-  { name: 'ambit-node-2', address: '127.0.1.2' },
+  { name: 'ambit-node-1', address: '10.244.0.11' },
+  { name: 'ambit-node-2', address: '10.244.0.12' },
 ];
 
 async function withPKI(fn: (pki: Awaited<ReturnType<typeof createClusterPKI>>) => Promise<void>) {

@@ -2,7 +2,8 @@
 // No `forward` plugin: names outside the cluster do not resolve, so no query leaves the machine.
 import { net } from './paths.js';
 
-export const COREDNS_IMAGE = process.env.AMBIT_NODES === 'real' ? 'localhost/ambit/coredns:v1.15.0' : 'registry.k8s.io/coredns/coredns:v1.12.0';
+/** CoreDNS built from its Go module (test/k8s/build.sh) and wrapped into an image (realnode/image-set.ts). */
+export const COREDNS_IMAGE = 'localhost/ambit/coredns:v1.15.0';
 
 export const corefile = `.:53 {
     errors

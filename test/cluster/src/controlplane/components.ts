@@ -142,7 +142,7 @@ export function kubeProxyCommand(p: ComponentPaths, opts: { hostname: string; ma
       '--conntrack-min=0',
       '--conntrack-tcp-timeout-established=0',
       '--conntrack-tcp-timeout-close-wait=0',
-      // NodePorts only on the node's own address (127.0.1.N), never on the machine's interfaces.
+      // NodePorts only on the node's own address (10.244.0.1N on the pod bridge), never on the machine's interfaces.
       '--nodeport-addresses=primary',
       '--iptables-sync-period=10s',
       '--iptables-min-sync-period=0s',

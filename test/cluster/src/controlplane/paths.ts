@@ -9,8 +9,6 @@ export const repoRoot = resolve(packageRoot, '..', '..');
 export const buildScript = join(repoRoot, 'test', 'k8s', 'build.sh');
 export const crdsModuleDir = join(repoRoot, 'crds');
 export const ambitCrdsDir = join(repoRoot, 'crds', 'ambit');
-export const imagesFile = join(packageRoot, 'images.json');
-export const nodeMain = join(packageRoot, 'dist', 'src', 'node', 'main.js');
 export const ambitDir = join(repoRoot, '.ambit');
 export const defaultStateDir = join(ambitDir, 'cluster');
 export const cliKubeconfig = join(ambitDir, 'kubeconfig');
@@ -50,6 +48,4 @@ export const ports = {
 
 /** Node N's pod CIDR (allocated by kube-controller-manager in registration order). */
 export const nodePodCidr = (n: number) => `10.244.${n}.0/24`;
-/** The address the apiserver dials for node N's kubelet (1-based). */
-export const nodeAddress = (n: number) => `127.0.1.${n}`;
 export const nodeName = (n: number) => `ambit-node-${n}`;

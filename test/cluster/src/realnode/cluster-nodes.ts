@@ -15,11 +15,6 @@ import { RealNode } from './node.js';
 import { recordHost } from './teardown.js';
 import { readFile } from 'node:fs/promises';
 
-/** `AMBIT_NODES=real|virtual` (default virtual until every test runs on real nodes). */
-export function nodeKind(): 'real' | 'virtual' {
-  return process.env.AMBIT_NODES === 'real' ? 'real' : 'virtual';
-}
-
 /** Node N's InternalIP: a secondary address of the pod bridge (10.244.0.11, .12...). */
 export const realNodeAddress = (n: number) => `10.244.0.${10 + n}`;
 
@@ -40,7 +35,8 @@ export interface StartRealNodesOptions {
 export async function startRealNodes(o: StartRealNodesOptions): Promise<{ names: string[]; procs: ManagedProcess[] }> {
   const t0 = Date.now();
   const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
-  const [nodeBinDir, images] = await Promise.all([buildNodeBinaries({ log: o.log }), localImages({ log: o.log })]);
+  const nodeBinDir = await buildNodeBinaries({ log: o.log });
+  const images = await localImages({ nodeBinDir, k8sBinDir: o.k8sBinDir, log: o.log });
   await mkdir(join(o.stateDir, 'nodes'), { recursive: true });
   await recordHost(o.stateDir);
   const procs: ManagedProcess[] = [];

@@ -3,13 +3,16 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildControlPlane, readMachineLock } from '../../src/index.js';
 import { run } from '../../src/controlplane/exec.js';
 import { isAlive } from '../../src/controlplane/cleanup.js';
 import { ambitDir, cliKubeconfig, defaultStateDir, nodeBinary, packageRoot, supervisorPidFile } from '../../src/controlplane/paths.js';
-import { baseline, hasNodeAgent, leftovers, noLeftovers, type Baseline } from './helpers.js';
+import { baseline, leftovers, noLeftovers, type Baseline } from './helpers.js';
+import { writeOciArchive } from './oci.js';
+import { buildNodeBinaries } from '../../src/realnode/build.js';
 
 const cli = join(packageRoot, 'dist', 'src', 'cli.js');
 let binDir: string;
@@ -33,7 +36,7 @@ const serial = busy ? test.serial.skip : test.serial;
 if (busy) console.log(`# cli system tests skipped: ${busy}`);
 
 const kubectl = (args: string[]) => run(join(binDir, 'kubectl'), ['--kubeconfig', cliKubeconfig, ...args], { timeoutMs: 30_000 });
-const nodes = hasNodeAgent() ? '1' : '0';
+const nodes = '1';
 
 test.before(async () => {
   binDir = await buildControlPlane();
@@ -69,6 +72,30 @@ serial('up again reports the running cluster', async (t) => {
   const again = await runCli(['up']);
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, new RegExp(`already running \\(supervisor pid ${pid}\\)`));
+});
+
+serial('cluster:load puts an image archive into the nodes; a corrupt one is refused with one line', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ambit-load-'));
+  try {
+    // Any static program will do as the image's entrypoint: the node's pause.
+    const archive = writeOciArchive(dir, 'example.local/loaded:1', join(await buildNodeBinaries(), 'pause'));
+    const load = await runCli(['load', archive]);
+    t.is(load.code, 0, load.stderr);
+    t.regex(load.stdout, /loaded example\.local\/loaded:1 into ambit-node-1/);
+    const pod = await kubectl(['run', 'loaded', '--image=example.local/loaded:1', '--image-pull-policy=Never', '--restart=Never']);
+    t.is(pod.code, 0, pod.stderr);
+    const ready = await kubectl(['wait', '--for=condition=Ready', 'pod/loaded', '--timeout=25s']);
+    t.is(ready.code, 0, ready.stderr);
+    await kubectl(['delete', 'pod', 'loaded', '--grace-period=1']);
+    const corrupt = join(dir, 'corrupt.tar');
+    await writeFile(corrupt, 'not an image'.repeat(100));
+    const bad = await runCli(['load', corrupt]);
+    t.is(bad.code, 1);
+    t.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    t.regex(bad.stderr, /corrupt\.tar is not an image archive/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 async function podNetns(): Promise<Set<string>> {

@@ -69,7 +69,3 @@ export async function leftovers(binDir: string, stateDir: string, before?: Basel
 }
 
 export const noLeftovers: Leftovers = { processes: [], cgroups: [], nodeMounts: [], netns: [], bridge: false, chains: [], mounts: [], stateDir: false };
-
-export function hasNodeAgent(): boolean {
-  return existsSync(new URL('../../src/node/main.js', import.meta.url));
-}

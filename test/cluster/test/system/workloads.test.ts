@@ -1,8 +1,9 @@
-// System: workloads end to end on the virtual nodes: a Deployment of two python3 http.server replicas behind a
-// Service, a curl client, cluster DNS (CoreDNS via kube-proxy), kubectl exec and logs. Owns its cluster.
+// System: workloads end to end on the real nodes (kubelet + containerd + runc): a Deployment of two python3
+// http.server replicas behind a Service, a curl client, cluster DNS (CoreDNS via kube-proxy), kubectl exec and logs,
+// probes run by the kubelet, and a teardown that leaves nothing. Owns its cluster.
 import test from 'ava';
 import { buildControlPlane, startCluster, type Cluster } from '../../src/index.js';
-import { baseline, hasNodeAgent, leftovers, noLeftovers, podNetnsNames, type Baseline } from './helpers.js';
+import { baseline, leftovers, noLeftovers, podNetnsNames, type Baseline } from './helpers.js';
 
 let cluster: Cluster;
 let before: Baseline;
@@ -28,7 +29,7 @@ spec:
     spec:
       containers:
       - name: web
-        image: python:3.12
+        image: ambit/test-tools:0.1.0
         command: ["python3", "-m", "http.server", "8080"]
         ports:
         - {containerPort: 8080, name: http}
@@ -54,15 +55,13 @@ metadata:
 spec:
   containers:
   - name: curl
-    image: curlimages/curl
+    image: ambit/test-tools:0.1.0
     command: ["sleep", "3600"]
 `;
 
-const agent = hasNodeAgent();
-const maybe = agent ? test.serial : test.serial.skip;
+const maybe = test.serial;
 
 test.before(async (t) => {
-  if (!agent) return;
   before = await baseline(await buildControlPlane());
   const started = Date.now();
   cluster = await startCluster({ log: (l) => t.log(l) });
@@ -83,6 +82,14 @@ maybe('a Deployment, a Service and a client pod become ready', async (t) => {
   t.is(client.code, 0, client.stderr);
   const ips = await cluster.kubectl(['-n', ns, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[*].status.podIP}']);
   for (const ip of ips.stdout.split(' ')) t.regex(ip, /^10\.244\.\d+\.\d+$/);
+});
+
+maybe('the nodes are real: containerd 2.2.10 runtimes, container IDs from containerd, pods on both nodes', async (t) => {
+  const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'wide']);
+  t.is(nodes.stdout.match(/containerd:\/\/2\.2\.10/g)?.length, 2, nodes.stdout);
+  const ids = await cluster.kubectl(['-n', ns, 'get', 'pods', '-o', 'jsonpath={range .items[*]}{.spec.nodeName} {.status.containerStatuses[0].containerID}{"\\n"}{end}']);
+  const lines = ids.stdout.trim().split('\n');
+  for (const l of lines) t.regex(l, /^ambit-node-[12] containerd:\/\/[0-9a-f]{64}$/);
 });
 
 maybe('the client reaches the Service by short name and by FQDN', async (t) => {

@@ -356,3 +356,37 @@ test('start refuses a path that is not a socket and replaces a stale socket file
   const long = new ZdsServer({ socketPath: '/tmp/' + 'x'.repeat(120), log: captureLog() });
   await t.throwsAsync(long.start(), { message: /must be 1-107 bytes/ });
 });
+
+test('a ztunnel that does not ack in time is disconnected; it reconnects and the snapshot brings the pod back', async (t) => {
+  const sock = tempSocket();
+  const log = captureLog();
+  const server = new ZdsServer({ socketPath: sock, log, ackTimeoutMs: 200 });
+  t.teardown(() => server.stop());
+  await server.start();
+  let release!: () => void;
+  const stuck = new Promise<void>((r) => (release = r));
+  const added: string[] = [];
+  const client = new ZdsClient({
+    socketPath: sock,
+    log: captureLog(),
+    retryMs: 20,
+    hooks: {
+      async onPodAdded(info) {
+        if (added.length === 0) await stuck; // the first add hangs (a CA that does not answer, say)
+        added.push(info.uid);
+      },
+      async onPodRemoved() {},
+    },
+  });
+  t.teardown(() => client.stop());
+  await client.start();
+  await client.snapshotApplied();
+  const netns = Netns.open('/proc/self/ns/net');
+  t.teardown(() => netns.close());
+  await t.throwsAsync(server.addWorkload(pod('slow'), netns), { instanceOf: ZdsNotConnectedError, message: 'ztunnel did not acknowledge add within 200ms; disconnected it' });
+  t.true(log.lines.some((l) => l.startsWith('warn ztunnel did not acknowledge add within 200ms; disconnected it')));
+  release();
+  await until(() => server.connected, 'the reconnect and its snapshot');
+  t.deepEqual(added, ['slow'], 'served once: the replay of the same netns does not restart it');
+  t.deepEqual(client.pods().map((p) => p.uid), ['slow']);
+});

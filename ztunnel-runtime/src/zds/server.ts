@@ -24,6 +24,11 @@ export interface ZdsServerOptions {
   log?: Logger;
   /** Socket file mode (default 0600: only root, which both DaemonSets run as). */
   mode?: number;
+  /**
+   * A ztunnel that leaves a message unacknowledged this long (default 60 s) is disconnected: acks are matched by
+   * order, so one lost ack would stall every later pod. It reconnects and gets the snapshot again.
+   */
+  ackTimeoutMs?: number;
 }
 
 interface Request {
@@ -41,11 +46,15 @@ class Peer {
   readonly uids = new Set<string>();
   readonly #queue: Request[] = [];
   #inFlight: Request | undefined;
+  #ackTimer: NodeJS.Timeout | undefined;
+  /** Why the connection was closed by us, if it was. */
+  closeReason: string | undefined;
   readonly conn: SeqpacketConnection;
 
   constructor(
     readonly id: number,
     fd: number,
+    private readonly ackTimeoutMs: number,
     poller: Poller,
     onFrame: (p: Peer, f: Frame) => void,
     onClose: (p: Peer, reason?: string) => void,
@@ -66,6 +75,7 @@ class Peer {
     const r = this.#inFlight;
     if (!r) return false;
     this.#inFlight = undefined;
+    clearTimeout(this.#ackTimer);
     if (error) r.reject(new Error(error));
     else r.resolve();
     this.#next();
@@ -75,9 +85,10 @@ class Peer {
   failAll(): void {
     const all = [...(this.#inFlight ? [this.#inFlight] : []), ...this.#queue.splice(0)];
     this.#inFlight = undefined;
+    clearTimeout(this.#ackTimer);
     for (const r of all) {
       release(r);
-      r.reject(new ZdsNotConnectedError('the ztunnel connection closed before it acknowledged'));
+      r.reject(new ZdsNotConnectedError(this.closeReason ?? 'the ztunnel connection closed before it acknowledged'));
     }
   }
 
@@ -85,6 +96,11 @@ class Peer {
     if (this.#inFlight || this.#queue.length === 0 || !this.conn.open) return;
     const r = this.#queue.shift()!;
     this.#inFlight = r;
+    this.#ackTimer = setTimeout(() => {
+      this.closeReason = `ztunnel did not acknowledge ${r.msg.type} within ${this.ackTimeoutMs}ms; disconnected it`;
+      this.conn.close();
+    }, this.ackTimeoutMs);
+    this.#ackTimer.unref();
     // A failed send closes the connection, and onClose -> failAll rejects r and the rest.
     this.conn.send(encode(r.msg), r.fd !== undefined ? [r.fd] : []);
     release(r);
@@ -100,6 +116,7 @@ export class ZdsServer {
   readonly #socketPath: string;
   readonly #log: Logger;
   readonly #mode: number;
+  readonly #ackTimeoutMs: number;
   readonly #poller = Poller.shared;
   /** uid -> what to replay, with our own dup of the pod's netns fd. */
   readonly #pods = new Map<string, { info: WorkloadInfo; fd: number }>();
@@ -111,6 +128,7 @@ export class ZdsServer {
     this.#socketPath = opts.socketPath;
     this.#log = opts.log ?? logger('cni::ztunnelserver');
     this.#mode = opts.mode ?? 0o600;
+    this.#ackTimeoutMs = opts.ackTimeoutMs ?? 60_000;
   }
 
   /** Removes a stale socket file, listens, accepts ztunnels. */
@@ -221,7 +239,7 @@ export class ZdsServer {
         return;
       }
       if (fd < 0) return;
-      const peer = new Peer(this.#nextId++, fd, this.#poller, (p, f) => this.#frame(p, f), (p, r) => this.#closed(p, r));
+      const peer = new Peer(this.#nextId++, fd, this.#ackTimeoutMs, this.#poller, (p, f) => this.#frame(p, f), (p, r) => this.#closed(p, r));
       this.#peers.push(peer);
       this.#log.debug('ztunnel connected, waiting for hello', `conn=${peer.id}`);
     }
@@ -278,6 +296,7 @@ export class ZdsServer {
     const i = this.#peers.indexOf(peer);
     if (i >= 0) this.#peers.splice(i, 1);
     peer.failAll();
-    if (peer.hello) this.#log.info(`ztunnel disconnected${reason ? `: ${reason}` : ''}`, `conn=${peer.id}`);
+    if (peer.closeReason) this.#log.warn(peer.closeReason, `conn=${peer.id}`);
+    else if (peer.hello) this.#log.info(`ztunnel disconnected${reason ? `: ${reason}` : ''}`, `conn=${peer.id}`);
   }
 }

@@ -12,8 +12,12 @@ import { ZdsServer } from '../src/zds/index.js';
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
 const quiet: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
+const tempDirs: string[] = [];
+test.after.always(() => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function run(env: Record<string, string>) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zds-main-'));
+  tempDirs.push(dir);
   // Reports every module specifier that names client-node, however it is imported.
   const hook = path.join(dir, 'hook.mjs');
   fs.writeFileSync(
@@ -49,6 +53,7 @@ registerHooks({ resolve(spec, ctx, next) { if (spec.includes('@kubernetes/client
 
 test('INPOD_SOURCE=zds: ready after the agent’s snapshot, no client-node loaded, SIGTERM exits 0', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zds-sock-'));
+  tempDirs.push(dir);
   const sock = path.join(dir, 'ztunnel.sock');
   const server = new ZdsServer({ socketPath: sock, log: quiet });
   t.teardown(() => server.stop());

@@ -17,8 +17,13 @@ function captureLog(): Logger & { lines: string[] } {
   return { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
 }
 
+const tempDirs: string[] = [];
+test.after.always(() => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function tempSocket(): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'zds-')), 'ztunnel.sock');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zds-'));
+  tempDirs.push(dir);
+  return path.join(dir, 'ztunnel.sock');
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {

@@ -53,13 +53,17 @@ export function podNetnsPath(uid: string, dir = NETNS_DIR, prefix = NETNS_PREFIX
 /** An open network namespace (an fd on its nsfs file). Close it when the pod goes away. */
 export class Netns {
   #fd: number;
+  /** Not opened through node:fs (received over ZDS): closed with close(2), which Node does not warn about. */
+  readonly #foreign: boolean;
   private constructor(
     readonly path: string,
     fd: number,
     /** nsfs inode: equal inodes = same namespace. */
     readonly inode: number,
+    foreign = false,
   ) {
     this.#fd = fd;
+    this.#foreign = foreign;
   }
 
   /** Opens `path` (e.g. `podNetnsPath(uid)`); throws if it is not a network namespace. */
@@ -71,6 +75,22 @@ export class Netns {
       return new Netns(path, fd, fs.fstatSync(fd).ino);
     } catch (e) {
       fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * Wraps an fd received from elsewhere (ZDS: the node agent's SCM_RIGHTS), labelled `label` in logs and errors.
+   * Takes ownership: the fd is closed by `close()`, and right away if it is not a network namespace.
+   */
+  static fromFd(fd: number, label: string): Netns {
+    try {
+      if (!Number.isInteger(fd) || fd < 0) throw new Error(`${label}: ${fd} is not a file descriptor`);
+      const type = lib().ioctl(fd, NS_GET_NSTYPE);
+      if (type !== CLONE_NEWNET) throw new Error(`${label} (fd ${fd}) is not a network namespace`);
+      return new Netns(label, fd, fs.fstatSync(fd).ino, true);
+    } catch (e) {
+      if (Number.isInteger(fd) && fd >= 0) lib().close(fd);
       throw e;
     }
   }
@@ -90,7 +110,10 @@ export class Netns {
   }
 
   close(): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    if (this.#fd >= 0) {
+      if (this.#foreign) lib().close(this.#fd);
+      else fs.closeSync(this.#fd);
+    }
     this.#fd = -1;
   }
 }

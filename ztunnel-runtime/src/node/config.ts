@@ -3,6 +3,7 @@
 import { stringify } from 'yaml';
 import { parseZtunnelConfig, type HostPort, type ZtunnelConfig } from '../config/config.js';
 import { INPOD_MARK, NETNS_DIR } from '../inpod/netns.js';
+import { DEFAULT_ZDS_SOCKET } from '../zds/protocol.js';
 import { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from '../xds/transport.js';
 
 export interface SharedModeConfig extends Omit<ZtunnelConfig, 'mode' | 'explicit' | 'localXds' | 'ca'> {
@@ -23,8 +24,25 @@ export interface SharedModeConfig extends Omit<ZtunnelConfig, 'mode' | 'explicit
   netnsDir: string;
   /** PACKET_MARK on ztunnel's own in-pod sockets (1337). */
   packetMark: number;
+  /**
+   * INPOD_SOURCE: where pods come from. `zds`: the node agent (istio-cni's role, another DaemonSet) sends each pod
+   * with its netns fd over `zdsSocket`; no Kubernetes API access. `agent`: the in-process node agent watches this
+   * node's pods and programs their netns itself (needs the API and the host's /var/run/netns).
+   */
+  inpodSource: InpodSource;
+  /** ZDS_SOCKET (or Istio's INPOD_UDS): the node agent's socket, default /var/run/ztunnel/ztunnel.sock. */
+  zdsSocket: string;
   /** When set (local file), the mesh model comes from it instead of the push stream. */
   localXdsPath?: string;
+}
+
+export type InpodSource = 'zds' | 'agent';
+
+/** INPOD_SOURCE (default `agent`); anything else is a one-line error naming the choices. */
+export function parseInpodSource(v: string | undefined): InpodSource {
+  const s = (v ?? '').trim().toLowerCase() || 'agent';
+  if (s === 'zds' || s === 'agent') return s;
+  throw new Error(`INPOD_SOURCE=${v} is not supported: use zds (pods from the node agent over ZDS_SOCKET) or agent (the in-process node agent)`);
 }
 
 /** `istiod.istio-system.svc:15012` or `https://…` → `https://host:port`. */
@@ -49,6 +67,8 @@ export function parseSharedConfig(env: NodeJS.ProcessEnv = process.env): SharedM
     rootCertPath: env.XDS_ROOT_CA || env.ROOT_CERT_PATH || DEFAULT_ROOT_CERT_PATH,
     netnsDir: env.NETNS_DIR || NETNS_DIR,
     packetMark: Number(env.PACKET_MARK ?? INPOD_MARK),
+    inpodSource: parseInpodSource(env.INPOD_SOURCE),
+    zdsSocket: env.ZDS_SOCKET || env.INPOD_UDS || DEFAULT_ZDS_SOCKET,
   };
 }
 
@@ -72,7 +92,8 @@ export function describeConfig(c: SharedModeConfig): string {
     rootCertPath: c.rootCertPath,
     secretTtl: `${c.secretTtlSeconds}s`,
     inpodEnabled: true,
-    inpodNetnsDir: c.netnsDir,
+    inpodSource: c.inpodSource,
+    ...(c.inpodSource === 'zds' ? { inpodUds: c.zdsSocket } : { inpodNetnsDir: c.netnsDir }),
     inpodMark: c.packetMark,
     inpodPortReuse: true,
     hbonePort: c.hbonePort,

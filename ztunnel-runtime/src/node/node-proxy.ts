@@ -1,14 +1,17 @@
 // ztunnel in shared (in-pod) mode: the node's proxy for every enrolled pod on it.
 //   config      the controller's push stream (ConfigClient -> MeshStore), or a local file
 //   identity    CertificateManager over the controller's CA (CaClient, impersonating each pod's service account)
-//   capture     the in-pod node agent (watches this node's pods and all namespaces, programs each pod's netns)
+//   pods        INPOD_SOURCE=zds: the node agent DaemonSet sends each pod and its netns fd over ZDS (src/zds); no
+//               Kubernetes API access, and @kubernetes/client-node is never loaded.
+//               INPOD_SOURCE=agent: the in-process node agent (watches this node's pods and all namespaces,
+//               programs each pod's netns); loaded on demand.
 //   per pod     a PodProxy with listeners inside the pod's netns (pod-proxy.ts)
 //   telemetry   admin 15000, stats 15020, readiness 15021 in ztunnel's own netns
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AdminServers } from '../admin/server.js';
 import { CertificateManager, type CertificateSource, type WorkloadCertificate } from '../identity/manager.js';
 import type { Netns } from '../inpod/netns.js';
-import { NodeAgent, type EnrolledPod, type NodeAgentOptions } from '../inpod/node-agent.js';
+import type { EnrolledPod, NodeAgent, NodeAgentOptions } from '../inpod/node-agent.js';
 import { logger } from '../log.js';
 import { defaultSettings, type ProxySettings } from '../proxy/context.js';
 import { loadLocalConfig } from '../state/local.js';
@@ -18,6 +21,7 @@ import { Metrics } from '../telemetry/metrics.js';
 import { CaClient } from '../xds/ca-client.js';
 import { ConfigClient } from '../xds/client.js';
 import type { XdsLogger } from '../xds/log.js';
+import { ZdsClient } from '../zds/client.js';
 import type { SharedModeConfig } from './config.js';
 import { PodProxy } from './pod-proxy.js';
 
@@ -47,7 +51,7 @@ export interface MeshConfigSource {
 
 export interface NodeProxyOptions {
   config: SharedModeConfig;
-  /** For the node agent's watches and annotation patches. */
+  /** For the in-process node agent's watches and annotation patches (INPOD_SOURCE=agent only). */
   kubeConfig?: KubeConfig;
   /** Default: the controller's CA at `config.caAddress`. */
   certificateSource?: CertificateSource;
@@ -62,12 +66,14 @@ export class NodeProxy {
   readonly metrics = new Metrics();
   readonly certs: CertificateManager;
   readonly settings: ProxySettings;
-  readonly agent: NodeAgent;
   readonly #config: SharedModeConfig;
   readonly #source: MeshConfigSource | undefined;
   readonly #caClient: CaClient | undefined;
   readonly #admin: AdminServers;
   readonly #proxies = new Map<string, PodProxy>();
+  readonly #agentOptions: Omit<NodeAgentOptions, 'hooks' | 'nodeName'>;
+  #agent: NodeAgent | undefined;
+  #zds: ZdsClient | undefined;
   #ready = false;
   #draining = false;
   #stopped: Promise<void> | undefined;
@@ -88,14 +94,14 @@ export class NodeProxy {
       if (u.full || !u.upserts) this.store.applyFull(cfg);
       else this.store.applyDelta(u.upserts, u.removals ?? {});
     });
-    this.agent = new NodeAgent({
-      ...opts.agent,
-      nodeName: c.nodeName,
-      kubeConfig: opts.agent?.kubeConfig ?? opts.kubeConfig,
+    const { kubeConfig: agentKubeConfig, rules, ...agentRest } = opts.agent ?? {};
+    const kubeConfig = agentKubeConfig ?? opts.kubeConfig;
+    this.#agentOptions = {
+      ...agentRest,
+      ...(kubeConfig ? { kubeConfig } : {}),
       netnsDir: c.netnsDir,
-      rules: { ...opts.agent?.rules, mark: c.packetMark },
-      hooks: { onPodAdded: (pod, netns) => this.#podAdded(pod, netns), onPodRemoved: (uid) => this.#podRemoved(uid) },
-    });
+      rules: { ...rules, mark: c.packetMark },
+    };
     this.#admin = new AdminServers({
       ready: () => this.#ready && !this.#draining,
       configDump: () => this.configDump(),
@@ -115,12 +121,44 @@ export class NodeProxy {
     } else if (c.localXdsPath) {
       this.store.applyFull(loadLocalConfig(c.localXdsPath));
     }
-    await this.agent.start();
-    // Ready once the pods already on the node are served: during a rollout the old ztunnel is stopped only then.
-    await this.agent.whenIdle();
+    await this.#startPodSource();
     this.#ready = true;
     log.info('ready', `node=${c.nodeName} pods=${this.#proxies.size}`);
     return ports;
+  }
+
+  /**
+   * Pods come in only after the model: a proxy never starts without the config it serves. Ready once the pods
+   * already on the node are served (the ZDS snapshot applied / the agent idle): during a rollout the old ztunnel is
+   * stopped only then.
+   */
+  async #startPodSource(): Promise<void> {
+    const c = this.#config;
+    const hooks = { onPodRemoved: (uid: string) => this.#podRemoved(uid) };
+    if (c.inpodSource === 'zds') {
+      this.#zds = new ZdsClient({
+        socketPath: c.zdsSocket,
+        hooks: { ...hooks, onPodAdded: (info, netns) => this.#podAdded({ ...info, netnsPath: netns.path }, netns) },
+      });
+      await this.#zds.start();
+      await this.#zds.snapshotApplied();
+      return;
+    }
+    // Loaded here so that zds mode never imports @kubernetes/client-node (~50 MB of RSS).
+    const { NodeAgent } = await import('../inpod/node-agent.js');
+    this.#agent = new NodeAgent({ ...this.#agentOptions, nodeName: c.nodeName, hooks: { ...hooks, onPodAdded: (pod, netns) => this.#podAdded(pod, netns) } });
+    await this.#agent.start();
+    await this.#agent.whenIdle();
+  }
+
+  /** The in-process node agent (INPOD_SOURCE=agent, once started). */
+  get agent(): NodeAgent | undefined {
+    return this.#agent;
+  }
+
+  /** The ZDS client (INPOD_SOURCE=zds, once started). */
+  get zds(): ZdsClient | undefined {
+    return this.#zds;
   }
 
   get ready(): boolean {
@@ -161,15 +199,16 @@ export class NodeProxy {
 
   /**
    * Graceful drain (SIGTERM): not ready, stop accepting in every pod, let open connections finish up to the drain
-   * deadline, then stop the node agent. Pods stay redirected (as Istio's do across a ztunnel restart): the next
-   * ztunnel on the node picks them up again.
+   * deadline, then stop the pod source (the in-process agent, or the ZDS connection). Pods stay redirected (as
+   * Istio's do across a ztunnel restart): the next ztunnel on the node picks them up again.
    */
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     log.info('draining', `deadline=${this.#config.drainDeadlineMs}ms pods=${this.#proxies.size}`);
     await Promise.all([...this.#proxies.values()].map((p) => p.close(this.#config.drainDeadlineMs)));
-    await this.agent.stop();
+    await this.#agent?.stop();
+    await this.#zds?.stop();
   }
 
   stop(): Promise<void> {
@@ -194,6 +233,7 @@ export class NodeProxy {
       certificates: this.certs.dump(),
       pods: [...this.#proxies.values()].map((p) => ({ ...p.pod, identity: p.identity, openConnections: p.openConnections })),
       xds: { connected: this.#source?.connected, version: this.#source?.version },
+      podSource: { kind: this.#config.inpodSource, ...(this.#zds ? { zdsConnected: this.#zds.connected } : {}) },
       config: this.#config,
     };
   }

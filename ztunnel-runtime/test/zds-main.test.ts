@@ -1,0 +1,86 @@
+// The ztunnel binary in shared mode with INPOD_SOURCE=zds: it connects to the agent's socket, is ready once the
+// snapshot is applied, and never loads @kubernetes/client-node. A bad INPOD_SOURCE exits 1 with a one-line error.
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import type { Logger } from '../src/log.js';
+import { ZdsServer } from '../src/zds/index.js';
+
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
+const quiet: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+
+const tempDirs: string[] = [];
+test.after.always(() => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+function run(env: Record<string, string>) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zds-main-'));
+  tempDirs.push(dir);
+  // Reports every module specifier that names client-node, however it is imported.
+  const hook = path.join(dir, 'hook.mjs');
+  fs.writeFileSync(
+    hook,
+    `import { registerHooks } from 'node:module';
+registerHooks({ resolve(spec, ctx, next) { if (spec.includes('@kubernetes/client-node')) process.stderr.write('LOADED ' + spec + '\\n'); return next(spec, ctx); } });`,
+  );
+  const localXds = path.join(dir, 'mesh.yaml');
+  fs.writeFileSync(localXds, 'workloads: []\n');
+  const child = fork(main, [], {
+    execArgv: ['--import', hook],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_NAME: 'node-1',
+      PROXY_MODE: 'shared',
+      LOCAL_XDS_PATH: localXds,
+      ADMIN_ADDR: 'off',
+      READINESS_ADDR: 'off',
+      STATS_ADDR: 'off',
+      ...env,
+    },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const ready = new Promise<boolean>((r) => {
+    child.once('message', (m) => r((m as { ready?: boolean }).ready === true));
+    child.once('exit', () => r(false));
+  });
+  return { child, dir, ready, exited, stderr: () => stderr };
+}
+
+test('INPOD_SOURCE=zds: ready after the agent’s snapshot, no client-node loaded, SIGTERM exits 0', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zds-sock-'));
+  tempDirs.push(dir);
+  const sock = path.join(dir, 'ztunnel.sock');
+  const server = new ZdsServer({ socketPath: sock, log: quiet });
+  t.teardown(() => server.stop());
+  await server.start();
+  const zt = run({ INPOD_SOURCE: 'zds', ZDS_SOCKET: sock });
+  t.teardown(() => void zt.child.kill('SIGKILL'));
+  t.true(await zt.ready, zt.stderr());
+  for (let i = 0; i < 300 && !server.connected; i++) await new Promise((r) => setTimeout(r, 10)); // its ack may trail
+  t.true(server.connected);
+  t.regex(zt.stderr(), /inpodSource: zds/);
+  t.regex(zt.stderr(), new RegExp(`inpodUds: ${sock}`));
+  t.regex(zt.stderr(), /pod received snapshot sent\tpods=0/);
+  t.notRegex(zt.stderr(), /LOADED/);
+  zt.child.kill('SIGTERM');
+  t.is(await zt.exited, 0);
+});
+
+test('INPOD_SOURCE=agent (the default) still loads the in-process agent and its client', async (t) => {
+  // No API server: the agent's first list fails, which is enough to see which module was loaded.
+  const zt = run({ KUBECONFIG: '/nonexistent/kubeconfig' });
+  t.teardown(() => void zt.child.kill('SIGKILL'));
+  t.is(await zt.exited, 1);
+  t.regex(zt.stderr(), /LOADED @kubernetes\/client-node/);
+});
+
+test('a bad INPOD_SOURCE is a one-line error and exit 1', async (t) => {
+  const zt = run({ INPOD_SOURCE: 'cni' });
+  t.is(await zt.exited, 1);
+  t.regex(zt.stderr(), /fatal: INPOD_SOURCE=cni is not supported: use zds \(pods from the node agent over ZDS_SOCKET\) or agent \(the in-process node agent\)/);
+});

@@ -10,7 +10,10 @@
 #   docker build --target bookinfo-reviews --build-arg SERVICE_VERSION=v1 --build-arg ENABLE_RATINGS=false --build-arg STAR_COLOR=black -t istio/examples-bookinfo-reviews-v1:1.20.3 .
 #   docker build --target bookinfo-reviews --build-arg SERVICE_VERSION=v2 --build-arg ENABLE_RATINGS=true --build-arg STAR_COLOR=black -t istio/examples-bookinfo-reviews-v2:1.20.3 .
 #   docker build --target bookinfo-reviews --build-arg SERVICE_VERSION=v3 --build-arg ENABLE_RATINGS=true --build-arg STAR_COLOR=red -t istio/examples-bookinfo-reviews-v3:1.20.3 .
-# (the reviews build args are the ENV test/cluster/images.json gives each reviews version).
+# (the reviews build args are the ENV test/cluster/images.json gives each reviews version), the curl client of
+# samples/manifests/sleep.yaml and notsleep.yaml, and the one tools image the tests' pods run:
+#   docker build --target curl       -t curlimages/curl:8.16.0 .
+#   docker build --target test-tools -t ambit/test-tools:0.1.0 .
 #
 # The ambit/* tags follow VERSION in controller/src/install/version.ts (the VERSION build arg below defaults to it):
 # controller/manifests/20-controller.yaml and ztunnel.yaml run ambit/controller and ambit/ztunnel, and the
@@ -18,15 +21,23 @@
 # unless AMBIT_WAYPOINT_IMAGE overrides it). Each ENTRYPOINT is the script the local cluster runs for that image
 # (test/cluster/images.json); test/e2e/test/dockerfiles.test.ts checks all of this.
 #
-# Not built here: the machines this project is developed and tested on have no container engine (the local cluster
-# runs images as processes), so this file is checked by that test, never by a `docker build`.
+# Without Docker, `npm run images` (scripts/images.sh) builds every target with buildah into OCI archives, on a
+# base it makes itself from Debian's packages (mmdebstrap) and the Node binary of the npm package `node`, passed
+# in as NODE_IMAGE and DEBIAN_IMAGE; with Docker the defaults below are the official images.
 #
 # Layout: `manifests` (the package files npm needs) -> `build` (npm ci and tsc -b, once for every image) and
 # `runtime` (the shared runtime base) -> one stage per image, each with only its workspaces' production
-# dependencies and compiled code. BuildKit (Docker's default builder) builds only the stages a target needs and
-# caches them, so building all the targets runs `npm ci` and `tsc -b` once.
+# dependencies and compiled code. BuildKit and `buildah bud --layers` build only the stages a target needs and
+# cache them, so building all the targets runs `npm ci` and `tsc -b` once. npm's download cache is a cache mount,
+# shared by every `npm ci` and never part of an image.
 ARG NODE_IMAGE=node:24-bookworm-slim
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 ARG VERSION=0.1.0
+# A machine whose egress re-signs TLS (a corporate or sandbox proxy) passes its CA bundle to npm as a build secret:
+#   --secret id=extra-ca,src=<bundle> --build-arg NODE_EXTRA_CA_CERTS=/run/secrets/extra-ca
+# (scripts/images.sh does when NODE_EXTRA_CA_CERTS is set). The secret is mounted for the `npm ci` steps only and
+# never stored in an image; without it Node warns that the file is missing and uses its own CAs.
+ARG NODE_EXTRA_CA_CERTS=
 
 # The root and workspace package files and the lock, alone: the `npm ci` layers that follow them stay cached until
 # a dependency changes. npm ci checks the lock against every workspace, so all of them are here, and the committed
@@ -45,14 +56,19 @@ COPY test/cluster/package.json test/cluster/
 COPY test/e2e/package.json test/e2e/
 
 # Every dependency (TypeScript is a dev dependency), then one `tsc -b` over the packages the images ship (and the
-# projects they reference). Nothing of this stage but the dist folders reaches an image.
+# projects they reference). Nothing of this stage but the dist folders reaches an image, and of those only the
+# JavaScript: compiled tests, declarations and source maps are removed.
 FROM manifests AS build
-RUN npm ci
+ARG NODE_EXTRA_CA_CERTS
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --no-audit --no-fund
 COPY . .
-RUN npx tsc -b controller ztunnel-runtime waypoint-runtime samples
+RUN npx tsc -b controller ztunnel-runtime waypoint-runtime samples \
+  && find . -name node_modules -prune -o -type d -path '*/dist/test' -prune -exec rm -rf {} + \
+  && find . -name node_modules -prune -o -path '*/dist/*' \( -name '*.d.ts' -o -name '*.map' \) -type f -exec rm -f {} +
 
 # The shared runtime base: Node and the package files, so each image's `npm ci --omit=dev --workspace …` installs
-# the production dependencies of its own workspaces only. NODE_ENV=production for the images' code and for npm.
+# the production dependencies of its own workspaces only (then drops their type declarations, source maps and
+# markdown, a third of node_modules that nothing reads at run time). NODE_ENV=production for the images' code and for npm.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
@@ -62,9 +78,11 @@ COPY --from=manifests /src/ ./
 # `ambit` CLI; the manifest runs it with args ["discovery", ...]. Non-root: it needs no privileges.
 FROM runtime AS controller
 ARG VERSION
+ARG NODE_EXTRA_CA_CERTS
 LABEL org.opencontainers.image.ref.name="ambit/controller" org.opencontainers.image.version="${VERSION}"
 # Production dependencies of the controller and of the workspace it imports (@ambit/ztunnel-runtime).
-RUN npm ci --omit=dev --workspace controller --workspace ztunnel-runtime && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace controller --workspace ztunnel-runtime \
+  && find . -path '*/node_modules/*' -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
 COPY --from=build /src/ztunnel-runtime/dist ztunnel-runtime/dist
 COPY --from=build /src/controller/dist controller/dist
 USER node
@@ -76,11 +94,13 @@ ENTRYPOINT ["node", "controller/dist/src/main.js"]
 # securityContext grants them; hostPath /var/run/netns). Hence iptables, iproute2 and util-linux (nsenter).
 FROM runtime AS ztunnel
 ARG VERSION
+ARG NODE_EXTRA_CA_CERTS
 LABEL org.opencontainers.image.ref.name="ambit/ztunnel" org.opencontainers.image.version="${VERSION}"
 RUN apt-get update && apt-get install -y --no-install-recommends iptables iproute2 util-linux \
-  && rm -rf /var/lib/apt/lists/*
+  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 # koffi ships prebuilt binaries; its install script only picks one, so scripts stay on for this workspace.
-RUN npm ci --omit=dev --workspace ztunnel-runtime && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace ztunnel-runtime \
+  && find . -path '*/node_modules/*' -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
 COPY --from=build /src/ztunnel-runtime/dist ztunnel-runtime/dist
 ENTRYPOINT ["node", "ztunnel-runtime/dist/src/main.js"]
 
@@ -88,10 +108,12 @@ ENTRYPOINT ["node", "ztunnel-runtime/dist/src/main.js"]
 # unprivileged ports (15008 HBONE, 15020/15021 status, 15090 metrics).
 FROM runtime AS waypoint
 ARG VERSION
+ARG NODE_EXTRA_CA_CERTS
 LABEL org.opencontainers.image.ref.name="ambit/waypoint" org.opencontainers.image.version="${VERSION}"
 # Production dependencies of the waypoint and of the workspaces it imports (plugin SDK, built-in plugins, ztunnel-runtime).
-RUN npm ci --omit=dev --workspace waypoint-runtime --workspace plugins/sdk --workspace plugins/builtin \
-    --workspace ztunnel-runtime && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace waypoint-runtime \
+    --workspace plugins/sdk --workspace plugins/builtin --workspace ztunnel-runtime \
+  && find . -path '*/node_modules/*' -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
 COPY --from=build /src/ztunnel-runtime/dist ztunnel-runtime/dist
 COPY --from=build /src/plugins/sdk/dist plugins/sdk/dist
 COPY --from=build /src/plugins/builtin/dist plugins/builtin/dist
@@ -122,3 +144,23 @@ ARG ENABLE_RATINGS=false
 ARG STAR_COLOR=black
 ENV SERVICE_VERSION=${SERVICE_VERSION} ENABLE_RATINGS=${ENABLE_RATINGS} STAR_COLOR=${STAR_COLOR}
 ENTRYPOINT ["node", "samples/dist/src/bookinfo/reviews.js"]
+
+# curlimages/curl:8.16.0, the client of samples/manifests/sleep.yaml and notsleep.yaml: Debian's curl (bookworm
+# ships 7.88; the tag is the name the manifests ask for), ENTRYPOINT curl like the upstream image, and its non-root
+# user, uid 100. The manifests run it with command ["/bin/sleep", "infinity"] and `kubectl exec ... curl`.
+FROM ${DEBIAN_IMAGE} AS curl
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
+  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+  && groupadd --gid 101 curl_group && useradd --uid 100 --gid 101 --no-create-home --shell /bin/sh curl_user
+USER 100:101
+ENTRYPOINT ["curl"]
+
+# ambit/test-tools: the one image the tests' pods run in place of busybox, alpine, python:3.12 and curlimages/curl:
+# sh and coreutils (sleep, cat, echo), python3 with its standard library (python3 -m http.server), curl and nc.
+# Root, like busybox and python: test pods write to volumes and bind low ports. No ENTRYPOINT; the default is sh.
+FROM ${DEBIAN_IMAGE} AS test-tools
+ARG VERSION
+LABEL org.opencontainers.image.ref.name="ambit/test-tools" org.opencontainers.image.version="${VERSION}"
+RUN apt-get update && apt-get install -y --no-install-recommends python3 curl ca-certificates netcat-openbsd \
+  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+CMD ["sh"]

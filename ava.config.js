@@ -7,6 +7,7 @@ export default {
     'samples/plugins/*/dist/test/**/*.test.js',
     '!**/dist/test/integration/**',
     '!**/dist/test/system/**',
+    '!**/dist/test/images/**',
   ],
   nodeArguments: ['--enable-source-maps'],
   timeout: '2m',

@@ -218,3 +218,34 @@ test('.dockerignore keeps node_modules, dist and the cluster state out of the bu
   const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
   for (const p of ['**/node_modules', '**/dist', '.ambit', '.git']) t.true(ignored.includes(p), p);
 });
+
+test('Dockerfile --target curl builds the curl client the sleep manifests run: ENTRYPOINT curl, non-root uid 100', (t) => {
+  const refs = [...new Set(['sleep.yaml', 'notsleep.yaml'].flatMap((f) => [...read(`samples/manifests/${f}`).matchAll(/^\s*image:\s*(\S+)/gm)].map((m) => m[1]!)))];
+  t.deepEqual(refs, ['curlimages/curl:8.16.0']);
+  t.truthy(dockerfile.comments.find((c) => c.includes('docker build --target curl ') && c.endsWith(` -t ${refs[0]} .`)), 'the header builds it');
+  const image = target('curl');
+  // From plain Debian (no Node), with what the local cluster runs for it as ENTRYPOINT.
+  t.deepEqual(image.chain.map((s) => s.from), ['${DEBIAN_IMAGE}']);
+  t.deepEqual(image.entrypoint, (localEntry(refs[0]!)?.run as { entrypoint?: string[] }).entrypoint);
+  t.is(image.user, '100:101');
+  t.regex(image.chain[0]!.runs.join('\n'), /apt-get install .*\bcurl\b/);
+});
+
+test('Dockerfile --target test-tools builds one image with sh, python3, curl and nc for the tests\' pods', (t) => {
+  const image = component('test-tools');
+  t.is(image.tag, `ambit/test-tools:${VERSION}`);
+  t.truthy(dockerfile.comments.find((c) => c.includes('docker build --target test-tools ') && c.endsWith(` -t ${image.tag} .`)), 'the header builds it');
+  t.deepEqual(image.chain.map((s) => s.from), ['${DEBIAN_IMAGE}']);
+  t.regex(image.chain[0]!.runs.join('\n'), /apt-get install .*\bpython3 curl ca-certificates netcat-openbsd\b/);
+});
+
+test('the build secret for a CA bundle reaches only the npm ci steps, and the bases are build args', (t) => {
+  t.is(dockerfile.globals.get('NODE_IMAGE'), 'node:24-bookworm-slim');
+  t.is(dockerfile.globals.get('DEBIAN_IMAGE'), 'debian:bookworm-slim');
+  const runs = dockerfile.stages.flatMap((s) => s.runs);
+  const npm = runs.filter((r) => /\bnpm ci\b/.test(r));
+  t.is(npm.length, 4);
+  for (const r of npm) t.regex(r, /--mount=type=secret,id=extra-ca /);
+  t.deepEqual(runs.filter((r) => r.includes('id=extra-ca')), npm);
+  for (const s of dockerfile.stages) t.false(s.env.has('NODE_EXTRA_CA_CERTS'), `${s.name}: no ENV NODE_EXTRA_CA_CERTS`);
+});

@@ -191,7 +191,7 @@ export class ZdsClient {
       this.#log.info('pod netns replaced, restarting proxy', fields);
       await this.#remove(info.uid).catch(() => undefined);
     }
-    this.#log.info('pod received, starting proxy', fields);
+    this.#log.info(`pod received, starting proxy ${fields}`);
     try {
       await this.#opts.hooks.onPodAdded(info, netns);
     } catch (e) {
@@ -207,7 +207,7 @@ export class ZdsClient {
   async #del(conn: SeqpacketConnection, uid: string): Promise<void> {
     const entry = this.#pods.get(uid);
     this.#snapshot?.delete(uid);
-    this.#log.info('pod delete request, draining proxy', `uid=${uid}${entry ? ` name=${entry.info.name} namespace=${entry.info.namespace}` : ''}`);
+    this.#log.info(`pod delete request, draining proxy uid=${uid}${entry ? ` name=${entry.info.name} namespace=${entry.info.namespace}` : ''}`);
     try {
       await this.#remove(uid);
       this.#ack(conn);

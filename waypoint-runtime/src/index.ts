@@ -1,5 +1,6 @@
 export * from './waypoint.js';
 export * from './peer.js';
+export * from './binding.js';
 export * from './config/source.js';
 export * from './server/app.js';
 export * from './server/h2.js';

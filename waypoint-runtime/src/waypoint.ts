@@ -43,6 +43,7 @@ import {
 } from '@ambit/plugin-sdk';
 import { AuthzPlugin, PackageLoader, RoutingPlugin, TelemetryPlugin, WAYPOINT_PLUGIN_GROUP, WAYPOINT_PLUGIN_KIND, WaypointPluginManager, type WaypointPluginSpec } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BoundDestinations, type Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
 import { newRequestId, parseForwardedFor, peerOf, setPeer, type PeerInfo } from './peer.js';
@@ -144,6 +145,7 @@ export class Waypoint {
   #extra: PluginBinding[] = [];
   #dynamic: PluginBinding[] = [];
   #configured = false;
+  #bound: BoundDestinations = new BoundDestinations(this.mesh, { services: [], workloads: [] });
   #draining = false;
   #inflight = 0;
   /**
@@ -247,6 +249,7 @@ export class Waypoint {
   apply(snapshot: WaypointSnapshot): void {
     this.mesh.replace(snapshot.mesh);
     this.resources.replace(snapshot.resources);
+    this.#bound = new BoundDestinations(this.mesh, snapshot.binding);
     this.#configured = true;
     this.logger.info('config applied', {
       version: snapshot.version,
@@ -254,6 +257,14 @@ export class Waypoint {
       workloads: snapshot.mesh.workloads?.length ?? 0,
       resources: snapshot.resources.length,
     });
+  }
+
+  /**
+   * Whether a tunnel to `authority` (the CONNECT `:authority`) is one this waypoint serves: a Service bound to it
+   * on one of its ports, or a workload bound to it. Everything else is refused (see ./binding).
+   */
+  admit(authority: string): Admission {
+    return this.#bound.admit(authority);
   }
 
   /** Prepare Fastify and subscribe to the config source. */

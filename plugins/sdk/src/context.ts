@@ -30,6 +30,11 @@ export interface DestinationInfo {
   service?: { hostname: string; namespace: string; name: string; port: number; view?: ServiceView };
   /** The destination workload, if the authority is a pod IP. */
   workload?: WorkloadView;
+  /**
+   * The Services the destination workload is an endpoint of (pod-IP destinations only): policies that target one
+   * of them apply to the pod IP too, so addressing a pod directly cannot skip its Service's policies.
+   */
+  workloadServices?: Array<{ hostname: string; namespace: string; name: string }>;
 }
 
 export interface RequestInfo {

@@ -1,6 +1,9 @@
 // HBONE termination on :15008: mTLS HTTP/2 CONNECT with the waypoint's own SPIFFE certificate. Each accepted
 // tunnel is served as an HTTP/1.1 connection by the waypoint's Fastify server, attributed to the peer identity
 // (the source workload, as its ztunnel presents it) and the CONNECT authority (the original destination).
+// A CONNECT to an authority that is not a Service or workload bound to this waypoint is answered 400 before
+// any byte flows, as ztunnel answers a CONNECT for an address it does not serve (`ip mismatch`); Envoy's
+// waypoint has no filter chain for it and closes the connection. Either way the client sees a reset.
 
 import { HboneServer, type HboneTunnel, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
 import { parseForwardedFor } from '../peer.js';
@@ -25,6 +28,12 @@ export class HboneTermination {
     }
     if (!this.waypoint.ready) {
       t.reject(503);
+      return;
+    }
+    const admission = this.waypoint.admit(t.authority);
+    if (!admission.ok) {
+      this.waypoint.logger.debug('CONNECT refused', { authority: t.authority, peer: t.peerIdentity, reason: admission.reason });
+      t.reject(400);
       return;
     }
     const fwd = parseForwardedFor(t.headers.forwarded as string | undefined);

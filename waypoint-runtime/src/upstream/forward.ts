@@ -46,7 +46,9 @@ export function defaultRoute(ctx: RequestContext): Route {
   };
 }
 
+/** Round-robin position per service port (bounded: cleared when it would outgrow the services it counts). */
 const rr = new Map<string, number>();
+const MAX_RR_KEYS = 4096;
 
 /** Endpoints to try, in order: the chosen one, its alternatives; or the service's (subset) endpoints, round-robin. */
 export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] {
@@ -66,6 +68,7 @@ export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] 
   if (eps.length <= 1) return eps;
   const key = `${s.hostname}:${s.port}`;
   const i = (rr.get(key) ?? 0) % eps.length;
+  if (rr.size >= MAX_RR_KEYS && !rr.has(key)) rr.clear();
   rr.set(key, i + 1);
   return [...eps.slice(i), ...eps.slice(0, i)];
 }

@@ -47,7 +47,7 @@ import { BoundDestinations, type Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
 import { newRequestId, parseForwardedFor, peerOf, setPeer, type PeerInfo } from './peer.js';
-import { buildApp, type Limits } from './server/app.js';
+import { buildApp, trackServedConnections, type Limits } from './server/app.js';
 import { acceptH2, createH2Server } from './server/h2.js';
 import { detectProtocol } from './server/preface.js';
 import { upgradeOf } from './server/upgrade.js';
@@ -270,6 +270,8 @@ export class Waypoint {
   /** Prepare Fastify and subscribe to the config source. */
   async start(): Promise<void> {
     await this.app.ready();
+    // Tunnelled HTTP/1.1 gets the header and request timeouts even when no plain listener is opened.
+    trackServedConnections(this.app.server);
     if (this.#opts.source) {
       this.#unsubscribe = this.#opts.source.onUpdate((s) => this.apply(s));
       await this.#opts.source.start();

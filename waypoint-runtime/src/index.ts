@@ -14,6 +14,7 @@ export * from './upstream/protocol.js';
 export * from './upstream/upgrade.js';
 export * from './hbone/duplex.js';
 export * from './hbone/termination.js';
+export * from './hbone/client-address.js';
 export * from './hbone/connector.js';
 export * from './config/controller.js';
 export * from './config/plugin-status.js';

@@ -16,6 +16,11 @@ export interface SourceInfo {
   /** Client IP and port (the workload's, as carried by HBONE). */
   address: string;
   port: number;
+  /**
+   * The original client IP (`remoteIpBlocks`, `remote.ip`): `address`, unless the runtime trusts some hops of
+   * `X-Forwarded-For` (Istio's `numTrustedProxies`, default 0); see {@link trustedClientAddress}.
+   */
+  remoteAddress?: string;
   /** The source workload, when the mesh state knows its IP. */
   workload?: WorkloadView;
 }

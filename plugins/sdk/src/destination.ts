@@ -73,6 +73,22 @@ function servicesOf(mesh: MeshStateReader, w: WorkloadView): Array<{ hostname: s
   return out;
 }
 
+/**
+ * The original client address as Envoy computes it with `xff_num_trusted_hops` (Istio's `numTrustedProxies`):
+ * with 0 trusted hops (the default) the source address, whatever `X-Forwarded-For` claims; with N, the Nth entry
+ * from the right of `X-Forwarded-For` (the address the outermost trusted proxy saw), or the source address when
+ * the header has fewer than N entries.
+ */
+export function trustedClientAddress(xff: string | string[] | undefined, sourceAddress: string, numTrustedProxies = 0): string {
+  if (numTrustedProxies <= 0 || xff === undefined) return sourceAddress;
+  const entries = (Array.isArray(xff) ? xff.join(',') : xff)
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
+  if (entries.length < numTrustedProxies) return sourceAddress;
+  return entries[entries.length - numTrustedProxies]!;
+}
+
 /** Build the source from the peer identity (SPIFFE) and the client address. */
 export function resolveSource(mesh: MeshStateReader, principal: string | undefined, address: string, port: number): SourceInfo {
   const id = parseSpiffe(principal);

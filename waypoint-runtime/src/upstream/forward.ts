@@ -73,12 +73,27 @@ export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] 
   return [...eps.slice(i), ...eps.slice(0, i)];
 }
 
+/**
+ * Header names a message's `Connection` field nominates as hop-by-hop (RFC 9110 §7.6.1): they end at this hop.
+ * `te` is left to the caller (its `trailers` value survives as the TE rules allow).
+ */
+export function connectionNominated(value: string | string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  if (value === undefined) return out;
+  for (const token of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && name !== 'te') out.add(name);
+  }
+  return out;
+}
+
 export function upstreamHeaders(ctx: RequestContext, route: Route): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const h = ctx.request.headers;
+  const nominated = connectionNominated(h.connection);
   for (const k in h) {
     const v = h[k];
-    if (v === undefined) continue;
+    if (v === undefined || nominated.has(k)) continue;
     if (HOP_BY_HOP.has(k)) {
       // `te: trailers` announces that the client takes trailers (gRPC needs it over HTTP/2); no other TE passes.
       if (k === 'te' && String(v).toLowerCase().split(/\s*,\s*/).includes('trailers')) out.te = 'trailers';
@@ -96,8 +111,9 @@ export function upstreamHeaders(ctx: RequestContext, route: Route): Record<strin
 
 export function responseHeaders(h: IncomingHttpHeaders): Headers {
   const out: Headers = {};
+  const nominated = connectionNominated(h.connection);
   for (const k in h) {
-    if (!HOP_BY_HOP.has(k)) out[k] = h[k];
+    if (!HOP_BY_HOP.has(k) && !nominated.has(k)) out[k] = h[k];
   }
   return out;
 }

@@ -197,3 +197,16 @@ test('h2c in a tunnel: a request body that stalls is answered 408; the session s
     await h.close();
   }
 });
+
+test('h2c in a tunnel: the waypoint announces at most 100 concurrent streams per session', async (t) => {
+  const h = await setup();
+  try {
+    const { session } = await h2session(h);
+    const first = await h2request(session, { ':method': 'GET', ':path': '/' });
+    t.is(first.status, 200);
+    t.is(session.remoteSettings.maxConcurrentStreams, 100);
+    session.close();
+  } finally {
+    await h.close();
+  }
+});

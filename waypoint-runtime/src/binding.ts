@@ -3,8 +3,9 @@
 // bound workloads), it takes a tunnel only to a Service bound to it (VIP or hostname, on a port the Service
 // declares) or to a workload bound to it (its IP, any port). Anything else (an address outside the mesh, a
 // Service of another waypoint, a pod reached around its Service) is refused before the tunnel is accepted.
+// The plain HTTP listener (local testing) applies the same rule to the destination its Host header resolves to.
 
-import { isIp, splitHostPort, type MeshStateReader, type ServiceView, type WorkloadView } from '@ambit/plugin-sdk';
+import { isIp, splitHostPort, type DestinationInfo, type MeshStateReader, type ServiceView, type WorkloadView } from '@ambit/plugin-sdk';
 
 /** The Services (`ns/hostname`) and workloads (uids) bound to this waypoint, as the controller computed them. */
 export interface WaypointBinding {
@@ -55,6 +56,14 @@ export class BoundDestinations {
     }
     const w = isIp(host) ? this.mesh.workloadByAddress(host) : undefined;
     if (w) return this.#workloadBound(w) ? { ok: true } : { ok: false, reason: `workload ${w.uid} is not bound to this waypoint` };
+    return { ok: false, reason: 'not a service or workload of the mesh' };
+  }
+
+  /** The same rule for a destination resolved from a Host header (plain listener): a bound Service or workload. */
+  admitResolved(dest: DestinationInfo): Admission {
+    const svc = dest.service?.view ?? (dest.service ? this.mesh.serviceByHostname(dest.service.hostname) : undefined);
+    if (svc) return this.#serviceBound(svc) ? { ok: true } : { ok: false, reason: `service ${svc.namespace}/${svc.hostname} is not bound to this waypoint` };
+    if (dest.workload) return this.#workloadBound(dest.workload) ? { ok: true } : { ok: false, reason: `workload ${dest.workload.uid} is not bound to this waypoint` };
     return { ok: false, reason: 'not a service or workload of the mesh' };
   }
 }

@@ -457,6 +457,16 @@ export class Waypoint {
     reply.raw.once('close', done);
     if (this.#draining && !h2) reply.header('connection', 'close');
     try {
+      // Tunnels were admitted by their CONNECT authority; the plain listener routes by Host, held to the same rule.
+      if (!peerOf(req.raw)) {
+        const admission = this.#bound.admitResolved(ctx.destination);
+        if (!admission.ok) {
+          this.logger.debug('request refused', { authority: ctx.request.authority, reason: admission.reason });
+          ctx.responseFlags = 'NR';
+          sendLocal(reply, ctx, { status: 404, body: '' });
+          return reply;
+        }
+      }
       await chain.onRequest(ctx);
       const lr = ctx.localReply;
       if (lr) {

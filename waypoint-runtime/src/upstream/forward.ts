@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import {
+  spiffeId,
   workloadLabels,
   type Backend,
   type Endpoint,
@@ -41,7 +42,8 @@ export function defaultRoute(ctx: RequestContext): Route {
   return {
     name: 'default',
     backend: {
-      endpoint: { address: ctx.destination.address, port: ctx.destination.port, workload: w, protocol: w?.protocol ?? 'TCP' },
+      // A captured pod is reached over HBONE, and only if it presents its own identity.
+      endpoint: { address: ctx.destination.address, port: ctx.destination.port, workload: w, protocol: w?.protocol ?? 'TCP', identity: w ? spiffeId(w) : undefined },
     },
   };
 }

@@ -15,6 +15,7 @@
 //      | {caCertFile, caKeyFile}                # or a CA to issue its own (explicit mode, tests)
 //   mesh: {workloads: [...], services: [...]}   # @ambit/ztunnel-runtime shapes
 //   resources: [AuthorizationPolicy, HTTPRoute, VirtualService, DestinationRule, WaypointPlugin, ...]
+//   binding: {services: [ns/hostname], workloads: [uid]}   # the only CONNECT destinations; absent: all of mesh
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

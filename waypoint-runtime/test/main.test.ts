@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,7 @@ test('main: a bad AMBIT_NUM_TRUSTED_PROXIES stops the start with one line naming
   const cap = setTimeout(() => child.kill('SIGKILL'), 15_000);
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   clearTimeout(cap);
+  rmSync(dir, { recursive: true, force: true });
   t.is(code, 1, out);
   t.regex(out, /AMBIT_NUM_TRUSTED_PROXIES must be a whole number >= 0 \(Istio's numTrustedProxies\), got \\?"two\\?"/);
 });

@@ -1,5 +1,6 @@
 export * from './waypoint.js';
 export * from './peer.js';
+export * from './binding.js';
 export * from './config/source.js';
 export * from './server/app.js';
 export * from './server/h2.js';
@@ -13,6 +14,7 @@ export * from './upstream/protocol.js';
 export * from './upstream/upgrade.js';
 export * from './hbone/duplex.js';
 export * from './hbone/termination.js';
+export * from './hbone/client-address.js';
 export * from './hbone/connector.js';
 export * from './config/controller.js';
 export * from './config/plugin-status.js';

@@ -4,6 +4,9 @@
 // from the controller's CA at CA_ADDRESS / CA_ADDR / XDS_ADDRESS with the projected token). Listeners: HBONE 15008 (with the waypoint's
 // SPIFFE certificate), readiness 15021 (/healthz/ready), metrics 15020 (/stats/prometheus); optionally a plain
 // HTTP listener (listeners.http) for local testing. SIGTERM/SIGINT drain gracefully.
+// Client address trust: --num-trusted-proxies / AMBIT_NUM_TRUSTED_PROXIES (Istio's numTrustedProxies, default 0:
+// X-Forwarded-For never decides remoteIpBlocks); CA_TRUSTED_NODE_ACCOUNTS (`ns/sa,...`, default
+// istio-system/ztunnel): node proxies whose `forwarded: for=` is believed for any workload.
 //
 // File:
 //   waypoint: {name, namespace, serviceAccount?, trustDomain?, rootNamespace?}
@@ -12,6 +15,7 @@
 //      | {caCertFile, caKeyFile}                # or a CA to issue its own (explicit mode, tests)
 //   mesh: {workloads: [...], services: [...]}   # @ambit/ztunnel-runtime shapes
 //   resources: [AuthorizationPolicy, HTTPRoute, VirtualService, DestinationRule, WaypointPlugin, ...]
+//   binding: {services: [ns/hostname], workloads: [uid]}   # the only CONNECT destinations; absent: all of mesh
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     waypoint: { type: 'string' },
     'plugins-dir': { type: 'string' },
     'drain-seconds': { type: 'string' },
+    'num-trusted-proxies': { type: 'string' },
   },
 });
 
@@ -74,8 +79,27 @@ async function certificateFrom(settings: WaypointFileSettings, identity: string)
   return undefined;
 }
 
+/** A whole number >= 0 from a flag or variable, or a one-line error naming it. */
+function trustedHops(): number {
+  const raw = values['num-trusted-proxies'] ?? process.env.AMBIT_NUM_TRUSTED_PROXIES;
+  if (raw === undefined || raw === '') return 0;
+  if (!/^\d+$/.test(raw.trim())) throw new Error(`--num-trusted-proxies / AMBIT_NUM_TRUSTED_PROXIES must be a whole number >= 0 (Istio's numTrustedProxies), got ${JSON.stringify(raw)}`);
+  return Number(raw.trim());
+}
+
+function trustedNodeAccounts(): string[] | undefined {
+  const raw = process.env.CA_TRUSTED_NODE_ACCOUNTS;
+  if (!raw) return undefined;
+  const list = raw.split(',').map((a) => a.trim()).filter(Boolean);
+  const bad = list.find((a) => !/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(a));
+  if (bad) throw new Error(`CA_TRUSTED_NODE_ACCOUNTS: ${JSON.stringify(bad)} is not namespace/serviceaccount`);
+  return list;
+}
+
 async function main(): Promise<void> {
   tuneHeap();
+  const numTrustedProxies = trustedHops();
+  const nodeAccounts = trustedNodeAccounts();
   const path = values.config ?? process.env.AMBIT_WAYPOINT_CONFIG;
   let settings: WaypointFileSettings = {};
   let source: ConfigSource;
@@ -104,6 +128,8 @@ async function main(): Promise<void> {
     logger: log,
     connector: cert ? new HboneConnector({ certificate: cert.get }) : new PlainHttpConnector(),
     pluginsDir: values['plugins-dir'] ?? process.env.AMBIT_PLUGINS_DIR ?? '/var/lib/ambit/plugins',
+    numTrustedProxies,
+    trustedNodeAccounts: nodeAccounts,
   });
   await waypoint.start();
   const host = listeners.host ?? '0.0.0.0';

@@ -9,7 +9,10 @@ export interface PeerInfo {
   principal?: string;
   /** The CONNECT `:authority` (`ip:port`): the original destination. */
   authority?: string;
-  /** The client workload's address (from the `forwarded: for=` header of the CONNECT, else the TCP peer). */
+  /**
+   * The client workload's address: the CONNECT's `forwarded: for=` when the peer identity vouches for it (see
+   * hbone/client-address), else the TCP peer.
+   */
   clientAddress?: string;
   clientPort?: number;
 }

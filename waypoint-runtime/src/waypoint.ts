@@ -26,6 +26,7 @@ import {
   resolveDestination,
   resolveSource,
   RESOURCES,
+  trustedClientAddress,
   STATUS,
   systemClock,
   WAYPOINT,
@@ -43,10 +44,12 @@ import {
 } from '@ambit/plugin-sdk';
 import { AuthzPlugin, PackageLoader, RoutingPlugin, TelemetryPlugin, WAYPOINT_PLUGIN_GROUP, WAYPOINT_PLUGIN_KIND, WaypointPluginManager, type WaypointPluginSpec } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BoundDestinations, type Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
-import { newRequestId, parseForwardedFor, peerOf, setPeer, type PeerInfo } from './peer.js';
-import { buildApp, type Limits } from './server/app.js';
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from './hbone/client-address.js';
+import { newRequestId, peerOf, setPeer, type PeerInfo } from './peer.js';
+import { buildApp, trackServedConnections, type Limits } from './server/app.js';
 import { acceptH2, createH2Server } from './server/h2.js';
 import { detectProtocol } from './server/preface.js';
 import { upgradeOf } from './server/upgrade.js';
@@ -120,6 +123,16 @@ export interface WaypointOptions {
   pluginsDir?: string;
   /** Status of resources the waypoint reads (WaypointPlugin Active, AuthorizationPolicy acceptance). */
   onStatus?(ref: ResourceRef, condition: StatusCondition): void;
+  /**
+   * Hops of X-Forwarded-For trusted for the original client address (`remoteIpBlocks`, `remote.ip`): Istio's
+   * `numTrustedProxies`. Default 0: the header never decides; the source address does.
+   */
+  numTrustedProxies?: number;
+  /**
+   * `ns/serviceAccount` of node proxies whose `forwarded: for=` header is believed for any workload (Istio's
+   * CA_TRUSTED_NODE_ACCOUNTS). Default `istio-system/ztunnel`.
+   */
+  trustedNodeAccounts?: string[];
 }
 
 export interface ListenOptions {
@@ -139,11 +152,14 @@ export class Waypoint {
   readonly logger: Logger;
   readonly app: FastifyInstance;
   readonly connector: UpstreamConnector;
+  readonly trustedNodeAccounts: ReadonlySet<string>;
+  readonly numTrustedProxies: number;
   #chain: PluginChain;
   #builtin: Plugin[] = [];
   #extra: PluginBinding[] = [];
   #dynamic: PluginBinding[] = [];
   #configured = false;
+  #bound: BoundDestinations = new BoundDestinations(this.mesh, { services: [], workloads: [] });
   #draining = false;
   #inflight = 0;
   /**
@@ -177,6 +193,10 @@ export class Waypoint {
     this.logger = opts.logger ?? createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
     this.metrics = opts.metrics ?? createMetricsRegistry();
     this.connector = opts.connector ?? new PlainHttpConnector();
+    this.trustedNodeAccounts = new Set(opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS);
+    const hops = opts.numTrustedProxies ?? 0;
+    if (!Number.isInteger(hops) || hops < 0) throw new Error(`numTrustedProxies must be a whole number >= 0, got ${hops}`);
+    this.numTrustedProxies = hops;
     const accessLog = opts.accessLog ?? bufferedStdout();
 
     // One container per waypoint: the tokens, then the plugin classes (ContainerScoped: one instance each).
@@ -247,6 +267,7 @@ export class Waypoint {
   apply(snapshot: WaypointSnapshot): void {
     this.mesh.replace(snapshot.mesh);
     this.resources.replace(snapshot.resources);
+    this.#bound = new BoundDestinations(this.mesh, snapshot.binding);
     this.#configured = true;
     this.logger.info('config applied', {
       version: snapshot.version,
@@ -256,9 +277,19 @@ export class Waypoint {
     });
   }
 
+  /**
+   * Whether a tunnel to `authority` (the CONNECT `:authority`) is one this waypoint serves: a Service bound to it
+   * on one of its ports, or a workload bound to it. Everything else is refused (see ./binding).
+   */
+  admit(authority: string): Admission {
+    return this.#bound.admit(authority);
+  }
+
   /** Prepare Fastify and subscribe to the config source. */
   async start(): Promise<void> {
     await this.app.ready();
+    // Tunnelled HTTP/1.1 gets the header and request timeouts even when no plain listener is opened.
+    trackServedConnections(this.app.server);
     if (this.#opts.source) {
       this.#unsubscribe = this.#opts.source.onUpdate((s) => this.apply(s));
       await this.#opts.source.start();
@@ -369,7 +400,8 @@ export class Waypoint {
     const query: Record<string, string> = {};
     if (rawQuery) for (const [k, v] of new URLSearchParams(rawQuery)) if (!(k in query)) query[k] = v;
     const authority = (headers.host as string | undefined) ?? peer?.authority ?? '';
-    const fwd = peer?.clientAddress ? undefined : parseForwardedFor(headers.forwarded as string | undefined);
+    // A client's own x-forwarded-client-cert is never believed nor passed on (Istio's default: sanitize).
+    delete headers['x-forwarded-client-cert'];
     const address = peer?.clientAddress ?? raw.socket.remoteAddress ?? '';
     const port = peer?.clientPort ?? raw.socket.remotePort ?? 0;
     let id = headers['x-request-id'] as string | undefined;
@@ -377,9 +409,11 @@ export class Waypoint {
       id = newRequestId();
       headers['x-request-id'] = id;
     }
+    const source = resolveSource(this.mesh, peer?.principal, address, port);
+    source.remoteAddress = trustedClientAddress(headers['x-forwarded-for'], address, this.numTrustedProxies);
     return new RequestContext({
       id,
-      source: resolveSource(this.mesh, peer?.principal, fwd?.address ?? address, fwd?.port ?? port),
+      source,
       destination: resolveDestination(this.mesh, peer?.authority ?? authority, { namespace: this.identity.namespace, domain: this.#opts.domain }),
       request: {
         method: req.method,
@@ -423,6 +457,16 @@ export class Waypoint {
     reply.raw.once('close', done);
     if (this.#draining && !h2) reply.header('connection', 'close');
     try {
+      // Tunnels were admitted by their CONNECT authority; the plain listener routes by Host, held to the same rule.
+      if (!peerOf(req.raw)) {
+        const admission = this.#bound.admitResolved(ctx.destination);
+        if (!admission.ok) {
+          this.logger.debug('request refused', { authority: ctx.request.authority, reason: admission.reason });
+          ctx.responseFlags = 'NR';
+          sendLocal(reply, ctx, { status: 404, body: '' });
+          return reply;
+        }
+      }
       await chain.onRequest(ctx);
       const lr = ctx.localReply;
       if (lr) {

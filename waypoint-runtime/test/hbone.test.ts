@@ -120,3 +120,50 @@ test('drain on SIGTERM ends an idle keep-alive tunnel (as a ztunnel pool holds i
     certs.close();
   }
 });
+
+test('a captured pod bound to the waypoint and addressed by its IP is reached over HBONE, its identity verified', async (t) => {
+  const certs = new CertificateManager(new LocalCA(createRootCA()));
+  const [wpCert, sleepCert, ppCert] = await Promise.all([certs.get(WAYPOINT_ID), certs.get(SLEEP), certs.get(PP)]);
+  const seen: Array<{ peer: string; authority: string }> = [];
+  const app = createServer((req, res) => res.end(`pod ${req.url}`));
+  const dest = new HboneServer({
+    certificate: ppCert,
+    onTunnel: (tun) => {
+      seen.push({ peer: tun.peerIdentity, authority: tun.authority });
+      app.emit('connection', new StreamDuplex(tun.accept()));
+    },
+  });
+  const destPort = (await dest.listen(0, '127.0.0.1')).port;
+  const mesh = {
+    services: [service('productpage', '10.96.0.30', { 9080: 9080 })],
+    workloads: [workload('productpage-v1', '127.0.0.1', 'bookinfo-productpage', { 'default/productpage.default.svc.cluster.local': { 9080: 9080 } }, { protocol: 'HBONE' })],
+  };
+  const binding = { services: [], workloads: ['Kubernetes//Pod/default/productpage-v1'] };
+  const waypoint = new Waypoint({
+    identity: { name: 'waypoint', namespace: 'default' },
+    source: new StaticConfigSource({ mesh, resources: [], binding }),
+    connector: new HboneConnector({ certificate: () => wpCert, hbonePort: destPort }),
+    accessLog: { write: () => {} },
+    logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+  });
+  await waypoint.start();
+  const term = new HboneTermination(waypoint, { certificate: wpCert });
+  const wpPort = (await term.listen(0, '127.0.0.1')).port;
+  const client = new HboneClient();
+  try {
+    const stream = await client.connect({ nextHop: { host: '127.0.0.1', port: wpPort }, authority: '127.0.0.1:9080', expectedIdentities: [WAYPOINT_ID], certificate: sleepCert });
+    let out = '';
+    stream.on('data', (c) => (out += c));
+    stream.write('GET /direct HTTP/1.1\r\nhost: 127.0.0.1:9080\r\nconnection: close\r\n\r\n');
+    await new Promise((r) => stream.on('end', r));
+    stream.end();
+    t.regex(out, /^HTTP\/1.1 200 OK[^]*pod \/direct$/);
+    t.deepEqual(seen, [{ peer: WAYPOINT_ID, authority: '127.0.0.1:9080' }]);
+  } finally {
+    client.close();
+    await term.close();
+    await waypoint.close(100);
+    await dest.close();
+    certs.close();
+  }
+});

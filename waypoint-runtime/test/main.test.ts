@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,4 +66,21 @@ test('main: serves from a local YAML file, reloads it on change, drains on SIGTE
     child.kill('SIGKILL');
     await app.close();
   }
+});
+
+test('main: a bad AMBIT_NUM_TRUSTED_PROXIES stops the start with one line naming it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-wp-main-'));
+  const file = join(dir, 'waypoint.yaml');
+  writeFileSync(file, stringify({ waypoint: { name: 'waypoint', namespace: 'default' }, listeners: { readiness: 0, metrics: 0, host: '127.0.0.1' } }));
+  const child = spawn(process.execPath, [main, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AMBIT_NUM_TRUSTED_PROXIES: 'two' } });
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (out += c));
+  // A waypoint that ignores the variable would start and run: stop it rather than wait forever.
+  const cap = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  clearTimeout(cap);
+  rmSync(dir, { recursive: true, force: true });
+  t.is(code, 1, out);
+  t.regex(out, /AMBIT_NUM_TRUSTED_PROXIES must be a whole number >= 0 \(Istio's numTrustedProxies\), got \\?"two\\?"/);
 });

@@ -192,8 +192,10 @@ test('backend reset before headers -> 503 Envoy-like body; connection refused ->
     t.is(g.status, 503);
     t.true(g.body.startsWith('upstream connect error or disconnect/reset before headers'), g.body);
     t.is((await get(h.url, 'ok')).status, 200);
+    // Not a service or workload of the mesh: no route (Envoy's 404 NR), never a connection to wherever it names.
     const none = await get(h.url, 'unknown-host');
-    t.is(none.status, 503);
+    t.is(none.status, 404);
+    t.is((await get(h.url, '127.0.0.9:80')).status, 404);
   } finally {
     await h.close();
     await reset.close();

@@ -91,7 +91,12 @@ test('from.source: namespaces, notNamespaces, notPrincipals, ipBlocks, remoteIpB
   t.is((await check(p({ principals: ['*'] }), { principal: undefined })).r.status, 403);
   t.is((await check(p({ ipBlocks: ['10.244.0.0/16'] }), { sourceAddress: '10.244.1.2' })).r.status, 200);
   t.is((await check(p({ ipBlocks: ['10.244.0.0/16'] }), { sourceAddress: '192.168.1.2' })).r.status, 403);
-  t.is((await check(p({ remoteIpBlocks: ['1.2.3.0/24'] }), { headers: { 'x-forwarded-for': '1.2.3.4, 10.0.0.1' } })).r.status, 200);
+  // X-Forwarded-For counts only through trusted hops (numTrustedProxies, default 0: never).
+  t.is((await check(p({ remoteIpBlocks: ['1.2.3.0/24'] }), { headers: { 'x-forwarded-for': '1.2.3.4, 10.0.0.1' } })).r.status, 403);
+  t.is((await check(p({ remoteIpBlocks: ['1.2.3.0/24'] }), { headers: { 'x-forwarded-for': '1.2.3.4, 10.0.0.1' }, numTrustedProxies: 1 })).r.status, 403);
+  t.is((await check(p({ remoteIpBlocks: ['1.2.3.0/24'] }), { headers: { 'x-forwarded-for': '1.2.3.4, 10.0.0.1' }, numTrustedProxies: 2 })).r.status, 200);
+  t.is((await check(p({ remoteIpBlocks: ['1.2.3.0/24'] }), { headers: { 'x-forwarded-for': '1.2.3.4, 10.0.0.1' }, numTrustedProxies: 3 })).r.status, 403, 'fewer entries than hops: the source address');
+  t.is((await check(p({ remoteIpBlocks: ['10.244.0.0/16'] }), { headers: { 'x-forwarded-for': '1.2.3.4' } })).r.status, 200, 'default: the source address');
   t.is((await check(p({ serviceAccounts: ['sleep'] }), {})).r.status, 200);
   t.is((await check(p({ requestPrincipals: ['*'] }), {})).r.status, 403, 'no JWT: requestPrincipals never match');
 });

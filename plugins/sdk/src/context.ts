@@ -16,6 +16,11 @@ export interface SourceInfo {
   /** Client IP and port (the workload's, as carried by HBONE). */
   address: string;
   port: number;
+  /**
+   * The original client IP (`remoteIpBlocks`, `remote.ip`): `address`, unless the runtime trusts some hops of
+   * `X-Forwarded-For` (Istio's `numTrustedProxies`, default 0); see {@link trustedClientAddress}.
+   */
+  remoteAddress?: string;
   /** The source workload, when the mesh state knows its IP. */
   workload?: WorkloadView;
 }
@@ -30,6 +35,11 @@ export interface DestinationInfo {
   service?: { hostname: string; namespace: string; name: string; port: number; view?: ServiceView };
   /** The destination workload, if the authority is a pod IP. */
   workload?: WorkloadView;
+  /**
+   * The Services the destination workload is an endpoint of (pod-IP destinations only): policies that target one
+   * of them apply to the pod IP too, so addressing a pod directly cannot skip its Service's policies.
+   */
+  workloadServices?: Array<{ hostname: string; namespace: string; name: string }>;
 }
 
 export interface RequestInfo {

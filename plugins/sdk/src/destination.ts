@@ -3,7 +3,7 @@
 
 import type { DestinationInfo, SourceInfo } from './context.js';
 import { parseSpiffe } from './context.js';
-import type { MeshStateReader } from './mesh.js';
+import type { MeshStateReader, WorkloadView } from './mesh.js';
 
 export function splitHostPort(authority: string, defaultPort = 80): { host: string; port: number } {
   if (authority.startsWith('[')) {
@@ -38,7 +38,9 @@ export function resolveDestination(
     if (svc) {
       dest.service = { hostname: svc.hostname, namespace: svc.namespace, name: svc.name, port, view: svc };
     } else {
-      dest.workload = mesh.workloadByAddress(host);
+      const w = mesh.workloadByAddress(host);
+      dest.workload = w;
+      if (w) dest.workloadServices = servicesOf(mesh, w);
     }
     return dest;
   }
@@ -53,6 +55,38 @@ export function resolveDestination(
     }
   }
   return dest;
+}
+
+/** The Services `w` is an endpoint of (its `ns/hostname` keys, resolved through the mesh). */
+function servicesOf(mesh: MeshStateReader, w: WorkloadView): Array<{ hostname: string; namespace: string; name: string }> {
+  const out: Array<{ hostname: string; namespace: string; name: string }> = [];
+  for (const key of Object.keys(w.services ?? {})) {
+    const slash = key.indexOf('/');
+    const svc = mesh.serviceByHostname(key.slice(slash + 1));
+    if (svc && svc.namespace === key.slice(0, slash)) out.push({ hostname: svc.hostname, namespace: svc.namespace, name: svc.name });
+  }
+  for (const svc of mesh.services()) {
+    if (svc.endpoints && Object.values(svc.endpoints).some((e) => e.workloadUid === w.uid) && !out.some((s) => s.hostname === svc.hostname && s.namespace === svc.namespace)) {
+      out.push({ hostname: svc.hostname, namespace: svc.namespace, name: svc.name });
+    }
+  }
+  return out;
+}
+
+/**
+ * The original client address as Envoy computes it with `xff_num_trusted_hops` (Istio's `numTrustedProxies`):
+ * with 0 trusted hops (the default) the source address, whatever `X-Forwarded-For` claims; with N, the Nth entry
+ * from the right of `X-Forwarded-For` (the address the outermost trusted proxy saw), or the source address when
+ * the header has fewer than N entries.
+ */
+export function trustedClientAddress(xff: string | string[] | undefined, sourceAddress: string, numTrustedProxies = 0): string {
+  if (numTrustedProxies <= 0 || xff === undefined) return sourceAddress;
+  const entries = (Array.isArray(xff) ? xff.join(',') : xff)
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
+  if (entries.length < numTrustedProxies) return sourceAddress;
+  return entries[entries.length - numTrustedProxies]!;
 }
 
 /** Build the source from the peer identity (SPIFFE) and the client address. */

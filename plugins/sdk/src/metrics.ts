@@ -1,5 +1,8 @@
 // A small Prometheus registry (token METRICS): counters, gauges, histograms with fixed label names, rendered in
-// the text exposition format. Label values are joined into one key, so hot paths do one Map lookup.
+// the text exposition format. Label values are joined into one key, so hot paths do one Map lookup. Label values
+// come from peers (principals, authorities), so each metric keeps at most `maxSeriesPerMetric` series and evicts
+// the least recently used ones (a tenth of the bound at a time) to make room. A bound handle whose series was
+// evicted re-creates it on its next update.
 
 export type Labels = Record<string, string | number | undefined>;
 
@@ -43,8 +46,12 @@ export const DEFAULT_BUCKETS_BYTES = [1, 10, 100, 1000, 10000, 100000, 1000000, 
 
 type Kind = 'counter' | 'gauge' | 'histogram';
 interface Series {
+  key: string;
   labels: string[];
   value: number;
+  /** Registry tick of the last update (LRU order). */
+  used: number;
+  evicted?: boolean;
   buckets?: number[];
   sum?: number;
 }
@@ -61,8 +68,17 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-export function createMetricsRegistry(): MetricsRegistry {
+/** Default bound on the series of one metric (label sets); the least recently used series is evicted beyond it. */
+export const DEFAULT_MAX_SERIES_PER_METRIC = 10_000;
+
+export interface MetricsRegistryOptions {
+  /** Series kept per metric; beyond it the least recently updated series is dropped. Default 10 000. */
+  maxSeriesPerMetric?: number;
+}
+
+export function createMetricsRegistry(opts: MetricsRegistryOptions = {}): MetricsRegistry {
   const metrics = new Map<string, Metric>();
+  const maxSeries = Math.max(1, opts.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC);
 
   const keyOf = (m: Metric, labels: Labels | undefined): [string, string[]] => {
     if (m.labelNames.length === 0) return ['', []];
@@ -76,7 +92,8 @@ export function createMetricsRegistry(): MetricsRegistry {
     const [key, values] = keyOf(m, labels);
     let s = m.series.get(key);
     if (!s) {
-      s = { labels: values, value: 0 };
+      if (m.series.size >= maxSeries) evict(m);
+      s = { key, labels: values, value: 0, used: 0 };
       if (m.kind === 'histogram') {
         s.buckets = new Array(m.buckets!.length).fill(0);
         s.sum = 0;
@@ -84,6 +101,22 @@ export function createMetricsRegistry(): MetricsRegistry {
       m.series.set(key, s);
     }
     return s;
+  };
+  let tick = 0;
+  /** Drop the least recently used tenth of `m`'s series (at least one). */
+  const evict = (m: Metric) => {
+    const all = [...m.series.values()].sort((a, b) => a.used - b.used);
+    const n = Math.max(1, Math.ceil(maxSeries / 10));
+    for (const s of all.slice(0, n)) {
+      s.evicted = true;
+      m.series.delete(s.key);
+    }
+  };
+  /** The live series for a handle: the same one unless it was evicted; marked as just used. */
+  const live = (m: Metric, s: Series, labels: Labels | undefined): Series => {
+    const cur = s.evicted ? series(m, labels) : s;
+    cur.used = ++tick;
+    return cur;
   };
   const define = (kind: Kind, opts: MetricOptions, buckets?: readonly number[]): Metric => {
     const existing = metrics.get(opts.name);
@@ -100,19 +133,24 @@ export function createMetricsRegistry(): MetricsRegistry {
     counter(opts) {
       const m = define('counter', opts);
       return {
-        inc: (labels, value = 1) => void (series(m, labels).value += value),
+        inc: (labels, value = 1) => void (live(m, series(m, labels), labels).value += value),
         bind: (labels) => {
-          const s = series(m, labels);
-          return { inc: (value = 1) => void (s.value += value) };
+          let s = series(m, labels);
+          return {
+            inc: (value = 1) => {
+              s = live(m, s, labels);
+              s.value += value;
+            },
+          };
         },
       };
     },
     gauge(opts) {
       const m = define('gauge', opts);
       return {
-        set: (labels, value) => void (series(m, labels).value = value),
-        inc: (labels, value = 1) => void (series(m, labels).value += value),
-        dec: (labels, value = 1) => void (series(m, labels).value -= value),
+        set: (labels, value) => void (live(m, series(m, labels), labels).value = value),
+        inc: (labels, value = 1) => void (live(m, series(m, labels), labels).value += value),
+        dec: (labels, value = 1) => void (live(m, series(m, labels), labels).value -= value),
       };
     },
     histogram(opts) {
@@ -130,10 +168,15 @@ export function createMetricsRegistry(): MetricsRegistry {
         }
       };
       return {
-        observe: (labels, value) => observe(series(m, labels), value),
+        observe: (labels, value) => observe(live(m, series(m, labels), labels), value),
         bind: (labels) => {
-          const s = series(m, labels);
-          return { observe: (value: number) => observe(s, value) };
+          let s = series(m, labels);
+          return {
+            observe: (value: number) => {
+              s = live(m, s, labels);
+              observe(s, value);
+            },
+          };
         },
       };
     },

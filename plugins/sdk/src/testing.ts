@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { PluginChain } from './chain.js';
 import { RequestContext, type Headers, type LocalReply, type Route } from './context.js';
-import { resolveDestination, resolveSource } from './destination.js';
+import { resolveDestination, resolveSource, trustedClientAddress } from './destination.js';
 import { memoryLogger, type Logger } from './logger.js';
 import { InMemoryMeshState, type ServiceView, type WorkloadView } from './mesh.js';
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
@@ -93,6 +93,8 @@ export interface FakeRequest {
   principal?: string;
   sourceAddress?: string;
   sourcePort?: number;
+  /** Hops of `X-Forwarded-For` the runtime trusts (Istio's `numTrustedProxies`); default 0: the header is ignored. */
+  numTrustedProxies?: number;
   /** The HBONE CONNECT authority (`ip:port`) or a service host (`reviews:9080`). Default `10.96.0.1:80`. */
   destination?: string;
   body?: string;
@@ -141,8 +143,10 @@ export function fakeContext(req: FakeRequest = {}, env: TestEnv = createTestEnv(
   const headers: Headers = {};
   for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
   const authority = req.authority ?? (headers.host as string | undefined) ?? req.destination ?? '10.96.0.1:80';
+  const source = resolveSource(env.mesh, req.principal, req.sourceAddress ?? '10.244.0.10', req.sourcePort ?? 40000);
+  source.remoteAddress = trustedClientAddress(headers['x-forwarded-for'], source.address, req.numTrustedProxies);
   return new RequestContext({
-    source: resolveSource(env.mesh, req.principal, req.sourceAddress ?? '10.244.0.10', req.sourcePort ?? 40000),
+    source,
     destination,
     request: { method: req.method ?? 'GET', path, rawQuery, query, headers, authority, scheme: 'http', protocol: 'HTTP/1.1' },
     startTime: env.clock.now(),

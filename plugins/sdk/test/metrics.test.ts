@@ -30,3 +30,30 @@ test('mesh state: endpoints from service endpoints or workload services; labels 
   t.is(eps[0]!.identity, 'spiffe://cluster.local/ns/default/sa/r');
   t.deepEqual(workloadLabels(eps[0]!.workload!), { app: 'r', version: 'v1' });
 });
+
+test('series per metric are bounded: the least recently used go first, a bound handle of an evicted series re-creates it', (t) => {
+  const m = createMetricsRegistry({ maxSeriesPerMetric: 10 });
+  const c = m.counter({ name: 'req_total', help: 'r', labelNames: ['authority'] });
+  const hot = c.bind({ authority: 'hot:80' });
+  hot.inc();
+  // A peer that invents a new label value per request (an authority per port) cannot grow the registry.
+  for (let i = 0; i < 1000; i++) {
+    c.inc({ authority: `10.0.0.1:${i}` });
+    if (i % 5 === 0) hot.inc();
+  }
+  const lines = m.render().split('\n').filter((l) => l.startsWith('req_total{'));
+  t.true(lines.length <= 10, `${lines.length} series`);
+  t.true(lines.includes('req_total{authority="10.0.0.1:999"} 1'), 'the newest series is kept');
+  t.is(m.get('req_total', { authority: 'hot:80' }), 201, 'a series in use survives');
+  t.is(m.get('req_total', { authority: '10.0.0.1:0' }), undefined, 'an old one was evicted');
+  // Evicted while bound: the handle's next update lands in a live series again.
+  const cold = c.bind({ authority: 'cold:80' });
+  cold.inc();
+  for (let i = 0; i < 50; i++) c.inc({ authority: `10.0.0.2:${i}` });
+  t.is(m.get('req_total', { authority: 'cold:80' }), undefined);
+  cold.inc();
+  t.is(m.get('req_total', { authority: 'cold:80' }), 1);
+  const h = m.histogram({ name: 'd_ms', help: 'd', labelNames: ['authority'], buckets: [1] });
+  for (let i = 0; i < 100; i++) h.observe({ authority: `a${i}` }, 0.5);
+  t.true(m.render().split('\n').filter((l) => l.startsWith('d_ms_count{')).length <= 10);
+});

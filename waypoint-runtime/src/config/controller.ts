@@ -9,6 +9,7 @@ export function snapshotFromPush(config: WaypointConfig, version?: string): Wayp
   return {
     mesh: { workloads: config.workloads, services: config.services },
     resources: config.resources as unknown as K8sObject[],
+    binding: { services: config.waypoint?.services ?? [], workloads: config.waypoint?.workloads ?? [] },
     version,
   };
 }

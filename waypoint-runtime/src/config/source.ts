@@ -8,10 +8,16 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
 import type { StatusReport } from '@ambit/ztunnel-runtime';
 import { parse } from 'yaml';
+import type { WaypointBinding } from '../binding.js';
 
 export interface WaypointSnapshot {
   mesh: { workloads?: WorkloadView[]; services?: ServiceView[] };
   resources: K8sObject[];
+  /**
+   * The Services and workloads bound to this waypoint: the only CONNECT destinations it accepts. Absent (a local
+   * file without `binding`): every Service and workload of `mesh`.
+   */
+  binding?: WaypointBinding;
   /** Opaque version for logs. */
   version?: string;
 }
@@ -35,15 +41,21 @@ export interface WaypointFileSettings {
 export interface WaypointFile extends WaypointFileSettings {
   mesh?: { workloads?: WorkloadView[]; services?: ServiceView[] };
   resources?: K8sObject[];
+  /** `services: [ns/hostname]`, `workloads: [uid]` bound to this waypoint; absent: all of `mesh`. */
+  binding?: { services?: string[]; workloads?: string[] };
 }
 
 export function parseWaypointFile(text: string): WaypointFile {
   const doc = parse(text) as WaypointFile | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('config file: expected a YAML mapping');
   for (const key of Object.keys(doc)) {
-    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
+    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources', 'binding'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
   }
   if (doc.resources !== undefined && !Array.isArray(doc.resources)) throw new Error('config file: resources must be a list of Kubernetes objects');
+  const b = doc.binding;
+  if (b !== undefined && (b === null || typeof b !== 'object' || Array.isArray(b) || [b.services, b.workloads].some((l) => l !== undefined && (!Array.isArray(l) || l.some((x) => typeof x !== 'string'))))) {
+    throw new Error('config file: binding must be {services: [ns/hostname, ...], workloads: [uid, ...]}');
+  }
   for (const [i, o] of (doc.resources ?? []).entries()) {
     if (!o?.kind || !o.apiVersion || !o.metadata?.name) throw new Error(`config file: resources[${i}] needs apiVersion, kind and metadata.name`);
   }
@@ -51,7 +63,8 @@ export function parseWaypointFile(text: string): WaypointFile {
 }
 
 export function snapshotOf(file: WaypointFile, version?: string): WaypointSnapshot {
-  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], version };
+  const binding = file.binding ? { services: file.binding.services ?? [], workloads: file.binding.workloads ?? [] } : undefined;
+  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], binding, version };
 }
 
 /** A fixed snapshot (tests, benchmarks); `set` pushes a new one. */

@@ -21,6 +21,8 @@ export interface HboneConnectorOptions {
   hbonePort?: number;
   /** HTTP/1.1 connections (CONNECT streams) per endpoint. Default 64. */
   connections?: number;
+  /** Pools kept (endpoint x identity x protocol); the least recently used is closed beyond it. Default 1024. */
+  maxPools?: number;
   /** Extra CONNECT headers (baggage). */
   headers?: Record<string, string>;
 }
@@ -29,31 +31,33 @@ export class HboneConnector implements UpstreamConnector {
   readonly client: HboneClient;
   readonly #plain: UpstreamConnector;
   readonly #pools: PoolCache<Pool>;
-  readonly #byKey = new Map<string, { endpoint: Endpoint; protocol: UpstreamProtocol }>();
   readonly #opts: HboneConnectorOptions;
 
   constructor(opts: HboneConnectorOptions) {
     this.#opts = opts;
     this.client = opts.client ?? new HboneClient();
     this.#plain = opts.plain ?? new PlainHttpConnector();
-    this.#pools = new PoolCache((key) => {
-      const { endpoint: ep, protocol } = this.#byKey.get(key)!;
-      const h2 = protocol === 'h2';
-      const connect: Pool.Options['connect'] = (_o, cb) => {
-        this.#open(ep).then(
-          (conn) => {
-            // undici speaks HTTP/2 on a connection whose ALPN says so; h2c has no ALPN, the pool knows.
-            if (h2) (conn as StreamDuplex & { alpnProtocol?: string }).alpnProtocol = 'h2';
-            cb(null, conn as never);
-          },
-          (err: Error) => cb(err, null),
-        );
-      };
-      const origin = `http://${hostPort(ep.address, ep.port)}`;
-      return h2
-        ? new Pool(origin, { ...H2_POOL, keepAliveTimeout: 30_000, connect })
-        : new Pool(origin, { connections: opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000, connect });
-    });
+    this.#pools = new PoolCache<Pool>(() => {
+      throw new Error('HBONE pools are created with their endpoint');
+    }, opts.maxPools);
+  }
+
+  #createPool(ep: Endpoint, protocol: UpstreamProtocol): Pool {
+    const h2 = protocol === 'h2';
+    const connect: Pool.Options['connect'] = (_o, cb) => {
+      this.#open(ep).then(
+        (conn) => {
+          // undici speaks HTTP/2 on a connection whose ALPN says so; h2c has no ALPN, the pool knows.
+          if (h2) (conn as StreamDuplex & { alpnProtocol?: string }).alpnProtocol = 'h2';
+          cb(null, conn as never);
+        },
+        (err: Error) => cb(err, null),
+      );
+    };
+    const origin = `http://${hostPort(ep.address, ep.port)}`;
+    return h2
+      ? new Pool(origin, { ...H2_POOL, keepAliveTimeout: 30_000, connect })
+      : new Pool(origin, { connections: this.#opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000, connect });
   }
 
   #open(ep: Endpoint): Promise<StreamDuplex> {
@@ -77,8 +81,7 @@ export class HboneConnector implements UpstreamConnector {
   dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): Dispatcher {
     if (endpoint.protocol !== 'HBONE') return this.#plain.dispatcherFor(endpoint, protocol);
     const key = `${endpoint.address}|${endpoint.port}|${endpoint.identity ?? ''}|${protocol}`;
-    if (!this.#byKey.has(key)) this.#byKey.set(key, { endpoint, protocol });
-    return this.#pools.get(key);
+    return this.#pools.get(key, () => this.#createPool({ ...endpoint }, protocol));
   }
 
   connect(endpoint: Endpoint): Promise<Duplex> {

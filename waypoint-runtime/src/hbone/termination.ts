@@ -1,10 +1,14 @@
 // HBONE termination on :15008: mTLS HTTP/2 CONNECT with the waypoint's own SPIFFE certificate. Each accepted
 // tunnel is served as an HTTP/1.1 connection by the waypoint's Fastify server, attributed to the peer identity
 // (the source workload, as its ztunnel presents it) and the CONNECT authority (the original destination).
+// A CONNECT to an authority that is not a Service or workload bound to this waypoint is answered 400 before
+// any byte flows, as ztunnel answers a CONNECT for an address it does not serve (`ip mismatch`); Envoy's
+// waypoint has no filter chain for it and closes the connection. Either way the client sees a reset.
+// The client address is the `forwarded: for=` one only when the peer's identity vouches for it.
 
 import { HboneServer, type HboneTunnel, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
-import { parseForwardedFor } from '../peer.js';
 import type { Waypoint } from '../waypoint.js';
+import { clientAddressOf } from './client-address.js';
 import { StreamDuplex } from './duplex.js';
 
 export interface HboneTerminationOptions {
@@ -27,9 +31,17 @@ export class HboneTermination {
       t.reject(503);
       return;
     }
-    const fwd = parseForwardedFor(t.headers.forwarded as string | undefined);
-    const clientAddress = fwd?.address ?? t.remoteAddress;
-    const clientPort = fwd?.port ?? t.remotePort;
+    const admission = this.waypoint.admit(t.authority);
+    if (!admission.ok) {
+      this.waypoint.logger.debug('CONNECT refused', { authority: t.authority, peer: t.peerIdentity, reason: admission.reason });
+      t.reject(400);
+      return;
+    }
+    // The client address comes from the identity (see ./client-address), never from a header alone.
+    const client = clientAddressOf(t, this.waypoint.mesh, this.waypoint.trustedNodeAccounts);
+    if (client.ignored) this.waypoint.logger.debug('forwarded header ignored', { peer: t.peerIdentity, reason: client.ignored });
+    const clientAddress = client.address;
+    const clientPort = client.port;
     const stream = t.accept();
     const conn = new StreamDuplex(stream, { remoteAddress: clientAddress, remotePort: clientPort, localAddress: t.localAddress, localPort: t.localPort });
     this.waypoint.serve(conn, { principal: t.peerIdentity, authority: t.authority, clientAddress, clientPort });

@@ -1,5 +1,7 @@
 // The Fastify instance: one catch-all route, no body parsing (bodies stream through), bounded header size and
 // header/request timeouts, and a client-error handler that answers like Envoy (400 / 408 / 431) and closes.
+// The same limits hold for HTTP/1.1 served inside HBONE tunnels (see trackServedConnections) and, in ./h2, for
+// h2c.
 // Upgrade requests (WebSocket) take the same route (./upgrade); HTTP/2 streams reach it through ./h2.
 //
 // Hook order for every request (documented contract):
@@ -17,14 +19,25 @@ export interface Limits {
   headersTimeoutMs?: number;
   /** Time to receive the whole request; slower -> 408. Default 60 s. */
   requestTimeoutMs?: number;
-  /** Idle keep-alive connection lifetime. Default 60 s. */
+  /**
+   * Idle keep-alive connection lifetime (HTTP/1.1; Node adds 1 s of slack). An HTTP/2 session with no open stream
+   * for this long gets GOAWAY, whatever frames it still sends (PING, SETTINGS, an unfinished header block).
+   * Default 60 s.
+   */
   keepAliveTimeoutMs?: number;
+  /** Concurrent streams per HTTP/2 session (h2c in a tunnel). Default 100, as Istio's waypoint. */
+  maxConcurrentStreams?: number;
   /** How often stalled requests are checked. Default 1 s. */
   checkIntervalMs?: number;
 }
 
 function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // A response already under way (a request body that stalled while the upstream answered) cannot be replaced.
+  if ((socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.destroy();
+    return;
+  }
   let status = '400 Bad Request';
   let body = 'Bad Request';
   if (err.code === 'HPE_HEADER_OVERFLOW') {
@@ -39,6 +52,16 @@ function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   } else {
     socket.destroy();
   }
+}
+
+/**
+ * Node's HTTP server enforces `headersTimeout`/`requestTimeout` only on connections it tracks, and it starts
+ * tracking when it emits 'listening'. Connections handed in with emit('connection') (HBONE tunnels) on a server
+ * that never listens itself would escape both limits (a slowloris header or a stalled body held forever), so a
+ * server that serves tunnels but does not listen gets that event once. A later listen() keeps the same tracking.
+ */
+export function trackServedConnections(server: import('node:http').Server): void {
+  if (!server.listening) server.emit('listening');
 }
 
 export function buildApp(limits: Limits, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>): FastifyInstance {

@@ -20,6 +20,8 @@ export interface UpstreamConnector {
 export interface PoolOptions {
   /** HTTP/1.1 connections per endpoint. Default 128. */
   connections?: number;
+  /** Pools kept (endpoint x protocol); the least recently used is closed beyond it. Default 1024. */
+  maxPools?: number;
   keepAliveTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
@@ -31,16 +33,37 @@ const H2_STREAMS = 100;
  */
 export const H2_POOL = { connections: 4, pipelining: H2_STREAMS, allowH2: true, useH2c: true, maxConcurrentStreams: H2_STREAMS } as const;
 
-/** Keeps one pool per key, created on first use. */
+/** Default bound on the pools one connector keeps (one per endpoint and protocol). */
+export const DEFAULT_MAX_POOLS = 1024;
+
+/**
+ * Keeps one pool per key, created on first use, at most `max` of them: endpoints come from peers' destinations
+ * (a workload reached on any port), so the least recently used pool is closed (gracefully: its requests in
+ * flight finish) to make room for a new one.
+ */
 export class PoolCache<D extends Dispatcher> {
   readonly #pools = new Map<string, D>();
-  constructor(private readonly create: (key: string) => D) {}
-  get(key: string): D {
+  readonly #max: number;
+  constructor(private readonly create: (key: string) => D, max = DEFAULT_MAX_POOLS) {
+    this.#max = Math.max(1, max);
+  }
+  get size(): number {
+    return this.#pools.size;
+  }
+  get(key: string, create: (key: string) => D = this.create): D {
     let p = this.#pools.get(key);
-    if (!p) {
-      p = this.create(key);
-      this.#pools.set(key, p);
+    if (p) {
+      // Most recently used last: Map order is the eviction order.
+      this.#pools.delete(key);
+    } else {
+      if (this.#pools.size >= this.#max) {
+        const [oldKey, old] = this.#pools.entries().next().value!;
+        this.#pools.delete(oldKey);
+        old.close().catch(() => undefined);
+      }
+      p = create(key);
     }
+    this.#pools.set(key, p);
     return p;
   }
   async close(): Promise<void> {
@@ -66,7 +89,7 @@ export class PlainHttpConnector implements UpstreamConnector {
       return h2
         ? new Pool(origin, { ...common, ...H2_POOL })
         : new Pool(origin, { ...common, connections: opts.connections ?? 128, pipelining: 1 });
-    });
+    }, opts.maxPools);
   }
   dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): Dispatcher {
     const origin = `http://${hostPort(endpoint.address, endpoint.port)}`;

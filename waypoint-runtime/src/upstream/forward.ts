@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import {
+  spiffeId,
   workloadLabels,
   type Backend,
   type Endpoint,
@@ -41,12 +42,15 @@ export function defaultRoute(ctx: RequestContext): Route {
   return {
     name: 'default',
     backend: {
-      endpoint: { address: ctx.destination.address, port: ctx.destination.port, workload: w, protocol: w?.protocol ?? 'TCP' },
+      // A captured pod is reached over HBONE, and only if it presents its own identity.
+      endpoint: { address: ctx.destination.address, port: ctx.destination.port, workload: w, protocol: w?.protocol ?? 'TCP', identity: w ? spiffeId(w) : undefined },
     },
   };
 }
 
+/** Round-robin position per service port (bounded: cleared when it would outgrow the services it counts). */
 const rr = new Map<string, number>();
+const MAX_RR_KEYS = 4096;
 
 /** Endpoints to try, in order: the chosen one, its alternatives; or the service's (subset) endpoints, round-robin. */
 export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] {
@@ -66,16 +70,32 @@ export function candidates(backend: Backend, mesh: MeshStateReader): Endpoint[] 
   if (eps.length <= 1) return eps;
   const key = `${s.hostname}:${s.port}`;
   const i = (rr.get(key) ?? 0) % eps.length;
+  if (rr.size >= MAX_RR_KEYS && !rr.has(key)) rr.clear();
   rr.set(key, i + 1);
   return [...eps.slice(i), ...eps.slice(0, i)];
+}
+
+/**
+ * Header names a message's `Connection` field nominates as hop-by-hop (RFC 9110 §7.6.1): they end at this hop.
+ * `te` is left to the caller (its `trailers` value survives as the TE rules allow).
+ */
+export function connectionNominated(value: string | string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  if (value === undefined) return out;
+  for (const token of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && name !== 'te') out.add(name);
+  }
+  return out;
 }
 
 export function upstreamHeaders(ctx: RequestContext, route: Route): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const h = ctx.request.headers;
+  const nominated = connectionNominated(h.connection);
   for (const k in h) {
     const v = h[k];
-    if (v === undefined) continue;
+    if (v === undefined || nominated.has(k)) continue;
     if (HOP_BY_HOP.has(k)) {
       // `te: trailers` announces that the client takes trailers (gRPC needs it over HTTP/2); no other TE passes.
       if (k === 'te' && String(v).toLowerCase().split(/\s*,\s*/).includes('trailers')) out.te = 'trailers';
@@ -93,8 +113,9 @@ export function upstreamHeaders(ctx: RequestContext, route: Route): Record<strin
 
 export function responseHeaders(h: IncomingHttpHeaders): Headers {
   const out: Headers = {};
+  const nominated = connectionNominated(h.connection);
   for (const k in h) {
-    if (!HOP_BY_HOP.has(k)) out[k] = h[k];
+    if (!HOP_BY_HOP.has(k) && !nominated.has(k)) out[k] = h[k];
   }
   return out;
 }

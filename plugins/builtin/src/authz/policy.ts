@@ -69,14 +69,12 @@ function header(ctx: RequestContext, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** The original client IP: the first X-Forwarded-For entry, else the peer address. */
+/**
+ * The original client IP: what the runtime computed from the source address and the X-Forwarded-For hops it
+ * trusts (Istio's `numTrustedProxies`, default 0), never the header on its own word.
+ */
 export function remoteIp(ctx: RequestContext): string {
-  const xff = header(ctx, 'x-forwarded-for');
-  if (xff) {
-    const first = xff.split(',')[0]!.trim();
-    if (first) return first;
-  }
-  return ctx.source.address;
+  return ctx.source.remoteAddress ?? ctx.source.address;
 }
 
 function hostOnly(authority: string): string {

@@ -1,7 +1,8 @@
 // Policy attachment at a waypoint (Istio's policyattachment.go): only `targetRef`/`targetRefs` count; `selector`
 // policies are for ztunnel/sidecars and are ignored here.
 //   kind Gateway, group gateway.networking.k8s.io, name = this waypoint (same namespace)  -> all its traffic
-//   kind Service, group "" (same namespace)                                               -> that service
+//   kind Service, group "" (same namespace)                                               -> that service, and
+//                                                                                            its pods' IPs
 //   kind ServiceEntry, group networking.istio.io (same namespace)                          -> that host
 //   kind GatewayClass, name istio-waypoint | istio-mesh, from the root namespace          -> every waypoint
 
@@ -41,6 +42,8 @@ export function attachment(
   if (services.size === 0) return undefined;
   return (ctx) => {
     const s = ctx.destination.service;
-    return s !== undefined && services.has(`${s.namespace}/${s.name}`);
+    if (s !== undefined) return services.has(`${s.namespace}/${s.name}`);
+    // A pod IP addressed directly is still one of its Services' endpoints: their policies apply to it.
+    return ctx.destination.workloadServices?.some((w) => services.has(`${w.namespace}/${w.name}`)) ?? false;
   };
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the machine tools the local cluster and the mesh use (iptables, iproute2, curl, conntrack, tcpdump,
-# nsenter) with apt-get when they are missing. Needs root; prints what it installs. Used by `npm run demo`,
+# nsenter, and runc for the real nodes' containerd) with apt-get when they are missing; scripts/images.sh installs
+# its own (buildah, mmdebstrap). Needs root; prints what it installs. Used by `npm run demo`,
 # `npm test` and CI, so a fresh machine needs nothing installed by hand.
 set -euo pipefail
 need=()
-for pair in iptables:iptables iptables-restore:iptables ip:iproute2 curl:curl conntrack:conntrack tcpdump:tcpdump nsenter:util-linux; do
+for pair in iptables:iptables iptables-restore:iptables ip:iproute2 curl:curl conntrack:conntrack tcpdump:tcpdump nsenter:util-linux unshare:util-linux runc:runc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

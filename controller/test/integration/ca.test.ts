@@ -30,7 +30,7 @@ async function podOn(client: KubeClient, ns: string, name: string, sa: string, n
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: ns, labels: { app: sa } },
-    spec: { serviceAccountName: sa, nodeName: node, automountServiceAccountToken: false, containers: [{ name: 'c', image: 'busybox' }] },
+    spec: { serviceAccountName: sa, nodeName: node, automountServiceAccountToken: false, containers: [{ name: 'c', image: 'ambit/test-tools:0.1.0' }] },
   });
   uids.set(`${ns}/${name}`, p.metadata.uid!);
 }

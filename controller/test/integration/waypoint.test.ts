@@ -183,7 +183,7 @@ test.serial('bad input ends in status conditions and the controller keeps runnin
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: 'squatter', namespace: NS },
-    spec: { replicas: 0, selector: { matchLabels: { app: 'squatter' } }, template: { metadata: { labels: { app: 'squatter' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } },
+    spec: { replicas: 0, selector: { matchLabels: { app: 'squatter' } }, template: { metadata: { labels: { app: 'squatter' } }, spec: { containers: [{ name: 'c', image: 'ambit/test-tools:0.1.0' }] } } },
   });
   await client.create(R.gateway, gateway('squatter'));
   const sq = await eventually(async () => {

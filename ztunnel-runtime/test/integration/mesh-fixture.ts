@@ -47,7 +47,7 @@ spec:
 ${node ? `      nodeSelector: {kubernetes.io/hostname: ${node}}\n` : ''}      terminationGracePeriodSeconds: 0
       containers:
       - name: server
-        image: python:3.12
+        image: ambit/test-tools:0.1.0
         command: ["python3", "-m", "http.server", "8080"]
         ports: [{containerPort: 8080}]
         readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}

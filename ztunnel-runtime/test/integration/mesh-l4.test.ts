@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { MeshFixture, exec, repo, serverManifest, sleep } from './mesh-fixture.js';
+import { podNetnsPath } from '@ambit/cluster';
 
 const ns = MeshFixture.namespace('zt-l4');
 const POLICY = 'server-viewer';
@@ -68,7 +69,8 @@ async function pods(): Promise<PodInfo[]> {
 }
 
 async function inpodRules(uid: string): Promise<string[]> {
-  const { stdout } = await exec('ip', ['netns', 'exec', `ambit-${uid}`, 'iptables-save']);
+  // The pod's netns as the machine sees it on a real node (through the pod's cgroup and one of its processes).
+  const { stdout } = await exec('nsenter', [`--net=${await podNetnsPath(uid)}`, 'iptables-save']);
   return stdout.split('\n').filter((l) => l.includes('ISTIO_'));
 }
 

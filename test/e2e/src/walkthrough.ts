@@ -99,7 +99,8 @@ export function walkthrough(dialect: Dialect): Step[] {
           retryForMs: 30_000,
         },
         {
-          run: `for p in $(kubectl get pods -n istio-system -l app=ztunnel -o name); do kubectl exec -n istio-system $p -- curl -s localhost:15020/metrics; done | grep istio_tcp_connections_opened_total | grep 'destination_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"' | grep -m1 'connection_security_policy="mutual_tls"'`,
+          // Through the API server's pod proxy: the ztunnel image carries no curl (as Istio's distroless one).
+          run: `for p in $(kubectl get pods -n istio-system -l app=ztunnel -o jsonpath='{.items[*].metadata.name}'); do kubectl get --raw /api/v1/namespaces/istio-system/pods/$p:15020/proxy/metrics; done | grep istio_tcp_connections_opened_total | grep 'destination_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"' | grep -m1 'connection_security_policy="mutual_tls"'`,
           expect: [prints(/connection_security_policy="mutual_tls"/)],
           retryForMs: 30_000,
         },

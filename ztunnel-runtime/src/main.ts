@@ -2,17 +2,15 @@
 // ztunnel entrypoint.
 //   Shared (in-pod) mode, the DaemonSet's: `PROXY_MODE=shared`, the default when NODE_NAME is set and no config file
 //   is given. Certificates from the controller's CA (CA_ADDRESS), the mesh model from its push stream (XDS_ADDRESS),
-//   pods from INPOD_SOURCE: `zds` (the node agent DaemonSet over ZDS_SOCKET, default /var/run/ztunnel/ztunnel.sock)
-//   or `agent` (default: the in-process node agent enrolling this node's pods), a proxy inside each enrolled pod's
-//   netns (src/node).
+//   pods only from the node agent DaemonSet over ZDS (ZDS_SOCKET, default /var/run/ztunnel/ztunnel.sock), a proxy
+//   inside each enrolled pod's netns (src/node). No Kubernetes API access.
 //   Node-agent mode, the istio-cni-node DaemonSet's: first argument `cni-agent` (src/cni/run.ts): installs the chained
 //   CNI plugin, serves its events, programs enrolled pods' netns and hands them to ztunnel over ZDS.
 //   Explicit mode: `node dist/src/main.js --config ztunnel.yaml` (or ZTUNNEL_CONFIG), with the mesh model from
 //   LOCAL_XDS_PATH / LOCAL_XDS / `localXdsPath`.
 // SIGTERM/SIGINT drain gracefully (drain deadline DRAIN_DEADLINE_MS, default 5 s) then exit 0.
-// Shared mode's dependencies (@kubernetes/client-node for the node agent's watches, the in-pod machinery) are
-// imported only in shared mode, and client-node only with INPOD_SOURCE=agent: it alone costs ~50 MB of RSS, which
-// explicit mode and zds mode never use.
+// Each mode imports only what it uses. @kubernetes/client-node (~50 MB of RSS) is loaded only in node-agent mode,
+// whose informers and patches need it; `--kubeconfig` (or KUBECONFIG) is read only there.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadZtunnelConfig } from './config/config.js';
 import { logger } from './log.js';
@@ -27,7 +25,10 @@ function argValue(name: string): string | undefined {
   return eq?.slice(name.length + 1);
 }
 
-/** In a pod: the service account and the API server from the environment; elsewhere KUBECONFIG / ~/.kube/config. */
+/**
+ * Node-agent mode's API access. In a pod: the service account and the API server from the environment; elsewhere
+ * `--kubeconfig`, KUBECONFIG or ~/.kube/config.
+ */
 async function kubeConfig(): Promise<KubeConfig> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
@@ -62,7 +63,7 @@ async function runShared(): Promise<void> {
   const config = parseSharedConfig(process.env);
   if (process.env.LOCAL_XDS_PATH) config.localXdsPath = process.env.LOCAL_XDS_PATH;
   log.info(`running with config: ${describeConfig(config)}`);
-  const proxy = new NodeProxy(config.inpodSource === 'agent' ? { config, kubeConfig: await kubeConfig() } : { config });
+  const proxy = new NodeProxy({ config });
   onSignals(() => proxy.stop());
   const ports = await proxy.start();
   if (process.send) process.send({ ready: true, ports });

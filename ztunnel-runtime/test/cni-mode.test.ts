@@ -1,7 +1,7 @@
 // `cni-agent` mode wired as main.ts runs it (runCniAgent), against a fake API server on loopback (empty lists, held
 // watches, one pod, the DaemonSet present or gone) and temp dirs for the host's CNI dirs: it installs the plugin,
 // becomes ready, serves the plugin socket, and on stop either leaves everything (restart) or uninstalls (the
-// DaemonSet is gone). No root: probe SNAT off, no ZDS server in this build.
+// DaemonSet is gone). No root: probe SNAT off; the ZDS server listens in the temp dir.
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -98,6 +98,8 @@ test.serial('cni-agent mode: installs, is ready, serves ADD; a restart (DaemonSe
   const api = await fakeApi(t, { daemonSet: true });
   const { d, env, fakeNode } = dirs(t);
   const agent = await runCniAgent(env, api.kc, { serviceAccountDir: d.sa, nodeBinary: fakeNode, bundleLibraries: false });
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : agent.stop())); // a failed assertion must not leave the agent running
   t.true(fs.existsSync(d.ready), 'ready file written');
   const conflist = JSON.parse(fs.readFileSync(path.join(d.conf, '10-bridge.conflist'), 'utf8'));
   t.deepEqual(conflist.plugins.map((p: { type: string }) => p.type), ['bridge', 'ambit-cni']);
@@ -108,8 +110,12 @@ test.serial('cni-agent mode: installs, is ready, serves ADD; a restart (DaemonSe
   const ev = { podName: 'web', podNamespace: 'default', podUid: 'u-web', netns: '/var/run/netns/cni-x', containerId: 'c', ifname: 'eth0', ips: ['10.244.1.7'] };
   t.deepEqual(await post(d.sock, '/cmdadd', ev), { status: 200, body: '{"enrolled":false,"reason":"not-selected"}' });
   t.true(api.requests.includes('GET /api/v1/pods watch'), 'watching this node’s pods');
-  t.true(lines.some((l) => l.includes('this build has no ZDS server')));
+  const zds = fs.statSync(env.ZDS_SOCKET);
+  t.true(zds.isSocket(), 'ZDS socket listening for ztunnel');
+  t.is(zds.mode & 0o777, 0o600);
+  stopped = true;
   await agent.stop();
+  t.false(fs.existsSync(env.ZDS_SOCKET), 'ZDS socket removed on stop');
   t.false(fs.existsSync(d.ready), 'not ready once stopping');
   t.true(fs.existsSync(path.join(d.bin, 'ambit-cni')), 'plugin kept');
   t.true(fs.readFileSync(path.join(d.conf, '10-bridge.conflist'), 'utf8').includes('ambit-cni'), 'entry kept');

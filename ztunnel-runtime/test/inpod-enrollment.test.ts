@@ -1,3 +1,5 @@
+// Enrollment decisions (Istio's selectors) and NodeAgent's order of side effects, with a fake dataplane and a fake
+// netns resolver standing in for the node agent's /proc scan: the agent has no default netns location of its own.
 import test from 'ava';
 import {
   type EnrolledPod,
@@ -42,16 +44,27 @@ test('annotation merge patch', (t) => {
   t.deepEqual(redirectionPatch(null), { metadata: { annotations: { 'ambient.istio.io/redirection': null } } });
 });
 
-/** A NodeAgent with every side effect recorded in order. */
-function harness(opts: { existing?: string[]; failAdd?: number; inode?: () => number } = {}) {
+/** Where the fake resolver finds u1's netns: a process of the pod, as the node agent's /proc scan reports it. */
+const PROC_NETNS = '/proc/4242/ns/net';
+
+/**
+ * A NodeAgent with every side effect recorded in order. `procs` (uid -> netns path) is what its resolver finds;
+ * `resolved` records each uid it was asked about.
+ */
+function harness(opts: { existing?: string[]; procs?: Record<string, string>; failAdd?: number; inode?: () => number } = {}) {
   const events: string[] = [];
   const lines: string[] = [];
-  const existing = new Set(opts.existing ?? ['/run/test-netns/ambit-u1']);
+  const existing = new Set(opts.existing ?? [PROC_NETNS]);
+  const procs = new Map(Object.entries(opts.procs ?? { u1: PROC_NETNS }));
+  const resolved: string[] = [];
   let failAdd = opts.failAdd ?? 0;
   const annotations = new Map<string, string>();
   const agent = new NodeAgent({
     nodeName: 'node-1',
-    netnsDir: '/run/test-netns',
+    netnsResolver: (uid) => {
+      resolved.push(uid);
+      return procs.get(uid);
+    },
     retryMs: 5,
     log: { error: (m) => lines.push(m), warn: (m) => lines.push(m), info: (m) => lines.push(m), debug: () => undefined },
     hooks: {
@@ -74,7 +87,7 @@ function harness(opts: { existing?: string[]; failAdd?: number; inode?: () => nu
       else annotations.set(`${namespace}/${name}`, value);
     },
   });
-  return { agent, events, lines, existing, annotations };
+  return { agent, events, lines, existing, procs, resolved, annotations };
 }
 
 test('agent: namespace label enrolls: proxy up, then rules, then annotation; log line is Istio’s', async (t) => {
@@ -82,7 +95,7 @@ test('agent: namespace label enrolls: proxy up, then rules, then annotation; log
   h.agent.namespaceUpserted(ns(AMBIENT));
   h.agent.podUpserted({ ...pod(), spec: { nodeName: 'node-1', serviceAccountName: 'sa1' } as PodLike['spec'] });
   await h.agent.whenIdle();
-  t.deepEqual(h.events, ['added u1 p1 ns1 10.244.1.5 sa1 /run/test-netns/ambit-u1', 'rules+ /run/test-netns/ambit-u1', 'annotate ns1/p1 enabled']);
+  t.deepEqual(h.events, ['added u1 p1 ns1 10.244.1.5 sa1 /proc/4242/ns/net', 'rules+ /proc/4242/ns/net', 'annotate ns1/p1 enabled']);
   t.true(h.lines.includes('pod received, starting proxy uid=u1 name=p1 namespace=ns1'));
   t.deepEqual(h.agent.enrolled().map((p) => p.uid), ['u1']);
   // further updates of an enrolled pod change nothing
@@ -100,7 +113,7 @@ test('agent: removing the namespace label un-enrolls without restarting the pod'
   h.agent.podUpserted(pod({}, { annotations: { 'ambient.istio.io/redirection': 'enabled' } }));
   h.agent.namespaceUpserted(ns());
   await h.agent.whenIdle();
-  t.deepEqual(h.events, ['rules- /run/test-netns/ambit-u1', 'annotate ns1/p1 null', 'removed u1', 'close /run/test-netns/ambit-u1']);
+  t.deepEqual(h.events, ['rules- /proc/4242/ns/net', 'annotate ns1/p1 null', 'removed u1', 'close /proc/4242/ns/net']);
   t.true(h.lines.includes('pod delete request, draining proxy uid=u1 name=p1 namespace=ns1'));
   t.deepEqual(h.agent.enrolled(), []);
 });
@@ -120,7 +133,7 @@ test('agent: pod deleted: proxy drained, no rules or annotation work on a vanish
   h.events.length = 0;
   h.agent.podDeleted(pod(AMBIENT));
   await h.agent.whenIdle();
-  t.deepEqual(h.events, ['removed u1', 'close /run/test-netns/ambit-u1']);
+  t.deepEqual(h.events, ['removed u1', 'close /proc/4242/ns/net']);
 });
 
 test('agent: other nodes’ pods, pods without IP are ignored; missing netns is retried', async (t) => {
@@ -132,7 +145,7 @@ test('agent: other nodes’ pods, pods without IP are ignored; missing netns is 
   h.agent.podUpserted(pod(AMBIENT));
   await h.agent.whenIdle();
   t.deepEqual(h.events, [], 'netns not there yet');
-  h.existing.add('/run/test-netns/ambit-u1');
+  h.existing.add(PROC_NETNS);
   for (let i = 0; i < 100 && h.events.length < 3; i++) {
     await new Promise((r) => setTimeout(r, 10));
     await h.agent.whenIdle();
@@ -146,7 +159,7 @@ test('agent: a failing proxy start is retried; nothing is left half-done in betw
   const h = harness({ failAdd: 1 });
   h.agent.podUpserted(pod(AMBIENT));
   await h.agent.whenIdle();
-  t.deepEqual(h.events, ['close /run/test-netns/ambit-u1'], 'no rules, no annotation after a failed start');
+  t.deepEqual(h.events, ['close /proc/4242/ns/net'], 'no rules, no annotation after a failed start');
   t.true(h.lines.some((l) => l.startsWith('failed to add pod to mesh uid=u1')));
   for (let i = 0; i < 100 && h.events.length < 4; i++) {
     await new Promise((r) => setTimeout(r, 10));
@@ -160,7 +173,7 @@ test('agent: startup finds a pod annotated by a previous run but no longer selec
   const h = harness();
   h.agent.podUpserted(pod({}, { annotations: { 'ambient.istio.io/redirection': 'enabled' } }));
   await h.agent.whenIdle();
-  t.deepEqual(h.events, ['rules- /run/test-netns/ambit-u1', 'annotate ns1/p1 null']);
+  t.deepEqual(h.events, ['rules- /proc/4242/ns/net', 'annotate ns1/p1 null']);
   t.true(h.lines.includes('removing stale redirection uid=u1 name=p1 namespace=ns1'));
 });
 
@@ -170,13 +183,13 @@ test('agent: stop() keeps pods redirected (like a ztunnel restart); stop({unenro
   await a.agent.whenIdle();
   a.events.length = 0;
   await a.agent.stop();
-  t.deepEqual(a.events, ['removed u1', 'close /run/test-netns/ambit-u1']);
+  t.deepEqual(a.events, ['removed u1', 'close /proc/4242/ns/net']);
   const b = harness();
   b.agent.podUpserted(pod(AMBIENT));
   await b.agent.whenIdle();
   b.events.length = 0;
   await b.agent.stop({ unenroll: true });
-  t.deepEqual(b.events, ['rules- /run/test-netns/ambit-u1', 'annotate ns1/p1 null', 'removed u1', 'close /run/test-netns/ambit-u1']);
+  t.deepEqual(b.events, ['rules- /proc/4242/ns/net', 'annotate ns1/p1 null', 'removed u1', 'close /proc/4242/ns/net']);
 });
 
 test('agent: a pod whose netns was replaced (new sandbox) gets a new proxy in the new netns', async (t) => {
@@ -191,6 +204,30 @@ test('agent: a pod whose netns was replaced (new sandbox) gets a new proxy in th
   ino = 101;
   h.agent.podUpserted(pod(AMBIENT, { annotations: { 'ambient.istio.io/redirection': 'enabled' }, status: { podIP: '10.244.1.9' } }));
   await h.agent.whenIdle();
-  t.deepEqual(h.events, ['removed u1', 'close /run/test-netns/ambit-u1', 'added u1 p1 ns1 10.244.1.9 default /run/test-netns/ambit-u1', 'rules+ /run/test-netns/ambit-u1']);
+  t.deepEqual(h.events, ['removed u1', 'close /proc/4242/ns/net', 'added u1 p1 ns1 10.244.1.9 default /proc/4242/ns/net', 'rules+ /proc/4242/ns/net']);
   t.true(h.lines.includes('pod netns replaced, restarting proxy uid=u1 name=p1 namespace=ns1'));
+});
+
+test('agent: a pod no process of which is found yet is retried until the resolver finds its netns', async (t) => {
+  const h = harness({ procs: {} });
+  h.agent.podUpserted(pod(AMBIENT));
+  await h.agent.whenIdle();
+  t.deepEqual(h.events, [], 'nothing done without a netns');
+  t.true(h.resolved.includes('u1'));
+  h.procs.set('u1', PROC_NETNS);
+  for (let i = 0; i < 100 && h.events.length < 3; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    await h.agent.whenIdle();
+  }
+  t.deepEqual(h.events, ['added u1 p1 ns1 10.244.1.5 default /proc/4242/ns/net', 'rules+ /proc/4242/ns/net', 'annotate ns1/p1 enabled']);
+  await h.agent.stop();
+});
+
+test('agent: a CNI ADD’s netns is used as given; the resolver is not asked', async (t) => {
+  const cniNetns = '/var/run/netns/cni-5d0c';
+  const h = harness({ existing: [cniNetns], procs: {} });
+  t.deepEqual(await h.agent.enrollNow(pod(AMBIENT), ns(), { netnsPath: cniNetns, ip: '10.244.1.5' }), { enrolled: true, reason: 'pod-label' });
+  t.deepEqual(h.events, [`added u1 p1 ns1 10.244.1.5 default ${cniNetns}`, `rules+ ${cniNetns}`, 'annotate ns1/p1 enabled']);
+  t.deepEqual(h.resolved, []);
+  await h.agent.stop();
 });

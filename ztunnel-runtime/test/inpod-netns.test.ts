@@ -1,12 +1,7 @@
 // The parts of the netns helpers that need neither root nor a namespace.
 import test from 'ava';
-import { type Netns, createPodSocketFactory, podNetnsPath, unmapV4 } from '../src/inpod/index.js';
+import { type Netns, createPodSocketFactory, unmapV4 } from '../src/inpod/index.js';
 import { parseSockaddrIn, sockaddrIn } from '../src/inpod/libc.js';
-
-test('pod netns path follows the cluster contract', (t) => {
-  t.is(podNetnsPath('0d1c-42'), '/var/run/netns/ambit-0d1c-42');
-  t.is(podNetnsPath('u', '/run/netns', 'ambdev-'), '/run/netns/ambdev-u');
-});
 
 test('sockaddr_in round trip (network byte order port and address)', (t) => {
   const b = sockaddrIn('10.248.7.3', 9080);
@@ -25,9 +20,9 @@ test('IPv4-mapped peer addresses are unmapped', (t) => {
 
 test('the pod socket factory reports a gone pod as a socket error, never a throw', async (t) => {
   const gone = {
-    path: '/var/run/netns/ambit-gone',
+    path: '/var/run/netns/cni-gone',
     get fd(): number {
-      throw new Error('netns /var/run/netns/ambit-gone is closed');
+      throw new Error('netns /var/run/netns/cni-gone is closed');
     },
   } as unknown as Netns;
   const socket = createPodSocketFactory(gone)('10.244.1.5', 15008);

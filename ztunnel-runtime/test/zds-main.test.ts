@@ -1,11 +1,12 @@
-// The ztunnel binary in shared mode with INPOD_SOURCE=zds: it connects to the agent's socket, is ready once the
-// snapshot is applied, and never loads @kubernetes/client-node. A bad INPOD_SOURCE exits 1 with a one-line error.
+// The ztunnel binary in shared mode takes pods only from the node agent over ZDS: it connects to the agent's socket,
+// is ready once the snapshot is applied, and never loads @kubernetes/client-node nor reads a kubeconfig.
+// INPOD_SOURCE=zds (older manifests) is accepted; any other value exits 1 with a one-line error.
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { Logger } from '../src/log.js';
 import { ZdsServer } from '../src/zds/index.js';
 
@@ -51,36 +52,48 @@ registerHooks({ resolve(spec, ctx, next) { if (spec.includes('@kubernetes/client
   return { child, dir, ready, exited, stderr: () => stderr };
 }
 
-test('INPOD_SOURCE=zds: ready after the agent’s snapshot, no client-node loaded, SIGTERM exits 0', async (t) => {
+/** A node agent's ZDS socket in a temporary directory. */
+async function agentSocket(t: ExecutionContext): Promise<{ sock: string; server: ZdsServer }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zds-sock-'));
   tempDirs.push(dir);
   const sock = path.join(dir, 'ztunnel.sock');
   const server = new ZdsServer({ socketPath: sock, log: quiet });
   t.teardown(() => server.stop());
   await server.start();
-  const zt = run({ INPOD_SOURCE: 'zds', ZDS_SOCKET: sock });
-  t.teardown(() => void zt.child.kill('SIGKILL'));
-  t.true(await zt.ready, zt.stderr());
-  for (let i = 0; i < 300 && !server.connected; i++) await new Promise((r) => setTimeout(r, 10)); // its ack may trail
-  t.true(server.connected);
-  t.regex(zt.stderr(), /inpodSource: zds/);
-  t.regex(zt.stderr(), new RegExp(`inpodUds: ${sock}`));
-  t.regex(zt.stderr(), /pod received snapshot sent\tpods=0/);
-  t.notRegex(zt.stderr(), /LOADED/);
-  zt.child.kill('SIGTERM');
-  t.is(await zt.exited, 0);
-});
+  return { sock, server };
+}
 
-test('INPOD_SOURCE=agent (the default) still loads the in-process agent and its client', async (t) => {
-  // No API server: the agent's first list fails, which is enough to see which module was loaded.
-  const zt = run({ KUBECONFIG: '/nonexistent/kubeconfig' });
-  t.teardown(() => void zt.child.kill('SIGKILL'));
-  t.is(await zt.exited, 1);
-  t.regex(zt.stderr(), /LOADED @kubernetes\/client-node/);
-});
+for (const [title, env] of [
+  ['INPOD_SOURCE unset', {}],
+  ['INPOD_SOURCE=zds (older manifests)', { INPOD_SOURCE: 'zds' }],
+] as const) {
+  test(`${title}: ready after the agent’s snapshot, no client-node loaded, no kubeconfig read, SIGTERM exits 0`, async (t) => {
+    const { sock, server } = await agentSocket(t);
+    // A kubeconfig that does not exist: shared mode must not need one.
+    const zt = run({ ...env, ZDS_SOCKET: sock, KUBECONFIG: '/nonexistent/kubeconfig' });
+    t.teardown(() => void zt.child.kill('SIGKILL'));
+    t.true(await zt.ready, zt.stderr());
+    for (let i = 0; i < 300 && !server.connected; i++) await new Promise((r) => setTimeout(r, 10)); // its ack may trail
+    t.true(server.connected);
+    t.regex(zt.stderr(), new RegExp(`inpodUds: ${sock}`));
+    t.notRegex(zt.stderr(), /inpodSource|inpodNetnsDir/);
+    t.regex(zt.stderr(), /pod received snapshot sent\tpods=0/);
+    t.notRegex(zt.stderr(), /LOADED/);
+    zt.child.kill('SIGTERM');
+    t.is(await zt.exited, 0);
+  });
+}
 
-test('a bad INPOD_SOURCE is a one-line error and exit 1', async (t) => {
-  const zt = run({ INPOD_SOURCE: 'cni' });
-  t.is(await zt.exited, 1);
-  t.regex(zt.stderr(), /fatal: INPOD_SOURCE=cni is not supported: use zds \(pods from the node agent over ZDS_SOCKET\) or agent \(the in-process node agent\)/);
-});
+for (const value of ['agent', 'cni']) {
+  test(`INPOD_SOURCE=${value} is a one-line error naming the node agent, exit 1`, async (t) => {
+    const zt = run({ INPOD_SOURCE: value });
+    t.is(await zt.exited, 1);
+    const fatal = zt.stderr().split('\n').filter((l) => l.includes('fatal:'));
+    t.is(fatal.length, 1, zt.stderr());
+    t.regex(
+      fatal[0]!,
+      new RegExp(`fatal: INPOD_SOURCE=${value} is not supported: ztunnel takes pods only from the node agent \\(the istio-cni-node DaemonSet\\) over ZDS_SOCKET; remove INPOD_SOURCE or set it to zds$`),
+    );
+    t.notRegex(zt.stderr(), /LOADED/);
+  });
+}

@@ -1,8 +1,8 @@
 // The node agent's pod logic (Istio's istio-cni "ambient" agent): the CNI plugin's ADD / DEL and the informers'
 // view of running pods both go through one NodeAgent (inpod/node-agent.ts: per-pod queue, retries, rules,
-// annotation). What differs from ztunnel's in-process agent:
+// annotation). What this layer adds:
 //   - the netns: CNI_NETNS from the plugin's ADD; for pods that were running before (agent restart, node reboot,
-//     namespace labelled later) a process of the pod found through /proc (proc-netns.ts);
+//     namespace labelled later) a process of the pod found through /proc (proc-netns.ts), the NodeAgent's resolver;
 //   - the hooks hand the pod to ztunnel over ZDS (addWorkload first, then the rules; with no ztunnel connected the
 //     rules go in anyway and the pod waits in ZDS's snapshot: Istio's partial add) and keep the host's probe SNAT
 //     (probe-snat.ts) in step;

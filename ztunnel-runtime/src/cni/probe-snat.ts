@@ -2,7 +2,7 @@
 // 169.254.7.127 (nat POSTROUTING, `-m owner --socket-exists`: only locally originated traffic), which the in-pod rules
 // accept without redirecting, so probes reach the app directly. Istio keeps the enrolled pod IPs in an ipset (with
 // the pod UID as comment); here one rule per pod in a chain of our own, commented `pod=<uid>`, so an IP reused by a
-// new pod before the old pod's removal was processed keeps its rule. Several nodes may share one host netns (kind-like local clusters), so
+// new pod before the old pod's removal was processed keeps its rule. Several nodes may share one host netns (nodes run as processes or containers on one machine), so
 // the chain name carries a short hash of the node name and each agent only touches its own chain.
 import { createHash } from 'node:crypto';
 import { logger, type Logger } from '../log.js';

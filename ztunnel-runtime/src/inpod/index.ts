@@ -4,27 +4,28 @@
 //   listeners  15001 / 15006 / 15008 inside the pod's netns -> callbacks
 //   enrollment which pods are captured (pure), node-agent: the controller that enrolls/un-enrolls them
 //
-// Wiring sketch (ztunnel main):
-//   const proxies = new Map<string, { listeners: PodProxyListeners }>();
-//   const agent = new NodeAgent({ nodeName: process.env.NODE_NAME!, kubeConfig, hooks: {
-//     async onPodAdded(pod, netns) {
+// Wiring sketch. ztunnel's side (src/node does this): each pod arrives over ZDS with its netns fd.
+//   const zds = new ZdsClient({ socketPath, hooks: {
+//     async onPodAdded(info, netns) {
 //       const socketFactory = createPodSocketFactory(netns);           // marked, created in the pod netns
 //       const listeners = await PodProxyListeners.start(netns, {
-//         onOutbound: ({ socket, originalDst }) => outbound.handle(socket, originalDst, pod),
-//         onInbound: ({ socket, originalDst }) => inbound.handlePlaintext(socket, originalDst, pod),
-//         onHboneSocket: (socket) => hboneServerFor(pod).emit('connection', socket),
-//       }, { logFields: `uid=${pod.uid}` });
-//       proxies.set(pod.uid, { listeners });
+//         onOutbound: ({ socket, originalDst }) => outbound.handle(socket, originalDst, info),
+//         onInbound: ({ socket, originalDst }) => inbound.handlePlaintext(socket, originalDst, info),
+//         onHboneSocket: (socket) => hboneServerFor(info).emit('connection', socket),
+//       }, { logFields: `uid=${info.uid}` });
+//       proxies.set(info.uid, { listeners });
 //     },
 //     async onPodRemoved(uid) { await proxies.get(uid)?.listeners.close(); proxies.delete(uid); },
 //   }});
-//   await agent.start();
+// The node agent's side (src/cni/cni-agent.ts does this): NodeAgent decides and programs, ZdsServer tells ztunnel.
+//   const agent = new NodeAgent({ nodeName, kubeConfig, netnsResolver: (uid) => findPodNetns(uid), hooks: {
+//     onPodAdded: (pod, netns) => zdsServer.addWorkload(pod, netns),
+//     onPodRemoved: (uid) => zdsServer.removeWorkload(uid),
+//   }});
+//   await agent.start();   // CNI ADD: agent.enrollNow(pod, namespace, { netnsPath: CNI_NETNS, ip })
 export {
-  NETNS_DIR,
-  NETNS_PREFIX,
   INPOD_MARK,
   Netns,
-  podNetnsPath,
   currentNetnsInode,
   runInNetns,
   createTcpSocketFd,

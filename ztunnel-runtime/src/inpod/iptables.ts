@@ -10,11 +10,10 @@
 //   replies get mark 0x111 back and the policy route (fwmark 0x111 -> table 100: local 0.0.0.0/0 dev lo) delivers
 //   them to ztunnel's transparent socket instead of sending them out eth0;
 // - DNS (15053) only when `redirectDns` is on (ztunnel here has no DNS proxy: off by default).
-// Probes: the local cluster's kubelet runs httpGet probes from inside the pod netns (ip netns exec). To 127.0.0.1
-// they fail `! -d 127.0.0.1/32`; to the pod's own IP they leave via `lo` and hit `! -d 127.0.0.1/32 -o lo -j ACCEPT`,
-// and the connection is already tracked when it comes back in through PREROUTING (nat sees only a connection's first
-// packet), so neither is captured. A kubelet probing from the host netns would need Istio's host-side SNAT to
-// 169.254.7.127 (the `-s/-d 169.254.7.127` accepts below are kept for that); this cluster does not probe that way.
+// Probes: the kubelet probes from the host netns. The node agent SNATs that traffic to 169.254.7.127 on the host
+// (src/cni/probe-snat.ts), and the `-s 169.254.7.127` accept in PREROUTING (its `-d` twin in OUTPUT is Istio's too) lets
+// it reach the app without going through ztunnel, so a probe never depends on the mesh. Traffic the app sends to
+// 127.0.0.1 or to its own IP (via `lo`) is not captured either (`! -d 127.0.0.1/32`, `-o lo -j ACCEPT`).
 import { runInNetnsPath, runOkInNetnsPath } from './exec.js';
 
 export interface InpodRulesConfig {

@@ -36,19 +36,9 @@ import {
   uint32,
 } from './libc.js';
 
-/** Where the local cluster (and any CNI-like agent here) puts pod network namespaces. */
-export const NETNS_DIR = '/var/run/netns';
 /** ztunnel's default PACKET_MARK: sockets carrying it are not captured by the in-pod rules. */
 export const INPOD_MARK = 1337;
 const NS_GET_NSTYPE = 0xb703;
-
-/** `ambit-`: the local cluster's default (a virtual node's `netnsPrefix` can change it). */
-export const NETNS_PREFIX = 'ambit-';
-
-/** `/var/run/netns/ambit-<pod uid>`: the local cluster's contract for a pod's network namespace. */
-export function podNetnsPath(uid: string, dir = NETNS_DIR, prefix = NETNS_PREFIX): string {
-  return `${dir}/${prefix}${uid}`;
-}
 
 /** An open network namespace (an fd on its nsfs file). Close it when the pod goes away. */
 export class Netns {
@@ -66,7 +56,7 @@ export class Netns {
     this.#foreign = foreign;
   }
 
-  /** Opens `path` (e.g. `podNetnsPath(uid)`); throws if it is not a network namespace. */
+  /** Opens `path` (a CNI_NETNS path, `/proc/<pid>/ns/net`…); throws if it is not a network namespace. */
   static open(path: string): Netns {
     const fd = fs.openSync(path, fs.constants.O_RDONLY);
     try {

@@ -1,5 +1,5 @@
-// The node-agent role (istio-cni's job, in ztunnel's process here): watch this node's Pods and all Namespaces,
-// decide enrollment (enrollment.ts), and for each enrolled pod:
+// The node-agent role (istio-cni's job): watch this node's Pods and all Namespaces, decide enrollment
+// (enrollment.ts), and for each enrolled pod:
 //   enroll:   open its netns -> onPodAdded (ztunnel brings its listeners up) -> in-pod rules -> annotation
 //             `ambient.istio.io/redirection: enabled` (merge patch on pods/status, like Istio; falls back to the pod
 //             itself when RBAC forbids the subresource).
@@ -7,10 +7,10 @@
 //   pod deleted: onPodRemoved (the netns is going away with the sandbox; rules are removed if it is still there).
 // Listeners go up before the rules so no connection is redirected to a port nobody listens on; the rules go away
 // before the drain so new connections go direct while old ones finish. Pods are never restarted.
-// In ztunnel's process (the local cluster's virtual nodes) the hooks start the in-pod proxies directly and the netns
-// is found at /var/run/netns/ambit-<uid>. The separate CNI node agent (src/cni/cni-agent.ts) reuses this class: its
-// hooks hand the pod to ztunnel over ZDS, `netnsResolver` finds running pods' netns from /proc, and `enrollNow` /
-// `sandboxDeleted` serve the CNI plugin's ADD / DEL through the same per-pod queue.
+// Its user is the node agent DaemonSet (src/cni/cni-agent.ts): the hooks hand the pod to ztunnel over ZDS, and
+// `enrollNow` / `sandboxDeleted` serve the CNI plugin's ADD / DEL through the same per-pod queue. The class assumes
+// nothing about where a runtime keeps network namespaces: a pod's netns is the CNI_NETNS its ADD reported, or
+// whatever the caller's `netnsResolver` finds (the agent's: a process of the pod, through /proc).
 import fs from 'node:fs';
 import {
   CoreV1Api,
@@ -34,7 +34,7 @@ import {
   REDIRECTION_ENABLED,
 } from './enrollment.js';
 import { type InpodRulesConfig, applyRules, removeRules } from './iptables.js';
-import { NETNS_DIR, NETNS_PREFIX, Netns, podNetnsPath } from './netns.js';
+import { Netns } from './netns.js';
 
 /** What the proxy learns about a pod it must serve (ZDS `WorkloadInfo` plus the IP and netns path). */
 export interface EnrolledPod {
@@ -92,14 +92,11 @@ export interface NodeAgentOptions {
   kubeConfig?: KubeConfig;
   annotate?: PodAnnotator;
   dataplane?: Dataplane;
-  netnsDir?: string;
-  /** Netns name prefix (default `ambit-`, matching the virtual nodes' `netnsPrefix`). */
-  netnsPrefix?: string;
   /**
-   * Finds a pod's netns when no CNI ADD told us (default: `<netnsDir>/<netnsPrefix><uid>`). Undefined: not found
-   * (yet): the enrollment is retried with backoff.
+   * Finds the netns path of a pod no CNI ADD told us about (a pod running before the agent started, or labelled
+   * later); there is no default location. Undefined: not found (yet): the enrollment is retried with backoff.
    */
-  netnsResolver?: (uid: string, pod: V1Pod | PodLike | undefined) => string | undefined;
+  netnsResolver: (uid: string, pod: V1Pod | PodLike | undefined) => string | undefined;
   rules?: Partial<InpodRulesConfig>;
   /** First retry delay after a failed enrollment; doubles up to 30 s. */
   retryMs?: number;
@@ -411,8 +408,7 @@ export class NodeAgent {
   #netnsPath(uid: string, pod: V1Pod | PodLike | undefined): string | undefined {
     const sandbox = this.#sandboxes.get(uid);
     if (sandbox) return sandbox.netnsPath;
-    if (this.#opts.netnsResolver) return this.#opts.netnsResolver(uid, pod);
-    return podNetnsPath(uid, this.#opts.netnsDir ?? NETNS_DIR, this.#opts.netnsPrefix ?? NETNS_PREFIX);
+    return this.#opts.netnsResolver(uid, pod);
   }
 
   /** Forgets a pod without telling the proxy (the agent stops; ztunnel keeps serving it). */

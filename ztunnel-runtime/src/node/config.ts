@@ -2,7 +2,7 @@
 // runtime settings of config/config.ts.
 import { stringify } from 'yaml';
 import { parseZtunnelConfig, type HostPort, type ZtunnelConfig } from '../config/config.js';
-import { INPOD_MARK, NETNS_DIR } from '../inpod/netns.js';
+import { INPOD_MARK } from '../inpod/netns.js';
 import { DEFAULT_ZDS_SOCKET } from '../zds/protocol.js';
 import { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from '../xds/transport.js';
 
@@ -20,29 +20,27 @@ export interface SharedModeConfig extends Omit<ZtunnelConfig, 'mode' | 'explicit
   tokenPath: string;
   /** The mesh root (ConfigMap istio-ca-root-cert). */
   rootCertPath: string;
-  /** Where pods' network namespaces are (`<dir>/ambit-<uid>`). */
-  netnsDir: string;
   /** PACKET_MARK on ztunnel's own in-pod sockets (1337). */
   packetMark: number;
   /**
-   * INPOD_SOURCE: where pods come from. `zds`: the node agent (istio-cni's role, another DaemonSet) sends each pod
-   * with its netns fd over `zdsSocket`; no Kubernetes API access. `agent`: the in-process node agent watches this
-   * node's pods and programs their netns itself (needs the API and the host's /var/run/netns).
+   * ZDS_SOCKET (or Istio's INPOD_UDS): the node agent's socket, default /var/run/ztunnel/ztunnel.sock. Pods come only
+   * from there: the node agent (istio-cni's role, its own DaemonSet) sends each pod with its netns fd.
    */
-  inpodSource: InpodSource;
-  /** ZDS_SOCKET (or Istio's INPOD_UDS): the node agent's socket, default /var/run/ztunnel/ztunnel.sock. */
   zdsSocket: string;
   /** When set (local file), the mesh model comes from it instead of the push stream. */
   localXdsPath?: string;
 }
 
-export type InpodSource = 'zds' | 'agent';
-
-/** INPOD_SOURCE (default `agent`); anything else is a one-line error naming the choices. */
-export function parseInpodSource(v: string | undefined): InpodSource {
-  const s = (v ?? '').trim().toLowerCase() || 'agent';
-  if (s === 'zds' || s === 'agent') return s;
-  throw new Error(`INPOD_SOURCE=${v} is not supported: use zds (pods from the node agent over ZDS_SOCKET) or agent (the in-process node agent)`);
+/**
+ * INPOD_SOURCE is retired: pods come only from the node agent over ZDS. Manifests written when it chose between
+ * `zds` and an in-process agent may still set `zds`, which is accepted; any other value is a one-line error.
+ */
+export function checkInpodSource(v: string | undefined): void {
+  const s = (v ?? '').trim().toLowerCase();
+  if (s === '' || s === 'zds') return;
+  throw new Error(
+    `INPOD_SOURCE=${v} is not supported: ztunnel takes pods only from the node agent (the istio-cni-node DaemonSet) over ZDS_SOCKET; remove INPOD_SOURCE or set it to zds`,
+  );
 }
 
 /** `istiod.istio-system.svc:15012` or `https://…` → `https://host:port`. */
@@ -53,6 +51,7 @@ export function controlPlaneUrl(v: string): string {
 export function parseSharedConfig(env: NodeJS.ProcessEnv = process.env): SharedModeConfig {
   const nodeName = env.NODE_NAME;
   if (!nodeName) throw new Error('shared (in-pod) mode needs NODE_NAME (set it from spec.nodeName with the downward API)');
+  checkInpodSource(env.INPOD_SOURCE);
   const base = parseZtunnelConfig(undefined, env);
   const { explicit: _e, localXds: _l, ca: _c, mode: _m, ...common } = base;
   return {
@@ -65,9 +64,7 @@ export function parseSharedConfig(env: NodeJS.ProcessEnv = process.env): SharedM
     xdsAddress: controlPlaneUrl(env.XDS_ADDRESS || env.CA_ADDRESS || DEFAULT_CA_ADDRESS),
     tokenPath: env.TOKEN_PATH || DEFAULT_TOKEN_PATH,
     rootCertPath: env.XDS_ROOT_CA || env.ROOT_CERT_PATH || DEFAULT_ROOT_CERT_PATH,
-    netnsDir: env.NETNS_DIR || NETNS_DIR,
     packetMark: Number(env.PACKET_MARK ?? INPOD_MARK),
-    inpodSource: parseInpodSource(env.INPOD_SOURCE),
     zdsSocket: env.ZDS_SOCKET || env.INPOD_UDS || DEFAULT_ZDS_SOCKET,
   };
 }
@@ -92,8 +89,7 @@ export function describeConfig(c: SharedModeConfig): string {
     rootCertPath: c.rootCertPath,
     secretTtl: `${c.secretTtlSeconds}s`,
     inpodEnabled: true,
-    inpodSource: c.inpodSource,
-    ...(c.inpodSource === 'zds' ? { inpodUds: c.zdsSocket } : { inpodNetnsDir: c.netnsDir }),
+    inpodUds: c.zdsSocket,
     inpodMark: c.packetMark,
     inpodPortReuse: true,
     hbonePort: c.hbonePort,

@@ -1,17 +1,14 @@
 // ztunnel in shared (in-pod) mode: the node's proxy for every enrolled pod on it.
 //   config      the controller's push stream (ConfigClient -> MeshStore), or a local file
 //   identity    CertificateManager over the controller's CA (CaClient, impersonating each pod's service account)
-//   pods        INPOD_SOURCE=zds: the node agent DaemonSet sends each pod and its netns fd over ZDS (src/zds); no
-//               Kubernetes API access, and @kubernetes/client-node is never loaded.
-//               INPOD_SOURCE=agent: the in-process node agent (watches this node's pods and all namespaces,
-//               programs each pod's netns); loaded on demand.
+//   pods        only from the node agent DaemonSet (istio-cni-node), which sends each pod and its netns fd over ZDS
+//               (src/zds); ztunnel needs no Kubernetes API access and never loads @kubernetes/client-node.
 //   per pod     a PodProxy with listeners inside the pod's netns (pod-proxy.ts)
 //   telemetry   admin 15000, stats 15020, readiness 15021 in ztunnel's own netns
-import type { KubeConfig } from '@kubernetes/client-node';
 import { AdminServers } from '../admin/server.js';
 import { CertificateManager, type CertificateSource, type WorkloadCertificate } from '../identity/manager.js';
 import type { Netns } from '../inpod/netns.js';
-import type { EnrolledPod, NodeAgent, NodeAgentOptions } from '../inpod/node-agent.js';
+import type { EnrolledPod } from '../inpod/node-agent.js';
 import { logger } from '../log.js';
 import { defaultSettings, type ProxySettings } from '../proxy/context.js';
 import { loadLocalConfig } from '../state/local.js';
@@ -51,14 +48,10 @@ export interface MeshConfigSource {
 
 export interface NodeProxyOptions {
   config: SharedModeConfig;
-  /** For the in-process node agent's watches and annotation patches (INPOD_SOURCE=agent only). */
-  kubeConfig?: KubeConfig;
   /** Default: the controller's CA at `config.caAddress`. */
   certificateSource?: CertificateSource;
   /** Default: the push stream at `config.xdsAddress` (or the local file `config.localXdsPath`). */
   configSource?: MeshConfigSource;
-  /** Test seam: replaces parts of the node agent (dataplane, annotator…). */
-  agent?: Partial<Omit<NodeAgentOptions, 'hooks' | 'nodeName'>>;
 }
 
 export class NodeProxy {
@@ -71,8 +64,6 @@ export class NodeProxy {
   readonly #caClient: CaClient | undefined;
   readonly #admin: AdminServers;
   readonly #proxies = new Map<string, PodProxy>();
-  readonly #agentOptions: Omit<NodeAgentOptions, 'hooks' | 'nodeName'>;
-  #agent: NodeAgent | undefined;
   #zds: ZdsClient | undefined;
   #ready = false;
   #draining = false;
@@ -94,14 +85,6 @@ export class NodeProxy {
       if (u.full || !u.upserts) this.store.applyFull(cfg);
       else this.store.applyDelta(u.upserts, u.removals ?? {});
     });
-    const { kubeConfig: agentKubeConfig, rules, ...agentRest } = opts.agent ?? {};
-    const kubeConfig = agentKubeConfig ?? opts.kubeConfig;
-    this.#agentOptions = {
-      ...agentRest,
-      ...(kubeConfig ? { kubeConfig } : {}),
-      netnsDir: c.netnsDir,
-      rules: { ...rules, mark: c.packetMark },
-    };
     this.#admin = new AdminServers({
       ready: () => this.#ready && !this.#draining,
       configDump: () => this.configDump(),
@@ -110,7 +93,7 @@ export class NodeProxy {
     });
   }
 
-  /** Admin servers first (not ready), then the model, then the node agent; ready once pods are being served. */
+  /** Admin servers first (not ready), then the model, then the pods over ZDS; ready once pods are being served. */
   async start(): Promise<Record<string, number>> {
     const c = this.#config;
     const ports = await this.#admin.start({ admin: c.adminAddr, readiness: c.readinessAddr, stats: c.statsAddr });
@@ -129,34 +112,22 @@ export class NodeProxy {
 
   /**
    * Pods come in only after the model: a proxy never starts without the config it serves. Ready once the pods
-   * already on the node are served (the ZDS snapshot applied / the agent idle): during a rollout the old ztunnel is
+   * already on the node are served (the node agent's ZDS snapshot applied): during a rollout the old ztunnel is
    * stopped only then.
    */
   async #startPodSource(): Promise<void> {
-    const c = this.#config;
-    const hooks = { onPodRemoved: (uid: string) => this.#podRemoved(uid) };
-    if (c.inpodSource === 'zds') {
-      this.#zds = new ZdsClient({
-        socketPath: c.zdsSocket,
-        hooks: { ...hooks, onPodAdded: (info, netns) => this.#podAdded({ ...info, netnsPath: netns.path }, netns) },
-      });
-      await this.#zds.start();
-      await this.#zds.snapshotApplied();
-      return;
-    }
-    // Loaded here so that zds mode never imports @kubernetes/client-node (~50 MB of RSS).
-    const { NodeAgent } = await import('../inpod/node-agent.js');
-    this.#agent = new NodeAgent({ ...this.#agentOptions, nodeName: c.nodeName, hooks: { ...hooks, onPodAdded: (pod, netns) => this.#podAdded(pod, netns) } });
-    await this.#agent.start();
-    await this.#agent.whenIdle();
+    this.#zds = new ZdsClient({
+      socketPath: this.#config.zdsSocket,
+      hooks: {
+        onPodAdded: (info, netns) => this.#podAdded({ ...info, netnsPath: netns.path }, netns),
+        onPodRemoved: (uid) => this.#podRemoved(uid),
+      },
+    });
+    await this.#zds.start();
+    await this.#zds.snapshotApplied();
   }
 
-  /** The in-process node agent (INPOD_SOURCE=agent, once started). */
-  get agent(): NodeAgent | undefined {
-    return this.#agent;
-  }
-
-  /** The ZDS client (INPOD_SOURCE=zds, once started). */
+  /** The ZDS client (once started). */
   get zds(): ZdsClient | undefined {
     return this.#zds;
   }
@@ -199,7 +170,7 @@ export class NodeProxy {
 
   /**
    * Graceful drain (SIGTERM): not ready, stop accepting in every pod, let open connections finish up to the drain
-   * deadline, then stop the pod source (the in-process agent, or the ZDS connection). Pods stay redirected (as
+   * deadline, then close the ZDS connection. Pods stay redirected (as
    * Istio's do across a ztunnel restart): the next ztunnel on the node picks them up again.
    */
   async drain(): Promise<void> {
@@ -207,7 +178,6 @@ export class NodeProxy {
     this.#draining = true;
     log.info('draining', `deadline=${this.#config.drainDeadlineMs}ms pods=${this.#proxies.size}`);
     await Promise.all([...this.#proxies.values()].map((p) => p.close(this.#config.drainDeadlineMs)));
-    await this.#agent?.stop();
     await this.#zds?.stop();
   }
 
@@ -233,7 +203,7 @@ export class NodeProxy {
       certificates: this.certs.dump(),
       pods: [...this.#proxies.values()].map((p) => ({ ...p.pod, identity: p.identity, openConnections: p.openConnections })),
       xds: { connected: this.#source?.connected, version: this.#source?.version },
-      podSource: { kind: this.#config.inpodSource, ...(this.#zds ? { zdsConnected: this.#zds.connected } : {}) },
+      podSource: { zdsSocket: this.#config.zdsSocket, zdsConnected: this.#zds?.connected ?? false },
       config: this.#config,
     };
   }

@@ -1,6 +1,6 @@
 // ZDS with a real network namespace (root, no cluster): the agent side opens the pod's netns and adds it, ztunnel's
 // side receives only the fd and brings the in-pod listeners up inside that namespace; removing the pod takes them
-// down. Once with bare PodProxyListeners as the hook, once with the whole shared-mode NodeProxy (INPOD_SOURCE=zds).
+// down. Once with bare PodProxyListeners as the hook, once with the whole shared-mode NodeProxy.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -89,7 +89,7 @@ test.serial('a pod netns handed over ZDS gets the in-pod listeners inside it; re
   t.deepEqual(await listening(ns.name), []);
 });
 
-test.serial('NodeProxy with INPOD_SOURCE=zds serves a pod the agent adds and stops it on removal', async (t) => {
+test.serial('NodeProxy serves a pod the agent adds and stops it on removal', async (t) => {
   const ns = await podNetns(t);
   const servers: ZdsServer[] = [];
   const sock = tempSocket(t, servers);
@@ -103,7 +103,6 @@ test.serial('NodeProxy with INPOD_SOURCE=zds serves a pod the agent adds and sto
   fs.writeFileSync(mesh, 'workloads: []\n');
   const config = parseSharedConfig({
     NODE_NAME: 'node-1',
-    INPOD_SOURCE: 'zds',
     ZDS_SOCKET: sock,
     LOCAL_XDS_PATH: mesh,
     ADMIN_ADDR: 'off',

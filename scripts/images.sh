@@ -209,7 +209,7 @@ cmd_build() {
   t0=$(now)
   mkdir -p "$IMAGES_ROOT"
   exec 9>"$IMAGES_ROOT/.lock"
-  flock 9
+  flock -n 9 || { echo "waiting for another images build (it holds $IMAGES_ROOT/.lock)"; flock 9; }
   t=$(now)
   key=$(input_key)
   dir=$IMAGES_ROOT/$key
@@ -277,6 +277,7 @@ cmd_build() {
   echo "phase archives: $(since "$t") s ($reused unchanged, linked from an earlier build)"
 
   # images.json: what each archive holds and the name to import it under.
+  t=$(now)
   {
     echo "["
     local first=1 tgt size unpacked
@@ -294,6 +295,7 @@ cmd_build() {
   rm -rf "$dir"
   mv "$tmp" "$dir"
   prune_outputs "$key"
+  echo "phase manifest: $(since "$t") s"
   print_table "$dir/images.json"
   echo "phase total: $(since "$t0") s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "$dir"

@@ -180,7 +180,8 @@ test('the Node base runs node and npm from its own root file system (chroot, as 
     }
     const version = execFileSync('chroot', [root, '/usr/local/bin/node', '--version'], { encoding: 'utf8' }).trim();
     t.is(`v${env(img).get('NODE_VERSION')}`, version);
-    t.is(version, process.version, 'the same Node as the repository runs (the npm package `node`)');
+    const pinned = (JSON.parse(read('node_modules/node/package.json')) as { version: string }).version;
+    t.is(version, `v${pinned}`, 'the Node of the npm package `node` the repository installs');
     t.regex(execFileSync('chroot', [root, '/usr/local/bin/npm', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
     t.regex(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^node:x:1000:1000:/m);
   } finally {

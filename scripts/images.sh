@@ -14,7 +14,8 @@
 #
 # Env: AMBIT_CACHE (default /var/cache/ambit), AMBIT_NPM_VERSION (npm in the node base, default below),
 # AMBIT_DEBIAN_MIRROR and AMBIT_DEBIAN_SECURITY_MIRROR (default deb.debian.org), AMBIT_IMAGES_JOBS (parallel
-# archive writes, default 2), NODE_EXTRA_CA_CERTS (a CA bundle npm needs inside the build, e.g. behind a proxy
+# archive writes, default 2), AMBIT_IMAGES_STORAGE_GB (buildah's layer cache is pruned past it, default 12),
+# NODE_EXTRA_CA_CERTS (a CA bundle npm needs inside the build, e.g. behind a proxy
 # that re-signs TLS: passed as the build secret `extra-ca`, never stored in an image).
 set -euo pipefail
 
@@ -297,6 +298,8 @@ cmd_build() {
   mv "$tmp" "$dir"
   prune_outputs "$key"
   echo "phase manifest: $(since "$t") s"
+  t=$(now)
+  prune_storage && echo "phase prune: $(since "$t") s"
   print_table "$dir/images.json"
   echo "phase total: $(since "$t0") s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "$dir"
@@ -324,6 +327,16 @@ prune_outputs() {
     [ "$keep" -lt 3 ] || rm -rf "${IMAGES_ROOT:?}/$d"
   done < <(cd "$IMAGES_ROOT" && ls -1t | grep -E '^[0-9a-f]{16}$')
   find "$IMAGES_ROOT" -maxdepth 1 -name '*.tmp.*' -mmin +120 -exec rm -rf {} + 2>/dev/null || true
+}
+
+# buildah keeps every earlier build's layers as its cache; past AMBIT_IMAGES_STORAGE_GB (default 12) the unnamed
+# ones go (the next build then runs npm ci and tsc again, about a minute).
+prune_storage() {
+  local gb
+  gb=$(du -s --block-size=1G "$CACHE/buildah/storage" 2>/dev/null | cut -f1)
+  [ "${gb:-0}" -gt "${AMBIT_IMAGES_STORAGE_GB:-12}" ] || return 1
+  echo "buildah storage holds ${gb} GB: removing the layers no tagged image uses"
+  bh rmi --prune >/dev/null 2>&1 || true
 }
 
 # Bytes of an image's file system, unpacked: its layers' diff sizes, from buildah's own storage records.
@@ -394,6 +407,6 @@ case ${1:-build} in
   build) cmd_build ;;
   key) cmd_key ;;
   wrap-binary) shift; cmd_wrap_binary "$@" ;;
-  -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h | --help | help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' ;;
   *) die "unknown command '$1': use build, key or wrap-binary (see --help)" ;;
 esac

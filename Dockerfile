@@ -57,14 +57,15 @@ COPY test/e2e/package.json test/e2e/
 
 # Every dependency (TypeScript is a dev dependency), then one `tsc -b` over the packages the images ship (and the
 # projects they reference). Nothing of this stage but the dist folders reaches an image, and of those only the
-# JavaScript: compiled tests, declarations and source maps are removed.
+# JavaScript: compiled tests and benchmarks, declarations, source maps and tsc's build info are removed.
 FROM manifests AS build
 ARG NODE_EXTRA_CA_CERTS
 RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --no-audit --no-fund
 COPY . .
 RUN npx tsc -b controller ztunnel-runtime waypoint-runtime samples \
-  && find . -name node_modules -prune -o -type d -path '*/dist/test' -prune -exec rm -rf {} + \
-  && find . -name node_modules -prune -o -path '*/dist/*' \( -name '*.d.ts' -o -name '*.map' \) -type f -exec rm -f {} +
+  && find . -name node_modules -prune -o -type d \( -path '*/dist/test' -o -path '*/dist/bench' \) -prune -exec rm -rf {} + \
+  && find . -name node_modules -prune -o -path '*/dist/*' -type f \( -name '*.d.ts' -o -name '*.map' -o -name '*.tsbuildinfo' \) \
+    -exec rm -f {} +
 
 # The shared runtime base: Node and the package files, so each image's `npm ci --omit=dev --workspace …` installs
 # the production dependencies of its own workspaces only (then drops their type declarations, source maps and

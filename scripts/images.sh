@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run images`: builds every image of the root Dockerfile into OCI archives without a container engine, so
 # the real nodes' containerd can import them (`ctr -n k8s.io images import --index-name <name> <archive>`).
-# buildah (chroot isolation, overlay storage of its own under the cache) builds the targets on a base made here
+# buildah (chroot isolation, overlay storage of its own under the cache: vfs copies the whole file system per
+# layer, measured 7x slower and 8x the disk for three targets here) builds the targets on a base made here
 # from Debian's packages (mmdebstrap) and the Node binary of the npm package `node`. The archives go to
 # ${AMBIT_CACHE:-/var/cache/ambit}/images/<key>/, where <key> hashes every input, so a second run is instant.
 #
@@ -13,7 +14,8 @@
 #
 # Env: AMBIT_CACHE (default /var/cache/ambit), AMBIT_NPM_VERSION (npm in the node base, default below),
 # AMBIT_DEBIAN_MIRROR and AMBIT_DEBIAN_SECURITY_MIRROR (default deb.debian.org), AMBIT_IMAGES_JOBS (parallel
-# archive writes, default 2), NODE_EXTRA_CA_CERTS (a CA bundle npm needs inside the build, e.g. behind a proxy
+# archive writes, default 2), AMBIT_IMAGES_STORAGE_GB (buildah's layer cache is pruned past it, default 12),
+# NODE_EXTRA_CA_CERTS (a CA bundle npm needs inside the build, e.g. behind a proxy
 # that re-signs TLS: passed as the build secret `extra-ca`, never stored in an image).
 set -euo pipefail
 
@@ -77,9 +79,10 @@ input_key() {
   } | sha256sum | cut -c1-16
 }
 
-# The base's own key: this script (its recipe) and the versions it puts in.
+# The base's own key: its recipe (the function below, not the whole script) and the versions it puts in.
 base_key() {
-  { printf 'node %s npm %s suite %s\n' "$(node_version)" "$NPM_VERSION" "$SUITE"; sha256sum <"$REPO/scripts/images.sh"; } |
+  { printf 'node %s npm %s suite %s mirrors %s %s\n' "$(node_version)" "$NPM_VERSION" "$SUITE" "$MIRROR" "$SECURITY_MIRROR"
+    declare -f build_base; } |
     sha256sum | cut -c1-16
 }
 
@@ -208,7 +211,7 @@ cmd_build() {
   t0=$(now)
   mkdir -p "$IMAGES_ROOT"
   exec 9>"$IMAGES_ROOT/.lock"
-  flock 9
+  flock -n 9 || { echo "waiting for another images build (it holds $IMAGES_ROOT/.lock)"; flock 9; }
   t=$(now)
   key=$(input_key)
   dir=$IMAGES_ROOT/$key
@@ -257,8 +260,15 @@ cmd_build() {
   local refs=()
   while IFS='|' read -r target ref args; do refs+=("$ref"); done < <(targets "$version")
   refs+=("$debian_ref" "$node_ref")
-  local r running=0 fail=0
+  local r running=0 fail=0 id prev reused=0
   for r in "${refs[@]}"; do
+    # The same image (same ID: same layers and config) in an earlier output directory: link its archive.
+    id=$(bh inspect --type image --format '{{.FromImageID}}' "$r")
+    prev=$(previous_archive "$id" "$(normalized "$r")")
+    if [ -n "$prev" ] && ln -f "$prev" "$tmp/$(archive_name "$r")" 2>/dev/null; then
+      reused=$((reused + 1))
+      continue
+    fi
     (bh push --quiet "$r" "oci-archive:$tmp/$(archive_name "$r"):$(normalized "$r")" >"$tmp/logs/push-$(archive_name "$r").log" 2>&1 ||
       { echo "images: writing the archive of $r failed: $tmp/logs/push-$(archive_name "$r").log" >&2; exit 1; }) &
     running=$((running + 1))
@@ -266,9 +276,10 @@ cmd_build() {
   done
   while [ "$running" -gt 0 ]; do wait -n || fail=1; running=$((running - 1)); done
   [ "$fail" -eq 0 ] || die "some archives failed (above)"
-  echo "phase archives: $(since "$t") s"
+  echo "phase archives: $(since "$t") s ($reused unchanged, linked from an earlier build)"
 
   # images.json: what each archive holds and the name to import it under.
+  t=$(now)
   {
     echo "["
     local first=1 tgt size unpacked
@@ -277,16 +288,55 @@ cmd_build() {
       unpacked=$(image_unpacked "$ref")
       [ $first -eq 1 ] || echo ","
       first=0
-      printf '  { "ref": "%s", "name": "%s", "archive": "%s", "sizeBytes": %s, "unpackedBytes": %s, "target": "%s" }' \
-        "$ref" "$(normalized "$ref")" "$dir/$(archive_name "$ref")" "$size" "$unpacked" "$tgt"
+      printf '  { "ref": "%s", "name": "%s", "archive": "%s", "sizeBytes": %s, "unpackedBytes": %s, "target": "%s", "imageId": "%s" }' \
+        "$ref" "$(normalized "$ref")" "$dir/$(archive_name "$ref")" "$size" "$unpacked" "$tgt" \
+        "$(bh inspect --type image --format '{{.FromImageID}}' "$ref")"
     done < <(targets "$version" | cut -d'|' -f1,2; echo "base|$debian_ref"; echo "base|$node_ref")
     printf '\n]\n'
   } >"$tmp/images.json"
   rm -rf "$dir"
   mv "$tmp" "$dir"
+  prune_outputs "$key"
+  echo "phase manifest: $(since "$t") s"
+  t=$(now)
+  prune_storage && echo "phase prune: $(since "$t") s"
   print_table "$dir/images.json"
   echo "phase total: $(since "$t0") s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "$dir"
+}
+
+# An archive of image $1 under name $2 in an earlier output directory (their images.json), if one is there.
+previous_archive() {
+  "$NODE_BIN" -e '
+    const fs = require("fs");
+    const [root, id, name] = process.argv.slice(1);
+    for (const d of fs.readdirSync(root)) {
+      let list;
+      try { list = JSON.parse(fs.readFileSync(`${root}/${d}/images.json`, "utf8")); } catch { continue; }
+      const hit = list.find((i) => i.imageId === id && i.name === name && fs.existsSync(i.archive));
+      if (hit) { console.log(hit.archive); break; }
+    }' "$IMAGES_ROOT" "$1" "$2"
+}
+
+# Keeps the newest three output directories (and $1): each holds about 1 GB, shared archives hard-linked.
+prune_outputs() {
+  local d keep=0
+  while read -r d; do
+    [ "$d" = "$1" ] && continue
+    keep=$((keep + 1))
+    [ "$keep" -lt 3 ] || rm -rf "${IMAGES_ROOT:?}/$d"
+  done < <(cd "$IMAGES_ROOT" && ls -1t | grep -E '^[0-9a-f]{16}$')
+  find "$IMAGES_ROOT" -maxdepth 1 -name '*.tmp.*' -mmin +120 -exec rm -rf {} + 2>/dev/null || true
+}
+
+# buildah keeps every earlier build's layers as its cache; past AMBIT_IMAGES_STORAGE_GB (default 12) the unnamed
+# ones go (the next build then runs npm ci and tsc again, about a minute).
+prune_storage() {
+  local gb
+  gb=$(du -s --block-size=1G "$CACHE/buildah/storage" 2>/dev/null | cut -f1)
+  [ "${gb:-0}" -gt "${AMBIT_IMAGES_STORAGE_GB:-12}" ] || return 1
+  echo "buildah storage holds ${gb} GB: removing the layers no tagged image uses"
+  bh rmi --prune >/dev/null 2>&1 || true
 }
 
 # Bytes of an image's file system, unpacked: its layers' diff sizes, from buildah's own storage records.
@@ -343,7 +393,8 @@ cmd_wrap_binary() {
       c=$(bh from --quiet scratch)
     fi
     bh copy --quiet --chmod 0755 "$c" "$bin" "/$name"
-    bh config --entrypoint "$entry" --cmd '' ${user:+--user "$user"} --created-by "images.sh wrap-binary $name" "$c"
+    bh config --cmd '' "$c"
+    bh config --entrypoint "$entry" ${user:+--user "$user"} --created-by "images.sh wrap-binary $name" "$c"
     bh commit --quiet --rm "$c" "$ref" >/dev/null
     bh push --quiet "$ref" "oci-archive:$out.tmp:$(normalized "$ref")"
     mv "$out.tmp" "$out"
@@ -356,6 +407,6 @@ case ${1:-build} in
   build) cmd_build ;;
   key) cmd_key ;;
   wrap-binary) shift; cmd_wrap_binary "$@" ;;
-  -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h | --help | help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' ;;
   *) die "unknown command '$1': use build, key or wrap-binary (see --help)" ;;
 esac

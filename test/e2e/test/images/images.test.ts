@@ -147,6 +147,12 @@ for (const ref of wanted) {
     t.true(hasFile(img, `app/${script}`), `/app/${script} is in the image`);
     t.true(hasFile(img, 'usr/local/bin/node'), 'node is in the image');
     t.is(env(img).get('NODE_ENV'), 'production');
+    // Only what runs: no compiled tests or benchmarks, declarations, source maps or tsc build info under /app.
+    const extra = img.manifest.layers
+      .flatMap((l) => img.layer(l.digest))
+      .map((e) => e.path)
+      .filter((p) => p.startsWith('app/') && /\/dist\/(test|bench)\/|\.d\.[cm]?ts$|\.map$|\.tsbuildinfo$/.test(p));
+    t.deepEqual(extra.slice(0, 5), [], `${extra.length} files /app does not need`);
     for (const [k, v] of Object.entries(local?.env ?? {})) t.is(env(img).get(k), v, `${ref}: ENV ${k}`);
     // Only ztunnel runs as root (setns and iptables in pods' namespaces).
     if (ref.startsWith('ambit/ztunnel:')) t.true(!cfg.User || cfg.User === 'root' || cfg.User === '0', `ztunnel user '${cfg.User}'`);
@@ -174,7 +180,8 @@ test('the Node base runs node and npm from its own root file system (chroot, as 
     }
     const version = execFileSync('chroot', [root, '/usr/local/bin/node', '--version'], { encoding: 'utf8' }).trim();
     t.is(`v${env(img).get('NODE_VERSION')}`, version);
-    t.is(version, process.version, 'the same Node as the repository runs (the npm package `node`)');
+    const pinned = (JSON.parse(read('node_modules/node/package.json')) as { version: string }).version;
+    t.is(version, `v${pinned}`, 'the Node of the npm package `node` the repository installs');
     t.regex(execFileSync('chroot', [root, '/usr/local/bin/npm', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
     t.regex(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^node:x:1000:1000:/m);
   } finally {

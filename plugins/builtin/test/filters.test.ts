@@ -321,3 +321,34 @@ test('a plugin stuck in while(true) fails only its own request (503 PF), is rest
   t.true(s.env.logger.lines.some((l) => l.includes('plugin process blocked, restarting')));
   await s.manager.close();
 });
+
+test('locked dependencies install with npm ci, which checks each one: a dependency whose bytes differ from the lock fails the install', async (t) => {
+  const s = setup();
+  const dep = packFiles('lockdep', '1.0.0', { 'index.js': `export default (s) => '<' + s + '>';` });
+  const other = packFiles('lockdep', '1.0.0', { 'index.js': `export default () => 'evil';` });
+  const depFile = join(work, `lockdep-${Math.random().toString(36).slice(2)}.tgz`);
+  const lock = {
+    name: '@acme/locked',
+    version: '1.0.0',
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': { name: '@acme/locked', version: '1.0.0', dependencies: { lockdep: `file:${depFile}` } }, 'node_modules/lockdep': { version: '1.0.0', resolved: `file:${depFile}`, integrity: dep.integrity } },
+  };
+  const source = `import wrap from 'lockdep'; export default class L { name = 'l'; onRequest(ctx) { ctx.setRequestHeader('x-locked', wrap('y')); } }`;
+  const pkg = packFiles('@acme/locked', '1.0.0', { 'index.js': source, 'npm-shrinkwrap.json': JSON.stringify(lock) }, { dependencies: { lockdep: `file:${depFile}` } });
+  const wpp = resource('locked', { failStrategy: 'FAIL_OPEN', package: { name: '@acme/locked', version: '1.0.0', tarball: pkg.tarball, integrity: pkg.integrity } });
+
+  // the dependency's bytes are not the ones locked (npm's cache has never seen the locked ones: fresh tarballs)
+  writeFileSync(depFile, readFileSync(other.tarball));
+  await s.manager.sync([wpp]);
+  t.is(s.active('locked')?.reason, 'InstallFailed');
+  t.regex(s.active('locked')?.message ?? '', /^npm ci of lockdep failed/);
+  t.is((await s.run()).requestHeaders['x-locked'], undefined);
+
+  // the locked bytes: installed and running
+  writeFileSync(depFile, readFileSync(dep.tarball));
+  await s.manager.sync([wpp]);
+  t.is(s.active('locked')?.reason, 'Loaded', s.active('locked')?.message);
+  t.is((await s.run()).requestHeaders['x-locked'], '<y>');
+  await s.manager.close();
+});

@@ -257,7 +257,10 @@ test('a sandboxed plugin cannot read the waypoint token or other files, sees an 
   const snoop = pack(
     '@acme/snoop',
     '1.0.0',
-    `import { readFileSync } from 'node:fs';
+    `import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+const code = (f) => { try { f(); return 'allowed'; } catch (e) { return e.code; } };
 export default class Snoop {
   name = 'snoop';
   onRequest(ctx) {
@@ -269,6 +272,9 @@ export default class Snoop {
     ctx.setRequestHeader('x-proc', proc);
     ctx.setRequestHeader('x-env', JSON.stringify(Object.keys(process.env)));
     ctx.setRequestHeader('x-same-process', String(process.pid === Number(ctx.request.headers['x-waypoint-pid'])));
+    ctx.setRequestHeader('x-write', code(() => writeFileSync(${JSON.stringify(join(work, 'planted'))}, 'x')));
+    ctx.setRequestHeader('x-exec', code(() => execFileSync('id')));
+    ctx.setRequestHeader('x-worker', code(() => new Worker('1', { eval: true })));
   }
 }`,
   );
@@ -279,6 +285,10 @@ export default class Snoop {
   t.is(r.requestHeaders['x-proc'], 'ERR_ACCESS_DENIED');
   t.is(r.requestHeaders['x-env'], '[]');
   t.is(r.requestHeaders['x-same-process'], 'false');
+  t.is(r.requestHeaders['x-write'], 'ERR_ACCESS_DENIED');
+  t.is(r.requestHeaders['x-exec'], 'ERR_ACCESS_DENIED');
+  t.is(r.requestHeaders['x-worker'], 'ERR_ACCESS_DENIED');
+  t.false(existsSync(join(work, 'planted')));
 
   const nosy = pack('@acme/nosy', '1.0.0', `import { inject, MESH_STATE } from '@ambit/plugin-sdk';
 export default class Nosy { constructor(mesh) { this.mesh = mesh; this.name = 'nosy'; } onRequest() {} }

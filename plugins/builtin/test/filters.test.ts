@@ -322,7 +322,7 @@ test('a plugin stuck in while(true) fails only its own request (503 PF), is rest
   const c = s.active('spin');
   t.is(c?.status, 'True');
   t.is(c?.reason, 'Degraded');
-  t.regex(c?.message ?? '', /onRequest blocked the plugin's event loop for more than 300ms: its process was killed and restarted/);
+  t.regex(c?.message ?? '', /onRequest blocked the plugin's event loop for more than 300ms: its process was killed: restarted \(1 restarts\)/);
   // the restarted process serves again (a request arriving while it starts may spend its budget waiting)
   let again = await s.run();
   for (let i = 0; i < 10 && again.status !== 200; i++) again = await s.run();
@@ -360,5 +360,28 @@ test('locked dependencies install with npm ci, which checks each one: a dependen
   await s.manager.sync([wpp]);
   t.is(s.active('locked')?.reason, 'Loaded', s.active('locked')?.message);
   t.is((await s.run()).requestHeaders['x-locked'], '<y>');
+  await s.manager.close();
+});
+
+test('a plugin whose process exits on every request is restarted with a growing delay, not once per request', async (t) => {
+  const s = setup();
+  const quitter = pack('@acme/quit', '1.0.0', `export default class Quit { name = 'quit'; onRequest() { process.exit(3); } }`);
+  await s.manager.sync([resource('quit', { package: { name: '@acme/quit', version: '1.0.0', tarball: quitter.tarball, integrity: quitter.integrity } })]);
+  t.is(s.active('quit')?.reason, 'Loaded');
+  const first = await s.run();
+  t.is(first.status, 503);
+  for (let i = 0; i < 100 && !/exited \(code 3\)/.test(s.active('quit')?.message ?? ''); i++) await new Promise((res) => setTimeout(res, 20));
+  t.regex(s.active('quit')?.message ?? '', /its process exited \(code 3\): restarted \(1 restarts\)/);
+  // the first restart is immediate; the second death within a minute waits before the next start
+  let second = await s.run();
+  for (let i = 0; i < 20 && !/2 restarts/.test(s.active('quit')?.message ?? ''); i++) second = await s.run();
+  t.is(second.status, 503);
+  t.regex(s.active('quit')?.message ?? '', /exited \(code 3\): restarted in 1s \(2 restarts\)/);
+  // meanwhile requests fail fast, without starting processes
+  const burst = await Promise.all(Array.from({ length: 20 }, () => s.run()));
+  t.true(burst.every((r) => r.status === 503));
+  t.is(s.env.logger.lines.filter((l) => l.includes('plugin process exited, restarting')).length, 2);
+  t.regex(s.active('quit')?.message ?? '', /process is restarting after a failure \(next start in 1s\)/);
+  t.true(s.env.logger.lines.some((l) => l.includes('plugin failed') && l.includes('process is restarting after a failure')));
   await s.manager.close();
 });

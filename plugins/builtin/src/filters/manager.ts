@@ -162,10 +162,8 @@ export class WaypointPluginManager {
               logger: this.opts.logger.child(`${ref.namespace}/${ref.name}`),
               budgetMs: timeoutMs,
               maxHeapMb: this.opts.maxHeapMb,
-              onRestart: (why) => {
-                entry.failures++;
-                status('True', 'Degraded', `${why} (${entry.failures} failures)`);
-              },
+              // the request that found the process gone already counted as a failure (onError below)
+              onRestart: (why) => status('True', 'Degraded', `${why} (${entry.failures} failures)`),
             });
             plugin = sandboxed;
             close = () => sandboxed.close();

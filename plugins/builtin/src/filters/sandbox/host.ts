@@ -98,7 +98,10 @@ export class SandboxedPlugin implements Plugin {
   readonly #pending = new Map<number, Pending>();
   readonly #pongs = new Map<number, () => void>();
   #closed = false;
-  /** How many times the process was killed for blocking. */
+  #lostAt = 0;
+  #backoffMs = 0;
+  #notBefore = 0;
+  /** How many times the process was lost (killed for blocking, or exited) and restarted. */
   restarts = 0;
 
   private constructor(
@@ -154,9 +157,30 @@ export class SandboxedPlugin implements Plugin {
     });
     child.once('exit', (code, signal) => {
       if (this.#child !== child) return;
-      this.#child = undefined;
-      this.#failAll(new Error(`plugin ${this.opts.name} process exited (${signal ?? `code ${code}`})`));
+      this.#lost(child, `its process exited (${signal ?? `code ${code}`})`, 'plugin process exited, restarting', {});
     });
+  }
+
+  /**
+   * The process is gone (it exited, or was killed for blocking): fail what waits on it, say why, and start
+   * another, at once the first time, then after a delay that doubles (1 s up to 30 s) while it keeps dying
+   * within a minute, so a plugin that exits on every request cannot make the waypoint spawn a process per request.
+   */
+  #lost(child: ChildProcess, what: string, log: string, fields: Record<string, string | number>): void {
+    this.#child = undefined;
+    this.restarts++;
+    const now = Date.now();
+    this.#backoffMs = now - this.#lostAt < 60_000 ? Math.min(Math.max(this.#backoffMs * 2, 1000), 30_000) : 0;
+    this.#lostAt = now;
+    this.#notBefore = now + this.#backoffMs;
+    const why = `${what}: restarted${this.#backoffMs ? ` in ${this.#backoffMs / 1000}s` : ''} (${this.restarts} restarts)`;
+    this.opts.logger.error(log, { plugin: this.opts.name, ...fields, restarts: this.restarts, restartInMs: this.#backoffMs });
+    this.#failAll(new PluginBlockedError(`plugin ${this.opts.name} ${why}`));
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    this.opts.onRestart?.(why);
+    if (this.#closed) return;
+    const restart = setTimeout(() => void this.#ensure().catch((err: Error) => this.opts.logger.error('plugin restart failed', { plugin: this.opts.name, error: err.message })), this.#backoffMs);
+    restart.unref();
   }
 
   #failAll(err: Error): void {
@@ -167,6 +191,8 @@ export class SandboxedPlugin implements Plugin {
   async #ensure(): Promise<ChildProcess> {
     if (this.#child) return this.#child;
     if (this.#closed) throw new Error(`plugin ${this.opts.name} was removed`);
+    const wait = this.#notBefore - Date.now();
+    if (!this.#starting && wait > 0) throw new Error(`plugin ${this.opts.name} process is restarting after a failure (next start in ${Math.ceil(wait / 1000)}s)`);
     this.#starting ??= spawn(this.opts).then(
       ({ child }) => {
         this.#starting = undefined;
@@ -226,14 +252,7 @@ export class SandboxedPlugin implements Plugin {
     });
     this.#pongs.delete(id);
     if (answered || this.#child !== child) return;
-    this.restarts++;
-    const why = `${hook} blocked the plugin's event loop for more than ${this.opts.budgetMs}ms: its process was killed and restarted (${this.restarts} restarts)`;
-    this.opts.logger.error('plugin process blocked, restarting', { plugin: this.opts.name, hook, budgetMs: this.opts.budgetMs, restarts: this.restarts });
-    this.#child = undefined;
-    this.#failAll(new PluginBlockedError(`plugin ${this.opts.name} ${why}`));
-    child.kill('SIGKILL');
-    this.opts.onRestart?.(why);
-    if (!this.#closed) void this.#ensure().catch((err: Error) => this.opts.logger.error('plugin restart failed', { plugin: this.opts.name, error: err.message }));
+    this.#lost(child, `${hook} blocked the plugin's event loop for more than ${this.opts.budgetMs}ms: its process was killed`, 'plugin process blocked, restarting', { hook, budgetMs: this.opts.budgetMs });
   }
 }
 

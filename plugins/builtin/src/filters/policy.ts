@@ -62,8 +62,17 @@ export function sourceAllowed(policy: PluginPolicy | undefined, url: string): bo
   } catch {
     return false;
   }
-  // `..` is resolved by URL parsing, so a prefix cannot be escaped with it.
-  return (policy?.sources ?? []).some((p) => normal.startsWith(p));
+  // `..` (also percent-encoded) is resolved by URL parsing, so a prefix cannot be escaped with it. A prefix is a
+  // whole path segment: `https://registry.npmjs.org` does not admit `https://registry.npmjs.org.evil.example/`.
+  return (policy?.sources ?? []).some((raw) => {
+    let p: string;
+    try {
+      p = new URL(raw).href;
+    } catch {
+      return false;
+    }
+    return normal === p || normal.startsWith(p.endsWith('/') ? p : `${p}/`);
+  });
 }
 
 /** Namespaces whose plugins a waypoint accepts: its own, the root namespace, and what its owner lists. */

@@ -248,3 +248,16 @@ test('the model is deterministic: same objects in any order give the same JSON',
   const b: MeshInput = { ...a, pods: [...a.pods].reverse(), services: [...a.services].reverse() };
   t.is(JSON.stringify(buildMesh(a).mesh), JSON.stringify(buildMesh(b).mesh));
 });
+
+test("the root namespace's ambit-plugin-policy ConfigMap goes to every waypoint; a ConfigMap of that name elsewhere goes to none", (t) => {
+  const input = bookinfo();
+  input.gateways = [waypointGateway('waypoint'), waypointGateway('other', { namespace: 'team-b', address: '10.96.9.11' })];
+  const cm = (namespace: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ambit-plugin-policy', namespace, resourceVersion: '7' }, data: { packages: '@acme/*', sources: 'https://registry.npmjs.org/' } });
+  input.pluginPolicies = [cm('istio-system'), cm('default')];
+  const { waypoints } = buildMesh(input);
+  for (const key of ['default/waypoint', 'team-b/other']) {
+    const sent = waypoints.get(key)!.resources.filter((r) => r.kind === 'ConfigMap');
+    t.deepEqual(sent.map((r) => `${r.metadata.namespace}/${r.metadata.name}`), ['istio-system/ambit-plugin-policy'], key);
+    t.deepEqual((sent[0] as unknown as { data: unknown }).data, { packages: '@acme/*', sources: 'https://registry.npmjs.org/' });
+  }
+});

@@ -51,3 +51,13 @@ test('the writable volumes are distinct and none hides the image\'s code', (t) =
   t.is(new Set(paths).size, paths.length);
   for (const p of paths) t.false(p === '/' || p === '/app' || p.startsWith('/app/'), p);
 });
+
+test("the Gateway owner's plugins.ambit.dev/allowed-namespaces becomes AMBIT_PLUGIN_NAMESPACES; without it the waypoint gets none", (t) => {
+  const envOf = (g: Gateway) => {
+    const c = (renderWaypoint(g, { version: '0.1.0' }).deployment.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!;
+    return new Map(c.env.map((e) => [e.name, e.value]));
+  };
+  t.false(envOf(gw).has('AMBIT_PLUGIN_NAMESPACES'));
+  const shared = { ...gw, metadata: { ...gw.metadata, annotations: { 'plugins.ambit.dev/allowed-namespaces': ' tenant-a,tenant-b ' } } };
+  t.is(envOf(shared).get('AMBIT_PLUGIN_NAMESPACES'), 'tenant-a,tenant-b');
+});

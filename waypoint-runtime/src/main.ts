@@ -7,6 +7,9 @@
 // Client address trust: --num-trusted-proxies / AMBIT_NUM_TRUSTED_PROXIES (Istio's numTrustedProxies, default 0:
 // X-Forwarded-For never decides remoteIpBlocks); CA_TRUSTED_NODE_ACCOUNTS (`ns/sa,...`, default
 // istio-system/ztunnel): node proxies whose `forwarded: for=` is believed for any workload.
+// Plugins: AMBIT_PLUGINS_DIR (--plugins-dir) where packages are unpacked; AMBIT_PLUGIN_NAMESPACES (`a,b` or `*`):
+// namespaces besides its own whose WaypointPlugins this waypoint runs (the controller renders it from the
+// Gateway's plugins.ambit.dev/allowed-namespaces annotation). The allow-list comes with the config (SECURITY.md).
 //
 // File:
 //   waypoint: {name, namespace, serviceAccount?, trustDomain?, rootNamespace?}
@@ -20,6 +23,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@ambit/plugin-sdk';
+import { parseNamespaceList } from '@ambit/plugins';
 import { CaClient, CertificateManager, LocalCA, loadCA, type CertificateSource, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
 import { ControllerConfigSource } from './config/controller.js';
 import { FileConfigSource, parseWaypointFile, type ConfigSource, type WaypointFileSettings } from './config/source.js';
@@ -128,6 +132,7 @@ async function main(): Promise<void> {
     logger: log,
     connector: cert ? new HboneConnector({ certificate: cert.get }) : new PlainHttpConnector(),
     pluginsDir: values['plugins-dir'] ?? process.env.AMBIT_PLUGINS_DIR ?? '/var/lib/ambit/plugins',
+    pluginNamespaces: parseNamespaceList(process.env.AMBIT_PLUGIN_NAMESPACES),
     numTrustedProxies,
     trustedNodeAccounts: nodeAccounts,
   });

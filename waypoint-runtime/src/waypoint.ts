@@ -42,7 +42,19 @@ import {
   type StatusCondition,
   type WaypointIdentity,
 } from '@ambit/plugin-sdk';
-import { AuthzPlugin, PackageLoader, RoutingPlugin, TelemetryPlugin, WAYPOINT_PLUGIN_GROUP, WAYPOINT_PLUGIN_KIND, WaypointPluginManager, type WaypointPluginSpec } from '@ambit/plugins';
+import {
+  AuthzPlugin,
+  findPluginPolicy,
+  PackageLoader,
+  RoutingPlugin,
+  sourceAllowed,
+  TelemetryPlugin,
+  WAYPOINT_PLUGIN_GROUP,
+  WAYPOINT_PLUGIN_KIND,
+  WaypointPluginManager,
+  type PluginPolicy,
+  type WaypointPluginSpec,
+} from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BoundDestinations, type Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
@@ -121,6 +133,16 @@ export interface WaypointOptions {
   domain?: string;
   /** Where WaypointPlugin packages are installed (one directory per version). Unset: WaypointPlugins ignored. */
   pluginsDir?: string;
+  /**
+   * The plugin allow-list when the config holds no ConfigMap `ambit-plugin-policy` of the root namespace (which
+   * the controller pushes, and which wins). Neither: no WaypointPlugin is allowed.
+   */
+  pluginPolicy?: PluginPolicy;
+  /**
+   * Namespaces besides its own and the root namespace whose WaypointPlugins this waypoint runs (`*`: any): what
+   * the Gateway's owner put in its `plugins.ambit.dev/allowed-namespaces` annotation (AMBIT_PLUGIN_NAMESPACES).
+   */
+  pluginNamespaces?: string[];
   /** Status of resources the waypoint reads (WaypointPlugin Active, AuthorizationPolicy acceptance). */
   onStatus?(ref: ResourceRef, condition: StatusCondition): void;
   /**
@@ -228,8 +250,11 @@ export class Waypoint {
       };
     }
     if (opts.pluginsDir) {
+      const policy = () => findPluginPolicy(this.resources.list('ConfigMap', ''), this.identity.rootNamespace) ?? opts.pluginPolicy;
       const manager = new WaypointPluginManager({
-        loader: new PackageLoader({ root: opts.pluginsDir }),
+        loader: new PackageLoader({ root: opts.pluginsDir, allowSource: (url) => sourceAllowed(policy(), url) }),
+        policy,
+        allowedNamespaces: opts.pluginNamespaces,
         container: c,
         waypoint: this.identity,
         logger: this.logger.child('plugins'),
@@ -386,6 +411,7 @@ export class Waypoint {
     await this.app.close();
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await this.connector.close();
+    await this.plugins?.close();
   }
 
   #context(req: FastifyRequest): RequestContext {

@@ -1,6 +1,7 @@
 // What the waypoint reports to the controller about its WaypointPlugins: the publisher's rules, then a real waypoint
 // whose config source leads back to a controller (a broken package, a plugin that throws on live traffic, removal).
 import test from 'ava';
+import { pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,7 +125,7 @@ test('a waypoint reports a broken package, a plugin that throws on traffic (fail
   const broken = wpp('broken', { failStrategy: 'FAIL_OPEN', package: { name: 'status-good', version: '1.0.0', tarball: good.tarball, integrity: 'sha512-' + Buffer.alloc(64).toString('base64') } });
   const throws = wpp('thrower', { package: { name: 'status-thrower', version: '1.0.0', tarball: thrower.tarball, integrity: thrower.integrity } }, 4);
   const source = new ReportingSource({ mesh, resources: [broken, throws] } as WaypointSnapshot);
-  const h = await startWaypoint(mesh, [], { source, pluginsDir: join(work, 'plugins') });
+  const h = await startWaypoint(mesh, [], { source, pluginsDir: join(work, 'plugins'), pluginPolicy: { packages: ['status-*', 'status-good', 'status-thrower'], sources: [pathToFileURL(work).href + '/'] } });
   t.teardown(async () => {
     await h.close();
     await app.close();

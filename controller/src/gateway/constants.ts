@@ -37,6 +37,8 @@ export const A = {
   nameOverride: 'gateway.istio.io/name-override',
   serviceAccount: 'gateway.istio.io/service-account',
   serviceType: 'networking.istio.io/service-type',
+  /** Namespaces (`a,b` or `*`) besides the waypoint's own whose WaypointPlugins it runs: its owner's consent. */
+  pluginNamespaces: 'plugins.ambit.dev/allowed-namespaces',
   lastApplied: 'kubectl.kubernetes.io/last-applied-configuration',
   /** 2022 dialect: the waypoint serves only this service account's workloads. */
   legacyServiceAccount: 'istio.io/service-account',

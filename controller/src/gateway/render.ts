@@ -171,6 +171,8 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
     { name: 'ISTIO_META_OWNER', value: `kubernetes://apis/apps/v1/namespaces/${ns}/deployments/${names.deployment}` },
     { name: 'ISTIO_META_MESH_ID', value: ctx.trustDomain ?? 'cluster.local' },
     ...(names.forServiceAccount ? [{ name: 'ISTIO_META_WAYPOINT_FOR_SERVICE_ACCOUNT', value: names.forServiceAccount }] : []),
+    // The Gateway owner's consent to run other namespaces' WaypointPlugins (absent: only its own namespace's).
+    ...(gw.metadata.annotations?.[A.pluginNamespaces]?.trim() ? [{ name: 'AMBIT_PLUGIN_NAMESPACES', value: gw.metadata.annotations[A.pluginNamespaces]!.trim() }] : []),
     ...WAYPOINT_WRITABLE.map((w) => ({ name: w.env, value: w.mountPath })),
     // npm would otherwise ask the registry for a newer npm on every run.
     { name: 'npm_config_update_notifier', value: 'false' },

@@ -262,6 +262,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     virtualServices: input.virtualServices ?? [],
     destinationRules: input.destinationRules ?? [],
     waypointPlugins: input.waypointPlugins ?? [],
+    pluginPolicies: input.pluginPolicies ?? [],
   };
   for (const gw of input.gateways) {
     if (!isWaypointGateway(gw, classes)) continue;

@@ -39,6 +39,8 @@ export interface MeshInput {
   virtualServices?: KubeObject[];
   destinationRules?: KubeObject[];
   waypointPlugins?: KubeObject[];
+  /** ConfigMap `ambit-plugin-policy` of the root namespace: the WaypointPlugin allow-list every waypoint gets. */
+  pluginPolicies?: KubeObject[];
 }
 
 export interface MeshOptions {

@@ -5,6 +5,8 @@ import type { KubeObject as WireObject } from '@ambit/ztunnel-runtime';
 import type { KubeObject } from '../kube/resources.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+/** The mesh administrator's WaypointPlugin allow-list (a ConfigMap of the root namespace), sent to every waypoint. */
+export const PLUGIN_POLICY_CONFIGMAP = 'ambit-plugin-policy';
 
 export interface WaypointScope {
   namespace: string;
@@ -120,6 +122,7 @@ export interface WaypointResourceInput {
   virtualServices: KubeObject[];
   destinationRules: KubeObject[];
   waypointPlugins: KubeObject[];
+  pluginPolicies?: KubeObject[];
 }
 
 const order = (a: WireObject, b: WireObject): number => {
@@ -151,6 +154,10 @@ export function waypointResources(w: WaypointScope, input: WaypointResourceInput
   for (const dr of input.destinationRules) {
     const h = destinationRuleHost(dr, opts.domain);
     if (h && hosts.has(h)) out.push(dr);
+  }
+  // Every waypoint gets the allow-list (its `data` only: the waypoint reads `packages` and `sources`).
+  for (const cm of input.pluginPolicies ?? []) {
+    if (cm.metadata.namespace === opts.rootNamespace && cm.metadata.name === PLUGIN_POLICY_CONFIGMAP) out.push(cm);
   }
   return out.map(wireObject).sort(order);
 }

@@ -9,6 +9,7 @@ import type { ComponentLogger } from '../ca/log.js';
 import type { PodLookup } from '../ca/pods.js';
 import { podFacts, kubePodLookup, type PodLike } from '../ca/pods.js';
 import { buildMesh, type MeshModel } from './build.js';
+import { PLUGIN_POLICY_CONFIGMAP } from './resources.js';
 import type { MeshInput, MeshOptions } from './input.js';
 
 type Slot = keyof Omit<MeshInput, never>;
@@ -17,6 +18,8 @@ interface Watched {
   slot: Slot;
   /** Fixed resource type (core) or discovered (optional). */
   rt?: ResourceType;
+  /** Watch only this object of the root namespace (a mesh-wide setting held in a ConfigMap). */
+  rootObject?: string;
   discover?: { group: string; plural: string; kind: string } | { crdKind: string };
 }
 
@@ -34,6 +37,8 @@ const WATCHED: Watched[] = [
   { slot: 'virtualServices', discover: { group: 'networking.istio.io', plural: 'virtualservices', kind: 'VirtualService' } },
   { slot: 'destinationRules', discover: { group: 'networking.istio.io', plural: 'destinationrules', kind: 'DestinationRule' } },
   { slot: 'waypointPlugins', discover: { crdKind: 'WaypointPlugin' } },
+  // The administrator's WaypointPlugin allow-list, pushed to every waypoint (SECURITY.md, Plugins).
+  { slot: 'pluginPolicies', rt: R.configMap, rootObject: PLUGIN_POLICY_CONFIGMAP },
 ];
 
 const DROP_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
@@ -198,7 +203,8 @@ export class MeshWatcher {
         continue;
       }
       if (!rt) continue;
-      const inf = new Informer(this.#opts.client, rt, { transform: transformFor(rt) });
+      const only = w.rootObject ? { namespace: this.#opts.mesh?.rootNamespace ?? 'istio-system', fieldSelector: `metadata.name=${w.rootObject}` } : {};
+      const inf = new Informer(this.#opts.client, rt, { transform: transformFor(rt), ...only });
       inf.on({ add: this.#changed, update: this.#changed, delete: this.#changed });
       this.#informers.set(w.slot, inf);
       fresh.push(inf);

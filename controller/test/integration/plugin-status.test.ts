@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
 import { ControllerConfigSource, Waypoint } from '@ambit/waypoint-runtime';
 import { createControlPlane, type ControlPlane } from '../../src/ca/index.js';
@@ -118,6 +118,13 @@ test.before(async () => {
   const istiod = new KubeClient({ ...cluster.client.access, cert: undefined, key: undefined, basic: undefined, token: () => istiodToken });
 
   await create(R.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  // The administrator's allow-list (SECURITY.md, Plugins): these tests' packages, from their work directory.
+  await create(R.configMap, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'ambit-plugin-policy', namespace: SYS },
+    data: { packages: 'wpp-status-*\n', sources: `${pathToFileURL(work).href}/\n` },
+  } as KubeObject);
   await create(R.serviceAccount, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'waypoint', namespace: NS } });
   await create(R.gateway, {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -152,6 +159,7 @@ test.after.always(async () => {
   for (const c of [...(cp?.components ?? [])].reverse()) await c.stop();
   if (cluster) {
     await cluster.client.delete(R.namespace, undefined, NS).catch(() => {});
+    await cluster.client.delete(R.configMap, SYS, 'ambit-plugin-policy').catch(() => {});
     if (ownRbac) kubectl(cluster.kubeconfig, ['delete', '--ignore-not-found', '-f', join(repo, 'controller/manifests/10-controller-rbac.yaml')]);
     await cluster.stop();
   }
@@ -166,7 +174,7 @@ test.serial('kubectl get waypointplugin shows why each plugin is, or is not, act
     pluginYaml('hello', { targetRefs: [waypointRef], package: { name: 'wpp-status-hello', version: '1.0.0', tarball: hello.tarball, integrity: hello.integrity } }),
     pluginYaml('tampered', { targetRefs: [waypointRef], failStrategy: 'FAIL_OPEN', package: { name: 'wpp-status-hello', version: '1.0.0', tarball: hello.tarball, integrity: bogus } }),
     pluginYaml('crashes', { targetRefs: [waypointRef], failStrategy: 'FAIL_OPEN', package: { name: 'wpp-status-crashes', version: '1.0.0', tarball: crashes.tarball, integrity: crashes.integrity } }),
-    pluginYaml('nowhere', { targetRefs: [{ ...waypointRef, name: 'no-such-waypoint' }], package: { name: 'wpp-status-hello', version: '1.0.0', tarball: hello.tarball } }),
+    pluginYaml('nowhere', { targetRefs: [{ ...waypointRef, name: 'no-such-waypoint' }], package: { name: 'wpp-status-hello', version: '1.0.0', tarball: hello.tarball, integrity: hello.integrity } }),
   ].join('\n'));
 
   const loaded = await active('hello', (c) => c.status === 'True', 'hello Active=True');

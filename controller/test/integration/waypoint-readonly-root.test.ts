@@ -2,10 +2,12 @@
 // (what runc gives a uid without a passwd entry), an empty tmpfs at each emptyDir mount, the rendered env. In that
 // sandbox (a private mount and network namespace, chroot into a read-only tmpfs root that binds the host's /usr,
 // /etc and this repository read-only) the WaypointPlugin loader installs a plugin package whose dependency npm has
-// to install. Without the npm cache env the same install fails: the sandbox is strict enough to tell.
+// to install (locked with its integrity by the package's npm-shrinkwrap.json, as the loader requires). Without the
+// npm cache env the same install fails: the sandbox is strict enough to tell.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,10 +46,21 @@ function fixtures(dir: string): void {
     for (const [f, text] of Object.entries(files)) writeFileSync(join(d, f), text);
     execFileSync('tar', ['-czf', join(dir, `${name}.tgz`), '-C', join(dir, 'src', name), 'package']);
   };
+  const sri = (file: string) => `sha512-${createHash('sha512').update(readFileSync(file)).digest('base64')}`;
   pkg('ro-dep', {}, { 'index.js': 'export const answer = 42;\n' });
-  pkg('ro-plugin', { dependencies: { 'ro-dep': 'file:/fixtures/ro-dep.tgz' } }, {
+  const dep = { 'ro-dep': 'file:/fixtures/ro-dep.tgz' };
+  const shrinkwrap = {
+    name: 'ro-plugin',
+    version: '1.0.0',
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': { name: 'ro-plugin', version: '1.0.0', dependencies: dep }, 'node_modules/ro-dep': { version: '1.0.0', resolved: 'file:/fixtures/ro-dep.tgz', integrity: sri(join(dir, 'ro-dep.tgz')) } },
+  };
+  pkg('ro-plugin', { dependencies: dep }, {
     'index.js': "import { answer } from 'ro-dep';\nexport const depAnswer = answer;\nexport default class P { onRequest() {} }\n",
+    'npm-shrinkwrap.json': JSON.stringify(shrinkwrap),
   });
+  const integrity = sri(join(dir, 'ro-plugin.tgz'));
   const loader = import.meta.resolve('@ambit/plugins');
   writeFileSync(
     join(dir, 'run.mjs'),
@@ -55,7 +68,7 @@ function fixtures(dir: string): void {
 const { PackageLoader } = await import(${JSON.stringify(loader)});
 const loader = new PackageLoader({ root: process.env.AMBIT_PLUGINS_DIR });
 try {
-  const p = await loader.load({ name: 'ro-plugin', version: '1.0.0', tarball: '/fixtures/ro-plugin.tgz' });
+  const p = await loader.load({ name: 'ro-plugin', version: '1.0.0', tarball: '/fixtures/ro-plugin.tgz', integrity: ${JSON.stringify(integrity)} });
   console.log(JSON.stringify({ loaded: p.dir, depAnswer: p.module.depAnswer, uid: process.getuid(), cache: readdirSync(process.env.npm_config_cache).sort() }));
 } catch (err) {
   console.log(JSON.stringify({ error: err.reason ?? 'unknown', message: err.message.split('\\n')[0] }));
@@ -122,5 +135,5 @@ test('the same sandbox without the npm cache env: npm cannot install (the check 
   t.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { error?: string; message?: string };
   t.is(out.error, 'InstallFailed');
-  t.regex(out.message ?? '', /^npm install of ro-dep failed/);
+  t.regex(out.message ?? '', /^npm ci of ro-dep failed/);
 });

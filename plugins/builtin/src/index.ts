@@ -12,4 +12,6 @@ export * from './routing/weights.js';
 export * from './telemetry/telemetry.js';
 export * from './filters/loader.js';
 export * from './filters/manager.js';
+export * from './filters/policy.js';
+export { SandboxedPlugin, PluginBlockedError, type SandboxOptions } from './filters/sandbox/host.js';
 export * from './filters/wasm.js';

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { K8sObject, PluginBinding } from '@ambit/plugin-sdk';
 import { createTestEnv, runChain, runPlugin } from '@ambit/plugin-sdk/testing';
 import { loadWasmModule, PackageLoader, parsePairs, serializePairs, WasmHttpFilter, WaypointPluginManager, type WaypointPluginSpec } from '../src/index.js';
@@ -49,7 +49,7 @@ test('sha256 mismatch is refused', async (t) => {
 test('a WaypointPlugin with spec.wasm runs the module in the chain with its pluginConfig', async (t) => {
   const env = createTestEnv();
   let bindings: PluginBinding[] = [];
-  const manager = new WaypointPluginManager({ loader: new PackageLoader({ root: '/nonexistent' }), container: env.container, waypoint: env.waypoint, logger: env.logger, onBindings: (b) => (bindings = b), onStatus: (ref, c) => env.status.report(ref, c) });
+  const manager = new WaypointPluginManager({ loader: new PackageLoader({ root: '/nonexistent' }), container: env.container, waypoint: env.waypoint, logger: env.logger, onBindings: (b) => (bindings = b), onStatus: (ref, c) => env.status.report(ref, c), policy: () => ({ packages: [], sources: [pathToFileURL(dirname(wasmPath)).href + '/'] }) });
   const obj: K8sObject<WaypointPluginSpec> = {
     apiVersion: 'extensions.ambit.dev/v1alpha1',
     kind: 'WaypointPlugin',
@@ -61,4 +61,28 @@ test('a WaypointPlugin with spec.wasm runs the module in the chain with its plug
   const r = await runChain(bindings, {}, { env });
   t.is(r.requestHeaders['x-wasm'], 'from-resource');
   t.is((await runChain(bindings, { headers: { 'x-block': 'y' } }, { env })).status, 403);
+});
+
+test('a WaypointPlugin with spec.wasm and no sha256, or from a source the allow-list lacks, is refused before the module is read', async (t) => {
+  const env = createTestEnv();
+  let bindings: PluginBinding[] = [];
+  const manager = new WaypointPluginManager({ loader: new PackageLoader({ root: '/nonexistent' }), container: env.container, waypoint: env.waypoint, logger: env.logger, onBindings: (b) => (bindings = b), onStatus: (ref, c) => env.status.report(ref, c), policy: () => ({ packages: [], sources: ['file:///elsewhere/'] }) });
+  const obj = (name: string, wasm: WaypointPluginSpec['wasm']): K8sObject<WaypointPluginSpec> => ({
+    apiVersion: 'extensions.ambit.dev/v1alpha1',
+    kind: 'WaypointPlugin',
+    metadata: { name, namespace: 'default' },
+    spec: { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }], wasm },
+  });
+  await manager.sync([obj('nohash', { path: wasmPath }), obj('elsewhere', { path: wasmPath, sha256 })]);
+  const nohash = env.status.get('WaypointPlugin', 'default', 'nohash', 'Active');
+  t.is(nohash?.status, 'False');
+  t.is(nohash?.reason, 'IntegrityRequired');
+  t.regex(nohash?.message ?? '', /spec\.wasm\.sha256/);
+  const elsewhere = env.status.get('WaypointPlugin', 'default', 'elsewhere', 'Active');
+  t.is(elsewhere?.reason, 'NotAllowed');
+  t.regex(elsewhere?.message ?? '', /not in the allow-list/);
+  // FAIL_CLOSE (the default): the requests those plugins apply to fail rather than skip them
+  const r = await runChain(bindings, {}, { env });
+  t.is(r.status, 503);
+  t.is(r.localReply?.flag, 'PF');
 });

@@ -4,10 +4,15 @@
 //                                                                  links to the host's copies (one module
 //                                                                  instance: tokens and decorators match)
 // A tarball comes from a local path, a URL, or the npm registry (`npm pack name@version`); `integrity`
-// (SRI, sha512/sha384/sha256) is checked before anything is extracted. Versions live side by side, so a new
-// version is imported while the old one keeps serving; `remove` deletes a version's directory.
+// (SRI, sha512/sha384/sha256) is required and checked before anything is extracted. Dependencies must be pinned
+// as a whole tree: bundled in the tarball (covered by its integrity), or locked by an `npm-shrinkwrap.json` in the
+// tarball whose every entry carries `resolved` and `integrity` (installed with `npm ci`, which checks each one);
+// anything else is refused (UnpinnedDependencies). Versions live side by side, so a new version is prepared
+// while the old one keeps serving; `remove` deletes a version's directory. `install` only prepares the files (the
+// manager imports them in a sandboxed process); `load` also imports them here, for trusted callers.
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -34,7 +39,16 @@ export interface PackageRef {
 
 export class PluginLoadError extends Error {
   constructor(
-    readonly reason: 'FetchFailed' | 'IntegrityMismatch' | 'InstallFailed' | 'ImportFailed' | 'NoPluginExport' | 'InvalidPackage',
+    readonly reason:
+      | 'FetchFailed'
+      | 'IntegrityMismatch'
+      | 'IntegrityRequired'
+      | 'UnpinnedDependencies'
+      | 'NotAllowed'
+      | 'InstallFailed'
+      | 'ImportFailed'
+      | 'NoPluginExport'
+      | 'InvalidPackage',
     message: string,
   ) {
     super(message);
@@ -42,9 +56,16 @@ export class PluginLoadError extends Error {
   }
 }
 
-export interface LoadedPackage {
+export interface InstalledPackage {
   ref: PackageRef;
+  /** The version's directory (everything the plugin may read is under it, or is a shared host package). */
   dir: string;
+  /** The package's own directory and its entry module. */
+  pkgDir: string;
+  entry: string;
+}
+
+export interface LoadedPackage extends InstalledPackage {
   pluginClass: PluginClass;
   module: Record<string, unknown>;
 }
@@ -57,7 +78,13 @@ export interface LoaderOptions {
   /** Packages linked to the host's copies instead of installed. */
   shared?: string[];
   fetch?: typeof fetch;
+  /** The registry for packages without url/tarball and for locked dependencies. Default `https://registry.npmjs.org/`. */
+  registry?: string;
+  /** Whether a locked dependency's `resolved` URL may be fetched (the policy's sources). Default: any. */
+  allowSource?(url: string): boolean;
 }
+
+export const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
 
 const SHARED = ['@ambit/plugin-sdk', 'tsyringe', 'reflect-metadata'];
 
@@ -114,7 +141,24 @@ function sdkDir(): string | undefined {
 
 export class PackageLoader {
   readonly #loaded = new Map<string, Promise<LoadedPackage>>();
+  readonly #installed = new Map<string, Promise<InstalledPackage>>();
   constructor(private readonly opts: LoaderOptions) {}
+
+  get registry(): string {
+    return this.opts.registry ?? DEFAULT_REGISTRY;
+  }
+
+  /** Fetch, verify and unpack (once) a package version, without running any of its code. */
+  install(ref: PackageRef): Promise<InstalledPackage> {
+    const dir = this.dirOf(ref);
+    let p = this.#installed.get(dir);
+    if (!p) {
+      p = this.#install(ref, dir);
+      this.#installed.set(dir, p);
+      p.catch(() => this.#installed.delete(dir));
+    }
+    return p;
+  }
 
   /** The install directory of a package version. */
   dirOf(ref: PackageRef): string {
@@ -137,6 +181,7 @@ export class PackageLoader {
   async remove(ref: PackageRef): Promise<void> {
     const dir = this.dirOf(ref);
     this.#loaded.delete(dir);
+    this.#installed.delete(dir);
     await rm(dir, { recursive: true, force: true });
   }
 
@@ -149,12 +194,13 @@ export class PackageLoader {
     }
   }
 
-  async #load(ref: PackageRef, dir: string): Promise<LoadedPackage> {
+  async #install(ref: PackageRef, dir: string): Promise<InstalledPackage> {
     const pkgDir = join(dir, 'node_modules', ref.name);
     const marker = join(dir, '.complete');
+    if (!ref.integrity) throw new PluginLoadError('IntegrityRequired', `${ref.name}@${ref.version} has no integrity: set it to the tarball's SRI (the "integrity" npm pack --json prints)`);
     if (!(await exists(marker))) {
       const data = await this.#fetch(ref);
-      if (ref.integrity && !checkIntegrity(data, ref.integrity)) {
+      if (!checkIntegrity(data, ref.integrity)) {
         throw new PluginLoadError('IntegrityMismatch', `integrity mismatch for ${ref.name}@${ref.version}: expected ${ref.integrity}, got ${sri(data)}`);
       }
       await rm(dir, { recursive: true, force: true });
@@ -163,7 +209,7 @@ export class PackageLoader {
       try {
         const tgz = join(tmp, 'package.tgz');
         await writeFile(tgz, data);
-        await run('tar', ['-xzf', tgz, '-C', pkgDir, '--strip-components=1', '--no-same-owner']);
+        await run('tar', ['-xzf', tgz, '-C', pkgDir, '--strip-components=1', '--no-same-owner', '--no-same-permissions']);
       } catch (err) {
         throw new PluginLoadError('InstallFailed', `cannot extract ${ref.name}@${ref.version}: ${(err as Error).message}`);
       } finally {
@@ -174,29 +220,49 @@ export class PackageLoader {
         throw new PluginLoadError('InvalidPackage', `tarball holds ${manifest.name}@${manifest.version}, expected ${ref.name}@${ref.version}`);
       }
       await this.#linkShared(dir);
-      const deps = Object.keys(manifest.dependencies ?? {}).filter((d) => !(this.opts.shared ?? SHARED).includes(d));
-      if (deps.length) {
-        try {
-          await run(this.opts.npm ?? 'npm', ['install', '--omit=dev', '--ignore-scripts', '--legacy-peer-deps', '--no-audit', '--no-fund', '--no-package-lock', ...deps.map((d) => `${d}@${manifest.dependencies![d]}`)], { cwd: pkgDir });
-        } catch (err) {
-          throw new PluginLoadError('InstallFailed', `npm install of ${deps.join(', ')} failed: ${(err as Error).message.split('\n')[0]}`);
-        }
-      }
+      await this.#installDependencies(ref, pkgDir, manifest);
       await writeFile(marker, JSON.stringify({ ref, installedAt: new Date().toISOString() }));
     }
     const manifest = await readManifest(pkgDir);
-    const entry = join(pkgDir, entryOf(manifest));
-    let mod: Record<string, unknown>;
+    return { ref, dir, pkgDir, entry: join(pkgDir, entryOf(manifest)) };
+  }
+
+  /** Dependencies not shared with the host and not bundled must be locked, entry by entry, by npm-shrinkwrap.json. */
+  async #installDependencies(ref: PackageRef, pkgDir: string, manifest: Manifest): Promise<void> {
+    const shared = this.opts.shared ?? SHARED;
+    const bundled = new Set(manifest.bundleDependencies ?? manifest.bundledDependencies ?? []);
+    const needed = Object.keys(manifest.dependencies ?? {}).filter((d) => !shared.includes(d) && !bundled.has(d));
+    const missingBundled = [...bundled].filter((d) => !existsSync(join(pkgDir, 'node_modules', d, 'package.json')));
+    if (missingBundled.length) throw new PluginLoadError('InvalidPackage', `${ref.name}@${ref.version} declares bundled dependencies it does not contain: ${missingBundled.join(', ')}`);
+    if (!needed.length) return;
+    const what = `${ref.name}@${ref.version} depends on ${needed.join(', ')}`;
+    let lock: Shrinkwrap;
     try {
-      mod = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
+      lock = JSON.parse(await readFile(join(pkgDir, 'npm-shrinkwrap.json'), 'utf8')) as Shrinkwrap;
+    } catch {
+      throw new PluginLoadError('UnpinnedDependencies', `${what} without pinning them: bundle them (bundleDependencies) or publish an npm-shrinkwrap.json (npm shrinkwrap) with the package`);
+    }
+    const entries = Object.entries(lock.packages ?? {}).filter(([path]) => path !== '');
+    if ((lock.lockfileVersion ?? 0) < 2 || !entries.length) throw new PluginLoadError('UnpinnedDependencies', `${what}: its npm-shrinkwrap.json must be lockfileVersion 2 or 3 with a "packages" section`);
+    const locked = new Set(entries.map(([path]) => path.replace(/^.*node_modules\//, '')));
+    const unlocked = needed.filter((d) => !locked.has(d));
+    if (unlocked.length) throw new PluginLoadError('UnpinnedDependencies', `${what}: npm-shrinkwrap.json does not lock ${unlocked.join(', ')}`);
+    for (const [path, e] of entries) {
+      if (e.inBundle || e.link) continue;
+      if (!e.resolved || !e.integrity) throw new PluginLoadError('UnpinnedDependencies', `${what}: npm-shrinkwrap.json entry ${path} lacks ${e.resolved ? 'integrity' : 'resolved'}`);
+      if (this.opts.allowSource && !this.opts.allowSource(e.resolved)) throw new PluginLoadError('NotAllowed', `${what}: ${path} resolves to ${e.resolved}, which is not an allowed source`);
+    }
+    try {
+      await run(this.opts.npm ?? 'npm', ['ci', '--omit=dev', '--ignore-scripts', '--legacy-peer-deps', '--no-audit', '--no-fund', '--registry', this.registry], { cwd: pkgDir });
     } catch (err) {
-      throw new PluginLoadError('ImportFailed', `cannot import ${ref.name}@${ref.version}: ${(err as Error).message}`);
+      throw new PluginLoadError('InstallFailed', `npm ci of ${needed.join(', ')} failed: ${(err as Error).message.split('\n')[0]}`);
     }
-    const pluginClass = pickExport(mod, ref.export);
-    if (!pluginClass) {
-      throw new PluginLoadError('NoPluginExport', `${ref.name}@${ref.version} exports no plugin class${ref.export ? ` named ${ref.export}` : ''}`);
-    }
-    return { ref, dir, pluginClass, module: mod };
+  }
+
+  async #load(ref: PackageRef, dir: string): Promise<LoadedPackage> {
+    const installed = await this.#install(ref, dir);
+    const mod = await importPackage(installed);
+    return { ...installed, pluginClass: pluginExport(mod, ref), module: mod };
   }
 
   async #fetch(ref: PackageRef): Promise<Buffer> {
@@ -210,7 +276,7 @@ export class PackageLoader {
       }
       const tmp = await mkdtemp(join(tmpdir(), 'ambit-pack-'));
       try {
-        const { stdout } = await run(this.opts.npm ?? 'npm', ['pack', `${ref.name}@${ref.version}`, '--json', '--pack-destination', tmp], { cwd: tmp });
+        const { stdout } = await run(this.opts.npm ?? 'npm', ['pack', `${ref.name}@${ref.version}`, '--json', '--ignore-scripts', '--registry', this.registry, '--pack-destination', tmp], { cwd: tmp });
         const info = JSON.parse(stdout) as Array<{ filename: string }>;
         return await readFile(join(tmp, info[0]!.filename));
       } finally {
@@ -248,6 +314,29 @@ interface Manifest {
   main?: string;
   exports?: unknown;
   dependencies?: Record<string, string>;
+  bundleDependencies?: string[];
+  bundledDependencies?: string[];
+}
+
+interface Shrinkwrap {
+  lockfileVersion?: number;
+  packages?: Record<string, { resolved?: string; integrity?: string; inBundle?: boolean; link?: boolean }>;
+}
+
+/** Import an installed package here (trusted callers and the sandbox's child process). */
+export async function importPackage(p: InstalledPackage): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(p.entry).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new PluginLoadError('ImportFailed', `cannot import ${p.ref.name}@${p.ref.version}: ${(err as Error).message}`);
+  }
+}
+
+/** The plugin class a module exports (`ref.export`, else `default`, else the first plugin-like export). */
+export function pluginExport(mod: Record<string, unknown>, ref: Pick<PackageRef, 'name' | 'version' | 'export'>): PluginClass {
+  const cls = pickExport(mod, ref.export);
+  if (!cls) throw new PluginLoadError('NoPluginExport', `${ref.name}@${ref.version} exports no plugin class${ref.export ? ` named ${ref.export}` : ''}`);
+  return cls;
 }
 
 async function readManifest(dir: string): Promise<Manifest> {

@@ -1,9 +1,13 @@
 // WaypointPlugin (extensions.ambit.dev/v1alpha1) resources -> chain bindings. For each resource attached to
-// this waypoint (targetRefs as Istio's WasmPlugin), the package is installed and imported by the loader, the
-// class instantiated in the waypoint's container, and bound with the resource's phase, priority,
-// failStrategy, timeout and pluginConfig. A new version replaces the old binding only once it has loaded, so
-// no request fails during a swap; versions no longer referenced are removed. Status goes to `onStatus`:
-// Active=True (Loaded) or Active=False with the reason (FetchFailed, IntegrityMismatch, ...).
+// this waypoint (targetRefs as Istio's WasmPlugin) the trust rules are checked first (./policy.ts): the
+// plugin's namespace is this waypoint's, the root namespace, or one the waypoint's owner accepts; the package
+// (or wasm module) carries an integrity hash; the administrator's allow-list names the package and its source.
+// Then the package is installed by the loader and run in a sandboxed process of its own (./sandbox/host.ts),
+// bound with the resource's phase, priority, failStrategy, timeout (also the hook's budget) and pluginConfig.
+// A new version replaces the old binding only once it has loaded, so no request fails during a swap; versions
+// no longer referenced are removed. A refused plugin stops serving at once. Status goes to `onStatus`:
+// Active=True (Loaded, Degraded) or Active=False with the reason (NotAllowed, IntegrityRequired,
+// UnpinnedDependencies, FetchFailed, IntegrityMismatch, ...).
 
 import {
   isPhase,
@@ -21,6 +25,8 @@ import {
 import { attachment, type TargetRef } from '../common/attach.js';
 import { parseDuration } from '../common/strings.js';
 import { PluginLoadError, type PackageLoader, type PackageRef } from './loader.js';
+import { namespaceAllowed, PLUGIN_NAMESPACES_ANNOTATION, refusePackage, refuseWasm, type PluginPolicy } from './policy.js';
+import { SandboxedPlugin } from './sandbox/host.js';
 import { loadWasmModule, WasmHttpFilter } from './wasm.js';
 
 export const WAYPOINT_PLUGIN_GROUP = 'extensions.ambit.dev';
@@ -48,6 +54,12 @@ export interface ManagerOptions {
   /** The current bindings, after every change. */
   onBindings(bindings: PluginBinding[]): void;
   onStatus?(ref: ResourceRef, condition: StatusCondition): void;
+  /** The administrator's allow-list now (ConfigMap ambit-plugin-policy); undefined: nothing is allowed. */
+  policy(): PluginPolicy | undefined;
+  /** Namespaces besides its own and the root namespace whose plugins this waypoint accepts (`*`: any). */
+  allowedNamespaces?: readonly string[];
+  /** Heap limit of each plugin's process, MiB (default 128). */
+  maxHeapMb?: number;
 }
 
 interface Active {
@@ -56,6 +68,8 @@ interface Active {
   ref: PackageRef;
   binding: PluginBinding;
   failures: number;
+  /** Stops the plugin's process (sandboxed packages). */
+  close?(): Promise<void>;
 }
 
 const versionKey = (p: PackageRef) => `${p.name}@${p.version}#${p.integrity ?? ''}#${p.url ?? p.tarball ?? ''}`;
@@ -67,6 +81,15 @@ export class WaypointPluginManager {
   #pending: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ManagerOptions) {}
+
+  /** Stop every plugin process (the waypoint is shutting down). */
+  async close(): Promise<void> {
+    ++this.#generation;
+    await this.#pending;
+    const all = [...this.#active.values()];
+    this.#active.clear();
+    await Promise.all(all.map((a) => a.close?.().catch(() => undefined)));
+  }
 
   bindings(): PluginBinding[] {
     return [...this.#active.values()].map((a) => a.binding);
@@ -87,10 +110,12 @@ export class WaypointPluginManager {
       if (appliesTo) wanted.set(`${ns}/${o.metadata.name}`, { obj: o, appliesTo });
     }
     const removedRefs: PackageRef[] = [];
+    const closing: Active[] = [];
     for (const [key, a] of this.#active) {
       if (!wanted.has(key)) {
         this.#active.delete(key);
         removedRefs.push(a.ref);
+        closing.push(a);
       }
     }
     await Promise.all(
@@ -111,12 +136,37 @@ export class WaypointPluginManager {
         const pkgRef: PackageRef = spec.package ?? { name: `wasm:${spec.wasm!.path ?? spec.wasm!.url}`, version: spec.wasm!.sha256 ?? '' };
         const version = versionKey(pkgRef) + JSON.stringify([spec.phase, spec.priority, spec.failStrategy, spec.timeout, spec.pluginConfig, spec.targetRef, spec.targetRefs]);
         const current = this.#active.get(key);
+        const refusal = this.#refusal(ref.namespace, spec);
+        if (refusal) {
+          // A refused plugin stops serving at once (the previous version too); FAIL_CLOSE fails its requests.
+          if (current?.close) closing.push(current);
+          if (current) removedRefs.push(current.ref);
+          this.#active.delete(key);
+          this.opts.logger.warn('plugin refused', { plugin: key, reason: refusal.reason, error: refusal.message });
+          status('False', refusal.reason, refusal.message);
+          if ((spec.failStrategy ?? 'FAIL_CLOSE') === 'FAIL_CLOSE') this.#active.set(key, this.#unavailable(key, version, pkgRef, ref, spec, appliesTo));
+          return;
+        }
         if (current?.version === version) return;
+        const timeoutMs = parseDuration(spec.timeout) ?? 5000;
+        let close: (() => Promise<void>) | undefined;
+        let entry!: Active;
         try {
           let plugin: Plugin;
           if (spec.package) {
-            const loaded = await this.opts.loader.load(spec.package);
-            plugin = this.opts.container.resolve(loaded.pluginClass) as Plugin;
+            const installed = await this.opts.loader.install(spec.package);
+            const sandboxed = await SandboxedPlugin.start({
+              installed,
+              name: `${ref.namespace}/${ref.name}`,
+              waypoint: this.opts.waypoint,
+              logger: this.opts.logger.child(`${ref.namespace}/${ref.name}`),
+              budgetMs: timeoutMs,
+              maxHeapMb: this.opts.maxHeapMb,
+              // the request that found the process gone already counted as a failure (onError below)
+              onRestart: (why) => status('True', 'Degraded', `${why} (${entry.failures} failures)`),
+            });
+            plugin = sandboxed;
+            close = () => sandboxed.close();
           } else {
             const module = await loadWasmModule(spec.wasm!).catch((err: Error & { reason?: string }) => {
               throw new PluginLoadError(err.reason === 'IntegrityMismatch' ? 'IntegrityMismatch' : 'FetchFailed', err.message);
@@ -131,12 +181,16 @@ export class WaypointPluginManager {
               throw new PluginLoadError('ImportFailed', `wasm module failed to start: ${err.message}`);
             });
           }
-          if (gen !== this.#generation) return; // a newer sync owns the result
-          const entry: Active = {
+          if (gen !== this.#generation) {
+            await close?.(); // a newer sync owns the result
+            return;
+          }
+          entry = {
             key,
             version,
             ref: pkgRef,
             failures: 0,
+            close,
             binding: {
               plugin,
               name: `${ref.namespace}/${ref.name}`,
@@ -144,7 +198,7 @@ export class WaypointPluginManager {
               priority: spec.priority ?? plugin.priority ?? 0,
               config: spec.pluginConfig,
               failStrategy: spec.failStrategy ?? 'FAIL_CLOSE',
-              timeoutMs: parseDuration(spec.timeout) ?? 5000,
+              timeoutMs,
               appliesTo,
               onError: (hook, err) => {
                 entry.failures++;
@@ -153,6 +207,7 @@ export class WaypointPluginManager {
             },
           };
           if (current && versionKey(current.ref) !== versionKey(pkgRef)) removedRefs.push(current.ref);
+          if (current) closing.push(current);
           this.#active.set(key, entry);
           status('True', 'Loaded', spec.package ? `${spec.package.name}@${spec.package.version} active` : `wasm module ${spec.wasm!.path ?? spec.wasm!.url} active`);
           this.opts.logger.info('plugin loaded', { plugin: key, package: `${pkgRef.name}@${pkgRef.version}` });
@@ -162,26 +217,18 @@ export class WaypointPluginManager {
           this.opts.logger.error('plugin load failed', { plugin: key, reason, error: message });
           status('False', reason, message);
           // The previous version (if any) keeps serving. A FAIL_CLOSE plugin that never loaded fails its requests.
-          if (!current && (spec.failStrategy ?? 'FAIL_CLOSE') === 'FAIL_CLOSE') {
-            this.#active.set(key, {
-              key,
-              version,
-              ref: pkgRef,
-              failures: 0,
-              binding: {
-                plugin: unavailable(`${ref.namespace}/${ref.name}`),
-                phase: spec.phase ?? 'UNSPECIFIED_PHASE',
-                priority: spec.priority ?? 0,
-                failStrategy: 'FAIL_CLOSE',
-                appliesTo,
-              },
-            });
-          }
+          if (!current && (spec.failStrategy ?? 'FAIL_CLOSE') === 'FAIL_CLOSE') this.#active.set(key, this.#unavailable(key, version, pkgRef, ref, spec, appliesTo));
         }
       }),
     );
-    if (gen !== this.#generation) return;
+    if (gen !== this.#generation) {
+      await Promise.all(closing.map((a) => a.close?.().catch(() => undefined)));
+      return;
+    }
     this.opts.onBindings(this.bindings());
+    // Processes of plugins no longer in the chain (in-flight requests on them fail over per failStrategy).
+    const live = new Set(this.#active.values());
+    await Promise.all(closing.filter((a) => !live.has(a)).map((a) => a.close?.().catch(() => undefined)));
     // Remove versions nobody references any more (after the chain swapped to the new ones).
     const inUse = new Set([...this.#active.values()].map((a) => this.opts.loader.dirOf(a.ref)));
     for (const r of removedRefs) {
@@ -189,6 +236,27 @@ export class WaypointPluginManager {
       if (!inUse.has(this.opts.loader.dirOf(r))) await this.opts.loader.remove(r).catch(() => undefined);
     }
   }
+
+  /** Why this waypoint must not run the plugin at all, before anything is fetched. */
+  #refusal(namespace: string, spec: WaypointPluginSpec): { reason: string; message: string } | undefined {
+    const w = this.opts.waypoint;
+    if (!namespaceAllowed(namespace, w, this.opts.allowedNamespaces ?? [])) {
+      return {
+        reason: 'NotAllowed',
+        message: `waypoint ${w.namespace}/${w.name} runs plugins of namespace ${w.namespace} only: its owner can accept namespace ${namespace} with the Gateway annotation ${PLUGIN_NAMESPACES_ANNOTATION}`,
+      };
+    }
+    if (spec.package) return refusePackage(this.opts.policy(), spec.package, w.rootNamespace, this.opts.loader.registry);
+    return refuseWasm(this.opts.policy(), spec.wasm!, w.rootNamespace);
+  }
+
+  #unavailable(key: string, version: string, pkgRef: PackageRef, ref: ResourceRef, spec: WaypointPluginSpec, appliesTo: (ctx: never) => boolean): Active {
+    return { key, version: `refused:${version}`, ref: pkgRef, failures: 0, binding: unavailableBinding(`${ref.namespace}/${ref.name}`, spec, appliesTo) };
+  }
+}
+
+function unavailableBinding(name: string, spec: WaypointPluginSpec, appliesTo: (ctx: never) => boolean): PluginBinding {
+  return { plugin: unavailable(name), phase: spec.phase ?? 'UNSPECIFIED_PHASE', priority: spec.priority ?? 0, failStrategy: 'FAIL_CLOSE', appliesTo };
 }
 
 function unavailable(name: string): Plugin {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildControlPlane, startCluster, type Cluster } from '@ambit/cluster';
 import { createShell, type Shell } from './shell.js';
-import { runSteps } from './runner.js';
+import { diagnostics, runSteps } from './runner.js';
 import { walkthrough, type Dialect } from './walkthrough.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -61,7 +61,10 @@ async function main(): Promise<number> {
     },
   });
   if (state.interrupted) return new Promise<number>(() => {});
-  if (failure) console.log(`\nThe walkthrough stopped: "${failure.command.run}" did not show ${failure.failed.join('; ')}.`);
+  if (failure) {
+    console.log(`\nThe walkthrough stopped: "${failure.command.run}" did not show ${failure.failed.join('; ')}.`);
+    console.log(dim(`What the cluster looked like:\n${await diagnostics(shell)}`));
+  }
   else console.log(`\n${bold('Every step showed what getting-started.md promises.')}`);
   if (keep) {
     console.log(`\nThe cluster is still running:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  export PATH=${binDir}:$PATH\nIt runs as long as this demo does: Ctrl-C here, or from another terminal: npm run cluster:down`);

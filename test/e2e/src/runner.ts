@@ -39,3 +39,21 @@ export async function runSteps(shell: Shell, steps: Step[], reporter: Reporter, 
   }
   return undefined;
 }
+
+/** What a user would look at when a step fails: the pods, recent events and the mesh components' last log lines. */
+export const DIAGNOSTIC_COMMANDS = [
+  'kubectl get pods -A -o wide',
+  'kubectl get events -A --sort-by=.lastTimestamp | tail -n 25',
+  'kubectl logs -n istio-system -l app=ztunnel --tail=40 --prefix',
+  'kubectl logs -n istio-system -l app=istio-cni --tail=25 --prefix',
+  'kubectl logs -n istio-system -l app=istiod --tail=25 --prefix',
+];
+
+export async function diagnostics(shell: Shell): Promise<string> {
+  const parts: string[] = [];
+  for (const cmd of DIAGNOSTIC_COMMANDS) {
+    const r = await shell.run(cmd, { timeoutMs: 20_000 });
+    parts.push(`$ ${cmd}\n${(r.stdout + r.stderr).trimEnd()}`);
+  }
+  return parts.join('\n');
+}

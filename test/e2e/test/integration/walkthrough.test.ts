@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildControlPlane, connectCluster, startCluster, type Cluster } from '@ambit/cluster';
 import { createShell, type Shell } from '../../src/shell.js';
-import { runCommand } from '../../src/runner.js';
+import { diagnostics, runCommand } from '../../src/runner.js';
 import { walkthrough, type Dialect, type Memo } from '../../src/walkthrough.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
@@ -32,6 +32,7 @@ for (const dialect of ['2024', '2022'] as Dialect[]) {
         if (failed.length > 0) {
           broken = command.run;
           t.log(`$ ${command.run}\n${result.stdout}${result.stderr}`);
+          t.log(await diagnostics(shell));
         }
         t.deepEqual(failed, [], `${command.run}`);
         if (failed.length > 0) return;

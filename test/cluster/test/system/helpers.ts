@@ -33,12 +33,22 @@ export interface Leftovers {
 export interface Baseline {
   pids: Set<number>;
   netns: Set<string>;
+  /** Node paths already mounted on the machine (`ip netns add` mounts /run/netns, for one). */
+  nodeMounts: Set<string>;
+}
+
+async function mountedNodePaths(): Promise<string[]> {
+  return (await readFile('/proc/self/mountinfo', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => (NODE_PATHS as readonly string[]).includes(m));
 }
 
 export async function baseline(binDir: string): Promise<Baseline> {
   return {
     pids: new Set((await processesFrom(binDir)).map((p) => p.pid)),
     netns: new Set(await listNetns('ambit-')),
+    nodeMounts: new Set(await mountedNodePaths()),
   };
 }
 
@@ -56,10 +66,7 @@ export async function leftovers(binDir: string, stateDir: string, before?: Basel
   return {
     processes: (await ourProcessesFrom(binDir)).filter((p) => !before?.pids.has(p.pid)).map((p) => `${p.pid} ${p.exe}`),
     cgroups: (await readdir('/sys/fs/cgroup/cpu').catch(() => [] as string[])).filter((d) => d.startsWith('ambit-node-')),
-    nodeMounts: (await readFile('/proc/self/mountinfo', 'utf8'))
-      .split('\n')
-      .map((l) => l.split(' ')[4] ?? '')
-      .filter((m) => (NODE_PATHS as readonly string[]).includes(m)),
+    nodeMounts: (await mountedNodePaths()).filter((m) => !before?.nodeMounts.has(m)),
     netns: (await listNetns('ambit-')).filter((n) => !before?.netns.has(n) && (!podNetns || podNetns.has(n))),
     bridge: await bridgeExists(),
     chains: await listChains(/^(AMBIT|KUBE)-/),

@@ -5,6 +5,7 @@ import * as crypto from 'node:crypto';
 import { KubeError, type KubeClient } from '../kube/client.js';
 import { R, type KubeObject } from '../kube/resources.js';
 import { createRootCA, loadCA, type CertificateAuthority } from '@ambit/ztunnel-runtime';
+import { keyPolicyError } from './key-policy.js';
 
 export const SELF_SIGNED_SECRET = 'istio-ca-secret';
 export const PLUGGED_SECRET = 'cacerts';
@@ -76,8 +77,8 @@ export function authorityFromPem(
   } catch (err) {
     throw new AuthorityError(`${CA_KEY} is not a private key: ${(err as Error).message}`);
   }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
-    throw new AuthorityError(`${CA_KEY} must be an ECDSA P-256 key (got ${key.asymmetricKeyType}); RSA CAs are not supported`);
+  const keyError = keyPolicyError(key);
+  if (keyError) throw new AuthorityError(`${CA_KEY} refused: ${keyError}`);
   const cert = new crypto.X509Certificate(own);
   const pubOf = (k: crypto.KeyObject) => crypto.createPublicKey(k).export({ type: 'spki', format: 'der' });
   if (!pubOf(key).equals(cert.publicKey.export({ type: 'spki', format: 'der' })))

@@ -53,6 +53,8 @@ export class CaComponent {
   #publisher: RootCertPublisher | undefined;
 
   constructor(opts: CaComponentOptions) {
+    for (const [name, v] of [['defaultTtlSeconds (DEFAULT_WORKLOAD_CERT_TTL)', opts.defaultTtlSeconds], ['maxTtlSeconds (MAX_WORKLOAD_CERT_TTL)', opts.maxTtlSeconds]] as const)
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`CA ${name} must be at least 1 second, got ${v}`);
     this.#opts = opts;
     this.log = opts.log ?? jsonLogger('ca');
     const review = opts.tokenReviewer ?? (opts.client ? kubeTokenReviewer(opts.client) : undefined);
@@ -171,6 +173,7 @@ export type { PodFacts, PodLookup } from './pods.js';
 export { authorityFromPem, loadAuthority, kubeSecretStore, SELF_SIGNED_SECRET, PLUGGED_SECRET } from './authority.js';
 export type { MeshAuthority, SecretStore } from './authority.js';
 export { issueCertificate, certificateHandler, HttpError } from './certificates.js';
+export { keyPolicyError, describeKey, MIN_RSA_BITS } from './key-policy.js';
 export { ControlPlaneServer, sendJson, readBody } from './server.js';
 export type { RouteHandler } from './server.js';
 export { issueServingCertificate, servingNames } from './serving-cert.js';

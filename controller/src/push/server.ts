@@ -24,15 +24,26 @@ import { AuthError, callerKey, type Authenticator, type Caller } from '../ca/aut
 import type { ComponentLogger } from '../ca/log.js';
 import { sendJson } from '../ca/server.js';
 import { parseStatusReport, reportedResourceKey, type WaypointStatusReport } from './status.js';
+import type { WaypointIdentity } from './authorize.js';
 
 /** What the mesh builder hands the push server: the ztunnel model and one config per waypoint (`ns/name`). */
 export interface PushSnapshot {
   mesh: MeshConfig;
   waypoints: Map<string, WaypointConfig>;
+  /** What each waypoint (`ns/name`) runs as, for the stream authorizer. */
+  identities?: Map<string, WaypointIdentity>;
+}
+
+/** A stream request as the authorizer sees it; `identity` is the mesh model's record of the named waypoint. */
+export interface StreamRequest {
+  kind: ClientKind;
+  node?: string;
+  waypoint?: string;
+  identity?: WaypointIdentity;
 }
 
 /** Decides whether an authenticated caller may receive a given stream; throws {@link AuthError} 403 if not. */
-export type StreamAuthorizer = (caller: Caller, request: { kind: ClientKind; node?: string; waypoint?: string }) => Promise<void>;
+export type StreamAuthorizer = (caller: Caller, request: StreamRequest) => Promise<void>;
 
 export interface PushServerOptions {
   authenticator: Authenticator;
@@ -205,7 +216,9 @@ export class PushServer {
     let caller: Caller;
     try {
       caller = await this.#opts.authenticator.authenticate(req.headers.authorization);
-      await this.#opts.authorize(caller, { kind, ...(node ? { node } : {}), ...(waypoint ? { waypoint } : {}) });
+      if (kind === 'waypoint' && !this.#snapshot) return sendJson(res, 503, { error: 'the mesh model is not ready yet; retry' });
+      const identity = waypoint ? this.#snapshot?.identities?.get(waypoint) : undefined;
+      await this.#opts.authorize(caller, { kind, ...(node ? { node } : {}), ...(waypoint ? { waypoint } : {}), ...(identity ? { identity } : {}) });
     } catch (err) {
       if (err instanceof AuthError) {
         this.#log?.warn('config stream refused', { kind, node, waypoint, status: err.status, error: err.message });

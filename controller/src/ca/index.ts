@@ -5,14 +5,14 @@
 //   ca.server.route(...)         // other handlers on :15012 (the push stream registers itself)
 
 import type { KubeClient } from '../kube/client.js';
-import { Authenticator, kubeTokenReviewer, type TokenReviewer } from './auth.js';
+import { Authenticator, kubeTokenReviewer, type AuthenticatorOptions, type TokenReviewer } from './auth.js';
 import { kubeSecretStore, loadAuthority, type MeshAuthority, type SecretStore } from './authority.js';
 import { certificateHandler, DEFAULT_CERT_TTL_SECONDS, MAX_CERT_TTL_SECONDS } from './certificates.js';
 import { DEFAULT_TRUST_DOMAIN, DEFAULT_TRUSTED_NODE_ACCOUNTS } from './identity.js';
 import { jsonLogger, type ComponentLogger } from './log.js';
 import { kubePodLookup, type PodLookup } from './pods.js';
 import { RootCertPublisher } from './root-publisher.js';
-import { ControlPlaneServer } from './server.js';
+import { ControlPlaneServer, type ControlPlaneServerOptions } from './server.js';
 import { issueServingCertificate, servingNames, type ServingCertificate } from './serving-cert.js';
 import { CERTIFICATES_PATH } from '@ambit/ztunnel-runtime';
 
@@ -32,6 +32,10 @@ export interface CaComponentOptions {
   /** DNS names of the serving certificate (default istiod, istiod.<ns>, istiod.<ns>.svc, ...svc.cluster.local, localhost). */
   servingDnsNames?: string[];
   servingIps?: string[];
+  /** Limits of :15012 (connections, idle time, handshake time). */
+  limits?: Pick<ControlPlaneServerOptions, 'maxSessions' | 'idleTimeoutMs' | 'handshakeTimeoutMs'>;
+  /** TokenReview caching and rate (negative cache, reviews per second). */
+  auth?: Omit<AuthenticatorOptions, 'review' | 'audiences'>;
   /** Publish ConfigMap istio-ca-root-cert to every namespace (default true with a client). */
   publishRoot?: boolean;
   log?: ComponentLogger;
@@ -59,7 +63,7 @@ export class CaComponent {
     this.log = opts.log ?? jsonLogger('ca');
     const review = opts.tokenReviewer ?? (opts.client ? kubeTokenReviewer(opts.client) : undefined);
     if (!review) throw new Error('CaComponent needs a client or a tokenReviewer');
-    this.authenticator = new Authenticator({ review });
+    this.authenticator = new Authenticator({ ...opts.auth, review });
     const pods = opts.pods ?? (opts.client ? kubePodLookup(opts.client) : undefined);
     if (!pods) throw new Error('CaComponent needs a client or a pod lookup');
     this.pods = pods;
@@ -109,6 +113,9 @@ export class CaComponent {
       host: this.#opts.host,
       key: this.#serving.keyPem,
       cert: this.#serving.certPem + this.#authority.chainPem.filter((c) => c !== this.#authority!.rootPem).join(''),
+      ...this.#opts.limits,
+      onLimit: (event, fields) =>
+        event === 'session-refused' ? this.log.warn('connection refused: too many connections', fields) : this.log.info('idle connection closed', fields),
     });
     this.#server.route(
       CERTIFICATES_PATH,
@@ -166,7 +173,7 @@ export class CaComponent {
 }
 
 export { Authenticator, AuthError, kubeTokenReviewer, CA_AUDIENCE, callerKey } from './auth.js';
-export type { Caller, TokenReviewer, TokenReviewResult } from './auth.js';
+export type { AuthenticatorOptions, Caller, TokenReviewer, TokenReviewResult } from './auth.js';
 export { authorizeIdentity, IMPERSONATION_FAILURE, parseSpiffe, spiffeUri, DEFAULT_TRUSTED_NODE_ACCOUNTS } from './identity.js';
 export { kubePodLookup, staticPodLookup, podFacts } from './pods.js';
 export type { PodFacts, PodLookup } from './pods.js';
@@ -175,7 +182,7 @@ export type { MeshAuthority, SecretStore } from './authority.js';
 export { issueCertificate, certificateHandler, HttpError } from './certificates.js';
 export { keyPolicyError, describeKey, MIN_RSA_BITS } from './key-policy.js';
 export { ControlPlaneServer, sendJson, readBody } from './server.js';
-export type { RouteHandler } from './server.js';
+export type { ControlPlaneServerOptions, RouteHandler } from './server.js';
 export { issueServingCertificate, servingNames } from './serving-cert.js';
 export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } from './root-publisher.js';
 export { jsonLogger, silentLogger } from './log.js';

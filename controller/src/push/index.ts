@@ -28,6 +28,9 @@ export interface PushComponentOptions {
   /** With it, a waypoint's ServiceAccount must be owned by its Gateway (the controller passes an API lookup). */
   serviceAccounts?: ServiceAccountLookup;
   pingIntervalMs?: number;
+  /** Open streams per caller pod (default 4) and in all (default 10 000). */
+  maxStreamsPerCaller?: number;
+  maxStreams?: number;
   log?: ComponentLogger;
 }
 
@@ -50,6 +53,8 @@ export class PushComponent {
         }),
       log,
       ...(opts.pingIntervalMs ? { pingIntervalMs: opts.pingIntervalMs } : {}),
+      ...(opts.maxStreamsPerCaller ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
+      ...(opts.maxStreams ? { maxStreams: opts.maxStreams } : {}),
     });
   }
 

@@ -53,6 +53,10 @@ export interface PushServerOptions {
   pingIntervalMs?: number;
   /** Longest accepted reply line from a client (default 1 MiB: a waypoint's status report on many plugins). */
   maxReplyBytes?: number;
+  /** Open streams per caller (its pod, or its service account without one); more are 429 (default 4). */
+  maxStreamsPerCaller?: number;
+  /** Open streams in all (default 10 000); more are 503. */
+  maxStreams?: number;
 }
 
 export interface PushEvent {
@@ -225,6 +229,17 @@ export class PushServer {
         return sendJson(res, err.status, { error: err.message });
       }
       throw err;
+    }
+    const perCaller = this.#opts.maxStreamsPerCaller ?? 4;
+    const who = streamOwner(caller);
+    if ([...this.#subs].filter((s) => streamOwner(s.caller) === who).length >= perCaller) {
+      this.#log?.warn('config stream refused: too many streams for this caller', { caller: callerKey(caller), pod: caller.podName, limit: perCaller });
+      return sendJson(res, 429, { error: `too many config streams for ${who} (limit ${perCaller}); close one or retry later` });
+    }
+    const total = this.#opts.maxStreams ?? 10_000;
+    if (this.#subs.size >= total) {
+      this.#log?.warn('config stream refused: server at its stream limit', { limit: total });
+      return sendJson(res, 503, { error: `the config server holds ${total} streams, its limit; retry later` });
     }
     const target: Target = kind === 'ztunnel' ? { kind } : { kind, key: waypoint! };
     const sub = new Subscriber(`c${++this.#nextId}`, target, caller, res, node);
@@ -435,6 +450,11 @@ export class PushServer {
       for (const l of this.#pushListeners) l(e);
     }
   }
+}
+
+/** Whose streams count together: the pod the token is bound to, else the service account. */
+function streamOwner(c: Caller): string {
+  return c.podName ? `${c.namespace}/${c.podName}` : `${callerKey(c)} (no pod)`;
 }
 
 function header(req: http2.Http2ServerRequest, name: string): string | undefined {

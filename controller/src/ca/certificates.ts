@@ -20,6 +20,8 @@ export interface CertificateLogger {
 export interface CertificateServiceOptions extends IdentityPolicy {
   authenticator: Authenticator;
   authority: () => MeshAuthority;
+  /** The roots to answer (default: the authority's): during a rotation, old and new. */
+  roots?: () => string[];
   defaultTtlSeconds?: number;
   maxTtlSeconds?: number;
   log?: CertificateLogger;
@@ -79,7 +81,7 @@ export async function issueCertificate(opts: CertificateServiceOptions, req: Iss
     throw new HttpError(400, (err as Error).message);
   }
   opts.log?.info('certificate issued', { caller: callerKey(caller), identity, ttlSeconds: ttl });
-  return { certChain: chain, roots: [authority.rootPem], identity };
+  return { certChain: chain, roots: opts.roots?.() ?? [authority.rootPem, ...authority.extraRootsPem], identity };
 }
 
 export function certificateHandler(opts: CertificateServiceOptions) {

@@ -52,7 +52,8 @@ test('the controller ClusterRole allows what the waypoint controller does', (t) 
 });
 
 /**
- * Every API call the controller's code makes, as `group resource verb` (where: the code that makes it). The
+ * Every API call the controller's code makes, as `group resource verb` (where: the code that makes it); a
+ * server-side apply is `patch`, and also `create` where it creates the object (the API server checks both). The
  * Roles must grant exactly these: a verb missing breaks the controller; a verb more is privilege nobody uses.
  */
 const USED = {
@@ -90,15 +91,18 @@ const USED = {
     'apps deployments get', // gateway/controller.ts existing()
     'apps deployments list',
     'apps deployments watch',
+    'apps deployments create', // server-side apply of a new object is authorized as create
     'apps deployments patch',
     'apps deployments delete', // cleanupOrphans
     ' serviceaccounts get', // existing(); push/authorize.ts: the waypoint account's owner
     ' serviceaccounts list',
     ' serviceaccounts watch',
+    ' serviceaccounts create',
     ' serviceaccounts patch',
     ' serviceaccounts delete',
     ' services list',
     ' services watch',
+    ' services create',
     ' services patch',
     ' services delete',
     ' services/status patch', // istio.io/WaypointBound
@@ -111,6 +115,7 @@ const USED = {
     'discovery.k8s.io endpointslices watch',
     ' configmaps list', // ca/root-publisher.ts
     ' configmaps watch',
+    ' configmaps create',
     ' configmaps patch',
     'authentication.k8s.io tokenreviews create', // ca/auth.ts
   ],

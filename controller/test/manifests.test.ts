@@ -50,3 +50,92 @@ test('the controller ClusterRole allows what the waypoint controller does', (t) 
   t.false(role.rules.some((r) => r.verbs.includes('*')));
   t.false(role.rules.some((r) => r.resources.includes('secrets')));
 });
+
+/**
+ * Every API call the controller's code makes, as `group resource verb` (where: the code that makes it); a
+ * server-side apply is `patch`, and also `create` where it creates the object (the API server checks both). The
+ * Roles must grant exactly these: a verb missing breaks the controller; a verb more is privilege nobody uses.
+ */
+const USED = {
+  cluster: [
+    'gateway.networking.k8s.io gateways get', // status/writer.ts: re-read before writing listener status
+    'gateway.networking.k8s.io gateways list', // informers (gateway controller, mesh model)
+    'gateway.networking.k8s.io gateways watch',
+    'gateway.networking.k8s.io gateways patch', // gateway/controller.ts: controller-version annotation (apply)
+    'gateway.networking.k8s.io gateways/status patch', // applyStatus
+    'gateway.networking.k8s.io gateways/status update', // status/writer.ts: attached-route counts
+    'gateway.networking.k8s.io gatewayclasses get', // gateway/controller.ts: after a create conflict
+    'gateway.networking.k8s.io gatewayclasses list',
+    'gateway.networking.k8s.io gatewayclasses watch',
+    'gateway.networking.k8s.io gatewayclasses create', // built-in classes, create-only
+    'gateway.networking.k8s.io gatewayclasses/status patch',
+    'gateway.networking.k8s.io httproutes get', // kube/status.ts updateOwnRouteParents
+    'gateway.networking.k8s.io httproutes list',
+    'gateway.networking.k8s.io httproutes watch',
+    'gateway.networking.k8s.io httproutes/status update',
+    'gateway.networking.k8s.io grpcroutes list', // mesh model
+    'gateway.networking.k8s.io grpcroutes watch',
+    'security.istio.io authorizationpolicies list',
+    'security.istio.io authorizationpolicies watch',
+    'security.istio.io authorizationpolicies/status patch', // status/writer.ts
+    'security.istio.io peerauthentications list',
+    'security.istio.io peerauthentications watch',
+    'networking.istio.io virtualservices list',
+    'networking.istio.io virtualservices watch',
+    'networking.istio.io destinationrules list',
+    'networking.istio.io destinationrules watch',
+    'extensions.ambit.dev waypointplugins list',
+    'extensions.ambit.dev waypointplugins watch',
+    'extensions.ambit.dev waypointplugins/status patch', // status/writer.ts: Active from waypoint reports
+    'apiextensions.k8s.io customresourcedefinitions list', // mesh/watch.ts: which CRD serves WaypointPlugin
+    'apps deployments get', // gateway/controller.ts existing()
+    'apps deployments list',
+    'apps deployments watch',
+    'apps deployments create', // server-side apply of a new object is authorized as create
+    'apps deployments patch',
+    'apps deployments delete', // cleanupOrphans
+    ' serviceaccounts get', // existing(); push/authorize.ts: the waypoint account's owner
+    ' serviceaccounts list',
+    ' serviceaccounts watch',
+    ' serviceaccounts create',
+    ' serviceaccounts patch',
+    ' serviceaccounts delete',
+    ' services list',
+    ' services watch',
+    ' services create',
+    ' services patch',
+    ' services delete',
+    ' services/status patch', // istio.io/WaypointBound
+    ' pods get', // ca/pods.ts: a pod the informer has not seen yet
+    ' pods list',
+    ' pods watch',
+    ' namespaces list',
+    ' namespaces watch',
+    'discovery.k8s.io endpointslices list',
+    'discovery.k8s.io endpointslices watch',
+    ' configmaps list', // ca/root-publisher.ts
+    ' configmaps watch',
+    ' configmaps create',
+    ' configmaps patch',
+    'authentication.k8s.io tokenreviews create', // ca/auth.ts
+  ],
+  systemNamespace: [
+    'coordination.k8s.io leases get', // kube/leader.ts
+    'coordination.k8s.io leases create',
+    'coordination.k8s.io leases update',
+    ' secrets get', // ca/authority.ts: cacerts, istio-ca-secret (and re-reads for rotation)
+    ' secrets create', // the self-signed root, once
+  ],
+};
+
+function grants(kind: 'ClusterRole' | 'Role'): string[] {
+  const role = objects.find((o) => o.kind === kind && o.metadata.name === (kind === 'ClusterRole' ? 'istiod-istio-system' : 'istiod')) as KubeObject & {
+    rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+  };
+  return role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g} ${res} ${v}`)))).sort();
+}
+
+test('the controller Roles grant exactly the verbs its code uses, no more, no less', (t) => {
+  t.deepEqual(grants('ClusterRole'), [...USED.cluster].sort());
+  t.deepEqual(grants('Role'), [...USED.systemNamespace].sort());
+});

@@ -7,10 +7,13 @@ import { PushComponent } from '../src/push/index.js';
 import { onWaypointStatusReports, waypointStatusReports } from '../src/push/status.js';
 import { pod, startTestCa, token } from './ca-fixtures.js';
 
+/** The waypoint shop/wp runs as ServiceAccount wp (what the deployment controller renders). */
+const ids = new Map([['shop/wp', { serviceAccount: 'wp' }]]);
+
 type Log = { msg: string; fields: Record<string, unknown> };
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const env = await startTestCa([pod('istio-system', 'ztunnel-a', 'ztunnel', 'node-a'), pod('shop', 'wp-1', 'other', 'node-a', { 'gateway.networking.k8s.io/gateway-name': 'wp' })]);
+  const env = await startTestCa([pod('istio-system', 'ztunnel-a', 'ztunnel', 'node-a'), pod('shop', 'wp-1', 'wp', 'node-a', { 'gateway.networking.k8s.io/gateway-name': 'wp' })]);
   const warnings: Log[] = [];
   const push = new PushComponent({
     server: env.ca.server,
@@ -45,7 +48,7 @@ function waypointClient(env: { address: string; ca: { rootPem: string } }, t: { 
   const c = new ConfigClient<WaypointConfig>({
     address: env.address,
     rootCert: env.ca.rootPem,
-    token: token('shop', 'other', 'wp-1', 'uid-wp-1'),
+    token: token('shop', 'wp', 'wp-1', 'uid-wp-1'),
     kind: 'waypoint',
     waypoint: 'shop/wp',
     backoffInitialMs: 20,
@@ -78,7 +81,7 @@ async function waitFor(cond: () => boolean, what = 'condition'): Promise<void> {
 
 test.serial('a waypoint reports on the plugins it was sent; entries about anything else count for nothing', async (t) => {
   const env = await setup(t);
-  env.push.update({ mesh: {}, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 3), plugin('old', 1)])]]) });
+  env.push.update({ mesh: {}, identities: ids, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 3), plugin('old', 1)])]]) });
   const c = waypointClient(env, t);
   await c.start();
   await c.ready();
@@ -101,14 +104,14 @@ test.serial('a waypoint reports on the plugins it was sent; entries about anythi
 
   // The plugin leaves the waypoint's config: its entry stops counting before the waypoint says anything.
   const before = changes;
-  env.push.update({ mesh: {}, waypoints: new Map([['shop/wp', waypointConfig([plugin('old', 1)])]]) });
+  env.push.update({ mesh: {}, identities: ids, waypoints: new Map([['shop/wp', waypointConfig([plugin('old', 1)])]]) });
   await waitFor(() => env.push.push.statusReports().length === 0, 'the entry to go');
   t.true(changes > before);
 });
 
 test.serial('a malformed or hostile status report is logged and ignored; the last good one stays and the stream works on', async (t) => {
   const env = await setup(t);
-  env.push.update({ mesh: {}, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 1)])]]) });
+  env.push.update({ mesh: {}, identities: ids, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 1)])]]) });
   const c = waypointClient(env, t);
   await c.start();
   await c.ready();
@@ -143,14 +146,14 @@ test.serial('a malformed or hostile status report is logged and ignored; the las
 
   // The stream still carries config and acknowledgements.
   const acked = new Promise<string>((resolve) => env.push.push.onAck((e) => e.client === 'waypoint/shop/wp' && !e.error && resolve(e.version)));
-  const v = env.push.update({ mesh: {}, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 1), plugin('more', 1)])]]) });
+  const v = env.push.update({ mesh: {}, identities: ids, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 1), plugin('more', 1)])]]) });
   t.is(await acked, v);
   t.is(c.config!.resources.length, 2);
 });
 
 test.serial('a ztunnel cannot report status', async (t) => {
   const env = await setup(t);
-  env.push.update({ mesh: {}, waypoints: new Map() });
+  env.push.update({ mesh: {}, identities: ids, waypoints: new Map() });
   const z = new ConfigClient({ address: env.address, rootCert: env.ca.rootPem, token: token('istio-system', 'ztunnel', 'ztunnel-a'), kind: 'ztunnel', node: 'node-a' });
   t.teardown(() => z.stop());
   await z.start();
@@ -162,7 +165,7 @@ test.serial('a ztunnel cannot report status', async (t) => {
 
 test.serial('a waypoint sends its report again after a reconnect; a stopped server withdraws its reports', async (t) => {
   const env = await setup(t);
-  env.push.update({ mesh: {}, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 1)])]]) });
+  env.push.update({ mesh: {}, identities: ids, waypoints: new Map([['shop/wp', waypointConfig([plugin('hdr', 1)])]]) });
   const c = waypointClient(env, t);
   await c.start();
   await c.ready();

@@ -16,7 +16,7 @@ const wl = (name: string, ip: string, extra: Partial<Workload> = {}): Workload =
 const mesh = (...workloads: Workload[]): MeshConfig => ({ workloads, services: [], policies: [] });
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const env = await startTestCa([pod('istio-system', 'ztunnel-a', 'ztunnel', 'node-a'), pod('default', 'wp-1', 'other', 'node-a', { 'gateway.networking.k8s.io/gateway-name': 'wp' })]);
+  const env = await startTestCa([pod('istio-system', 'ztunnel-a', 'ztunnel', 'node-a'), pod('default', 'wp-1', 'wp', 'node-a', { 'gateway.networking.k8s.io/gateway-name': 'wp' })]);
   const push = new PushComponent({ server: env.ca.server, authenticator: env.ca.authenticator, pods: env.ca.pods, log: { info() {}, warn() {} } });
   await push.start();
   t.teardown(async () => {
@@ -154,8 +154,9 @@ test('a waypoint gets only its own WaypointConfig; others are refused', async (t
     services: [],
     resources: [{ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'default' }, spec: {} }],
   };
-  env.push.update({ mesh: mesh(), waypoints: new Map([['default/wp', wp]]) });
-  const c = client<WaypointConfig>(env, { kind: 'waypoint', waypoint: 'default/wp', node: undefined, token: token('default', 'other', 'wp-1', 'uid-wp-1') });
+  const identities = new Map([['default/wp', { serviceAccount: 'wp' }]]);
+  env.push.update({ mesh: mesh(), waypoints: new Map([['default/wp', wp]]), identities });
+  const c = client<WaypointConfig>(env, { kind: 'waypoint', waypoint: 'default/wp', node: undefined, token: token('default', 'wp', 'wp-1', 'uid-wp-1') });
   t.teardown(() => c.stop());
   const first = nextUpdate(c);
   await c.start();
@@ -164,7 +165,7 @@ test('a waypoint gets only its own WaypointConfig; others are refused', async (t
   t.is(u.cfg.resources.length, 1);
   // A resource change arrives as a delta of the `resources` collection.
   const next = nextUpdate(c);
-  env.push.update({ mesh: mesh(), waypoints: new Map([['default/wp', { ...wp, resources: [] }]]) });
+  env.push.update({ mesh: mesh(), waypoints: new Map([['default/wp', { ...wp, resources: [] }]]), identities });
   const u2 = await next;
   t.false(u2.full);
   t.deepEqual(u2.cfg.resources, []);

@@ -5,6 +5,7 @@ import * as crypto from 'node:crypto';
 import { KubeError, type KubeClient } from '../kube/client.js';
 import { R, type KubeObject } from '../kube/resources.js';
 import { createRootCA, loadCA, type CertificateAuthority } from '@ambit/ztunnel-runtime';
+import { keyPolicyError } from './key-policy.js';
 
 export const SELF_SIGNED_SECRET = 'istio-ca-secret';
 export const PLUGGED_SECRET = 'cacerts';
@@ -16,8 +17,10 @@ export const CERT_CHAIN = 'cert-chain.pem';
 export interface MeshAuthority {
   /** Signs workload and serving certificates. */
   ca: CertificateAuthority;
-  /** The trust anchor clients are given (`root-cert.pem`). */
+  /** The trust anchor the signing chain ends at. */
   rootPem: string;
+  /** Other roots `root-cert.pem` lists (a staged root rotation): trusted too, never in the chain. */
+  extraRootsPem: string[];
   /** The signing CA's certificate and those above it up to the root (appended to every leaf). */
   chainPem: string[];
   source: 'plugged' | 'self-signed';
@@ -76,20 +79,24 @@ export function authorityFromPem(
   } catch (err) {
     throw new AuthorityError(`${CA_KEY} is not a private key: ${(err as Error).message}`);
   }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
-    throw new AuthorityError(`${CA_KEY} must be an ECDSA P-256 key (got ${key.asymmetricKeyType}); RSA CAs are not supported`);
+  const keyError = keyPolicyError(key);
+  if (keyError) throw new AuthorityError(`${CA_KEY} refused: ${keyError}`);
   const cert = new crypto.X509Certificate(own);
   const pubOf = (k: crypto.KeyObject) => crypto.createPublicKey(k).export({ type: 'spki', format: 'der' });
   if (!pubOf(key).equals(cert.publicKey.export({ type: 'spki', format: 'der' })))
     throw new AuthorityError(`${CA_KEY} does not belong to ${CA_CERT}`);
   if (!cert.ca) throw new AuthorityError(`${CA_CERT} is not a CA certificate`);
   const chain = splitPem(data.certChain);
-  const [root] = splitPem(data.rootCert);
-  const rootPem = root ?? chain[chain.length - 1] ?? own;
+  const roots = splitPem(data.rootCert);
   const parents = chain.filter((c) => !sameCert(c, own));
+  // root-cert.pem may list several roots (old and new during a rotation): the chain's root is the one that is
+  // the top of the chain or issued it; the others are only trusted.
+  const top = parents[parents.length - 1] ?? own;
+  const topCert = new crypto.X509Certificate(top);
+  const rootPem = roots.find((r) => sameCert(r, top) || topCert.checkIssued(new crypto.X509Certificate(r))) ?? roots[0] ?? top;
   if (!sameCert(rootPem, own) && !parents.some((c) => sameCert(c, rootPem))) parents.push(rootPem);
   const ca = loadCA({ certPem: own + parents.join(''), keyPem: data.caKey });
-  return { ca, rootPem, chainPem: [own, ...parents], source };
+  return { ca, rootPem, extraRootsPem: roots.filter((r) => !sameCert(r, rootPem)), chainPem: [own, ...parents], source };
 }
 
 export interface LoadAuthorityOptions {

@@ -2,10 +2,11 @@
 // {csr, validitySeconds, impersonatedIdentity?} + bearer token -> {certChain: [leaf, ..., root], roots}.
 
 import type http2 from 'node:http2';
-import { signCsr } from '@ambit/ztunnel-runtime';
+import { parseCsr, signCsr } from '@ambit/ztunnel-runtime';
 import { AuthError, callerKey, type Authenticator } from './auth.js';
 import type { MeshAuthority } from './authority.js';
 import { authorizeIdentity, type IdentityPolicy } from './identity.js';
+import { keyPolicyError } from './key-policy.js';
 import { BodyTooLarge, readBody, sendJson } from './server.js';
 
 export const DEFAULT_CERT_TTL_SECONDS = 24 * 3600;
@@ -19,6 +20,8 @@ export interface CertificateLogger {
 export interface CertificateServiceOptions extends IdentityPolicy {
   authenticator: Authenticator;
   authority: () => MeshAuthority;
+  /** The roots to answer (default: the authority's): during a rotation, old and new. */
+  roots?: () => string[];
   defaultTtlSeconds?: number;
   maxTtlSeconds?: number;
   log?: CertificateLogger;
@@ -49,14 +52,28 @@ export async function issueCertificate(opts: CertificateServiceOptions, req: Iss
   const max = opts.maxTtlSeconds ?? MAX_CERT_TTL_SECONDS;
   let ttl = opts.defaultTtlSeconds ?? DEFAULT_CERT_TTL_SECONDS;
   if (b.validitySeconds !== undefined && b.validitySeconds !== 0) {
-    if (typeof b.validitySeconds !== 'number' || !Number.isFinite(b.validitySeconds) || b.validitySeconds < 0)
-      throw new HttpError(400, 'validitySeconds must be a positive number');
+    // A whole number of seconds (the API's int64): a fraction would floor to a zero-length certificate.
+    if (typeof b.validitySeconds !== 'number' || !Number.isInteger(b.validitySeconds) || b.validitySeconds < 0)
+      throw new HttpError(400, 'validitySeconds must be a positive whole number of seconds');
     if (b.validitySeconds > max)
       throw new HttpError(400, `requested TTL ${b.validitySeconds}s is greater than the max allowed TTL ${max}s`);
     ttl = Math.floor(b.validitySeconds);
   }
+  if (!(ttl >= 1)) throw new HttpError(500, `the CA's default certificate lifetime is ${ttl}s: configure DEFAULT_WORKLOAD_CERT_TTL of at least 1s`);
   const identity = await authorizeIdentity(caller, b.impersonatedIdentity as string | undefined, opts);
+  let csrKey;
+  try {
+    csrKey = parseCsr(b.csr).publicKey;
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
+  const keyError = keyPolicyError(csrKey);
+  if (keyError) throw new HttpError(400, `CSR key refused: ${keyError}`);
   const authority = opts.authority();
+  // A leaf never outlives its CA; a CA at (or past) its end would issue a zero-length (or inverted) certificate.
+  const caLeft = new Date(authority.ca.cert.validTo).getTime() - Date.now();
+  if (caLeft < 1000)
+    throw new HttpError(503, `the mesh CA certificate expired at ${new Date(authority.ca.cert.validTo).toISOString()}: renew Secret cacerts (or istio-ca-secret)`);
   let chain: string[];
   try {
     chain = signCsr(authority.ca, b.csr, { identity, ttlSeconds: ttl });
@@ -64,7 +81,7 @@ export async function issueCertificate(opts: CertificateServiceOptions, req: Iss
     throw new HttpError(400, (err as Error).message);
   }
   opts.log?.info('certificate issued', { caller: callerKey(caller), identity, ttlSeconds: ttl });
-  return { certChain: chain, roots: [authority.rootPem], identity };
+  return { certChain: chain, roots: opts.roots?.() ?? [authority.rootPem, ...authority.extraRootsPem], identity };
 }
 
 export function certificateHandler(opts: CertificateServiceOptions) {

@@ -4,7 +4,7 @@
 
 import type { Component, ComponentContext } from '../kube/component.js';
 import { MeshWatcher } from '../mesh/watch.js';
-import { PushComponent } from '../push/index.js';
+import { kubeServiceAccountLookup, PushComponent } from '../push/index.js';
 import { CaComponent } from './index.js';
 
 /** Go-style durations (`24h`, `90m`, `3600s`) or plain seconds. */
@@ -63,7 +63,14 @@ export function createControlPlane(ctx: ComponentContext): ControlPlane {
     {
       name: 'config-push',
       start: async () => {
-        push = new PushComponent({ server: ca.server, authenticator: ca.authenticator, pods: ca.pods, trustedNodeAccounts: trusted, log: log.child('push') });
+        push = new PushComponent({
+          server: ca.server,
+          authenticator: ca.authenticator,
+          pods: ca.pods,
+          trustedNodeAccounts: trusted,
+          serviceAccounts: kubeServiceAccountLookup(ctx.client),
+          log: log.child('push'),
+        });
         await push.start();
       },
       stop: async () => push?.stop(),

@@ -1,6 +1,8 @@
 // The controller's :15012: HTTP/2 over TLS (HTTP/1.1 accepted too, for curl and plain HTTPS clients), serving
 // the CA (`POST /v1/certificates`) and the config push stream (`POST /v1/stream`). The serving certificate is
-// swapped in place on renewal.
+// swapped in place on renewal. Bounded: TLS handshakes must finish within 10 s, at most `maxSessions` HTTP/2
+// connections are open (more are refused with GOAWAY), and a connection with no open stream is closed after
+// `idleTimeoutMs`.
 
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +14,14 @@ export interface ControlPlaneServerOptions {
   host?: string;
   key: string;
   cert: string;
+  /** Open HTTP/2 connections at most (default 4096); one more is answered GOAWAY and closed. */
+  maxSessions?: number;
+  /** A connection without an open stream is closed after this long (default 120 s). */
+  idleTimeoutMs?: number;
+  /** A TLS handshake must complete within this long (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** Told when a connection is refused or closed idle (no secrets in it). */
+  onLimit?: (event: 'session-refused' | 'session-idle', fields: Record<string, unknown>) => void;
 }
 
 export class ControlPlaneServer {
@@ -28,13 +38,52 @@ export class ControlPlaneServer {
       allowHTTP1: true,
       minVersion: 'TLSv1.2',
       settings: { initialWindowSize: 4 << 20 },
+      handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
     });
-    this.server.on('session', (s) => {
-      this.#sessions.add(s);
-      s.on('close', () => this.#sessions.delete(s));
-      s.on('error', () => {});
-    });
+    this.server.on('session', (s) => this.#admit(s));
     this.server.on('request', (req, res) => void this.#dispatch(req, res));
+  }
+
+  /** Open HTTP/2 connections. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  #admit(s: http2.ServerHttp2Session): void {
+    s.on('error', () => {});
+    const max = this.#opts.maxSessions ?? 4096;
+    if (this.#sessions.size >= max) {
+      this.#opts.onLimit?.('session-refused', { limit: max, remote: s.socket?.remoteAddress });
+      s.goaway(http2.constants.NGHTTP2_REFUSED_STREAM);
+      s.destroy();
+      return;
+    }
+    this.#sessions.add(s);
+    const idleMs = this.#opts.idleTimeoutMs ?? 120_000;
+    let open = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (open > 0 || s.closed || s.destroyed) return;
+        this.#opts.onLimit?.('session-idle', { idleMs, remote: s.socket?.remoteAddress });
+        s.close();
+        setTimeout(() => s.destroyed || s.destroy(), 1000).unref();
+      }, idleMs);
+      timer.unref();
+    };
+    s.on('stream', (stream) => {
+      open++;
+      clearTimeout(timer);
+      stream.once('close', () => {
+        if (--open === 0) arm();
+      });
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      this.#sessions.delete(s);
+    });
+    arm();
   }
 
   /** Registers `handler` for `POST path` (other methods get 405). */

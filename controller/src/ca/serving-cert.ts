@@ -1,7 +1,8 @@
 // The TLS certificate :15012 serves (`istiod.istio-system.svc` and friends), signed by the mesh CA, so clients
 // that trust the mesh root (the `istio-ca-root-cert` ConfigMap) can verify the controller, as with istiod.
 // Workload certificates carry only a URI SAN; this one needs DNS/IP SANs, hence its own small encoder
-// (node-forge ASN.1, signed with node:crypto, ECDSA P-256 / SHA-256).
+// (node-forge ASN.1, signed with node:crypto: ECDSA with SHA-256 (P-256) or SHA-384 (P-384), or RSA with SHA-256,
+// as the issuing CA's key requires).
 
 import * as crypto from 'node:crypto';
 import { isIP } from 'node:net';
@@ -63,7 +64,12 @@ export function issueServingCertificate(
   ];
   const serial = crypto.randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x40;
-  const sigAlg = seq([oid('1.2.840.10045.4.3.2')]);
+  const rsa = issuer.key.asymmetricKeyType === 'rsa';
+  const p256 = issuer.key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  const hash = rsa || p256 ? 'sha256' : 'sha384';
+  const sigAlg = rsa
+    ? seq([oid('1.2.840.113549.1.1.11'), asn1.create(U, T.NULL, false, '')])
+    : seq([oid(p256 ? '1.2.840.10045.4.3.2' : '1.2.840.10045.4.3.3')]);
   const tbs = seq([
     asn1.create(C, 0, true, [asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes())]),
     asn1.create(U, T.INTEGER, false, bin(serial)),
@@ -81,7 +87,7 @@ export function issueServingCertificate(
       ]),
     ]),
   ]);
-  const sig = crypto.sign('sha256', Buffer.from(der(tbs), 'binary'), issuer.key);
+  const sig = crypto.sign(hash, Buffer.from(der(tbs), 'binary'), issuer.key);
   const cert = seq([tbs, sigAlg, asn1.create(U, T.BITSTRING, false, '\x00' + bin(sig))]);
   const b64 = Buffer.from(der(cert), 'binary').toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
   return {

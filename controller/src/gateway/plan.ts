@@ -41,6 +41,8 @@ export function planGateway(input: PlanInput): Plan {
   const names = waypointNames(gw);
   const apply: KubeObject[] = [];
   const conflicts: string[] = [];
+  const claimed: Record<string, string> = {};
+  let accountRefused = false;
   let unmanagedReason: string | undefined;
   if (!isManaged(gw)) {
     unmanagedReason = 'Gateway spec.addresses requests more than one address or a hostname; waypoint deployment is not managed';
@@ -48,8 +50,15 @@ export function planGateway(input: PlanInput): Plan {
     const r = renderWaypoint(gw, input.render);
     for (const obj of [r.serviceAccount, r.deployment, r.service]) {
       const live = input.existing.get(`${obj.kind}/${obj.metadata.name}`);
-      if (live && live.metadata.labels?.[L.managed] !== MANAGED_VALUE) conflicts.push(`${obj.kind} ${gw.metadata.namespace}/${obj.metadata.name}`);
+      const what = `${obj.kind} ${gw.metadata.namespace}/${obj.metadata.name}`;
+      const owner = live && otherGateway(live, gw);
+      if (live && live.metadata.labels?.[L.managed] !== MANAGED_VALUE) conflicts.push(what);
+      else if (owner) claimed[what] = `${gw.metadata.namespace}/${owner}`;
+      // The waypoint runs only as a ServiceAccount this Gateway owns: never as the application's (or another
+      // Gateway's) existing account that a name or a `gateway.istio.io/service-account` annotation points at.
+      else if (obj.kind === 'Deployment' && accountRefused) continue;
       else apply.push(obj);
+      if (obj.kind === 'ServiceAccount' && (conflicts.includes(what) || claimed[what])) accountRefused = true;
     }
   }
   const svc = input.existing.get(`Service/${names.deployment}`) as Service | undefined;
@@ -60,9 +69,18 @@ export function planGateway(input: PlanInput): Plan {
     service: ourSvc,
     endpointSlices: ourSvc ? input.endpointSlices : [],
     conflicts,
+    claimed,
     unmanagedReason,
     clusterDomain: input.render.clusterDomain,
     now: input.now,
   });
-  return { action: 'reconcile', setControllerVersion: raw !== String(CONTROLLER_VERSION), apply, conflicts, status };
+  return { action: 'reconcile', setControllerVersion: raw !== String(CONTROLLER_VERSION), apply, conflicts: [...conflicts, ...Object.keys(claimed)], status };
+}
+
+/** The other Gateway a managed object belongs to (its gateway-name label or a Gateway owner), if not `gw`. */
+function otherGateway(live: KubeObject, gw: Gateway): string | undefined {
+  const label = live.metadata.labels?.[L.gatewayName];
+  if (label && label !== gw.metadata.name) return label;
+  const owner = (live.metadata.ownerReferences ?? []).find((r) => r.kind === 'Gateway' && r.name !== gw.metadata.name);
+  return owner?.name;
 }

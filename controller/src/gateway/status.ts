@@ -16,6 +16,8 @@ export interface GatewayStatusInput {
   endpointSlices?: EndpointSlice[];
   /** Objects that exist without the managed label and were left untouched ("Kind ns/name"). */
   conflicts?: string[];
+  /** Managed objects that belong to another Gateway ("Kind ns/name" -> "ns/gateway"), left untouched. */
+  claimed?: Record<string, string>;
   /** Set when the Gateway is not managed (spec.addresses asks for what a waypoint cannot be). */
   unmanagedReason?: string;
   clusterDomain?: string;
@@ -106,6 +108,9 @@ export function computeGatewayStatus(input: GatewayStatusInput): GatewayStatus {
   let addresses: GatewayAddress[] | undefined = old.addresses;
   if (input.unmanagedReason) {
     programmed = cond('Programmed', 'False', 'Invalid', input.unmanagedReason, gen);
+  } else if (input.claimed && Object.keys(input.claimed).length > 0) {
+    const what = Object.entries(input.claimed).map(([obj, owner]) => `${obj} belongs to Gateway ${owner}`);
+    programmed = cond('Programmed', 'False', 'Invalid', `${humanReadableJoin(what)}; left untouched, and the waypoint does not run under another Gateway's objects`, gen);
   } else if (input.conflicts && input.conflicts.length > 0) {
     programmed = cond(
       'Programmed',

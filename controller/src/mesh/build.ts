@@ -18,7 +18,8 @@ import {
 } from '@ambit/ztunnel-runtime';
 import { getUseWaypoint, resolveServiceWaypoint, resolveWorkloadWaypoint, trafficTypeOf, waypointOf, type ResolveContext, type Waypoint } from '../gateway/binding.js';
 import { CLASS_MESH, CLASS_WAYPOINT, L, MANAGED_VALUE, MESH_CONTROLLER, PORT_HBONE } from '../gateway/constants.js';
-import { scopedServiceAccount } from '../gateway/render.js';
+import { scopedServiceAccount, waypointNames } from '../gateway/render.js';
+import type { WaypointIdentity } from '../push/authorize.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Gateway, MeshInput, MeshOptions, Pod, Service } from './input.js';
 import { appProtocolOf } from './protocol.js';
@@ -40,6 +41,8 @@ export interface MeshModel {
   waypoints: Map<string, WaypointConfig>;
   /** Conversion warnings (Istio reports them in the policy's status). */
   warnings: ModelWarning[];
+  /** What each waypoint (`ns/name`) runs as: the config stream admits only that account's pods. */
+  identities: Map<string, WaypointIdentity>;
 }
 
 const nsName = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
@@ -252,6 +255,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
 
   // ---- waypoints -------------------------------------------------------------------------------------------
   const waypoints = new Map<string, WaypointConfig>();
+  const identities = new Map<string, WaypointIdentity>();
   const wpWorkloads: WaypointWorkload[] = mesh.workloads!.map((w) => ({ ...w, labels: podOfUid.get(w.uid)!.metadata.labels ?? {} }));
   const wpServices: WaypointService[] = mesh.services!.map((s) => ({ ...s, labels: serviceLabels.get(`${s.namespace}/${s.hostname}`) ?? {} }));
   const hostOf = new Map(mesh.services!.map((s) => [`${s.namespace}/${s.name}`, s.hostname]));
@@ -287,6 +291,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       services: new Set(svcNames),
       hostnames: new Set(svcNames.map((n) => hostOf.get(n)!)),
     };
+    identities.set(key, { serviceAccount: waypointNames(gw).serviceAccount, ...(gw.metadata.uid ? { gatewayUid: gw.metadata.uid } : {}) });
     waypoints.set(key, {
       waypoint: info,
       workloads: wpWorkloads,
@@ -294,7 +299,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       resources: waypointResources(scope, resourceInput, { rootNamespace, domain }),
     });
   }
-  return { mesh, waypoints, warnings };
+  return { mesh, waypoints, warnings, identities };
 }
 
 /** Pod label > service-account-scoped waypoint (legacy dialects) > namespace label; waypoint-for workload|all. */

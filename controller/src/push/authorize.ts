@@ -1,45 +1,86 @@
-// Who may receive which stream: a ztunnel stream (the whole mesh) only trusted node accounts; a waypoint's
-// stream only that waypoint's own pods (same namespace, and the pod carries the Gateway's name label, or runs
-// as the ServiceAccount the deployment controller gives it).
+// Who may receive which stream on :15012. A ztunnel stream (the mesh model) only a trusted node account, through a
+// token bound to a pod of that account that runs on the node the stream names. A waypoint's stream only a pod of
+// that waypoint: the token's service account is the one the deployment controller renders for the Gateway (its
+// name, or gateway.istio.io/service-account), the token is bound to a live pod running as it, and (with a
+// ServiceAccount lookup) that account is owned by the Gateway, so neither an application account that happens to
+// share the Gateway's name nor a pod carrying the Gateway's name label can read the waypoint's config.
 
 import { AuthError, callerKey, type Caller } from '../ca/auth.js';
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../ca/identity.js';
-import type { PodLookup } from '../ca/pods.js';
-import type { StreamAuthorizer } from './server.js';
+import type { PodFacts, PodLookup } from '../ca/pods.js';
+import type { KubeClient } from '../kube/client.js';
+import { R, type KubeObject, type OwnerReference } from '../kube/resources.js';
+import type { StreamAuthorizer, StreamRequest } from './server.js';
 
-export const GATEWAY_NAME_LABELS = ['gateway.networking.k8s.io/gateway-name', 'istio.io/gateway-name'];
+/** What the mesh model says a waypoint runs as: the rendered ServiceAccount and the Gateway's uid. */
+export interface WaypointIdentity {
+  serviceAccount: string;
+  gatewayUid?: string;
+}
+
+export interface ServiceAccountFacts {
+  ownerReferences?: OwnerReference[];
+}
+
+export interface ServiceAccountLookup {
+  getServiceAccount(namespace: string, name: string): Promise<ServiceAccountFacts | undefined>;
+}
+
+export function kubeServiceAccountLookup(client: KubeClient): ServiceAccountLookup {
+  return {
+    async getServiceAccount(namespace, name) {
+      const sa = await client.getOrUndefined<KubeObject>(R.serviceAccount, namespace, name);
+      return sa ? { ownerReferences: sa.metadata.ownerReferences ?? [] } : undefined;
+    },
+  };
+}
 
 export interface StreamAuthorizerOptions {
   trustedNodeAccounts?: string[];
   pods: PodLookup;
-  /** ServiceAccounts a waypoint's pods may run as (default: the Gateway name, `<name>-istio-waypoint`, `<name>-waypoint`). */
-  waypointServiceAccounts?: (namespace: string, name: string) => string[];
+  /** When set, a waypoint's ServiceAccount must be owned by its Gateway (the controller's own). */
+  serviceAccounts?: ServiceAccountLookup;
 }
 
-export function defaultWaypointServiceAccounts(_namespace: string, name: string): string[] {
-  return [name, `${name}-istio-waypoint`, `${name}-waypoint`];
+const finished = (p: PodFacts) => p.phase === 'Succeeded' || p.phase === 'Failed';
+
+/** The live pod the caller's token is bound to; throws 403 naming what does not fit. */
+async function callerPod(caller: Caller, pods: PodLookup, refuse: (why: string) => never): Promise<PodFacts> {
+  if (!caller.podName) return refuse('the token is not bound to a pod (use a projected service account token)');
+  const pod = await pods.getPod(caller.namespace, caller.podName);
+  if (!pod || finished(pod)) return refuse(`pod ${caller.namespace}/${caller.podName} is not running`);
+  if (caller.podUid && pod.uid && pod.uid !== caller.podUid) return refuse(`pod ${caller.namespace}/${caller.podName} was replaced (uid mismatch)`);
+  if (pod.serviceAccount !== caller.serviceAccount) return refuse(`pod ${caller.namespace}/${caller.podName} runs as another service account`);
+  return pod;
 }
 
 export function streamAuthorizer(opts: StreamAuthorizerOptions): StreamAuthorizer {
   const trusted = opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS;
-  const accounts = opts.waypointServiceAccounts ?? defaultWaypointServiceAccounts;
-  return async (caller: Caller, req) => {
+  return async (caller: Caller, req: StreamRequest) => {
     if (req.kind === 'ztunnel') {
-      if (!trusted.includes(callerKey(caller)))
-        throw new AuthError(`${callerKey(caller)} may not receive the ztunnel config: not a trusted node account`, 403);
+      const refuse = (why: string): never => {
+        throw new AuthError(`${callerKey(caller)} may not receive the ztunnel config: ${why}`, 403);
+      };
+      if (!trusted.includes(callerKey(caller))) return refuse('not a trusted node account');
+      const pod = await callerPod(caller, opts.pods, refuse);
+      if (!pod.nodeName) return refuse(`pod ${pod.namespace}/${pod.name} is not scheduled`);
+      if (caller.nodeName && caller.nodeName !== pod.nodeName) return refuse('the token names another node than its pod');
+      if (req.node && req.node !== pod.nodeName) return refuse(`its pod runs on node ${pod.nodeName}, not ${req.node}`);
       return;
     }
     const [ns, name] = (req.waypoint ?? '').split('/') as [string, string];
-    const refuse = (): never => {
-      throw new AuthError(`${callerKey(caller)} may not receive the config of waypoint ${ns}/${name}`, 403);
+    const refuse = (why: string): never => {
+      throw new AuthError(`${callerKey(caller)} may not receive the config of waypoint ${ns}/${name}: ${why}`, 403);
     };
-    if (caller.namespace !== ns) return refuse();
-    if (accounts(ns, name).includes(caller.serviceAccount)) return;
-    if (caller.podName) {
-      const pod = await opts.pods.getPod(caller.namespace, caller.podName);
-      if (pod && (!caller.podUid || !pod.uid || pod.uid === caller.podUid) && GATEWAY_NAME_LABELS.some((l) => pod.labels[l] === name))
-        return;
+    if (caller.namespace !== ns) return refuse('another namespace');
+    const id = req.identity;
+    if (!id) return refuse('no such waypoint Gateway in the mesh model');
+    if (caller.serviceAccount !== id.serviceAccount) return refuse(`the waypoint runs as ${ns}/${id.serviceAccount}`);
+    await callerPod(caller, opts.pods, refuse);
+    if (opts.serviceAccounts) {
+      const sa = await opts.serviceAccounts.getServiceAccount(ns, id.serviceAccount);
+      const owned = (sa?.ownerReferences ?? []).some((r) => r.kind === 'Gateway' && r.name === name && (!id.gatewayUid || !r.uid || r.uid === id.gatewayUid));
+      if (!owned) return refuse(`ServiceAccount ${ns}/${id.serviceAccount} is not owned by Gateway ${ns}/${name}`);
     }
-    refuse();
   };
 }

@@ -9,7 +9,7 @@
 // status writer.
 
 import { PushServer, type AckEvent, type PushEvent, type PushSnapshot, type StreamAuthorizer } from './server.js';
-import { streamAuthorizer } from './authorize.js';
+import { streamAuthorizer, type ServiceAccountLookup } from './authorize.js';
 import { registerReportSource } from './status.js';
 import type { Authenticator } from '../ca/auth.js';
 import type { PodLookup } from '../ca/pods.js';
@@ -25,8 +25,12 @@ export interface PushComponentOptions {
   trustedNodeAccounts?: string[];
   /** Replaces the default rules (trusted node accounts for ztunnel; a waypoint's own pods for its config). */
   authorize?: StreamAuthorizer;
-  waypointServiceAccounts?: (namespace: string, name: string) => string[];
+  /** With it, a waypoint's ServiceAccount must be owned by its Gateway (the controller passes an API lookup). */
+  serviceAccounts?: ServiceAccountLookup;
   pingIntervalMs?: number;
+  /** Open streams per caller pod (default 4) and in all (default 10 000). */
+  maxStreamsPerCaller?: number;
+  maxStreams?: number;
   log?: ComponentLogger;
 }
 
@@ -45,10 +49,12 @@ export class PushComponent {
         streamAuthorizer({
           pods: opts.pods,
           ...(opts.trustedNodeAccounts ? { trustedNodeAccounts: opts.trustedNodeAccounts } : {}),
-          ...(opts.waypointServiceAccounts ? { waypointServiceAccounts: opts.waypointServiceAccounts } : {}),
+          ...(opts.serviceAccounts ? { serviceAccounts: opts.serviceAccounts } : {}),
         }),
       log,
       ...(opts.pingIntervalMs ? { pingIntervalMs: opts.pingIntervalMs } : {}),
+      ...(opts.maxStreamsPerCaller ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
+      ...(opts.maxStreams ? { maxStreams: opts.maxStreams } : {}),
     });
   }
 
@@ -69,9 +75,10 @@ export class PushComponent {
 }
 
 export { PushServer, streamAuthorizer };
-export { defaultWaypointServiceAccounts, GATEWAY_NAME_LABELS } from './authorize.js';
+export { kubeServiceAccountLookup } from './authorize.js';
+export type { ServiceAccountLookup, ServiceAccountFacts, WaypointIdentity } from './authorize.js';
 export type { AckEvent, PushEvent, PushSnapshot, StreamAuthorizer };
-export type { PushServerOptions } from './server.js';
+export type { PushServerOptions, StreamRequest } from './server.js';
 export { parseStatusReport, ReportError, REPORTABLE_KINDS, waypointStatusReports, onWaypointStatusReports, registerReportSource } from './status.js';
 export type { WaypointStatusReport, ReportSource } from './status.js';
 export type { StreamAuthorizerOptions } from './authorize.js';

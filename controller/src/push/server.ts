@@ -24,15 +24,26 @@ import { AuthError, callerKey, type Authenticator, type Caller } from '../ca/aut
 import type { ComponentLogger } from '../ca/log.js';
 import { sendJson } from '../ca/server.js';
 import { parseStatusReport, reportedResourceKey, type WaypointStatusReport } from './status.js';
+import type { WaypointIdentity } from './authorize.js';
 
 /** What the mesh builder hands the push server: the ztunnel model and one config per waypoint (`ns/name`). */
 export interface PushSnapshot {
   mesh: MeshConfig;
   waypoints: Map<string, WaypointConfig>;
+  /** What each waypoint (`ns/name`) runs as, for the stream authorizer. */
+  identities?: Map<string, WaypointIdentity>;
+}
+
+/** A stream request as the authorizer sees it; `identity` is the mesh model's record of the named waypoint. */
+export interface StreamRequest {
+  kind: ClientKind;
+  node?: string;
+  waypoint?: string;
+  identity?: WaypointIdentity;
 }
 
 /** Decides whether an authenticated caller may receive a given stream; throws {@link AuthError} 403 if not. */
-export type StreamAuthorizer = (caller: Caller, request: { kind: ClientKind; node?: string; waypoint?: string }) => Promise<void>;
+export type StreamAuthorizer = (caller: Caller, request: StreamRequest) => Promise<void>;
 
 export interface PushServerOptions {
   authenticator: Authenticator;
@@ -42,6 +53,10 @@ export interface PushServerOptions {
   pingIntervalMs?: number;
   /** Longest accepted reply line from a client (default 1 MiB: a waypoint's status report on many plugins). */
   maxReplyBytes?: number;
+  /** Open streams per caller (its pod, or its service account without one); more are 429 (default 4). */
+  maxStreamsPerCaller?: number;
+  /** Open streams in all (default 10 000); more are 503. */
+  maxStreams?: number;
 }
 
 export interface PushEvent {
@@ -205,13 +220,26 @@ export class PushServer {
     let caller: Caller;
     try {
       caller = await this.#opts.authenticator.authenticate(req.headers.authorization);
-      await this.#opts.authorize(caller, { kind, ...(node ? { node } : {}), ...(waypoint ? { waypoint } : {}) });
+      if (kind === 'waypoint' && !this.#snapshot) return sendJson(res, 503, { error: 'the mesh model is not ready yet; retry' });
+      const identity = waypoint ? this.#snapshot?.identities?.get(waypoint) : undefined;
+      await this.#opts.authorize(caller, { kind, ...(node ? { node } : {}), ...(waypoint ? { waypoint } : {}), ...(identity ? { identity } : {}) });
     } catch (err) {
       if (err instanceof AuthError) {
         this.#log?.warn('config stream refused', { kind, node, waypoint, status: err.status, error: err.message });
         return sendJson(res, err.status, { error: err.message });
       }
       throw err;
+    }
+    const perCaller = this.#opts.maxStreamsPerCaller ?? 4;
+    const who = streamOwner(caller);
+    if ([...this.#subs].filter((s) => streamOwner(s.caller) === who).length >= perCaller) {
+      this.#log?.warn('config stream refused: too many streams for this caller', { caller: callerKey(caller), pod: caller.podName, limit: perCaller });
+      return sendJson(res, 429, { error: `too many config streams for ${who} (limit ${perCaller}); close one or retry later` });
+    }
+    const total = this.#opts.maxStreams ?? 10_000;
+    if (this.#subs.size >= total) {
+      this.#log?.warn('config stream refused: server at its stream limit', { limit: total });
+      return sendJson(res, 503, { error: `the config server holds ${total} streams, its limit; retry later` });
     }
     const target: Target = kind === 'ztunnel' ? { kind } : { kind, key: waypoint! };
     const sub = new Subscriber(`c${++this.#nextId}`, target, caller, res, node);
@@ -422,6 +450,11 @@ export class PushServer {
       for (const l of this.#pushListeners) l(e);
     }
   }
+}
+
+/** Whose streams count together: the pod the token is bound to, else the service account. */
+function streamOwner(c: Caller): string {
+  return c.podName ? `${c.namespace}/${c.podName}` : `${callerKey(c)} (no pod)`;
 }
 
 function header(req: http2.Http2ServerRequest, name: string): string | undefined {

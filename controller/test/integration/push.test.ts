@@ -2,7 +2,7 @@
 // a ztunnel with a pod-bound token streams the model, sees a waypoint binding arrive as a delta, and a removal.
 
 import test from 'ava';
-import { ConfigClient, type MeshConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type MeshConfig, type WaypointConfig } from '@ambit/ztunnel-runtime';
 import { createControlPlane, type ControlPlane } from '../../src/ca/index.js';
 import { createLogger, nullLogger } from '../../src/kube/log.js';
 import { Registry } from '../../src/kube/metrics.js';
@@ -95,4 +95,51 @@ test('a ztunnel streams the model from the API server; changes arrive as deltas'
   t.false(updates.at(-1)!.full);
   t.is(c.stats.nacks, 0);
   t.true(cp.push.push.clients().some((x) => x.client === 'ztunnel/node-a' && x.ackedVersion === c.version));
+});
+
+async function podToken(ns: string, sa: string, podName: string): Promise<string> {
+  const pod = await cluster.client.get(R.pod, ns, podName);
+  const tok = await cluster.client.request<{ status: { token: string } }>({
+    method: 'POST',
+    path: `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['istio-ca'], boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata.uid } } },
+  });
+  return tok.status.token;
+}
+
+test("a waypoint's pod gets its config; an application pod whose account has a Gateway's name does not", async (t) => {
+  // wp2: the account the deployment controller renders (owned by the Gateway), and a pod running as it.
+  const wp2 = await create(R.gateway, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'wp2', namespace: NS }, spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } });
+  const owner = (gw: KubeObject) => [{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: gw.metadata.name!, uid: gw.metadata.uid! }];
+  await create(R.serviceAccount, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'wp2', namespace: NS, ownerReferences: owner(wp2) } });
+  await create(R.pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'wp2-1', namespace: NS }, spec: { serviceAccountName: 'wp2', nodeName: 'node-a', containers: [{ name: 'c', image: 'waypoint' }] } });
+  // reviews: a Gateway named like the application's existing account.
+  await create(R.serviceAccount, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reviews', namespace: NS } });
+  await create(R.pod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reviews-1', namespace: NS }, spec: { serviceAccountName: 'reviews', nodeName: 'node-a', containers: [{ name: 'c', image: 'reviews' }] } });
+  await create(R.gateway, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'reviews', namespace: NS }, spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } });
+
+  const client = (waypoint: string, token: string, refusals: string[]) =>
+    new ConfigClient<WaypointConfig>({
+      address: `https://localhost:${cp.ca.server.port}`,
+      servername: 'istiod.istio-system.svc',
+      rootCert: cp.ca.rootPem,
+      token,
+      kind: 'waypoint',
+      waypoint: `${NS}/${waypoint}`,
+      backoffInitialMs: 200,
+      backoffMaxMs: 1000,
+      log: { info() {}, warn: (_m: string, f: Record<string, unknown>) => void refusals.push(String(f.reason)) },
+    } as never);
+  const ok = client('wp2', await podToken(NS, 'wp2', 'wp2-1'), []);
+  t.teardown(() => ok.stop());
+  await ok.start();
+  await eventually(() => ok.config?.waypoint.name === 'wp2', 30_000, 'waypoint config');
+
+  const refusals: string[] = [];
+  const app = client('reviews', await podToken(NS, 'reviews', 'reviews-1'), refusals);
+  t.teardown(() => app.stop());
+  await app.start();
+  await eventually(() => refusals.some((r) => /HTTP 403/.test(r)), 30_000, 'refusal');
+  t.regex(refusals.find((r) => /HTTP 403/.test(r))!, new RegExp(`ServiceAccount ${NS}/reviews is not owned by Gateway ${NS}/reviews`));
+  t.is(app.config, undefined);
 });

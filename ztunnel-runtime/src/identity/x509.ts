@@ -1,5 +1,6 @@
 // X.509 certificates and PKCS#10 CSRs for workload identities, built with node-forge's ASN.1 and signed with
-// node:crypto (ECDSA P-256 / SHA-256). node-forge's `pki` only handles RSA, so only `forge.asn1` is used.
+// node:crypto (ECDSA P-256 / SHA-256 for keys made here; a P-384 or RSA signer uses the matching algorithm).
+// node-forge's `pki` only handles RSA, so only `forge.asn1` is used.
 // Workload certificates carry an empty subject and a single critical URI SAN (the SPIFFE id), as Istio's.
 import * as crypto from 'node:crypto';
 import forge from 'node-forge';
@@ -12,6 +13,11 @@ const T = asn1.Type;
 
 const OID = {
   ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  ecdsaWithSha384: '1.2.840.10045.4.3.3',
+  ecdsaWithSha512: '1.2.840.10045.4.3.4',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+  sha384WithRsa: '1.2.840.113549.1.1.12',
+  sha512WithRsa: '1.2.840.113549.1.1.13',
   commonName: '2.5.4.3',
   organization: '2.5.4.10',
   basicConstraints: '2.5.29.19',
@@ -70,11 +76,35 @@ function spkiOf(key: crypto.KeyObject): { node: Asn1; keyId: string } {
   return { node: parseDer(bin(spki)), keyId: bin(crypto.createHash('sha1').update(spki).digest()) };
 }
 
-const sigAlg = (): Asn1 => seq([oid(OID.ecdsaWithSha256)]);
+/** Signature algorithms accepted on CSRs and used by signers: OID -> [hash, key type]. */
+const SIGNATURE_ALGORITHMS: Record<string, [hash: string, keyType: 'ec' | 'rsa']> = {
+  [OID.ecdsaWithSha256]: ['sha256', 'ec'],
+  [OID.ecdsaWithSha384]: ['sha384', 'ec'],
+  [OID.ecdsaWithSha512]: ['sha512', 'ec'],
+  [OID.sha256WithRsa]: ['sha256', 'rsa'],
+  [OID.sha384WithRsa]: ['sha384', 'rsa'],
+  [OID.sha512WithRsa]: ['sha512', 'rsa'],
+};
+
+/** The algorithm a key signs with: ECDSA with SHA-256 (P-256) or SHA-384 (P-384 and larger); RSA with SHA-256. */
+function signatureAlgorithm(key: crypto.KeyObject): { oid: string; hash: string } {
+  if (key.asymmetricKeyType === 'rsa') return { oid: OID.sha256WithRsa, hash: 'sha256' };
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve === 'prime256v1' ? { oid: OID.ecdsaWithSha256, hash: 'sha256' } : { oid: OID.ecdsaWithSha384, hash: 'sha384' };
+  }
+  throw new Error(`cannot sign with a ${key.asymmetricKeyType} key: use ECDSA or RSA`);
+}
+
+/** AlgorithmIdentifier: RSA's carries an explicit NULL parameter, ECDSA's none (RFC 4055, RFC 5758). */
+function sigAlg(key: crypto.KeyObject): Asn1 {
+  const { oid: o } = signatureAlgorithm(key);
+  return key.asymmetricKeyType === 'rsa' ? seq([oid(o), asn1.create(U, T.NULL, false, '')]) : seq([oid(o)]);
+}
 
 function signed(tbs: Asn1, key: crypto.KeyObject): string {
-  const sig = crypto.sign('sha256', buf(der(tbs)), key);
-  return der(seq([tbs, sigAlg(), bits(bin(sig))]));
+  const sig = crypto.sign(signatureAlgorithm(key).hash, buf(der(tbs)), key);
+  return der(seq([tbs, sigAlg(key), bits(bin(sig))]));
 }
 
 export function toPem(label: string, derBytes: Buffer): string {
@@ -98,6 +128,8 @@ export function generateKey(): crypto.KeyObject {
 }
 
 interface TbsOptions {
+  /** The key that will sign the certificate (its algorithm is named inside the TBS). */
+  signer: crypto.KeyObject;
   issuer: Asn1;
   subject: Asn1;
   publicKey: crypto.KeyObject;
@@ -110,7 +142,7 @@ function tbsCertificate(o: TbsOptions): Asn1 {
   return seq([
     asn1.create(C, 0, true, [asn1.create(U, T.INTEGER, false, asn1.integerToDer(2).getBytes())]),
     serial(),
-    sigAlg(),
+    sigAlg(o.signer),
     o.issuer,
     seq([time(o.notBefore), time(o.notAfter)]),
     o.subject,
@@ -132,8 +164,8 @@ export interface CertificateAuthority {
   keyId: string;
 }
 
-export function createRootCA(opts: { commonName?: string; organization?: string; validityDays?: number } = {}): CertificateAuthority {
-  const key = generateKey();
+export function createRootCA(opts: { commonName?: string; organization?: string; validityDays?: number; key?: crypto.KeyObject } = {}): CertificateAuthority {
+  const key = opts.key ?? generateKey();
   const pub = crypto.createPublicKey(key);
   const subject = name([
     [OID.organization, opts.organization ?? 'cluster.local'],
@@ -142,6 +174,7 @@ export function createRootCA(opts: { commonName?: string; organization?: string;
   const { keyId } = spkiOf(pub);
   const now = Date.now();
   const tbs = tbsCertificate({
+    signer: key,
     issuer: subject,
     subject,
     publicKey: pub,
@@ -168,7 +201,7 @@ export function loadCA(opts: { certPem: string; keyPem: string }): CertificateAu
   return { certPem: own, keyPem: opts.keyPem, key, cert, parentsPem: parents, subjectDer, keyId: spkiOf(cert.publicKey).keyId };
 }
 
-/** Builds a PKCS#10 CSR for `identity` (a SPIFFE URI) with a fresh ECDSA P-256 key. */
+/** Builds a PKCS#10 CSR for `identity` (a SPIFFE URI) with a fresh ECDSA P-256 key (or the given one). */
 export function createCsr(identity: string, key: crypto.KeyObject = generateKey()): { csrPem: string; keyPem: string } {
   const pub = crypto.createPublicKey(key);
   const extReq = seq([oid(OID.extensionRequest), set([seq([ext(OID.subjectAltName, true, sanUri(identity))])])]);
@@ -187,6 +220,8 @@ export function createCsr(identity: string, key: crypto.KeyObject = generateKey(
 interface ParsedCsr {
   publicKey: crypto.KeyObject;
   sans: { type: number; value: string }[];
+  /** The hash of the signature algorithm the CSR names (and was verified with). */
+  signatureHash: string;
 }
 
 /** Parses a CSR and verifies its self-signature; throws on any defect. */
@@ -197,8 +232,13 @@ export function parseCsr(csrPem: string): ParsedCsr {
   } catch (e) {
     throw new Error(`invalid CSR: ${(e as Error).message}`);
   }
-  const [cri, , sig] = kids(root);
-  if (!cri || !sig || sig.type !== T.BITSTRING) throw new Error('invalid CSR: malformed structure');
+  const [cri, alg, sig] = kids(root);
+  if (!cri || !alg || !sig || sig.type !== T.BITSTRING) throw new Error('invalid CSR: malformed structure');
+  const algOidNode = kids(alg)[0];
+  const algOid = algOidNode?.type === T.OID ? asn1.derToOid(algOidNode.value as string) : undefined;
+  const algorithm = algOid ? SIGNATURE_ALGORITHMS[algOid] : undefined;
+  if (!algorithm)
+    throw new Error(`invalid CSR: unsupported signature algorithm ${algOid ?? '(none)'}: sign it with ECDSA or RSA (PKCS#1 v1.5) and SHA-256/384/512`);
   const criKids = kids(cri);
   const spki = criKids[2];
   if (!spki) throw new Error('invalid CSR: no public key');
@@ -208,8 +248,16 @@ export function parseCsr(csrPem: string): ParsedCsr {
   } catch {
     throw new Error('invalid CSR: unreadable public key');
   }
+  if (publicKey.asymmetricKeyType !== algorithm[1])
+    throw new Error(`invalid CSR: signature algorithm ${algOid} does not fit its ${publicKey.asymmetricKeyType} key`);
   const sigBytes = buf((sig.value as string).slice(1));
-  if (!crypto.verify('sha256', buf(der(cri)), publicKey, sigBytes)) throw new Error('invalid CSR: signature does not verify');
+  let ok = false;
+  try {
+    ok = crypto.verify(algorithm[0], buf(der(cri)), publicKey, sigBytes);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new Error('invalid CSR: signature does not verify');
   const sans: { type: number; value: string }[] = [];
   const attrs = criKids[3];
   for (const attr of attrs ? kids(attrs) : []) {
@@ -224,7 +272,7 @@ export function parseCsr(csrPem: string): ParsedCsr {
       }
     }
   }
-  return { publicKey, sans };
+  return { publicKey, sans, signatureHash: algorithm[0] };
 }
 
 /**
@@ -244,6 +292,7 @@ function issueLeaf(ca: CertificateAuthority, publicKey: crypto.KeyObject, identi
   const now = Date.now();
   const caNotAfter = new Date(ca.cert.validTo).getTime();
   const tbs = tbsCertificate({
+    signer: ca.key,
     issuer: parseDer(ca.subjectDer),
     subject: seq([]),
     publicKey,
@@ -266,6 +315,7 @@ export function createIntermediateCA(parent: CertificateAuthority, opts: { commo
   const pub = crypto.createPublicKey(key);
   const now = Date.now();
   const tbs = tbsCertificate({
+    signer: parent.key,
     issuer: parseDer(parent.subjectDer),
     subject: name([[OID.commonName, opts.commonName ?? 'Ambit Intermediate CA']]),
     publicKey: pub,

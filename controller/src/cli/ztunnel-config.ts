@@ -150,7 +150,16 @@ function kubeConfigOf(client: KubeClient): KubeConfig {
   return kc;
 }
 
-/** `kubectl exec <ztunnel> -- curl -s localhost:15000/config_dump`, with the client's credentials. */
+/**
+ * The ztunnel's admin endpoint (127.0.0.1:15000/config_dump, inside its pod) read through `kubectl exec`, with the
+ * client's credentials. The image has Node but no curl, so Node's own fetch reads it.
+ */
+const READ_CONFIG_DUMP = [
+  'node',
+  '-e',
+  "fetch('http://127.0.0.1:15000/config_dump',{signal:AbortSignal.timeout(10000)}).then(r=>r.text()).then(t=>process.stdout.write(t),e=>{process.stderr.write(String(e.message)+'\\n');process.exit(1)})",
+];
+
 export async function fetchConfigDump(client: KubeClient, pod: PodObject, timeoutMs = 30_000): Promise<ConfigDump> {
   const exec = new Exec(kubeConfigOf(client));
   const out = new PassThrough();
@@ -164,7 +173,7 @@ export async function fetchConfigDump(client: KubeClient, pod: PodObject, timeou
   const status = await new Promise<V1Status>((resolve, reject) => {
     const timer = setTimeout(() => reject(new CliError(`timed out reading the config dump of ztunnel ${name}`)), timeoutMs);
     exec
-      .exec(pod.metadata.namespace!, pod.metadata.name!, container, ['curl', '-s', '--max-time', '10', 'http://localhost:15000/config_dump'], out, err, null, false, (s) => {
+      .exec(pod.metadata.namespace!, pod.metadata.name!, container, READ_CONFIG_DUMP, out, err, null, false, (s) => {
         clearTimeout(timer);
         resolve(s);
       })

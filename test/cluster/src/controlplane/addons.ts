@@ -5,20 +5,31 @@ import { net } from './paths.js';
 /** CoreDNS built from its Go module (test/k8s/build.sh) and wrapped into an image (realnode/image-set.ts). */
 export const COREDNS_IMAGE = 'localhost/ambit/coredns:v1.15.0';
 
-export const corefile = `.:53 {
+// The cluster's zones: no caching of cluster.local answers (as Kubernetes' own default Corefile has it), so a Service
+// resolves as soon as it exists; a name asked before its Service was created is not remembered as missing.
+// Every other name: NXDOMAIN at once from a block of its own. There is no upstream, and a SERVFAIL (what a query
+// that falls off the end of the plugin chain gets) makes resolvers report a temporary failure and retry.
+export const corefile = `${net.clusterDomain}:53 in-addr.arpa:53 ip6.arpa:53 {
     errors
     health :8080
     ready
     kubernetes ${net.clusterDomain} in-addr.arpa ip6.arpa {
         pods insecure
-        fallthrough in-addr.arpa ip6.arpa
         ttl 30
     }
     prometheus :9153
-    cache 30
-    loop
+    cache 30 {
+        disable success ${net.clusterDomain}
+        disable denial ${net.clusterDomain}
+    }
     reload
     loadbalance
+}
+.:53 {
+    errors
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
 }
 `;
 

@@ -102,6 +102,26 @@ maybe('the client reaches the Service by short name and by FQDN', async (t) => {
   t.regex(body.stdout, /Directory listing for \//);
 });
 
+maybe('DNS: a Service created after a failed lookup resolves (no cached NXDOMAIN); names outside the cluster are NXDOMAIN, not a temporary failure', async (t) => {
+  const lookup = (name: string) =>
+    cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'python3', '-c', `import socket,sys
+try:
+  print(socket.gethostbyname(sys.argv[1]))
+except socket.gaierror as e:
+  print('error', e.errno)`, name]);
+  const before = await lookup(`late.${ns}.svc.cluster.local`);
+  t.regex(before.stdout, /^error -2$/m, 'EAI_NONAME while the Service does not exist');
+  const created = await cluster.kubectl(['-n', ns, 'create', 'service', 'clusterip', 'late', '--tcp=80:8080']);
+  t.is(created.code, 0, created.stderr);
+  const ip = (await cluster.kubectl(['-n', ns, 'get', 'service', 'late', '-o', 'jsonpath={.spec.clusterIP}'])).stdout.trim();
+  // Asked again right away: a denial cache would answer NXDOMAIN for up to 30 s more.
+  let after = await lookup(`late.${ns}.svc.cluster.local`);
+  for (let i = 0; i < 4 && after.stdout.trim() !== ip; i++) after = await lookup(`late.${ns}.svc.cluster.local`);
+  t.is(after.stdout.trim(), ip);
+  const outside = await lookup('example.org');
+  t.regex(outside.stdout, /^error -2$/m, 'NXDOMAIN (EAI_NONAME), not EAI_AGAIN');
+});
+
 maybe('pods reach the API server through the kubernetes Service (in-cluster config)', async (t) => {
   const r = await cluster.kubectl(['-n', ns, 'exec', 'client', '--', 'curl', '-sS', '--max-time', '10',
     '--cacert', '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', 'https://kubernetes.default.svc/version']);

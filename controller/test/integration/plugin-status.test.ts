@@ -123,15 +123,38 @@ test.before(async () => {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: 'ambit-plugin-policy', namespace: SYS },
-    data: { packages: 'wpp-status-*\n', sources: `${pathToFileURL(work).href}/\n` },
+    data: { packages: 'wpp-status-hello\nwpp-status-crashes\nwpp-status-thrower\n', sources: `${pathToFileURL(work).href}/\n` },
   } as KubeObject);
-  await create(R.serviceAccount, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'waypoint', namespace: NS } });
   await create(R.gateway, {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'Gateway',
     metadata: { name: 'waypoint', namespace: NS },
     spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
   });
+  // A Service that uses the waypoint: the waypoint serves only destinations bound to it.
+  await create(R.service, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: NS, labels: { 'istio.io/use-waypoint': 'waypoint' } },
+    spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  } as KubeObject);
+  // As the controller renders a waypoint: its own ServiceAccount, owned by the Gateway, and a pod running as it
+  // (never scheduled here: the runtime below plays it on loopback). The config stream only serves a token bound to
+  // such a pod (controller/src/push/authorize.ts).
+  const gw = await cluster.client.get<KubeObject>(R.gateway, NS, 'waypoint');
+  // The address the gateway controller would report once the waypoint's Service exists: Services bind to it.
+  run(['patch', 'gateway', 'waypoint', '-n', NS, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'Hostname', value: `waypoint.${NS}.svc.cluster.local` }] } })]);
+  await create(R.serviceAccount, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: 'waypoint', namespace: NS, ownerReferences: [{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: 'waypoint', uid: gw.metadata.uid! }] },
+  } as KubeObject);
+  await create(R.pod, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'waypoint-0', namespace: NS },
+    spec: { serviceAccountName: 'waypoint', nodeName: 'not-a-node', containers: [{ name: 'istio-proxy', image: 'ambit/waypoint:0.1.0' }] },
+  } as KubeObject);
 
   const ctx: ComponentContext = { client: istiod, log: nullLogger, registry: new Registry(), systemNamespace: SYS, clusterDomain: 'cluster.local', version: 'test', env: { AMBIT_CA_PORT: '0' } };
   cp = createControlPlane(ctx);
@@ -140,7 +163,14 @@ test.before(async () => {
   writer = statusComponent(ctx);
   await writer.start(signal);
 
-  const waypointToken = await token(NS, 'waypoint', ['istio-ca']);
+  const pod = await cluster.client.get<KubeObject>(R.pod, NS, 'waypoint-0');
+  const waypointToken = (
+    await cluster.client.request<{ status: { token: string } }>({
+      method: 'POST',
+      path: `/api/v1/namespaces/${NS}/serviceaccounts/waypoint/token`,
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['istio-ca'], boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'waypoint-0', uid: pod.metadata.uid } } },
+    })
+  ).status.token;
   waypoint = new Waypoint({
     identity: { name: 'waypoint', namespace: NS },
     source: new ControllerConfigSource({ address: `https://localhost:${cp.ca.server.port}`, rootCert: cp.ca.rootPem, token: waypointToken, waypoint: `${NS}/waypoint` }),
@@ -200,7 +230,7 @@ test.serial('a plugin that throws on live traffic fails the request closed, and 
   const thrower = npmPack('wpp-status-thrower', '1.0.0', `export default class Thrower { constructor() { this.name = 'thrower'; } onRequest() { throw new Error('upstream quota exceeded'); } }\n`);
   run(['apply', '-f', '-'], pluginYaml('thrower', { targetRefs: [waypointRef], phase: 'AUTHN', package: { name: 'wpp-status-thrower', version: '1.0.0', tarball: thrower.tarball, integrity: thrower.integrity } }));
   await active('thrower', (c) => c.reason === 'Loaded', 'thrower Loaded');
-  const res = await get(`${httpUrl}/`, `anything.${NS}.svc.cluster.local`);
+  const res = await get(`${httpUrl}/`, `web.${NS}.svc.cluster.local`);
   t.is(res.status, 503);
   t.is(res.body, `plugin ${NS}/thrower failed`);
   const degraded = await active('thrower', (c) => c.reason === 'Degraded', 'thrower Degraded');

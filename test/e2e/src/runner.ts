@@ -45,7 +45,7 @@ export const DIAGNOSTIC_COMMANDS = [
   'kubectl get pods -A -o wide',
   'kubectl get events -A --sort-by=.lastTimestamp | tail -n 25',
   'kubectl logs -n istio-system -l app=ztunnel --tail=120 --prefix',
-  'kubectl logs -n istio-system -l app=istio-cni --tail=25 --prefix',
+  'kubectl logs -n istio-system -l k8s-app=istio-cni-node --tail=60 --prefix',
   'kubectl logs -n istio-system -l app=istiod --tail=25 --prefix',
 ];
 

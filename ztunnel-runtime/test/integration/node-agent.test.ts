@@ -36,7 +36,7 @@ async function mtlsFromSleep(marker: string): Promise<boolean> {
 }
 
 async function agentPods(): Promise<string[]> {
-  const r = await f.must(['get', 'pods', '-n', 'istio-system', '-l', 'app=istio-cni', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\\n"}{end}']);
+  const r = await f.must(['get', 'pods', '-n', 'istio-system', '-l', 'k8s-app=istio-cni-node', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\\n"}{end}']);
   return r.split('\n').filter((l) => l.trim() && !l.trim().includes(' '));
 }
 
@@ -60,9 +60,11 @@ test.after.always(async () => {
 test.serial('after a node agent restart the pods are still captured and traffic is still mutual TLS; no pod restarted', async (t) => {
   const before = await podStates();
   const old = await agentPods();
-  await f.must(['delete', 'pod', '-n', 'istio-system', '-l', 'app=istio-cni', '--wait=true']);
+  t.is(old.length, 2, 'one node agent per node');
+  await f.must(['delete', 'pod', '-n', 'istio-system', '-l', 'k8s-app=istio-cni-node', '--wait=true']);
   await f.must(['rollout', 'status', '-n', 'istio-system', 'daemonset/istio-cni-node', '--timeout=120s']);
   const now = await agentPods();
+  t.is(now.length, 2);
   t.true(now.every((p) => !old.includes(p)), `new agent pods: ${now.join(', ')}`);
   t.true(await f.eventually('mTLS from sleep after the agent restart', () => mtlsFromSleep('after-agent-restart'), 60_000));
   const after = await podStates();
@@ -76,7 +78,7 @@ test.serial('after a node agent restart the pods are still captured and traffic 
 test.serial('with the node agent gone, a new ambient pod is refused its sandbox with a clear event, then starts captured once the agent is back', async (t) => {
   // Istio's way to take the agent off every node without uninstalling it: a nodeSelector no node matches.
   await f.must(['patch', 'daemonset', 'istio-cni-node', '-n', 'istio-system', '--type=merge', '-p', '{"spec":{"template":{"spec":{"nodeSelector":{"ambit.dev/no-such-node":"true"}}}}}']);
-  await f.eventually('no node agent left', async () => (await agentPods()).length === 0 && (await f.kubectl(['get', 'pods', '-n', 'istio-system', '-l', 'app=istio-cni', '-o', 'name'])).stdout.trim() === '', 120_000);
+  await f.eventually('no node agent left', async () => (await agentPods()).length === 0 && (await f.kubectl(['get', 'pods', '-n', 'istio-system', '-l', 'k8s-app=istio-cni-node', '-o', 'name'])).stdout.trim() === '', 120_000);
   await f.must(['run', 'late', '-n', ns, '--image=ambit/test-tools:0.1.0', '--restart=Never', '--', 'python3', '-m', 'http.server', '8080']);
   const event = await f.eventually('FailedCreatePodSandBox naming the agent', async () => {
     const ev = await f.must(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=late', '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}']);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.js');
 const totals = { pass: 0, fail: 0, skip: 0, todo: 0 };
-const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'system', 'integration'];
+const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'images', 'system', 'integration'];
 
 function runAva(config, env = {}) {
   return new Promise((resolve) => {
@@ -62,6 +62,20 @@ async function main() {
     console.log(`# phases system and integration could not run: ${why}`);
     totals.fail += 1;
   } else {
+    if (only.includes('images')) {
+      // The image archives every pod of the local cluster runs (built here, cached): their names, entrypoints, users
+      // and files. Building them is part of the phase when they are not cached yet.
+      await phase('images', async () => {
+        const built = spawnSync('bash', [join(root, 'scripts/images.sh'), 'build'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+        const dir = built.stdout.trim().split('\n').pop();
+        if (built.status !== 0 || !dir) {
+          console.log(`# images could not be built (exit ${built.status})`);
+          totals.fail += 1;
+          return;
+        }
+        return runAva('ava.images.config.js', { AMBIT_IMAGES_DIR: dir });
+      });
+    }
     const { buildControlPlane, startCluster } = await import(join(root, 'test/cluster/dist/src/index.js'));
     await buildControlPlane({ log: (line) => console.log(`# ${line}`) });
     if (only.includes('system') && existsSync(join(root, 'test/cluster/dist/test/system'))) {

@@ -82,14 +82,16 @@ const SANDBOX = `
 set -eu
 root=$1; fixtures=$2; repo=$3; uid=$4; gid=$5; shift 5
 mount -t tmpfs -o mode=755 ambit-ro-root "$root"
+# The emptyDirs first: the repository (Node, the code) may live under one of them (a checkout in /tmp) and is bound
+# on top of it below, rather than hidden by it.
+while [ "$1" != "--" ]; do mkdir -p "$root$1"; mount -t tmpfs -o mode=1777 ambit-ro-emptydir "$root$1"; shift; done
+shift
 for d in /usr /etc "$repo" "$fixtures:/fixtures"; do
   src=\${d%%:*}; dst=\${d#*:}; [ "$dst" = "$d" ] && dst=$src
   mkdir -p "$root$dst"; mount --rbind "$src" "$root$dst"; mount -o remount,bind,ro "$root$dst"
 done
 for l in bin lib lib64 sbin; do [ -L /$l ] && ln -s "$(readlink /$l)" "$root/$l"; done
-mkdir -p "$root/dev" "$root/proc" "$root/tmp"; mount --rbind /dev "$root/dev"; mount --rbind /proc "$root/proc"
-while [ "$1" != "--" ]; do mkdir -p "$root$1"; mount -t tmpfs -o mode=1777 ambit-ro-emptydir "$root$1"; shift; done
-shift
+mkdir -p "$root/dev" "$root/proc"; mount --rbind /dev "$root/dev"; mount --rbind /proc "$root/proc"
 mount -o remount,ro "$root"
 exec chroot "$root" setpriv --reuid "$uid" --regid "$gid" --clear-groups env -i "$@"
 `;

@@ -98,15 +98,17 @@ export function walkthrough(dialect: Dialect): Step[] {
         {
           // A fresh request each try: the first requests after enrolment may still be plain TCP until every
           // ztunnel has heard that the destination is captured (as in Istio; the seed's user runs curl again).
-          run: `kubectl exec deploy/sleep -- curl -s -o /dev/null http://productpage:9080/; kubectl logs -n istio-system -l app=ztunnel --tail=-1 | grep 'src.identity="spiffe://cluster.local/ns/default/sa/sleep"' | grep productpage | tail -1`,
+          run: `kubectl exec deploy/sleep -- curl -s -o /dev/null http://productpage:9080/; kubectl logs -n istio-system -l app=ztunnel --tail=2000 --max-log-requests=10 | grep 'src.identity="spiffe://cluster.local/ns/default/sa/sleep"' | grep productpage | tail -1`,
           expect: [prints(/connection complete\s.*src\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep".*dst\.service="productpage\.default\.svc\.cluster\.local"/)],
-          retryForMs: 30_000,
+          // See the known issue above: in one CI rehearsal the lines were in the logs (the diagnostics showed them)
+          // while this command printed nothing for 30 s.
+          retryForMs: 90_000,
         },
         {
           // Through the API server's pod proxy: the ztunnel image carries no curl (as Istio's distroless one).
           run: `for p in $(kubectl get pods -n istio-system -l app=ztunnel -o jsonpath='{.items[*].metadata.name}'); do kubectl get --raw /api/v1/namespaces/istio-system/pods/$p:15020/proxy/metrics; done | grep istio_tcp_connections_opened_total | grep 'destination_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"' | grep -m1 'connection_security_policy="mutual_tls"'`,
           expect: [prints(/connection_security_policy="mutual_tls"/)],
-          retryForMs: 30_000,
+          retryForMs: 90_000,
         },
         { run: podsState, quiet: true, expect: [sameAppPods] },
         { run: 'kubectl get pods -n default', expect: [prints(/productpage-v1-\S+\s+1\/1\s+Running\s+0/)] },

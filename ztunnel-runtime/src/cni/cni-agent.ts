@@ -17,14 +17,9 @@ import type { AddAnswer, PluginEvent } from './plugin/config.js';
 import type { ProbeSnat } from './probe-snat.js';
 import { findPodNetns } from './proc-netns.js';
 
-/** What ZDS tells ztunnel about a pod (src/zds's `WorkloadInfo`). */
-export interface WorkloadInfo {
-  uid: string;
-  name: string;
-  namespace: string;
-  serviceAccount: string;
-  ip: string;
-}
+import type { WorkloadInfo } from '../zds/protocol.js';
+
+export type { WorkloadInfo };
 
 /** The part of src/zds's `ZdsServer` the agent uses. */
 export interface WorkloadSink {

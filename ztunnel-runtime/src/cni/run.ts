@@ -8,8 +8,8 @@
 import fs from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { logger } from '../log.js';
-import type { Netns } from '../inpod/netns.js';
-import { CniAgent, type WorkloadInfo, type WorkloadSink, daemonSetBeingRemoved } from './cni-agent.js';
+import { ZdsServer } from '../zds/index.js';
+import { CniAgent, daemonSetBeingRemoved } from './cni-agent.js';
 import { type CniAgentConfig, parseCniAgentConfig } from './config.js';
 import { PluginEventServer } from './event-server.js';
 import { CniInstaller } from './installer.js';
@@ -17,42 +17,6 @@ import { serviceAccountSource } from './kubeconfig.js';
 import { ProbeSnat, detectHostIptables } from './probe-snat.js';
 
 const log = logger('cni');
-
-interface ZdsEndpoint extends WorkloadSink {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Without src/zds in this build: pods are still redirected (fail closed); ztunnel just never hears of them. */
-class NoZds implements ZdsEndpoint {
-  readonly connected = false;
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  #err(): Error {
-    const e = new Error('ZDS is not available in this build');
-    e.name = 'ZdsNotConnectedError';
-    return e;
-  }
-  addWorkload(_info: WorkloadInfo, _netns: Netns): Promise<void> {
-    return Promise.reject(this.#err());
-  }
-  removeWorkload(_uid: string): Promise<void> {
-    return Promise.reject(this.#err());
-  }
-}
-
-async function zdsServer(socketPath: string): Promise<ZdsEndpoint> {
-  // src/zds is developed alongside; loaded by name so this module builds with or without it.
-  const spec = '../zds/index.js';
-  try {
-    const mod = (await import(spec)) as { ZdsServer: new (o: { socketPath: string; log?: unknown }) => ZdsEndpoint };
-    return new mod.ZdsServer({ socketPath, log: logger('cni::zds') });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    log.warn('this build has no ZDS server (src/zds): pods are redirected but no ztunnel is told about them');
-    return new NoZds();
-  }
-}
 
 export interface RunningCniAgent {
   config: CniAgentConfig;
@@ -71,7 +35,7 @@ export async function runCniAgent(env: NodeJS.ProcessEnv, kubeConfig: KubeConfig
   const config = parseCniAgentConfig(env);
   log.info(`cni agent starting: ${JSON.stringify({ ...config })}`);
   fs.rmSync(config.readyFile, { force: true });
-  const zds = await zdsServer(config.zdsSocket);
+  const zds = new ZdsServer({ socketPath: config.zdsSocket, log: logger('cni::zds') });
   const agent = new CniAgent({
     nodeName: config.nodeName,
     kubeConfig,

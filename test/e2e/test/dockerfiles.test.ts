@@ -6,7 +6,8 @@ import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VERSION, renderWaypoint, type Gateway } from '@ambit/controller';
+import { VERSION } from '@ambit/controller';
+import { REVIEWS_ENV, renderedWaypointImages } from './expected-images.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const read = (p: string) => readFileSync(join(repo, p), 'utf8');
@@ -104,13 +105,6 @@ function target(name: string) {
   return image;
 }
 
-/** Bookinfo's reviews versions as upstream builds them: the ENV each image must carry (its build args). */
-const reviewsEnv: Record<string, Record<string, string>> = {
-  v1: { SERVICE_VERSION: 'v1', ENABLE_RATINGS: 'false', STAR_COLOR: 'black' },
-  v2: { SERVICE_VERSION: 'v2', ENABLE_RATINGS: 'true', STAR_COLOR: 'black' },
-  v3: { SERVICE_VERSION: 'v3', ENABLE_RATINGS: 'true', STAR_COLOR: 'red' },
-};
-
 /** A component image: its target, tagged `<ref.name>:<version label>`. */
 function component(name: string) {
   const image = target(name);
@@ -169,14 +163,7 @@ test('the images in controller/manifests are the ones the Dockerfile builds', (t
 });
 
 test("the controller's rendered waypoint Deployment runs the image the Dockerfile's waypoint target builds", (t) => {
-  const gw: Gateway = {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'Gateway',
-    metadata: { name: 'waypoint', namespace: 'default', uid: 'u1' },
-    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-  };
-  const dep = renderWaypoint(gw, { version: VERSION }).deployment as unknown as { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
-  t.deepEqual(dep.spec.template.spec.containers.map((c) => c.image), [component('waypoint').tag]);
+  t.deepEqual(renderedWaypointImages(), [component('waypoint').tag]);
 });
 
 test('Dockerfile has a target per Bookinfo service of the manifest, reviews with its build args', (t) => {
@@ -195,7 +182,7 @@ test('Dockerfile has a target per Bookinfo service of the manifest, reviews with
     // The documented build command tags this image; its build args are the ENV upstream's image of it carries.
     const line = dockerfile.comments.find((c) => c.includes(`--target bookinfo-${svc} `) && c.includes(`examples-bookinfo-${svc}-${version}:`));
     t.truthy(line, `a build command for ${ref}`);
-    for (const [k, v] of Object.entries(svc === 'reviews' ? reviewsEnv[version!]! : {})) {
+    for (const [k, v] of Object.entries(svc === 'reviews' ? REVIEWS_ENV[version!]! : {})) {
       t.true(line!.includes(`--build-arg ${k}=${v} `), `${ref}: --build-arg ${k}=${v}`);
       t.true(stage!.args.has(k) && stage!.env.get(k) === `\${${k}}`, `bookinfo-${svc} stage: ARG and ENV ${k}`);
     }

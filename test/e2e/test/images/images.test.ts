@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VERSION, renderWaypoint, type Gateway } from '@ambit/controller';
+import { VERSION } from '@ambit/controller';
+import { REVIEWS_ENV, renderedWaypointImages } from '../expected-images.js';
 import { readOciArchive, type OciImage } from '../../src/index.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
@@ -45,16 +46,7 @@ function normalized(ref: string): string {
 }
 
 const refsIn = (file: string) => [...read(file).matchAll(/^\s*image:\s*(\S+)/gm)].map((m) => m[1]!);
-const waypointRef = (() => {
-  const gw: Gateway = {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'Gateway',
-    metadata: { name: 'waypoint', namespace: 'default', uid: 'u1' },
-    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-  };
-  const dep = renderWaypoint(gw, { version: VERSION }).deployment as unknown as { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
-  return dep.spec.template.spec.containers[0]!.image;
-})();
+const waypointRef = renderedWaypointImages()[0]!;
 
 /** Every image something in the repository runs, from where it is asked for (not from the build script). */
 const wanted = [
@@ -83,9 +75,9 @@ const table: Expected[] = [
   { image: '*/examples-bookinfo-productpage-v*', run: { kind: 'node', script: 'samples/dist/src/bookinfo/productpage.js' } },
   { image: '*/examples-bookinfo-details-v*', run: { kind: 'node', script: 'samples/dist/src/bookinfo/details.js' } },
   { image: '*/examples-bookinfo-ratings-v*', run: { kind: 'node', script: 'samples/dist/src/bookinfo/ratings.js' } },
-  { image: '*/examples-bookinfo-reviews-v1', env: { SERVICE_VERSION: 'v1', ENABLE_RATINGS: 'false', STAR_COLOR: 'black' }, run: { kind: 'node', script: 'samples/dist/src/bookinfo/reviews.js' } },
-  { image: '*/examples-bookinfo-reviews-v2', env: { SERVICE_VERSION: 'v2', ENABLE_RATINGS: 'true', STAR_COLOR: 'black' }, run: { kind: 'node', script: 'samples/dist/src/bookinfo/reviews.js' } },
-  { image: '*/examples-bookinfo-reviews-v3', env: { SERVICE_VERSION: 'v3', ENABLE_RATINGS: 'true', STAR_COLOR: 'red' }, run: { kind: 'node', script: 'samples/dist/src/bookinfo/reviews.js' } },
+  { image: '*/examples-bookinfo-reviews-v1', env: REVIEWS_ENV.v1, run: { kind: 'node', script: 'samples/dist/src/bookinfo/reviews.js' } },
+  { image: '*/examples-bookinfo-reviews-v2', env: REVIEWS_ENV.v2, run: { kind: 'node', script: 'samples/dist/src/bookinfo/reviews.js' } },
+  { image: '*/examples-bookinfo-reviews-v3', env: REVIEWS_ENV.v3, run: { kind: 'node', script: 'samples/dist/src/bookinfo/reviews.js' } },
 ];
 const glob = (g: string) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 function localEntry(ref: string): Expected | undefined {

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.js');
 const totals = { pass: 0, fail: 0, skip: 0, todo: 0 };
+/** Names of the failed tests, repeated at the end: a long log is often read only from its tail. */
+const failures = [];
 const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'images', 'system', 'integration'];
 
 function runAva(config, env = {}) {
@@ -18,9 +20,13 @@ function runAva(config, env = {}) {
     if (config) args.push('--config', config);
     const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let tail = '';
+    let partial = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
       tail = (tail + chunk.toString()).slice(-4096);
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) if (/^not ok \d+ - /.test(l)) failures.push(`${config ?? 'ava.config.js'}: ${l.replace(/^not ok \d+ - /, '')}`);
     });
     child.on('close', (code) => {
       const count = (key) => Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(tail)?.[1] ?? 0);
@@ -93,6 +99,7 @@ async function main() {
     }
   }
   console.log(`# npm test took ${secs(started)}`);
+  for (const f of failures) console.log(`# failed: ${f}`);
   console.log(`${totals.pass} passed, ${totals.fail} failed, ${totals.skip} skipped`);
   process.exitCode = totals.fail > 0 ? 1 : 0;
 }

@@ -97,6 +97,8 @@ test('a connection that opens no stream is closed when idle, and the close is lo
   s.on('close', () => (closed = true));
   await waitFor(() => closed);
   t.true(env.logs.includes('idle connection closed'));
+  // The client can see the close before the server's own session 'close' event runs.
+  await waitFor(() => env.ca.server.sessions === 0);
   t.is(env.ca.server.sessions, 0);
 });
 

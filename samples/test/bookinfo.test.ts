@@ -54,3 +54,19 @@ test('productpage survives a dead reviews service', async (t) => {
   t.is(res.status, 200);
   t.regex(await res.text(), /Sorry, product reviews are currently unavailable/);
 });
+
+test('a service exits on SIGTERM although a client holds a half-sent request open (no pod stuck Terminating)', async (t) => {
+  const port = base + 7;
+  await start('details', port);
+  const child = children[children.length - 1]!;
+  const { connect } = await import('node:net');
+  const client = connect(port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  await once(client, 'connect');
+  client.write('GET /details/0 HTTP/1.1\r\nHost: details\r\n'); // headers never finished: not idle, close() waits
+  await new Promise((r) => setTimeout(r, 100));
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = await Promise.race([exited, new Promise<[string]>((r) => setTimeout(() => r(['still running after 10 s']), 10_000))]);
+  t.is(code, 0);
+});

@@ -33,7 +33,13 @@ export function serve(name: string, routes: Record<string, Handler>, port = Numb
     console.log(`${new Date().toISOString()} ${req.method} ${url.pathname} ${reply.status ?? 200}`);
   });
   server.listen(port, () => console.log(`${name} listening on port ${port}`));
-  const stop = () => server.close(() => process.exit(0));
+  // Exit promptly on SIGTERM, as the upstream apps do: close() alone waits for every kept-alive connection (a
+  // proxy's pooled one may never end), which held a deleted pod in Terminating for its whole grace period.
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 1000).unref();
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   return server;

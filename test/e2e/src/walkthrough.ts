@@ -211,6 +211,8 @@ export function walkthrough(dialect: Dialect): Step[] {
       { run: 'kubectl get all -n istio-system 2>&1', expect: [prints(/No resources found|NotFound|not found/)], retryForMs: 90_000 },
       { run: 'kubectl delete -f samples/manifests/bookinfo.yaml -f samples/manifests/sleep.yaml -f samples/manifests/notsleep.yaml --ignore-not-found', quiet: true },
       { run: 'kubectl delete -f samples/manifests/bookinfo-versions.yaml --ignore-not-found; kubectl delete httproute reviews --ignore-not-found; kubectl delete authorizationpolicy productpage-viewer --ignore-not-found; kubectl delete virtualservice,destinationrule reviews --ignore-not-found', quiet: true },
+      // The Deployments' pods go in the background; the next replay's `kubectl wait --all` must not find them.
+      { run: 'kubectl wait --for=delete pods --all -n default --timeout=90s', quiet: true, timeoutMs: 100_000 },
     ],
   });
   return steps;

@@ -45,6 +45,7 @@ ARG NODE_EXTRA_CA_CERTS=
 FROM ${NODE_IMAGE} AS manifests
 WORKDIR /src
 COPY package.json package-lock.json ./
+COPY mesh-api/package.json mesh-api/
 COPY ztunnel-runtime/package.json ztunnel-runtime/
 COPY plugins/sdk/package.json plugins/sdk/
 COPY plugins/builtin/package.json plugins/builtin/
@@ -62,7 +63,7 @@ FROM manifests AS build
 ARG NODE_EXTRA_CA_CERTS
 RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --no-audit --no-fund
 COPY . .
-RUN npx tsc -b controller ztunnel-runtime waypoint-runtime samples \
+RUN npx tsc -b mesh-api controller ztunnel-runtime waypoint-runtime samples \
   && find . -name node_modules -prune -o -type d \( -path '*/dist/test' -o -path '*/dist/bench' \) -prune -exec rm -rf {} + \
   && find . -name node_modules -prune -o -path '*/dist/*' -type f \( -name '*.d.ts' -o -name '*.map' -o -name '*.tsbuildinfo' \) \
     -exec rm -f {} +
@@ -81,10 +82,10 @@ FROM runtime AS controller
 ARG VERSION
 ARG NODE_EXTRA_CA_CERTS
 LABEL org.opencontainers.image.ref.name="ambit/controller" org.opencontainers.image.version="${VERSION}"
-# Production dependencies of the controller and of the workspace it imports (@ambit/ztunnel-runtime).
-RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace controller --workspace ztunnel-runtime \
+# Production dependencies of the controller and of the workspace it imports (@ambit/mesh-api).
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace controller --workspace mesh-api \
   && find . -path '*/node_modules/*' -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
-COPY --from=build /src/ztunnel-runtime/dist ztunnel-runtime/dist
+COPY --from=build /src/mesh-api/dist mesh-api/dist
 COPY --from=build /src/controller/dist controller/dist
 USER node
 ENTRYPOINT ["node", "controller/dist/src/main.js"]
@@ -99,9 +100,11 @@ ARG NODE_EXTRA_CA_CERTS
 LABEL org.opencontainers.image.ref.name="ambit/ztunnel" org.opencontainers.image.version="${VERSION}"
 RUN apt-get update && apt-get install -y --no-install-recommends iptables iproute2 util-linux \
   && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-# koffi ships prebuilt binaries; its install script only picks one, so scripts stay on for this workspace.
-RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace ztunnel-runtime \
+# Production dependencies of ztunnel and of the workspace it imports (@ambit/mesh-api). koffi ships prebuilt
+# binaries; its install script only picks one, so scripts stay on for these workspaces.
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace ztunnel-runtime --workspace mesh-api \
   && find . -path '*/node_modules/*' -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
+COPY --from=build /src/mesh-api/dist mesh-api/dist
 COPY --from=build /src/ztunnel-runtime/dist ztunnel-runtime/dist
 ENTRYPOINT ["node", "ztunnel-runtime/dist/src/main.js"]
 
@@ -111,11 +114,11 @@ FROM runtime AS waypoint
 ARG VERSION
 ARG NODE_EXTRA_CA_CERTS
 LABEL org.opencontainers.image.ref.name="ambit/waypoint" org.opencontainers.image.version="${VERSION}"
-# Production dependencies of the waypoint and of the workspaces it imports (plugin SDK, built-in plugins, ztunnel-runtime).
+# Production dependencies of the waypoint and of the workspaces it imports (plugin SDK, built-in plugins, mesh-api).
 RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca npm ci --omit=dev --no-audit --no-fund --workspace waypoint-runtime \
-    --workspace plugins/sdk --workspace plugins/builtin --workspace ztunnel-runtime \
+    --workspace plugins/sdk --workspace plugins/builtin --workspace mesh-api \
   && find . -path '*/node_modules/*' -type f \( -name '*.d.ts' -o -name '*.d.[cm]ts' -o -name '*.map' -o \( -name '*.md' ! -iname 'licen[cs]e*' \) \) -delete
-COPY --from=build /src/ztunnel-runtime/dist ztunnel-runtime/dist
+COPY --from=build /src/mesh-api/dist mesh-api/dist
 COPY --from=build /src/plugins/sdk/dist plugins/sdk/dist
 COPY --from=build /src/plugins/builtin/dist plugins/builtin/dist
 COPY --from=build /src/waypoint-runtime/dist waypoint-runtime/dist

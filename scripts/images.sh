@@ -30,7 +30,7 @@ JOBS=${AMBIT_IMAGES_JOBS:-2}
 NODE_BIN=$REPO/node_modules/node/bin/node
 # The package files npm ci reads and everything the shipped packages compile from: the images' inputs.
 KEY_PATHS=(Dockerfile .dockerignore package.json package-lock.json tsconfig.base.json tsconfig.json scripts/images.sh
-  ztunnel-runtime plugins waypoint-runtime controller samples test/cluster/package.json test/e2e/package.json)
+  mesh-api ztunnel-runtime plugins waypoint-runtime controller samples test/cluster/package.json test/e2e/package.json)
 
 WORK_DIRS=()
 trap 'rm -rf "${WORK_DIRS[@]}"' EXIT

@@ -2,7 +2,7 @@
 // names, that no certificate is issued with a zero-length lifetime, and which keys a plugged-in CA may hold.
 import test from 'ava';
 import * as crypto from 'node:crypto';
-import { createCsr, createIntermediateCA, createRootCA } from '@ambit/ztunnel-runtime';
+import { createCsr, createIntermediateCA, createRootCA } from '@ambit/mesh-api';
 import { Authenticator, authorityFromPem, CaComponent, HttpError, issueCertificate, silentLogger, staticPodLookup, type MeshAuthority } from '../src/ca/index.js';
 import { fakeReviewer, token } from './ca-fixtures.js';
 

@@ -5,7 +5,7 @@ import test from 'ava';
 import * as crypto from 'node:crypto';
 import http2 from 'node:http2';
 import tls from 'node:tls';
-import { createCsr, createIntermediateCA, createRootCA, type CertificateAuthority } from '@ambit/ztunnel-runtime';
+import { createCsr, createIntermediateCA, createRootCA, type CertificateAuthority } from '@ambit/mesh-api';
 import { CaComponent, issueCertificate, staticPodLookup } from '../src/ca/index.js';
 import { fakeReviewer, memorySecrets, token } from './ca-fixtures.js';
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import * as crypto from 'node:crypto';
 import http2 from 'node:http2';
 import tls from 'node:tls';
-import { CaClient, CaRequestError, createCsr, createIntermediateCA, createRootCA, certificateUris } from '@ambit/ztunnel-runtime';
+import { CaClient, CaRequestError, createCsr, createIntermediateCA, createRootCA, certificateUris } from '@ambit/mesh-api';
 import { authorizeIdentity, AuthError, authorityFromPem, IMPERSONATION_FAILURE, staticPodLookup } from '../src/ca/index.js';
 import { memorySecrets, pod, startTestCa, token } from './ca-fixtures.js';
 

@@ -2,7 +2,7 @@
 // rate-limited; config streams per caller and connections are bounded; idle connections are closed.
 import test from 'ava';
 import http2 from 'node:http2';
-import { ConfigClient, type MeshConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type MeshConfig } from '@ambit/mesh-api';
 import { Authenticator, AuthError, CaComponent, silentLogger, staticPodLookup, type TokenReviewer } from '../src/ca/index.js';
 import { PushComponent } from '../src/push/index.js';
 import { fakeReviewer, memorySecrets, pod, token } from './ca-fixtures.js';

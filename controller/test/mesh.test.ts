@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { MeshConfig, Service, Workload } from '@ambit/ztunnel-runtime';
+import type { MeshConfig, Service, Workload } from '@ambit/mesh-api';
 import { buildMesh } from '../src/mesh/build.js';
 import type { MeshInput, Pod } from '../src/mesh/input.js';
 import { bookinfo, loadManifest, namespace, podsOf, waypointGateway, withClusterIp } from './mesh-fixtures.js';

@@ -1,7 +1,7 @@
 // WaypointPlugin status from the waypoints' reports: what a report may say (parseStatusReport), and how the
 // reports of several waypoints fold into the one Active condition (waypointPluginActive).
 import test from 'ava';
-import type { ReportedCondition, WaypointConfig } from '@ambit/ztunnel-runtime';
+import type { ReportedCondition, WaypointConfig } from '@ambit/mesh-api';
 import { MAX_REPORTED_CONDITIONS, MAX_REPORTED_MESSAGE, parseStatusReport, ReportError } from '../src/push/status.js';
 import type { KubeObject } from '../src/kube/resources.js';
 import { pluginWaypoints, reportsByPlugin, waypointPluginActive, type PluginReport } from '../src/status/plugins.js';

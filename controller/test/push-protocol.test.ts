@@ -2,7 +2,7 @@
 
 import test from 'ava';
 import type http2 from 'node:http2';
-import { ConfigClient, STREAM_PATH, type MeshConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, STREAM_PATH, type MeshConfig } from '@ambit/mesh-api';
 import { startTestCa, token } from './ca-fixtures.js';
 
 const goodWorkload = { uid: 'Kubernetes//Pod/default/a', name: 'a', namespace: 'default', serviceAccount: 'a', workloadIps: ['10.0.0.1'], protocol: 'HBONE' };

@@ -2,7 +2,7 @@
 // report counts only for what its stream was sent, hostile or malformed reports are logged and ignored, and a
 // report comes back after a reconnect.
 import test from 'ava';
-import { ConfigClient, type ReportedCondition, type StatusReport, type WaypointConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type ReportedCondition, type StatusReport, type WaypointConfig } from '@ambit/mesh-api';
 import { PushComponent } from '../src/push/index.js';
 import { onWaypointStatusReports, waypointStatusReports } from '../src/push/status.js';
 import { pod, startTestCa, token } from './ca-fixtures.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigClient, type MeshConfig, type WaypointConfig, type Workload } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type MeshConfig, type WaypointConfig, type Workload } from '@ambit/mesh-api';
 import { PushComponent } from '../src/push/index.js';
 import { startTestCa, token, pod } from './ca-fixtures.js';
 
@@ -171,7 +171,7 @@ test('a waypoint gets only its own WaypointConfig; others are refused', async (t
   t.deepEqual(u2.cfg.resources, []);
 
   // Another namespace's account may not read it, nor the ztunnel config.
-  const { ConfigClient: _C } = await import('@ambit/ztunnel-runtime');
+  const { ConfigClient: _C } = await import('@ambit/mesh-api');
   const refused: string[] = [];
   const bad = client<WaypointConfig>(env, {
     kind: 'waypoint',

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRootCA, HboneClient, LocalCA, CertificateManager } from '@ambit/ztunnel-runtime';
+import { createRootCA, HboneClient, LocalCA, CertificateManager } from '@ambit/mesh-api';
 import { Pool, type Dispatcher } from 'undici';
 import { StreamDuplex } from '../src/index.js';
 

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AuthzPlugin, RoutingPlugin, TelemetryPlugin } from '@ambit/plugins';
-import { CertificateManager, LocalCA, loadCA } from '@ambit/ztunnel-runtime';
+import { CertificateManager, LocalCA, loadCA } from '@ambit/mesh-api';
 import Fastify from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import type { PluginClass } from '@ambit/plugin-sdk';

@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { CertificateManager, HboneServer, LocalCA, loadCA } from '@ambit/ztunnel-runtime';
+import { CertificateManager, HboneServer, LocalCA, loadCA } from '@ambit/mesh-api';
 import { StreamDuplex } from '../src/index.js';
 
 const body = Buffer.alloc(1024, 'x');

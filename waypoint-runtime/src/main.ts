@@ -16,7 +16,7 @@
 //   listeners: {hbone: 15008, readiness: 15021, metrics: 15020, http?: 8080, host?: 0.0.0.0}
 //   tls: {certFile, keyFile, caFile}            # the waypoint's certificate chain, key, roots (PEM)
 //      | {caCertFile, caKeyFile}                # or a CA to issue its own (explicit mode, tests)
-//   mesh: {workloads: [...], services: [...]}   # @ambit/ztunnel-runtime shapes
+//   mesh: {workloads: [...], services: [...]}   # @ambit/mesh-api shapes
 //   resources: [AuthorizationPolicy, HTTPRoute, VirtualService, DestinationRule, WaypointPlugin, ...]
 //   binding: {services: [ns/hostname], workloads: [uid]}   # the only CONNECT destinations; absent: all of mesh
 
@@ -24,7 +24,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@ambit/plugin-sdk';
 import { parseNamespaceList } from '@ambit/plugins';
-import { CaClient, CertificateManager, LocalCA, loadCA, type CertificateSource, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
+import { CaClient, CertificateManager, LocalCA, loadCA, type CertificateSource, type WorkloadCertificate } from '@ambit/mesh-api';
 import { ControllerConfigSource } from './config/controller.js';
 import { FileConfigSource, parseWaypointFile, type ConfigSource, type WaypointFileSettings } from './config/source.js';
 import { HboneConnector } from './hbone/connector.js';

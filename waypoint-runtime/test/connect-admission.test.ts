@@ -5,7 +5,7 @@ import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { K8sObject } from '@ambit/plugin-sdk';
-import { CertificateManager, createRootCA, HboneClient, LocalCA, type HboneError } from '@ambit/ztunnel-runtime';
+import { CertificateManager, createRootCA, HboneClient, LocalCA, type HboneError } from '@ambit/mesh-api';
 import { HboneTermination, StaticConfigSource, Waypoint } from '../src/index.js';
 import { service, workload } from './helpers.js';
 

@@ -8,7 +8,7 @@ import http2 from 'node:http2';
 import { createServer as createNetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { K8sObject } from '@ambit/plugin-sdk';
-import { CertificateManager, createRootCA, HboneClient, HboneServer, LocalCA, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
+import { CertificateManager, createRootCA, HboneClient, HboneServer, LocalCA, type WorkloadCertificate } from '@ambit/mesh-api';
 import { request } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { detectProtocol, drainWaypoint, H2_PREFACE, protocolOfHead, HboneConnector, HboneTermination, StaticConfigSource, StreamDuplex, upstreamProtocol, Waypoint } from '../src/index.js';

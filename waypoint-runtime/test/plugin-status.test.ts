@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { K8sObject, ResourceRef, StatusCondition } from '@ambit/plugin-sdk';
-import type { StatusReport } from '@ambit/ztunnel-runtime';
+import type { StatusReport } from '@ambit/mesh-api';
 import { PluginStatusPublisher, StaticConfigSource, type WaypointSnapshot } from '../src/index.js';
 import { echo, service, startWaypoint, workload } from './helpers.js';
 

@@ -5,7 +5,7 @@
 
 import test from 'ava';
 import type { K8sObject } from '@ambit/plugin-sdk';
-import { CertificateManager, createRootCA, HboneClient, LocalCA } from '@ambit/ztunnel-runtime';
+import { CertificateManager, createRootCA, HboneClient, LocalCA } from '@ambit/mesh-api';
 import { HboneTermination, StaticConfigSource, Waypoint, type WaypointOptions } from '../src/index.js';
 import { echo, service, workload } from './helpers.js';
 

@@ -6,7 +6,7 @@ import test from 'ava';
 import { createServer } from 'node:http';
 import { connect as h2connect, type ClientHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { CertificateManager, createRootCA, HboneClient, LocalCA } from '@ambit/ztunnel-runtime';
+import { CertificateManager, createRootCA, HboneClient, LocalCA } from '@ambit/mesh-api';
 import { HboneTermination, StaticConfigSource, Waypoint } from '../src/index.js';
 import { service, workload } from './helpers.js';
 

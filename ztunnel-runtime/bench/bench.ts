@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { createCsr, createRootCA, signCsr } from '../src/index.js';
+import { createCsr, createRootCA, signCsr } from '@ambit/mesh-api';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const mainJs = join(here, '..', 'src', 'main.js');

@@ -13,7 +13,7 @@
 // whose informers and patches need it; `--kubeconfig` (or KUBECONFIG) is read only there.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadZtunnelConfig } from './config/config.js';
-import { logger } from './log.js';
+import { logger } from '@ambit/mesh-api';
 import { Ztunnel } from './ztunnel.js';
 
 const log = logger('ztunnel');

@@ -5,18 +5,23 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { AdminServers } from './admin/server.js';
 import { parseHostPort, type ZtunnelConfig } from './config/config.js';
-import { HboneServer } from './hbone/server.js';
-import { CertificateManager, LocalCA, type CertificateSource } from './identity/manager.js';
-import { identityOf } from './identity/spiffe.js';
-import { createRootCA, loadCA } from './identity/x509.js';
-import { logger } from './log.js';
+import {
+  CertificateManager,
+  createRootCA,
+  HboneServer,
+  identityOf,
+  loadCA,
+  LocalCA,
+  logger,
+  type CertificateSource,
+  type Workload,
+} from '@ambit/mesh-api';
 import { ProxyContext } from './proxy/context.js';
 import { InboundProxy } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
 import { socks5Handshake } from './proxy/socks5.js';
 import { loadLocalConfig, parseLocalConfig } from './state/local.js';
 import { MeshStore } from './state/store.js';
-import type { Workload } from './state/types.js';
 
 const log = logger('ztunnel');
 

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { parseLocalConfig, validateConfig } from '../src/index.js';
+import { validateConfig } from '@ambit/mesh-api';
+import { parseLocalConfig } from '../src/index.js';
 
 const svc = (appProtocols: unknown) => ({ name: 'api', namespace: 'ns', hostname: 'api.ns.svc.cluster.local', vips: ['/10.96.1.2'], ports: { 50051: 50051 }, appProtocols });
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import test from 'ava';
 import { runCniAgent } from '../src/cni/index.js';
-import { setLogSink } from '../src/log.js';
+import { setLogSink } from '@ambit/mesh-api';
 
 const BRIDGE = { cniVersion: '1.0.0', name: 'k8s-pod-network', plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local', subnet: '10.244.1.0/24' } }] };
 

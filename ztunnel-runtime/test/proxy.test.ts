@@ -1,18 +1,8 @@
 // Two ztunnels in explicit mode on loopback (127.79.0.0/16, HBONE on :15308), apps on the workload IPs.
 import * as net from 'node:net';
 import test from 'ava';
-import {
-  HboneClient,
-  LocalCA,
-  MeshStore,
-  Ztunnel,
-  buildOutboundRequest,
-  createRootCA,
-  parseLocalConfig,
-  parseZtunnelConfig,
-  setLogSink,
-  type Authorization,
-} from '../src/index.js';
+import { HboneClient, LocalCA, createRootCA, setLogSink, type Authorization } from '@ambit/mesh-api';
+import { MeshStore, Ztunnel, buildOutboundRequest, parseLocalConfig, parseZtunnelConfig } from '../src/index.js';
 
 const HBONE_PORT = 15308;
 const logs: string[] = [];

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { evaluateRbac, type Authorization, type Match, type RbacConnection } from '../src/index.js';
+import type { Authorization, Match } from '@ambit/mesh-api';
+import { evaluateRbac, type RbacConnection } from '../src/index.js';
 
 const pol = (name: string, action: 'Allow' | 'Deny', rules: Match[][][], extra: Partial<Authorization> = {}): Authorization => ({
   name,
@@ -120,4 +121,13 @@ test('a rule is the AND of its clauses; a clause the OR of its matches', (t) => 
 test('dry-run policies only log', (t) => {
   t.true(evaluateRbac([pol('dry-deny', 'Deny', [[]], { dryRun: true })], conn()).allowed);
   t.true(evaluateRbac([pol('dry-allow-nothing', 'Allow', [], { dryRun: true })], conn()).allowed);
+});
+
+// What the controller's conversion makes of policies with HTTP attributes (controller/test/authorization-policy.test.ts
+// checks the rules; here, what ztunnel then does with them).
+test('converted policies with HTTP attributes: ALLOW fails closed, DENY with nothing L4 left has no effect, DENY with L4 parts denies', (t) => {
+  const curl = conn({ dstPort: 9080 });
+  t.deepEqual(evaluateRbac([pol('p', 'Allow', [])], curl), { allowed: false, reason: 'allow policies exist, but none allowed' });
+  t.true(evaluateRbac([pol('p', 'Deny', [[[{}]]])], curl).allowed);
+  t.deepEqual(evaluateRbac([pol('p', 'Deny', [[[{ destinationPorts: [9080] }]]])], curl), { allowed: false, reason: 'explicitly denied by: default/p' });
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import type { Logger } from '../src/log.js';
+import type { Logger } from '@ambit/mesh-api';
 import { ZdsServer } from '../src/zds/index.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');

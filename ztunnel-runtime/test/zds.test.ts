@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { Netns } from '../src/inpod/netns.js';
-import type { Logger } from '../src/log.js';
+import type { Logger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from '../src/zds/connection.js';
 import { ZdsClient, ZdsNotConnectedError, ZdsServer, MAX_MESSAGE_BYTES, type WorkloadInfo } from '../src/zds/index.js';
 import { Poller } from '../src/zds/poller.js';

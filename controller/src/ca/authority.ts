@@ -4,7 +4,7 @@
 import * as crypto from 'node:crypto';
 import { KubeError, type KubeClient } from '../kube/client.js';
 import { R, type KubeObject } from '../kube/resources.js';
-import { createRootCA, loadCA, type CertificateAuthority } from '@ambit/ztunnel-runtime';
+import { createRootCA, loadCA, type CertificateAuthority } from '@ambit/mesh-api';
 import { keyPolicyError } from './key-policy.js';
 
 export const SELF_SIGNED_SECRET = 'istio-ca-secret';

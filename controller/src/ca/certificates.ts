@@ -2,7 +2,7 @@
 // {csr, validitySeconds, impersonatedIdentity?} + bearer token -> {certChain: [leaf, ..., root], roots}.
 
 import type http2 from 'node:http2';
-import { parseCsr, signCsr } from '@ambit/ztunnel-runtime';
+import { parseCsr, signCsr } from '@ambit/mesh-api';
 import { AuthError, callerKey, type Authenticator } from './auth.js';
 import type { MeshAuthority } from './authority.js';
 import { authorizeIdentity, type IdentityPolicy } from './identity.js';

@@ -15,7 +15,7 @@ import { kubePodLookup, type PodLookup } from './pods.js';
 import { RootCertPublisher } from './root-publisher.js';
 import { ControlPlaneServer, type ControlPlaneServerOptions } from './server.js';
 import { issueServingCertificate, servingNames, type ServingCertificate } from './serving-cert.js';
-import { CERTIFICATES_PATH } from '@ambit/ztunnel-runtime';
+import { CERTIFICATES_PATH } from '@ambit/mesh-api';
 
 export interface CaComponentOptions {
   /** The controller's API client (TokenReviews, pods, the CA Secret, root ConfigMaps). */

@@ -2,26 +2,26 @@
 // WDS/RBAC: workloads (Pods), services (Services and their endpoints), authorization policies, waypoint bindings;
 // plus, per waypoint Gateway, the WaypointConfig its runtime needs (the mesh and the L7 objects bound to it).
 
-import {
-  convertAuthorizationPolicy,
-  type AppProtocol,
-  type Authorization,
-  type GatewayAddress,
-  type MeshConfig,
-  type Service as ModelService,
-  type WaypointConfig,
-  type WaypointInfo,
-  type WaypointService,
-  type WaypointTrafficType,
-  type WaypointWorkload,
-  type Workload,
-} from '@ambit/ztunnel-runtime';
+import type {
+  AppProtocol,
+  Authorization,
+  GatewayAddress,
+  MeshConfig,
+  Service as ModelService,
+  WaypointConfig,
+  WaypointInfo,
+  WaypointService,
+  WaypointTrafficType,
+  WaypointWorkload,
+  Workload,
+} from '@ambit/mesh-api';
 import { getUseWaypoint, resolveServiceWaypoint, resolveWorkloadWaypoint, trafficTypeOf, waypointOf, type ResolveContext, type Waypoint } from '../gateway/binding.js';
 import { CLASS_MESH, CLASS_WAYPOINT, L, MANAGED_VALUE, MESH_CONTROLLER, PORT_HBONE } from '../gateway/constants.js';
 import { scopedServiceAccount, waypointNames } from '../gateway/render.js';
 import type { WaypointIdentity } from '../push/authorize.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Gateway, MeshInput, MeshOptions, Pod, Service } from './input.js';
+import { convertAuthorizationPolicy } from './authorization.js';
 import { appProtocolOf } from './protocol.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';

@@ -1,7 +1,7 @@
-// AuthorizationPolicy -> ztunnel Authorization (the identity module's convertAuthorizationPolicy), and
+// AuthorizationPolicy -> ztunnel Authorization (convertAuthorizationPolicy, in authorization.ts), and
 // PeerAuthentication -> the static deny-plaintext policies istiod generates for ambient.
 
-import type { Authorization } from '@ambit/ztunnel-runtime';
+import type { Authorization } from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';
 
 export const STATIC_STRICT_NAME = 'istio_converted_static_strict';

@@ -3,7 +3,7 @@
 // the first '-' (`http`, `http2`, `grpc`, ...; not `h2c`, which Istio's name parser does not know), case-insensitive. Only what the WDS `AppProtocol` carries is kept:
 // HTTP/1.1, HTTP/2 and gRPC; anything else (tcp, https, grpc-web, undeclared) is unknown.
 
-import type { AppProtocol } from '@ambit/ztunnel-runtime';
+import type { AppProtocol } from '@ambit/mesh-api';
 
 export function appProtocolOf(port: { name?: string; appProtocol?: string; protocol?: string }): AppProtocol | undefined {
   if (port.protocol && port.protocol !== 'TCP') return undefined;

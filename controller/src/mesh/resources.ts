@@ -1,7 +1,7 @@
 // Which L7 objects belong to a waypoint (istiod's policyattachment.go and route parent resolution):
 // policies by targetRef(s), routes by parentRefs, VirtualServices/DestinationRules by host.
 
-import type { KubeObject as WireObject } from '@ambit/ztunnel-runtime';
+import type { KubeObject as WireObject } from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';

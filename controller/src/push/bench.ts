@@ -6,7 +6,7 @@
 //   node controller/dist/src/push/bench.js [--pods 1000] [--services 300] [--clients 50] [--rounds 20]
 
 import { pathToFileURL } from 'node:url';
-import { ConfigClient, type MeshConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type MeshConfig } from '@ambit/mesh-api';
 import { CaComponent, silentLogger, staticPodLookup, type SecretStore } from '../ca/index.js';
 import type { TokenReviewer } from '../ca/auth.js';
 import { buildMesh } from '../mesh/build.js';

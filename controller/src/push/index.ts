@@ -15,7 +15,7 @@ import type { Authenticator } from '../ca/auth.js';
 import type { PodLookup } from '../ca/pods.js';
 import type { ControlPlaneServer } from '../ca/server.js';
 import { jsonLogger, type ComponentLogger } from '../ca/log.js';
-import { STREAM_PATH } from '@ambit/ztunnel-runtime';
+import { STREAM_PATH } from '@ambit/mesh-api';
 
 export interface PushComponentOptions {
   /** The :15012 server (CaComponent.server). */

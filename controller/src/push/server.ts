@@ -19,7 +19,7 @@ import {
   type MeshConfig,
   type ReportedCondition,
   type WaypointConfig,
-} from '@ambit/ztunnel-runtime';
+} from '@ambit/mesh-api';
 import { AuthError, callerKey, type Authenticator, type Caller } from '../ca/auth.js';
 import type { ComponentLogger } from '../ca/log.js';
 import { sendJson } from '../ca/server.js';

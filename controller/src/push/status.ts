@@ -3,7 +3,7 @@
 // it is checked field by field, and an entry counts only while the object it names is in what the server sent that
 // very stream (so a waypoint reports on the WaypointPlugins it was given, nothing else).
 
-import type { ReportedCondition } from '@ambit/ztunnel-runtime';
+import type { ReportedCondition } from '@ambit/mesh-api';
 
 /** Kinds a runtime may report on, with their API group (the key of the object in the pushed config). */
 export const REPORTABLE_KINDS: Readonly<Record<string, { group: string; types: readonly string[] }>> = {

@@ -11,7 +11,7 @@
 // - else True/Loaded once one waypoint loaded it, naming the waypoints, and those that have not reported yet.
 // observedGeneration is the oldest generation among the reports: the condition holds at least for that one.
 
-import type { ReportedCondition } from '@ambit/ztunnel-runtime';
+import type { ReportedCondition } from '@ambit/mesh-api';
 import type { Condition, KubeObject } from '../kube/resources.js';
 import type { MeshModel } from '../mesh/build.js';
 import { targetRefsOf } from '../mesh/resources.js';

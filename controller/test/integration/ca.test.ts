@@ -3,7 +3,7 @@
 // every namespace.
 
 import test from 'ava';
-import { CaClient, CaRequestError, createCsr, certificateUris } from '@ambit/ztunnel-runtime';
+import { CaClient, CaRequestError, createCsr, certificateUris } from '@ambit/mesh-api';
 import { CaComponent, jsonLogger } from '../../src/ca/index.js';
 import { R, type KubeObject } from '../../src/kube/resources.js';
 import type { KubeClient } from '../../src/kube/client.js';

@@ -2,7 +2,7 @@
 // a ztunnel with a pod-bound token streams the model, sees a waypoint binding arrive as a delta, and a removal.
 
 import test from 'ava';
-import { ConfigClient, type MeshConfig, type WaypointConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type MeshConfig, type WaypointConfig } from '@ambit/mesh-api';
 import { createControlPlane, type ControlPlane } from '../../src/ca/index.js';
 import { createLogger, nullLogger } from '../../src/kube/log.js';
 import { Registry } from '../../src/kube/metrics.js';

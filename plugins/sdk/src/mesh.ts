@@ -1,5 +1,5 @@
 // The read-only view of the mesh that plugins may depend on (token MESH_STATE). The shapes are structural
-// subsets of the mesh model (`@ambit/ztunnel-runtime` Workload/Service, Istio's WDS), so a runtime can hand its
+// subsets of the mesh model (`@ambit/mesh-api` Workload/Service, Istio's WDS), so a runtime can hand its
 // own objects through, and plugin authors do not depend on the runtime.
 
 export interface WorkloadView {

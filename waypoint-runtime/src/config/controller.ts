@@ -2,7 +2,7 @@
 // waypoint's status reports (WaypointPlugin Active) go back up the same stream.
 
 import type { K8sObject } from '@ambit/plugin-sdk';
-import { ConfigClient, type ConfigClientOptions, type StatusReport, type WaypointConfig } from '@ambit/ztunnel-runtime';
+import { ConfigClient, type ConfigClientOptions, type StatusReport, type WaypointConfig } from '@ambit/mesh-api';
 import { StaticConfigSource, type WaypointSnapshot } from './source.js';
 
 export function snapshotFromPush(config: WaypointConfig, version?: string): WaypointSnapshot {

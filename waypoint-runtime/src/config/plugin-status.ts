@@ -5,7 +5,7 @@
 // `messageRefreshMs`, so a failing hook on every request does not turn into a status write per request.
 
 import type { ResourceRef, StatusCondition } from '@ambit/plugin-sdk';
-import type { ReportedCondition, StatusReport } from '@ambit/ztunnel-runtime';
+import type { ReportedCondition, StatusReport } from '@ambit/mesh-api';
 
 export const PLUGIN_STATUS_KIND = 'WaypointPlugin';
 /** What the controller accepts (longer messages are cut, a longer report is refused whole). */

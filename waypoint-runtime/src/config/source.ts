@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
-import type { StatusReport } from '@ambit/ztunnel-runtime';
+import type { StatusReport } from '@ambit/mesh-api';
 import { parse } from 'yaml';
 import type { WaypointBinding } from '../binding.js';
 

@@ -6,7 +6,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '@ambit/plugin-sdk';
-import { HboneClient, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
+import { HboneClient, type WorkloadCertificate } from '@ambit/mesh-api';
 import { Pool, type Dispatcher } from 'undici';
 import { H2_POOL, hostPort, PlainHttpConnector, PoolCache, type UpstreamConnector } from '../upstream/connector.js';
 import type { UpstreamProtocol } from '../upstream/protocol.js';

@@ -6,7 +6,7 @@
 // waypoint has no filter chain for it and closes the connection. Either way the client sees a reset.
 // The client address is the `forwarded: for=` one only when the peer's identity vouches for it.
 
-import { HboneServer, type HboneTunnel, type WorkloadCertificate } from '@ambit/ztunnel-runtime';
+import { HboneServer, type HboneTunnel, type WorkloadCertificate } from '@ambit/mesh-api';
 import type { Waypoint } from '../waypoint.js';
 import { clientAddressOf } from './client-address.js';
 import { StreamDuplex } from './duplex.js';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { logger, type Logger } from '../log.js';
+import { logger, type Logger } from '@ambit/mesh-api';
 import { ADD_PATH, DEL_PATH, type AddAnswer, type PluginEvent } from './plugin/config.js';
 
 const MAX_BODY = 64 * 1024;

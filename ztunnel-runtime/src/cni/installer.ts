@@ -4,7 +4,7 @@
 // (a restart or upgrade keeps the plugin in place so pods keep getting it).
 import fs from 'node:fs';
 import path from 'node:path';
-import { logger, type Logger } from '../log.js';
+import { logger, type Logger } from '@ambit/mesh-api';
 import { ensurePluginInConfig, removePluginFromConfigs } from './config-file.js';
 import { CniConfigError } from './conflist.js';
 import { KUBECONFIG_NAME, type KubeconfigSource, writeKubeconfig } from './kubeconfig.js';

@@ -5,7 +5,7 @@
 // new pod before the old pod's removal was processed keeps its rule. Several nodes may share one host netns (nodes run as processes or containers on one machine), so
 // the chain name carries a short hash of the node name and each agent only touches its own chain.
 import { createHash } from 'node:crypto';
-import { logger, type Logger } from '../log.js';
+import { logger, type Logger } from '@ambit/mesh-api';
 import { type CommandResult, run } from '../inpod/exec.js';
 
 export const PROBE_SNAT_IP = '169.254.7.127';

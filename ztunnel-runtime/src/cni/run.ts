@@ -7,7 +7,7 @@
 // kubeconfig removed, pods un-enrolled, probe chain removed. Otherwise (restart, upgrade) everything stays.
 import fs from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { logger } from '../log.js';
+import { logger } from '@ambit/mesh-api';
 import { ZdsServer } from '../zds/index.js';
 import { CniAgent, daemonSetBeingRemoved } from './cni-agent.js';
 import { type CniAgentConfig, parseCniAgentConfig } from './config.js';

@@ -1,7 +1,7 @@
 // The three in-pod listeners ztunnel opens inside an enrolled pod's netns (reference 3.1): 15001 outbound capture,
 // 15006 inbound plaintext, 15008 inbound HBONE. Accepted sockets go to callbacks; the proxies do the rest.
 import type net from 'node:net';
-import { logger } from '../log.js';
+import { logger } from '@ambit/mesh-api';
 import { type Netns, type SocketAddress, getOriginalDst, listenInNetns, unmapV4 } from './netns.js';
 
 const log = logger('inpod');

@@ -22,7 +22,7 @@ import {
   Watch,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { logger, type Logger } from '../log.js';
+import { logger, type Logger } from '@ambit/mesh-api';
 import {
   type NamespaceLike,
   type PodLike,

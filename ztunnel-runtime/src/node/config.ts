@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { parseZtunnelConfig, type HostPort, type ZtunnelConfig } from '../config/config.js';
 import { INPOD_MARK } from '../inpod/netns.js';
 import { DEFAULT_ZDS_SOCKET } from '../zds/protocol.js';
-import { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from '../xds/transport.js';
+import { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from '@ambit/mesh-api';
 
 export interface SharedModeConfig extends Omit<ZtunnelConfig, 'mode' | 'explicit' | 'localXds' | 'ca'> {
   mode: 'shared';

@@ -6,18 +6,22 @@
 //   per pod     a PodProxy with listeners inside the pod's netns (pod-proxy.ts)
 //   telemetry   admin 15000, stats 15020, readiness 15021 in ztunnel's own netns
 import { AdminServers } from '../admin/server.js';
-import { CertificateManager, type CertificateSource, type WorkloadCertificate } from '../identity/manager.js';
+import {
+  CaClient,
+  CertificateManager,
+  ConfigClient,
+  logger,
+  type CertificateSource,
+  type MeshConfig,
+  type WorkloadCertificate,
+  type XdsLogger,
+} from '@ambit/mesh-api';
 import type { Netns } from '../inpod/netns.js';
 import type { EnrolledPod } from '../inpod/node-agent.js';
-import { logger } from '../log.js';
 import { defaultSettings, type ProxySettings } from '../proxy/context.js';
 import { loadLocalConfig } from '../state/local.js';
 import { MeshStore } from '../state/store.js';
-import type { MeshConfig } from '../state/types.js';
 import { Metrics } from '../telemetry/metrics.js';
-import { CaClient } from '../xds/ca-client.js';
-import { ConfigClient } from '../xds/client.js';
-import type { XdsLogger } from '../xds/log.js';
 import { ZdsClient } from '../zds/client.js';
 import type { SharedModeConfig } from './config.js';
 import { PodProxy } from './pod-proxy.js';

@@ -5,18 +5,21 @@
 //   15006 -> InboundProxy.handlePlaintext (no peer identity)
 //   15008 -> HboneServer (pod certificate) -> InboundProxy.handleTunnel -> the pod's own IP from inside its netns
 import type net from 'node:net';
-import { HboneServer } from '../hbone/server.js';
-import type { CertificateManager, WorkloadCertificate } from '../identity/manager.js';
-import { identityOf } from '../identity/spiffe.js';
+import {
+  HboneServer,
+  identityOf,
+  logger,
+  type CertificateManager,
+  type Workload,
+  type WorkloadCertificate,
+} from '@ambit/mesh-api';
 import { PodProxyListeners, type PodProxyPorts } from '../inpod/listeners.js';
 import { createPodSocketFactory, type Netns } from '../inpod/netns.js';
 import type { EnrolledPod } from '../inpod/node-agent.js';
-import { logger } from '../log.js';
 import { ProxyContext, type ProxySettings } from '../proxy/context.js';
 import { InboundProxy } from '../proxy/inbound.js';
 import { handleOutbound } from '../proxy/outbound.js';
 import type { MeshStore } from '../state/store.js';
-import type { Workload } from '../state/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 const log = logger('proxy');

@@ -1,6 +1,5 @@
 // What every proxy direction shares: the model, certificates, metrics, HBONE client, settings.
-import { HboneClient, bindingSocketFactory, type SocketFactory } from '../hbone/client.js';
-import type { CertificateManager } from '../identity/manager.js';
+import { bindingSocketFactory, HboneClient, type CertificateManager, type SocketFactory } from '@ambit/mesh-api';
 import type { MeshStore } from '../state/store.js';
 import { Metrics } from '../telemetry/metrics.js';
 

@@ -2,13 +2,18 @@
 // re-evaluation of live connections on policy change.
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatAuthority, parseAuthority } from '../hbone/h2.js';
-import type { HboneTunnel } from '../hbone/server.js';
-import { identityOf, parseSpiffeId } from '../identity/spiffe.js';
-import { logger } from '../log.js';
+import {
+  formatAuthority,
+  identityOf,
+  logger,
+  parseAuthority,
+  parseSpiffeId,
+  type HboneTunnel,
+  type Service,
+  type Workload,
+} from '@ambit/mesh-api';
 import { evaluateRbac, type RbacConnection } from '../rbac/evaluate.js';
 import type { ChangeEvent } from '../state/store.js';
-import type { Service, Workload } from '../state/types.js';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
 import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';

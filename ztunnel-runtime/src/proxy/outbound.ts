@@ -1,12 +1,16 @@
 // Outbound: from a local source workload to an original destination ip:port (ztunnel's build_request + proxy).
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
-import type { HboneClient } from '../hbone/client.js';
-import { HboneError } from '../hbone/errors.js';
-import { formatAuthority } from '../hbone/h2.js';
-import { identityOf } from '../identity/spiffe.js';
+import {
+  formatAuthority,
+  HboneError,
+  identityOf,
+  type GatewayAddress,
+  type HboneClient,
+  type Service,
+  type Workload,
+} from '@ambit/mesh-api';
 import { splitNetworkAddress, type MeshStore } from '../state/store.js';
-import type { GatewayAddress, Service, Workload } from '../state/types.js';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
 import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';

@@ -1,7 +1,14 @@
 // L4 authorization exactly as ztunnel evaluates it (assert_rbac + Authorization::matches).
-import { parseSpiffeId } from '../identity/spiffe.js';
-import { logger } from '../log.js';
-import { policyKey, type Authorization, type Match, type ServiceAccountMatch, type StringMatch } from '../state/types.js';
+import {
+  isEmptyMatch,
+  logger,
+  parseSpiffeId,
+  policyKey,
+  type Authorization,
+  type Match,
+  type ServiceAccountMatch,
+  type StringMatch,
+} from '@ambit/mesh-api';
 import { cidrContains } from './cidr.js';
 
 const log = logger('rbac');
@@ -27,11 +34,6 @@ function stringMatches(m: StringMatch, v: string): boolean {
 function field<T>(pos: T[] | undefined, neg: T[] | undefined, pred: (x: T) => boolean): boolean {
   if (pos && pos.length > 0 && !pos.some(pred)) return false;
   if (neg && neg.length > 0 && neg.some(pred)) return false;
-  return true;
-}
-
-export function isEmptyMatch(m: Match): boolean {
-  for (const v of Object.values(m)) if (Array.isArray(v) && v.length > 0) return false;
   return true;
 }
 

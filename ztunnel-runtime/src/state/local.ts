@@ -1,7 +1,7 @@
 // Istio ztunnel's local configuration file (LOCAL_XDS_PATH / LOCAL_XDS): YAML, camelCase, unknown fields rejected.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { MeshConfig } from './types.js';
+import type { MeshConfig } from '@ambit/mesh-api';
 
 type Schema =
   | { t: 'obj'; f: Record<string, Schema>; req?: string[] }

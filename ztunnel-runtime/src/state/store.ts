@@ -1,7 +1,7 @@
 // The indexed mesh model: workloads by uid and by IP, services by `ns/hostname` and by VIP, policies by key,
 // plus service endpoints derived from workloads' `services` maps. Full and delta updates emit one `change` event.
 import { EventEmitter } from 'node:events';
-import { policyKey, serviceKey, type Authorization, type MeshConfig, type Service, type Workload } from './types.js';
+import { policyKey, serviceKey, type Authorization, type MeshConfig, type Service, type Workload } from '@ambit/mesh-api';
 
 export interface MeshDelta {
   workloads?: Workload[];

@@ -1,5 +1,5 @@
 // ztunnel's access log (target `access`): `connection complete` lines with fields in Istio's order.
-import { levelEnabled, logger } from '../log.js';
+import { levelEnabled, logger } from '@ambit/mesh-api';
 
 const log = logger('access');
 

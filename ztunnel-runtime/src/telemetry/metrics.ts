@@ -1,6 +1,5 @@
 // ztunnel's TCP metrics (Prometheus text), hand-written counters keyed by their label set.
-import { identityOf } from '../identity/spiffe.js';
-import type { Service, Workload } from '../state/types.js';
+import { identityOf, type Service, type Workload } from '@ambit/mesh-api';
 
 export const LABEL_NAMES = [
   'reporter',

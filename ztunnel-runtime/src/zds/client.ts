@@ -4,7 +4,7 @@
 // went away). Losing the connection changes nothing for the pods being served: traffic keeps flowing while it
 // reconnects.
 import { Netns } from '../inpod/netns.js';
-import { logger, type Logger } from '../log.js';
+import { logger, type Logger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from './connection.js';
 import { Poller } from './poller.js';
 import { type AgentMessage, type WorkloadInfo, ZDS_VERSION, decodeAgentMessage, encode } from './protocol.js';

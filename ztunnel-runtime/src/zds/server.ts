@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Netns } from '../inpod/netns.js';
-import { logger, type Logger } from '../log.js';
+import { logger, type Logger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from './connection.js';
 import { Poller } from './poller.js';
 import { type AgentMessage, type WorkloadInfo, ZDS_VERSION, checkWorkloadInfo, decodeZtunnelMessage, encode } from './protocol.js';

@@ -8,10 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
-import { LocalCA } from '../../src/identity/manager.js';
-import { createRootCA } from '../../src/identity/x509.js';
+import { createRootCA, LocalCA, setLogSink } from '@ambit/mesh-api';
 import { Netns, PodProxyListeners } from '../../src/inpod/index.js';
-import { setLogSink } from '../../src/log.js';
 import { NodeProxy, parseSharedConfig } from '../../src/node/index.js';
 import { ZdsClient, ZdsServer, type WorkloadInfo } from '../../src/zds/index.js';
 

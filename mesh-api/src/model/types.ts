@@ -129,3 +129,9 @@ export interface MeshConfig {
 export const workloadKey = (w: Pick<Workload, 'uid'>): string => w.uid;
 export const serviceKey = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespace}/${s.hostname}`;
 export const policyKey = (p: Pick<Authorization, 'namespace' | 'name'>): string => `${p.namespace}/${p.name}`;
+
+/** A match that sets no field (every list empty or absent): it constrains nothing. */
+export function isEmptyMatch(m: Match): boolean {
+  for (const v of Object.values(m)) if (Array.isArray(v) && v.length > 0) return false;
+  return true;
+}

@@ -6,7 +6,7 @@
 // stream: at once when connected, and again on every reconnect (the controller keeps reports per stream).
 
 import http2 from 'node:http2';
-import type { MeshConfig } from '../state/types.js';
+import type { MeshConfig } from '../model/types.js';
 import { Backoff } from './backoff.js';
 import { applyMessage, ConfigError, validateEnvelope } from './delta.js';
 import { silentLogger, type XdsLogger } from './log.js';

@@ -1,6 +1,5 @@
 // istiod's AuthorizationPolicy → ztunnel Authorization conversion (ambient), with its status warnings.
-import type { Authorization, Match, ServiceAccountMatch, StringMatch } from '../state/types.js';
-import { isEmptyMatch } from './evaluate.js';
+import { isEmptyMatch, type Authorization, type Match, type ServiceAccountMatch, type StringMatch } from '@ambit/mesh-api';
 
 /** The parts of a security.istio.io AuthorizationPolicy the conversion reads. */
 export interface AuthorizationPolicyObject {

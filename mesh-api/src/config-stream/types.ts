@@ -2,7 +2,7 @@
 // HTTP/2 stream on :15012), and what a waypoint receives (Istio sends a waypoint its listeners/routes/clusters;
 // Ambit sends the raw Kubernetes objects bound to it plus the mesh model, and the plugins interpret them).
 
-import type { GatewayAddress, MeshConfig, Service, Workload } from '../state/types.js';
+import type { GatewayAddress, MeshConfig, Service, Workload } from '../model/types.js';
 
 /** A Kubernetes object as the API server returns it (only what the runtimes read). */
 export interface KubeObject<Spec = unknown> {

@@ -1,10 +1,10 @@
 // istiod's AuthorizationPolicy → ztunnel Authorization conversion (ambient), with its status warnings.
 import { isEmptyMatch, type Authorization, type Match, type ServiceAccountMatch, type StringMatch } from '@ambit/mesh-api';
+import type { KubeObject } from '../kube/resources.js';
 
-/** The parts of a security.istio.io AuthorizationPolicy the conversion reads. */
-export interface AuthorizationPolicyObject {
-  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
-  spec: AuthorizationPolicySpec;
+/** A security.istio.io AuthorizationPolicy as the informers hold it, with the parts of its spec the conversion reads. */
+export interface AuthorizationPolicy extends KubeObject {
+  spec?: AuthorizationPolicySpec;
 }
 
 export interface AuthorizationPolicySpec {
@@ -181,11 +181,14 @@ function hasEffectiveRules(rules: Match[][][]): boolean {
  * `enableDryRun` mirrors AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY.
  */
 export function convertAuthorizationPolicy(
-  policy: AuthorizationPolicyObject,
+  policy: AuthorizationPolicy,
   opts: { rootNamespace?: string; enableDryRun?: boolean } = {},
 ): ConversionResult {
   const rootNamespace = opts.rootNamespace ?? 'istio-system';
-  const { name, namespace, annotations } = policy.metadata;
+  // A namespaced object from the API server always carries both a name and a namespace.
+  const { annotations } = policy.metadata;
+  const name = policy.metadata.name!;
+  const namespace = policy.metadata.namespace!;
   const spec = policy.spec ?? {};
   const dryRunValue = annotations?.['istio.io/dry-run'];
   const dryRun = dryRunValue !== undefined && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(dryRunValue);

@@ -229,12 +229,12 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
   // ---- policies --------------------------------------------------------------------------------------------
   const policies: Authorization[] = [];
   for (const ap of input.authorizationPolicies ?? []) {
-    const res = convertAuthorizationPolicy(ap as never, { rootNamespace, ...(opts.enableDryRun ? { enableDryRun: true } : {}) });
+    const res = convertAuthorizationPolicy(ap, { rootNamespace, ...(opts.enableDryRun ? { enableDryRun: true } : {}) });
     for (const w of res.warnings) warnings.push({ object: `AuthorizationPolicy ${nsName(ap)}`, ...w });
     if (!res.authorization) continue;
     policies.push(res.authorization);
     if (res.authorization.scope !== 'WorkloadSelector') continue;
-    const sel = ((ap as { spec?: { selector?: { matchLabels?: Record<string, string> } } }).spec?.selector?.matchLabels) ?? {};
+    const sel = ap.spec?.selector?.matchLabels ?? {};
     const key = nsName(ap);
     const selected = ap.metadata.namespace === rootNamespace ? [...podsByNs.keys()].flatMap((ns) => selectPods(ns, sel)) : selectPods(ap.metadata.namespace!, sel);
     for (const p of selected) (workloads.get(uidOf(p))!.authorizationPolicies ??= []).push(key);

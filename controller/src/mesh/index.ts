@@ -18,6 +18,8 @@ export type { MeshModel, ModelWarning } from './build.js';
 export type { MeshInput, MeshOptions, Pod } from './input.js';
 export { waypointResources, resolveHost, targetsWaypoint, routeAttaches } from './resources.js';
 export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';
+export { convertAuthorizationPolicy } from './authorization.js';
+export type { AuthorizationPolicy, AuthorizationPolicySpec, AuthorizationRule, ConversionResult, ConversionWarning } from './authorization.js';
 
 // ---- main.ts hook: the leader-only status writer (AuthorizationPolicy and HTTPRoute status) -----------------
 import type { ComponentFactory } from '../kube/component.js';

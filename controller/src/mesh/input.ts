@@ -2,6 +2,7 @@
 
 import type { KubeObject } from '../kube/resources.js';
 import type { EndpointSlice, Gateway, GatewayClass, Namespace, Service } from '../gateway/types.js';
+import type { AuthorizationPolicy } from './authorization.js';
 
 export interface ContainerPort {
   name?: string;
@@ -32,7 +33,7 @@ export interface MeshInput {
   namespaces: Namespace[];
   gateways: Gateway[];
   gatewayClasses: GatewayClass[];
-  authorizationPolicies?: KubeObject[];
+  authorizationPolicies?: AuthorizationPolicy[];
   peerAuthentications?: KubeObject[];
   httpRoutes?: KubeObject[];
   grpcRoutes?: KubeObject[];

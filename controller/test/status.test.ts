@@ -120,3 +120,26 @@ test('waypoint Gateway: attachedRoutes counts routes naming it per listener; a n
   (inp.gateways[0].spec.listeners![0] as { allowedRoutes?: unknown }).allowedRoutes = { namespaces: { from: 'All' } };
   t.deepEqual([...attachedRoutes(inp.gateways[0], inp)], [['mesh', 2]]);
 });
+
+test('HTTPRoute: a consumer route (another namespace) to a Service, with backends in the Service\'s namespace, is Accepted with ResolvedRefs True and no ReferenceGrant', (t) => {
+  const reviews = { group: '', kind: 'Service', name: 'reviews', namespace: 'bookinfo', port: 9080 };
+  const r: KubeObject = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'consumer', namespace: 'sleep', generation: 4 },
+    spec: { parentRefs: [reviews], rules: [{ backendRefs: [{ name: 'reviews-v1', namespace: 'bookinfo', port: 9080 }] }] },
+  };
+  const inp = input({ httpRoutes: [r] });
+  inp.namespaces.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sleep' } });
+  t.deepEqual(routeParentStatuses(r, inp), [
+    {
+      parentRef: reviews,
+      controllerName: 'istio.io/mesh-controller',
+      conditions: [
+        { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid', observedGeneration: 4 },
+        { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'All references resolved', observedGeneration: 4 },
+        { type: 'ResolvedWaypoints', status: 'True', reason: 'ResolvedWaypoints', message: 'All waypoints resolved', observedGeneration: 4 },
+      ],
+    },
+  ]);
+});

@@ -139,21 +139,24 @@ test('HTTPRoute with parentRef to the waypoint Gateway applies to every service 
   t.is((await run({ destination: '10.96.0.30:9080', authority: 'other:9080' })).status, 404);
 });
 
-test('cross-namespace backendRef needs a ReferenceGrant', async (t) => {
+test('cross-namespace backendRef: a route on the waypoint Gateway needs a ReferenceGrant, the same route on a Service (mesh) does not', async (t) => {
   const other = { ...svc('remote', '10.96.1.1'), namespace: 'other', hostname: 'remote.other.svc.cluster.local' };
-  const mk = (grant: boolean) => {
+  const mk = (grant: boolean, destination: string) => {
     const e = createTestEnv({
       services: [...services, other],
       workloads,
       resources: [
-        httpRoute('x', { parentRefs: reviewsParent, rules: [{ backendRefs: [{ name: 'remote', namespace: 'other', port: 9080 }] }] }),
+        httpRoute('x', { parentRefs: [{ name: 'waypoint' }, ...reviewsParent], rules: [{ backendRefs: [{ name: 'remote', namespace: 'other', port: 9080 }] }] }),
         ...(grant ? [{ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'other' }, spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'default' }], to: [{ group: '', kind: 'Service' }] } }] : []),
       ],
     });
-    return runPlugin(e.create(RoutingPlugin), { destination: '10.96.0.31:9080' }, { env: e });
+    return runPlugin(e.create(RoutingPlugin), { destination }, { env: e });
   };
-  t.is((await mk(false)).status, 500);
-  t.is((await mk(true)).route?.backend.service?.hostname, 'remote.other.svc.cluster.local');
+  // productpage has no Service route: the waypoint Gateway parent applies.
+  t.is((await mk(false, '10.96.0.30:9080')).status, 500);
+  t.is((await mk(true, '10.96.0.30:9080')).route?.backend.service?.hostname, 'remote.other.svc.cluster.local');
+  // reviews: the Service parent applies (GEP-1294: mesh routes need no ReferenceGrant).
+  t.is((await mk(false, '10.96.0.31:9080')).route?.backend.service?.hostname, 'remote.other.svc.cluster.local');
 });
 
 const dr: K8sObject = {

@@ -2,6 +2,10 @@
 // or to the waypoint Gateway; matches (path Exact/PathPrefix/RegularExpression, headers, queryParams, method),
 // backendRefs with weights, filters, timeouts. Rules across routes of one parent are ordered by the spec's
 // precedence: exact path, longest prefix, method, most header matches, most query matches, oldest route.
+// Mesh routes (Service parents, GEP-1294) apply per Service port (`parentRef.port`, else every port) and per client
+// namespace: a consumer route (route namespace != Service namespace) only to clients of its own namespace, ahead of
+// the producer routes (the Service's own namespace) that every other client gets. Their backendRefs may name
+// Services of any namespace without a ReferenceGrant; routes on the waypoint Gateway still need one.
 
 import type { K8sObject, MeshStateReader, RequestContext, WaypointIdentity } from '@ambit/plugin-sdk';
 import { parseDuration } from '../common/strings.js';
@@ -160,24 +164,29 @@ function headerOps(h: HeaderModifier | undefined): HeaderOps | undefined {
 
 export interface CompileEnv {
   mesh: MeshStateReader;
-  /** Is a reference from an HTTPRoute in `fromNs` to Service `name` in `toNs` granted (ReferenceGrant)? */
+  /** Is a reference from an HTTPRoute in `fromNs` to Service `name` in `toNs` granted (ReferenceGrant)? Gateway-bound routes only. */
   granted(fromNs: string, toNs: string, name: string): boolean;
   domain: string;
 }
 
-function serviceBackend(ref: BackendRef, routeNs: string, env: CompileEnv): { backend?: WeightedBackend['backend']; invalid?: string } {
+/** How a rule's references are checked: mesh routes (Service parents) need no ReferenceGrant (GEP-1294). */
+interface RefPolicy {
+  needsGrant: boolean;
+}
+
+function serviceBackend(ref: BackendRef, routeNs: string, env: CompileEnv, refs: RefPolicy): { backend?: WeightedBackend['backend']; invalid?: string } {
   const group = ref.group ?? '';
   const kind = ref.kind ?? 'Service';
   if (kind !== 'Service' || (group !== '' && group !== 'core')) return { invalid: `unsupported backend kind ${group}/${kind}` };
   const ns = ref.namespace ?? routeNs;
-  if (ns !== routeNs && !env.granted(routeNs, ns, ref.name)) return { invalid: `backend ${ns}/${ref.name} not permitted by any ReferenceGrant` };
+  if (ns !== routeNs && refs.needsGrant && !env.granted(routeNs, ns, ref.name)) return { invalid: `backend ${ns}/${ref.name} not permitted by any ReferenceGrant` };
   const svc = env.mesh.serviceByName(ns, ref.name);
   if (!svc) return { invalid: `backend ${ns}/${ref.name} not found` };
   if (ref.port === undefined) return { invalid: `backend ${ns}/${ref.name} needs a port` };
   return { backend: { service: { hostname: svc.hostname, namespace: ns, name: svc.name, port: ref.port } } };
 }
 
-function compileRule(route: K8sObject<HTTPRouteSpec>, rule: HTTPRouteRule, env: CompileEnv): RouteAction {
+function compileRule(route: K8sObject<HTTPRouteSpec>, rule: HTTPRouteRule, env: CompileEnv, refs: RefPolicy): RouteAction {
   const ns = route.metadata.namespace ?? 'default';
   const action: RouteAction = { backends: [], emptyStatus: 500 };
   let rewrite: NonNullable<HTTPRouteFilter['urlRewrite']> | undefined;
@@ -211,7 +220,7 @@ function compileRule(route: K8sObject<HTTPRouteSpec>, rule: HTTPRouteRule, env: 
         break;
       case 'RequestMirror': {
         const mref = f.requestMirror!;
-        const b = serviceBackend(mref.backendRef, ns, env);
+        const b = serviceBackend(mref.backendRef, ns, env, refs);
         const percent = mref.percent ?? (mref.fraction ? (100 * mref.fraction.numerator) / (mref.fraction.denominator ?? 100) : undefined);
         if (b.backend) (action.mirrors ??= []).push({ backend: b.backend, percent });
         break;
@@ -228,7 +237,7 @@ function compileRule(route: K8sObject<HTTPRouteSpec>, rule: HTTPRouteRule, env: 
     });
   }
   for (const ref of rule.backendRefs ?? []) {
-    const b = serviceBackend(ref, ns, env);
+    const b = serviceBackend(ref, ns, env, refs);
     const wb: WeightedBackend = { ...b, weight: ref.weight ?? 1 };
     for (const f of ref.filters ?? []) {
       if (f.type === 'RequestHeaderModifier') wb.requestHeaders = headerOps(f.requestHeaderModifier);
@@ -260,39 +269,50 @@ function hostnameMatcher(hostnames: string[] | undefined): ((ctx: RequestContext
   };
 }
 
+/** A rule of a route whose parent is a Service: which route namespace it comes from and which port it binds. */
+export interface ServiceRouteEntry {
+  entry: RouteEntry;
+  /** The route's namespace: the Service's own (producer route) or another (consumer route). */
+  namespace: string;
+  /** `parentRef.port`; undefined: every port of the Service. */
+  port?: number;
+}
+
 export interface CompiledHTTPRoutes {
-  /** `ns/name` of a Service -> its rules (port filter applied at match time). */
-  byService: Map<string, RouteEntry[]>;
+  /** `ns/name` of a Service -> its rules, in precedence order; {@link serviceRules} picks the ones for a request. */
+  byService: Map<string, ServiceRouteEntry[]>;
   /** Rules attached to the waypoint Gateway itself. */
   gateway: RouteEntry[];
 }
 
 export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv): CompiledHTTPRoutes {
-  type Ranked = { entry: RouteEntry; rank: number[]; order: number; parent: Parent };
+  type Ranked = { entry: RouteEntry; rank: number[]; order: number; parent: Parent; namespace: string };
   const ranked: Ranked[] = [];
   let order = 0;
   for (const route of routes) {
     const parents = routeParents(route, waypoint);
     if (parents.length === 0) continue;
-    const name = `HTTPRoute/${route.metadata.namespace ?? 'default'}/${route.metadata.name}`;
+    const namespace = route.metadata.namespace ?? 'default';
+    const name = `HTTPRoute/${namespace}/${route.metadata.name}`;
     const hosts = hostnameMatcher(route.spec?.hostnames);
     for (const rule of route.spec?.rules ?? [{}]) {
-      const action = compileRule(route, rule, env);
+      // One action per kind of parent: a route may have both, and only the Gateway-bound one checks grants.
+      const actions = new Map<boolean, RouteAction>();
+      const actionFor = (needsGrant: boolean): RouteAction => {
+        let a = actions.get(needsGrant);
+        if (!a) actions.set(needsGrant, (a = compileRule(route, rule, env, { needsGrant })));
+        return a;
+      };
       const matches = rule.matches?.length ? rule.matches : [{}];
       for (const m of matches) {
         const f = compileMatch(m);
         for (const parent of parents) {
-          const port = parent.kind === 'service' ? parent.port : undefined;
           const entry: RouteEntry = {
             name,
-            action,
-            match: (ctx) => {
-              if (port !== undefined && ctx.destination.port !== port) return undefined;
-              if (parent.kind === 'gateway' && hosts && !hosts(ctx)) return undefined;
-              return f(ctx);
-            },
+            action: actionFor(parent.kind === 'gateway'),
+            match: parent.kind === 'gateway' && hosts ? (ctx) => (hosts(ctx) ? f(ctx) : undefined) : f,
           };
-          ranked.push({ entry, rank: rank(m), order: order++, parent });
+          ranked.push({ entry, rank: rank(m), order: order++, parent, namespace });
         }
       }
     }
@@ -308,11 +328,23 @@ export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: 
     else {
       const key = `${r.parent.namespace}/${r.parent.name}`;
       const list = out.byService.get(key) ?? [];
-      list.push(r.entry);
+      list.push({ entry: r.entry, namespace: r.namespace, port: r.parent.port });
       out.byService.set(key, list);
     }
   }
   return out;
+}
+
+/**
+ * The mesh rules for a request to Service `svc` on `port` from a client in `clientNamespace` (GEP-1294): routes
+ * bound to that port (or to every port); of those, the consumer routes of the client's namespace if any, else the
+ * producer routes. Empty: no route applies, and the Service's default routing does.
+ */
+export function serviceRules(compiled: CompiledHTTPRoutes, svc: { namespace: string; name: string }, port: number, clientNamespace: string | undefined): RouteEntry[] {
+  const onPort = (compiled.byService.get(`${svc.namespace}/${svc.name}`) ?? []).filter((r) => r.port === undefined || r.port === port);
+  const consumer = clientNamespace && clientNamespace !== svc.namespace ? onPort.filter((r) => r.namespace === clientNamespace) : [];
+  const chosen = consumer.length ? consumer : onPort.filter((r) => r.namespace === svc.namespace);
+  return chosen.map((r) => r.entry);
 }
 
 export { fromMap };

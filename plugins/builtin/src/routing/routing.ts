@@ -1,6 +1,8 @@
 // The router plugin (UNSPECIFIED_PHASE, highest priority: the first of that phase, so later custom plugins see
 // and may change its choice). For the destination service it applies, in this order of precedence:
-//   1. HTTPRoutes whose parentRef is that Service (GAMMA), then HTTPRoutes whose parentRef is this waypoint;
+//   1. HTTPRoutes whose parentRef is that Service (GAMMA) on the requested port: the consumer routes of the
+//      client's namespace (from its peer identity), else the producer routes (the Service's namespace); then
+//      HTTPRoutes whose parentRef is this waypoint;
 //   2. else VirtualServices whose hosts include the service;
 //   3. else the default route: the destination service itself (or, for a pod address, that address).
 // Routes exist but none matches -> 404 (Envoy `NR`). The backend service's endpoint is chosen here, through the
@@ -27,7 +29,7 @@ import {
   type Route,
   type WaypointIdentity,
 } from '@ambit/plugin-sdk';
-import { compileHTTPRoutes, type CompiledHTTPRoutes, type HTTPRouteSpec } from './httproute.js';
+import { compileHTTPRoutes, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec } from './httproute.js';
 import { LoadBalancer, type LbPolicy } from './lb.js';
 import { applyRequestOps, applyResponseOps, type RouteEntry } from './types.js';
 import {
@@ -141,8 +143,8 @@ export class RoutingPlugin implements Plugin {
     const t = this.table();
     const s = ctx.destination.service;
     if (s) {
-      const svcRules = t.http.byService.get(`${s.namespace}/${s.name}`);
-      if (svcRules?.length) return svcRules;
+      const svcRules = serviceRules(t.http, s, s.port, clientNamespace(ctx));
+      if (svcRules.length) return svcRules;
     }
     if (t.http.gateway.length) return t.http.gateway;
     if (s) {
@@ -252,6 +254,14 @@ export class RoutingPlugin implements Plugin {
     this.lb.begin(ordered[0]!);
     ctx.state.set(LB_STATE, ordered[0]);
   }
+}
+
+/**
+ * The client's namespace for consumer routes: from its peer identity (SPIFFE `ns/<ns>`), else from the workload
+ * its address belongs to (plain HTTP without mTLS).
+ */
+function clientNamespace(ctx: RequestContext): string | undefined {
+  return ctx.source.namespace ?? ctx.source.workload?.namespace;
 }
 
 export { mergeOps };

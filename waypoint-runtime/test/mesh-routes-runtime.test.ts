@@ -5,7 +5,7 @@
 import test from 'ava';
 import { createServer } from 'node:http';
 import type { K8sObject } from '@ambit/plugin-sdk';
-import { CertificateManager, createRootCA, HboneClient, HboneServer, LocalCA } from '@ambit/ztunnel-runtime';
+import { CertificateManager, createRootCA, HboneClient, HboneServer, LocalCA } from '@ambit/mesh-api';
 import { HboneConnector, HboneTermination, StaticConfigSource, StreamDuplex, Waypoint } from '../src/index.js';
 import { service, workload } from './helpers.js';
 

@@ -23,6 +23,8 @@ export class FakeApiServer {
   private readonly events: Event[] = [];
   private readonly watchers = new Set<{ collection: string; res: ServerResponse }>();
   readonly requests: string[] = [];
+  /** API discovery (`/apis/<group>`, `/apis/<group>/<version>`): group -> version -> plurals served. */
+  readonly groups = new Map<string, Map<string, string[]>>();
   url = '';
 
   async start(): Promise<string> {
@@ -91,6 +93,12 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     const parts = url.pathname.split('/').filter(Boolean);
+    const served = parts[0] === 'apis' && req.method === 'GET' ? this.groups.get(parts[1] ?? '') : undefined;
+    if (served && parts.length === 2) {
+      const versions = [...served.keys()].map((version) => ({ groupVersion: `${parts[1]}/${version}`, version }));
+      return this.send(res, 200, { kind: 'APIGroup', name: parts[1], versions, preferredVersion: versions[0] });
+    }
+    if (served && parts.length === 3 && served.has(parts[2]!)) return this.send(res, 200, { kind: 'APIResourceList', resources: served.get(parts[2]!)!.map((name) => ({ name })) });
     // /api/v1/... or /apis/g/v/...; collection = path up to plural; name optional.
     const base = parts[0] === 'api' ? 2 : 3;
     let i = base;

@@ -39,6 +39,8 @@ test('the controller ClusterRole allows what the waypoint controller does', (t) 
     ['', 'serviceaccounts', 'patch'],
     ['', 'namespaces', 'watch'],
     ['discovery.k8s.io', 'endpointslices', 'watch'],
+    // The mesh model sends waypoints the ReferenceGrants their routes' cross-namespace backendRefs need.
+    ['gateway.networking.k8s.io', 'referencegrants', 'watch'],
     // The mesh model finds WaypointPlugin's served version from its CRD.
     ['apiextensions.k8s.io', 'customresourcedefinitions', 'list'],
     // The status writer: policies, and WaypointPlugin Active from the waypoints' reports (server-side apply).
@@ -75,6 +77,8 @@ const USED = {
     'gateway.networking.k8s.io httproutes/status update',
     'gateway.networking.k8s.io grpcroutes list', // mesh model
     'gateway.networking.k8s.io grpcroutes watch',
+    'gateway.networking.k8s.io referencegrants list', // mesh model: cross-namespace backendRefs
+    'gateway.networking.k8s.io referencegrants watch',
     'security.istio.io authorizationpolicies list',
     'security.istio.io authorizationpolicies watch',
     'security.istio.io authorizationpolicies/status patch', // status/writer.ts

@@ -261,3 +261,35 @@ test("the root namespace's ambit-plugin-policy ConfigMap goes to every waypoint;
     t.deepEqual((sent[0] as unknown as { data: unknown }).data, { packages: '@acme/*', sources: 'https://registry.npmjs.org/' });
   }
 });
+
+test('a route on the waypoint Gateway with a backend in another namespace: the ReferenceGrant allowing it reaches that waypoint, unrelated grants do not', (t) => {
+  const input = bookinfo();
+  input.gateways = [waypointGateway('waypoint'), waypointGateway('other', { namespace: 'team-b', address: '10.96.9.11' })];
+  input.httpRoutes = [
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'to-remote', namespace: 'default' },
+      spec: { parentRefs: [{ name: 'waypoint' }], rules: [{ backendRefs: [{ name: 'echo', namespace: 'remote', port: 80 }] }] },
+    },
+  ];
+  const grant = (name: string, namespace: string, fromNs: string, to: Record<string, string> = { group: '', kind: 'Service' }) => ({
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: { name, namespace, resourceVersion: '9' },
+    spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: fromNs }], to: [to] },
+  });
+  input.referenceGrants = [
+    grant('allow-default', 'remote', 'default'),
+    grant('allow-team-c', 'remote', 'team-c'), // from another namespace: not about this route
+    grant('in-route-ns', 'default', 'remote'), // a grant in the route's own namespace grants nothing here
+    grant('other-service', 'remote', 'default', { group: '', kind: 'Service', name: 'not-echo' }),
+  ];
+  const { waypoints } = buildMesh(input);
+  const grants = (key: string) => waypoints.get(key)!.resources.filter((r) => r.kind === 'ReferenceGrant').map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
+  t.deepEqual(grants('default/waypoint'), ['remote/allow-default']);
+  t.deepEqual(grants('team-b/other'), []);
+  // Deleted: the waypoint's resources no longer hold it (the push server sends the changed set).
+  input.referenceGrants = [];
+  t.deepEqual(buildMesh(input).waypoints.get('default/waypoint')!.resources.filter((r) => r.kind === 'ReferenceGrant'), []);
+});

@@ -267,6 +267,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     destinationRules: input.destinationRules ?? [],
     waypointPlugins: input.waypointPlugins ?? [],
     pluginPolicies: input.pluginPolicies ?? [],
+    referenceGrants: input.referenceGrants ?? [],
   };
   for (const gw of input.gateways) {
     if (!isWaypointGateway(gw, classes)) continue;

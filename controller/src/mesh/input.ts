@@ -40,6 +40,8 @@ export interface MeshInput {
   virtualServices?: KubeObject[];
   destinationRules?: KubeObject[];
   waypointPlugins?: KubeObject[];
+  /** Gateway API ReferenceGrants: which cross-namespace backendRefs of waypoint-Gateway routes are allowed. */
+  referenceGrants?: KubeObject[];
   /** ConfigMap `ambit-plugin-policy` of the root namespace: the WaypointPlugin allow-list every waypoint gets. */
   pluginPolicies?: KubeObject[];
 }

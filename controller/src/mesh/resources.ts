@@ -99,6 +99,43 @@ export function routeBackendHosts(route: KubeObject, domain: string): string[] {
   return out;
 }
 
+/** A cross-namespace backendRef of a route: what a ReferenceGrant in `toNamespace` has to allow. */
+export interface CrossNamespaceRef {
+  fromKind: string;
+  fromNamespace: string;
+  toNamespace: string;
+  /** The Service's name. */
+  name: string;
+}
+
+/** backendRefs of kind Service that point out of the route's namespace. */
+export function crossNamespaceBackendRefs(route: KubeObject): CrossNamespaceRef[] {
+  const ns = route.metadata.namespace ?? '';
+  const out: CrossNamespaceRef[] = [];
+  for (const rule of (specOf(route).rules ?? []) as Array<{ backendRefs?: TargetRef[] }>) {
+    for (const b of rule.backendRefs ?? []) {
+      if ((b.kind ?? 'Service') !== 'Service' || ((b.group ?? '') !== '' && b.group !== 'core') || !b.name) continue;
+      if (b.namespace && b.namespace !== ns) out.push({ fromKind: route.kind ?? 'HTTPRoute', fromNamespace: ns, toNamespace: b.namespace, name: b.name });
+    }
+  }
+  return out;
+}
+
+interface ReferenceGrantSpec {
+  from?: Array<{ group?: string; kind?: string; namespace?: string }>;
+  to?: Array<{ group?: string; kind?: string; name?: string }>;
+}
+
+/** Does ReferenceGrant `g` allow `ref` (it lives in the referent's namespace, names the route's kind and namespace, and the Service)? */
+export function referenceGrantAllows(g: KubeObject, ref: CrossNamespaceRef): boolean {
+  if (g.metadata.namespace !== ref.toNamespace) return false;
+  const spec = specOf(g) as ReferenceGrantSpec;
+  return (
+    (spec.from ?? []).some((f) => f.group === GATEWAY_API_GROUP && f.kind === ref.fromKind && f.namespace === ref.fromNamespace) &&
+    (spec.to ?? []).some((t) => ((t.group ?? '') === '' || t.group === 'core') && t.kind === 'Service' && (!t.name || t.name === ref.name))
+  );
+}
+
 export function destinationRuleHost(dr: KubeObject, domain: string): string | undefined {
   const h = specOf(dr).host;
   return typeof h === 'string' ? resolveHost(h, dr.metadata.namespace ?? '', domain) : undefined;
@@ -123,6 +160,7 @@ export interface WaypointResourceInput {
   destinationRules: KubeObject[];
   waypointPlugins: KubeObject[];
   pluginPolicies?: KubeObject[];
+  referenceGrants?: KubeObject[];
 }
 
 const order = (a: WireObject, b: WireObject): number => {
@@ -141,11 +179,16 @@ export function waypointResources(w: WaypointScope, input: WaypointResourceInput
     if (refs.length ? targetsWaypoint(p, w, opts.rootNamespace) : ns === w.namespace || ns === opts.rootNamespace) out.push(p);
   }
   const hosts = new Set(w.hostnames);
+  const crossRefs: CrossNamespaceRef[] = [];
   for (const r of [...input.httpRoutes, ...input.grpcRoutes]) {
     if (!routeAttaches(r, w)) continue;
     out.push(r);
     for (const h of routeBackendHosts(r, opts.domain)) hosts.add(h);
+    crossRefs.push(...crossNamespaceBackendRefs(r));
   }
+  // The ReferenceGrants that allow a cross-namespace backendRef of those routes (the routing plugin checks them
+  // for routes on the waypoint Gateway; mesh routes need none).
+  for (const g of input.referenceGrants ?? []) if (crossRefs.some((ref) => referenceGrantAllows(g, ref))) out.push(g);
   for (const vs of input.virtualServices) {
     if (!virtualServiceHosts(vs, opts.domain).some((h) => w.hostnames.has(h))) continue;
     out.push(vs);

@@ -31,6 +31,8 @@ const WATCHED: Watched[] = [
   { slot: 'gateways', discover: { group: 'gateway.networking.k8s.io', plural: 'gateways', kind: 'Gateway' } },
   { slot: 'gatewayClasses', discover: { group: 'gateway.networking.k8s.io', plural: 'gatewayclasses', kind: 'GatewayClass' } },
   { slot: 'httpRoutes', discover: { group: 'gateway.networking.k8s.io', plural: 'httproutes', kind: 'HTTPRoute' } },
+  // Which cross-namespace backendRefs of routes on waypoint Gateways are allowed (served as v1 and v1beta1).
+  { slot: 'referenceGrants', discover: { group: 'gateway.networking.k8s.io', plural: 'referencegrants', kind: 'ReferenceGrant' } },
   { slot: 'grpcRoutes', discover: { group: 'gateway.networking.k8s.io', plural: 'grpcroutes', kind: 'GRPCRoute' } },
   { slot: 'authorizationPolicies', discover: { group: 'security.istio.io', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' } },
   { slot: 'peerAuthentications', discover: { group: 'security.istio.io', plural: 'peerauthentications', kind: 'PeerAuthentication' } },

@@ -143,3 +143,46 @@ test('HTTPRoute: a consumer route (another namespace) to a Service, with backend
     },
   ]);
 });
+
+test('HTTPRoute on the waypoint Gateway: a backend in another namespace without a ReferenceGrant is RefNotPermitted; with one, ResolvedRefs is True; a Service parent needs none', (t) => {
+  const wp = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'waypoint', namespace: 'bookinfo' };
+  const reviews = { group: '', kind: 'Service', name: 'reviews', namespace: 'bookinfo' };
+  const r: KubeObject = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'cross', namespace: 'sleep', generation: 5 },
+    spec: { parentRefs: [wp, reviews], rules: [{ backendRefs: [{ name: 'reviews-v1', namespace: 'bookinfo', port: 9080 }] }] },
+  };
+  const inp = input({ httpRoutes: [r] });
+  inp.namespaces.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sleep' } });
+  (inp.gateways[0].spec.listeners![0] as { allowedRoutes?: unknown }).allowedRoutes = { namespaces: { from: 'All' } };
+  const resolved = (i: MeshInput) => routeParentStatuses(r, i).map((p) => [p.parentRef.kind, p.conditions.find((c) => c.type === 'ResolvedRefs')] as const);
+  const ok = { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'All references resolved', observedGeneration: 5 };
+  t.deepEqual(resolved(inp), [
+    [
+      'Gateway',
+      {
+        type: 'ResolvedRefs',
+        status: 'False',
+        reason: 'RefNotPermitted',
+        message: 'backendRef Service bookinfo/reviews-v1 is not permitted: a ReferenceGrant in namespace bookinfo must allow HTTPRoutes from namespace sleep',
+        observedGeneration: 5,
+      },
+    ],
+    ['Service', ok],
+  ]);
+  // Accepted stays True: the route is valid, one of its references is not usable.
+  t.like(routeParentStatuses(r, inp)[0].conditions[0], { type: 'Accepted', status: 'True' });
+  const grant = (namespace: string, fromNs: string): KubeObject => ({
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: { name: 'from-sleep', namespace },
+    spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: fromNs }], to: [{ group: '', kind: 'Service' }] },
+  });
+  // A grant elsewhere, or from another namespace, changes nothing.
+  t.is(resolved(input({ ...inp, referenceGrants: [grant('sleep', 'sleep'), grant('bookinfo', 'default')] }))[0]![1]?.reason, 'RefNotPermitted');
+  t.deepEqual(resolved(input({ ...inp, referenceGrants: [grant('bookinfo', 'sleep')] })), [
+    ['Gateway', ok],
+    ['Service', ok],
+  ]);
+});

@@ -1,5 +1,6 @@
 // Which L7 objects belong to a waypoint (istiod's policyattachment.go and route parent resolution):
-// policies by targetRef(s), routes by parentRefs, VirtualServices/DestinationRules by host.
+// policies by targetRef(s), routes by parentRefs, VirtualServices/DestinationRules by host, ReferenceGrants by the
+// cross-namespace backendRefs of those routes.
 
 import type { KubeObject as WireObject } from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';

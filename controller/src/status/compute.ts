@@ -10,7 +10,7 @@ import type { Condition, KubeObject } from '../kube/resources.js';
 import type { RouteParentStatus } from '../kube/status.js';
 import type { MeshModel } from '../mesh/build.js';
 import type { MeshInput } from '../mesh/input.js';
-import { GATEWAY_API_GROUP, targetRefsOf } from '../mesh/resources.js';
+import { crossNamespaceBackendRefs, GATEWAY_API_GROUP, referenceGrantAllows, targetRefsOf } from '../mesh/resources.js';
 
 export const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
 export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
@@ -116,6 +116,21 @@ export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteP
   const resolvedRefs: Condition = missing.length
     ? { type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound', message: `backend(s) not found: ${missing.map((k) => `Service ${k}`).join(', ')}`, ...gen(route) }
     : { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'All references resolved', ...gen(route) };
+  // Routes on a waypoint Gateway need a ReferenceGrant for each backendRef in another namespace; mesh routes (Service
+  // parents) do not (GEP-1294). A backend not permitted is reported as such, whether or not it exists.
+  const grants = input.referenceGrants ?? [];
+  const notPermitted = crossNamespaceBackendRefs(route).filter((ref, i, all) => all.findIndex((o) => o.toNamespace === ref.toNamespace && o.name === ref.name) === i && !grants.some((g) => referenceGrantAllows(g, ref)));
+  const gatewayResolvedRefs: Condition = notPermitted.length
+    ? {
+        type: 'ResolvedRefs',
+        status: 'False',
+        reason: 'RefNotPermitted',
+        message: notPermitted
+          .map((ref) => `backendRef Service ${ref.toNamespace}/${ref.name} is not permitted: a ReferenceGrant in namespace ${ref.toNamespace} must allow ${ref.fromKind}s from namespace ${ns}`)
+          .join('; '),
+        ...gen(route),
+      }
+    : resolvedRefs;
   const accepted: Condition = { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid', ...gen(route) };
 
   const out: RouteParentStatus[] = [];
@@ -139,7 +154,7 @@ export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteP
     const acc: Condition = allowed
       ? accepted
       : { type: 'Accepted', status: 'False', reason: 'NotAllowedByListeners', message: `no listener of Gateway ${pns}/${p.name} allows routes from namespace ${ns}`, ...gen(route) };
-    out.push({ parentRef: { ...p }, controllerName: MESH_CONTROLLER, conditions: [acc, resolvedRefs] });
+    out.push({ parentRef: { ...p }, controllerName: MESH_CONTROLLER, conditions: [acc, gatewayResolvedRefs] });
   }
   return out;
 }

@@ -133,7 +133,7 @@ export function referenceGrantAllows(g: KubeObject, ref: CrossNamespaceRef): boo
   const spec = specOf(g) as ReferenceGrantSpec;
   return (
     (spec.from ?? []).some((f) => f.group === GATEWAY_API_GROUP && f.kind === ref.fromKind && f.namespace === ref.fromNamespace) &&
-    (spec.to ?? []).some((t) => ((t.group ?? '') === '' || t.group === 'core') && t.kind === 'Service' && (!t.name || t.name === ref.name))
+    (spec.to ?? []).some((t) => (t.group ?? '') === '' && t.kind === 'Service' && (!t.name || t.name === ref.name))
   );
 }
 

@@ -159,6 +159,30 @@ test('cross-namespace backendRef: a route on the waypoint Gateway needs a Refere
   t.is((await mk(false, '10.96.0.31:9080')).route?.backend.service?.hostname, 'remote.other.svc.cluster.local');
 });
 
+test('a ReferenceGrant pushed later lets the waypoint-Gateway route through (v1 or v1beta1), its deletion gives 500 again; one naming another Service or in the route\'s namespace grants nothing', async (t) => {
+  const other = { ...svc('remote', '10.96.1.1'), namespace: 'other', hostname: 'remote.other.svc.cluster.local' };
+  const route = httpRoute('x', { parentRefs: [{ name: 'waypoint' }], rules: [{ backendRefs: [{ name: 'remote', namespace: 'other', port: 9080 }] }] });
+  const grant = (apiVersion: string, namespace: string, to: Record<string, string> = { group: '', kind: 'Service' }): K8sObject => ({
+    apiVersion,
+    kind: 'ReferenceGrant',
+    metadata: { name: 'g', namespace },
+    spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'default' }], to: [to] },
+  });
+  const e = createTestEnv({ services: [...services, other], workloads, resources: [route] });
+  const plugin = e.create(RoutingPlugin);
+  const run = () => runPlugin(plugin, { destination: '10.96.0.30:9080' }, { env: e });
+  t.is((await run()).status, 500);
+  // The same plugin instance, new resources (as a config push replaces them).
+  e.resources.replace([route, grant('gateway.networking.k8s.io/v1', 'other')]);
+  t.is((await run()).route?.backend.service?.hostname, 'remote.other.svc.cluster.local');
+  e.resources.replace([route]);
+  t.is((await run()).status, 500);
+  e.resources.replace([route, grant('gateway.networking.k8s.io/v1beta1', 'other', { group: '', kind: 'Service', name: 'remote' })]);
+  t.is((await run()).route?.backend.service?.hostname, 'remote.other.svc.cluster.local');
+  e.resources.replace([route, grant('gateway.networking.k8s.io/v1beta1', 'other', { group: '', kind: 'Service', name: 'not-remote' }), grant('gateway.networking.k8s.io/v1', 'default')]);
+  t.is((await run()).status, 500);
+});
+
 const dr: K8sObject = {
   apiVersion: 'networking.istio.io/v1',
   kind: 'DestinationRule',

@@ -1,6 +1,6 @@
 // Keeps the mesh model current: informers on everything the builder reads, a short debounce, a rebuild, and the
-// result handed to the push server. Istio's CRDs (security/networking.istio.io), GRPCRoute and WaypointPlugin
-// are optional: watched once the API server serves them (checked again every 30 s).
+// result handed to the push server. Istio's CRDs (security/networking.istio.io), GRPCRoute, ReferenceGrant and
+// WaypointPlugin are optional: watched once the API server serves them (checked again every 30 s).
 
 import { KubeError, type KubeClient } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';

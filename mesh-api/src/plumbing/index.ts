@@ -3,3 +3,4 @@
 // node-forge; the package index re-exports them too.
 export { Backoff, backoffDelay, type BackoffOptions } from './backoff.js';
 export { parseGoDuration, tryParseGoDuration, DurationError, type DurationOptions } from './duration.js';
+export { CidrSet, cidrContains, isValidCidr, parseCidr, normalizeIp, type Cidr, type IpFamily } from './cidr.js';

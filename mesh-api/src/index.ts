@@ -46,3 +46,4 @@ export { formatAuthority, parseAuthority, STREAM_WINDOW, CONNECTION_WINDOW, MAX_
 export { SessionPool, poolKeyString, type PoolKey, type PoolOptions } from './pool/pool.js';
 export { logger, setLogSink, setLogLevel, levelEnabled, type Logger, type Level, type LogSink } from './log.js';
 export * from './config-stream/index.js';
+export * from './plumbing/index.js';

@@ -3,7 +3,7 @@
 export { MeshStore, splitNetworkAddress, type ChangeEvent, type MeshDelta, type MeshRemovals, type Endpoint } from './state/store.js';
 export { parseLocalConfig, loadLocalConfig, LocalConfigError } from './state/local.js';
 export { evaluateRbac, policyMatches, type RbacConnection, type RbacResult } from './rbac/evaluate.js';
-export { cidrContains } from './rbac/cidr.js';
+export { cidrContains } from '@ambit/mesh-api';
 export { Metrics, LABEL_NAMES, renderLabels, type TrafficLabels } from './telemetry/metrics.js';
 export { formatAccessFields, logConnectionComplete, type AccessLogEntry } from './telemetry/accesslog.js';
 export { AdminServers, type AdminHandlers } from './admin/server.js';

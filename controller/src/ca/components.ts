@@ -2,24 +2,28 @@
 // the CA on :15012, the config push stream on the same port, and the mesh model watcher feeding it.
 // They run on every replica (not leader-only): each replica serves the clients connected to it.
 
+import { parseGoDuration, tryParseGoDuration } from '@ambit/mesh-api';
 import type { Component, ComponentContext } from '../kube/component.js';
 import { MeshWatcher } from '../mesh/watch.js';
 import { kubeServiceAccountLookup, PushComponent } from '../push/index.js';
 import { CaComponent } from './index.js';
 
-/** Go-style durations (`24h`, `90m`, `3600s`) or plain seconds. */
+/** A Go duration (`24h`, `90m`, `3600s`) or plain seconds, in seconds; undefined when absent or not a duration. */
 export function parseDurationSeconds(v: string | undefined): number | undefined {
+  const ms = tryParseGoDuration(v, { bareNumber: 's' });
+  return ms === undefined ? undefined : ms / 1000;
+}
+
+/** A TTL variable: one that is set but is no duration is ignored (the CA's default applies), with a warning saying why. */
+function ttlSeconds(env: NodeJS.ProcessEnv, name: string, log: ComponentContext['log']): number | undefined {
+  const v = env[name];
   if (!v) return undefined;
-  if (/^\d+$/.test(v)) return Number(v);
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(h|m|s)/g;
-  let m: RegExpExecArray | null;
-  let matched = '';
-  while ((m = re.exec(v))) {
-    total += Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
-    matched += m[0];
+  try {
+    return parseGoDuration(v, { bareNumber: 's' }) / 1000;
+  } catch (err) {
+    log.warn(`ignoring ${name}`, { error: (err as Error).message });
+    return undefined;
   }
-  return matched === v ? total : undefined;
 }
 
 export interface ControlPlane {
@@ -52,8 +56,8 @@ export function createControlPlane(ctx: ComponentContext): ControlPlane {
     port: Number(env.AMBIT_CA_PORT ?? 15012),
     trustDomain,
     trustedNodeAccounts: trusted,
-    defaultTtlSeconds: parseDurationSeconds(env.DEFAULT_WORKLOAD_CERT_TTL),
-    maxTtlSeconds: parseDurationSeconds(env.MAX_WORKLOAD_CERT_TTL),
+    defaultTtlSeconds: ttlSeconds(env, 'DEFAULT_WORKLOAD_CERT_TTL', log),
+    maxTtlSeconds: ttlSeconds(env, 'MAX_WORKLOAD_CERT_TTL', log),
     servingDnsNames: ['istiod', `istiod.${ctx.systemNamespace}`, `istiod.${ctx.systemNamespace}.svc`, `istiod.${ctx.systemNamespace}.svc.${ctx.clusterDomain}`, 'localhost'],
     pods: mesh.podLookup(),
     log: log.child('ca'),

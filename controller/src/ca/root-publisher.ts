@@ -1,6 +1,7 @@
 // Publishes the mesh root to every namespace as ConfigMap `istio-ca-root-cert` (key `root-cert.pem`), as istiod's
 // namespace controller does, and puts it back when someone edits or deletes it.
 
+import { backoffDelay } from '@ambit/mesh-api';
 import type { KubeClient } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import { R, type KubeObject } from '../kube/resources.js';
@@ -10,6 +11,9 @@ export const ROOT_CONFIGMAP = 'istio-ca-root-cert';
 export const ROOT_CONFIGMAP_KEY = 'root-cert.pem';
 export const ROOT_CONFIGMAP_LABEL = 'istio.io/config';
 export const FIELD_MANAGER = 'ambit-ca';
+
+/** A failed namespace is retried after 200 ms, doubling up to 30 s (the n-th failure waits 100 ms * 2^n). */
+const RETRY = { initialMs: 200, maxMs: 30_000 };
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
 
@@ -87,7 +91,7 @@ export class RootCertPublisher {
         } catch (err) {
           const n = (this.#failures.get(ns) ?? 0) + 1;
           this.#failures.set(ns, n);
-          const delay = Math.min(30_000, 100 * 2 ** n);
+          const delay = backoffDelay(n - 1, RETRY);
           this.#log.warn('publishing the root certificate failed; retrying', { namespace: ns, error: (err as Error).message, delayMs: delay });
           setTimeout(() => this.enqueue(ns), delay).unref();
         }

@@ -1,6 +1,7 @@
 // Informer: list + watch one resource type into an in-memory store and tell handlers about changes.
 // Relists on 410 Gone (expired resourceVersion), re-watches from the last seen resourceVersion when a watch ends,
 // backs off on errors, and replays every object as an update on each resync period.
+import { Backoff } from '@ambit/mesh-api';
 import { KubeClient, KubeError, type WatchEvent } from './client.js';
 import { nullLogger, type Logger } from './log.js';
 import { registry as defaultRegistry, type Registry } from './metrics.js';
@@ -171,7 +172,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private async run(): Promise<void> {
-    let backoff = 500;
+    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
     const signal = this.abort.signal;
     while (!signal.aborted) {
       try {
@@ -189,7 +190,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           (ev) => this.onEvent(ev),
           signal,
         );
-        backoff = 500;
+        backoff.reset();
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof KubeError && err.gone) {
@@ -197,14 +198,13 @@ export class Informer<T extends KubeObject = KubeObject> {
           this.resourceVersion = undefined;
           // A 410 right after a relist again means something is wrong: back off instead of spinning.
           if (Date.now() - this.lastRelist < 1000) {
-            await sleep(backoff, signal);
-            backoff = Math.min(backoff * 2, 30_000);
+            await sleep(backoff.next(), signal);
           }
           continue;
         }
-        this.log.warn('list/watch failed, retrying', { err, retryMs: backoff });
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 30_000);
+        const retryMs = backoff.next();
+        this.log.warn('list/watch failed, retrying', { err, retryMs });
+        await sleep(retryMs, signal);
       }
     }
   }

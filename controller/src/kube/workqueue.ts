@@ -1,6 +1,7 @@
 // A work queue of string keys in the manner of client-go's: a key waits in the queue at most once (dedup), a key
 // being processed that is added again is processed once more afterwards (never concurrently), failures are retried
 // with per-key exponential backoff, and the queue reports its depth, adds and retries as metrics.
+import { backoffDelay } from '@ambit/mesh-api';
 import { nullLogger, type Logger } from './log.js';
 import { registry as defaultRegistry, type Registry } from './metrics.js';
 
@@ -86,7 +87,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
-    const delay = Math.min(this.baseDelayMs * 2 ** (n - 1), this.maxDelayMs);
+    const delay = backoffDelay(n - 1, { initialMs: this.baseDelayMs, maxMs: this.maxDelayMs });
     this.m.retries.inc({ name: this.name });
     this.addAfter(key, delay);
     return delay;

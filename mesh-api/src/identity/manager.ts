@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import * as crypto from 'node:crypto';
 import * as tls from 'node:tls';
 import { CertificateAuthority, createCsr, certificateUris, signCsr } from './x509.js';
+import { Backoff, type BackoffOptions } from '../plumbing/backoff.js';
 
 export interface CertificateSource {
   /** Asks the CA to sign `csrPem` for `identity`. Returns the chain (leaf first) and the trust roots. */
@@ -71,7 +72,7 @@ interface Entry {
   current?: WorkloadCertificate;
   pending?: Promise<WorkloadCertificate>;
   timer?: NodeJS.Timeout;
-  backoffMs: number;
+  backoff: Backoff;
 }
 
 /**
@@ -79,8 +80,7 @@ interface Entry {
  */
 export class CertificateManager extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
-  private readonly maxBackoffMs: number;
-  private readonly initialBackoffMs: number;
+  private readonly backoff: BackoffOptions;
   private closed = false;
 
   constructor(
@@ -88,15 +88,14 @@ export class CertificateManager extends EventEmitter {
     private readonly opts: CertificateManagerOptions = {},
   ) {
     super();
-    this.maxBackoffMs = opts.maxBackoffMs ?? 150_000;
-    this.initialBackoffMs = opts.initialBackoffMs ?? 1_000;
+    this.backoff = { initialMs: opts.initialBackoffMs ?? 1_000, maxMs: opts.maxBackoffMs ?? 150_000 };
   }
 
   /** The certificate for `identity`, fetching it on first use. Concurrent callers share one fetch. */
   async get(identity: string): Promise<WorkloadCertificate> {
     let e = this.entries.get(identity);
     if (!e) {
-      e = { backoffMs: this.initialBackoffMs };
+      e = { backoff: new Backoff(this.backoff) };
       this.entries.set(identity, e);
     }
     if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;
@@ -158,7 +157,7 @@ export class CertificateManager extends EventEmitter {
       };
       e.current = cert;
       e.pending = undefined;
-      e.backoffMs = this.initialBackoffMs;
+      e.backoff.reset();
       const half = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
       this.schedule(identity, e, half - Date.now());
       this.emit('updated', identity, cert);
@@ -166,8 +165,7 @@ export class CertificateManager extends EventEmitter {
     } catch (err) {
       e.pending = undefined;
       this.opts.log?.('warn', `failed to fetch certificate for ${identity}: ${(err as Error).message}`);
-      const wait = e.backoffMs;
-      e.backoffMs = Math.min(e.backoffMs * 2, this.maxBackoffMs);
+      const wait = e.backoff.next();
       // Keep the valid certificate; retry in the background.
       this.schedule(identity, e, wait);
       if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;

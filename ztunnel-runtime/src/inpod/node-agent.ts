@@ -22,7 +22,7 @@ import {
   Watch,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { Backoff, logger, type Logger } from '@ambit/mesh-api';
 import {
   type NamespaceLike,
   type PodLike,
@@ -133,7 +133,7 @@ export class NodeAgent {
   /** Sandboxes the CNI plugin reported (ADD), per pod uid. */
   readonly #sandboxes = new Map<string, SandboxInfo>();
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
-  readonly #retryDelay = new Map<string, number>();
+  readonly #retryBackoff = new Map<string, Backoff>();
   readonly #informers: ListWatch<V1Pod | V1Namespace>[] = [];
   #stopped = false;
 
@@ -434,8 +434,9 @@ export class NodeAgent {
 
   #retryLater(uid: string, why: string): void {
     if (this.#stopped || this.#retryTimers.has(uid)) return;
-    const delay = Math.min((this.#retryDelay.get(uid) ?? 0) * 2 || (this.#opts.retryMs ?? 500), 30_000);
-    this.#retryDelay.set(uid, delay);
+    let backoff = this.#retryBackoff.get(uid);
+    if (!backoff) this.#retryBackoff.set(uid, (backoff = new Backoff({ initialMs: this.#opts.retryMs ?? 500, maxMs: 30_000 })));
+    const delay = backoff.next();
     this.#log.debug(`retrying enrollment in ${delay}ms uid=${uid}: ${why}`);
     const timer = setTimeout(() => {
       this.#retryTimers.delete(uid);
@@ -448,7 +449,7 @@ export class NodeAgent {
   #clearRetry(uid: string): void {
     clearTimeout(this.#retryTimers.get(uid));
     this.#retryTimers.delete(uid);
-    this.#retryDelay.delete(uid);
+    this.#retryBackoff.delete(uid);
   }
 }
 

@@ -1,5 +1,6 @@
 // L4 authorization exactly as ztunnel evaluates it (assert_rbac + Authorization::matches).
 import {
+  cidrContains,
   isEmptyMatch,
   logger,
   parseSpiffeId,
@@ -9,7 +10,6 @@ import {
   type ServiceAccountMatch,
   type StringMatch,
 } from '@ambit/mesh-api';
-import { cidrContains } from './cidr.js';
 
 const log = logger('rbac');
 

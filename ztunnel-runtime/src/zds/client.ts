@@ -4,7 +4,7 @@
 // went away). Losing the connection changes nothing for the pods being served: traffic keeps flowing while it
 // reconnects.
 import { Netns } from '../inpod/netns.js';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { Backoff, logger, type Logger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from './connection.js';
 import { Poller } from './poller.js';
 import { type AgentMessage, type WorkloadInfo, ZDS_VERSION, decodeAgentMessage, encode } from './protocol.js';
@@ -35,7 +35,7 @@ export class ZdsClient {
   /** Pods added on the current connection before its snapshotSent. */
   #snapshot: Set<string> | undefined;
   #work: Promise<void> = Promise.resolve();
-  #retryDelay: number;
+  readonly #backoff: Backoff;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #stopped = false;
@@ -46,7 +46,7 @@ export class ZdsClient {
   constructor(opts: ZdsClientOptions) {
     this.#opts = opts;
     this.#log = opts.log ?? logger('inpod::statemanager');
-    this.#retryDelay = opts.retryMs ?? 500;
+    this.#backoff = new Backoff({ initialMs: opts.retryMs ?? 500, maxMs: MAX_RETRY_MS });
   }
 
   /** Connects; resolves once connected (or stopped), retrying with backoff while the agent is not there. */
@@ -90,12 +90,12 @@ export class ZdsClient {
       fd = connectSeqpacket(this.#opts.socketPath);
     } catch (e) {
       const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      const line = `node agent not reachable at ${this.#opts.socketPath} (${why}), retrying in ${this.#retryDelay}ms`;
+      const delay = this.#backoff.next();
+      const line = `node agent not reachable at ${this.#opts.socketPath} (${why}), retrying in ${delay}ms`;
       if (this.#unreachableLogged) this.#log.debug(line);
       else this.#log.warn(line, `pods=${this.#pods.size}`);
       this.#unreachableLogged = true;
-      this.#timer = setTimeout(() => this.#connect(), this.#retryDelay);
-      this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_MS);
+      this.#timer = setTimeout(() => this.#connect(), delay);
       return;
     }
     const conn: SeqpacketConnection = new SeqpacketConnection(fd, this.#poller, {
@@ -116,7 +116,8 @@ export class ZdsClient {
     this.#snapshot = undefined;
     if (this.#stopped) return;
     this.#log.warn(`lost the node agent connection${reason ? ` (${reason})` : ''}; still serving ${this.#pods.size} pods, reconnecting`);
-    this.#timer = setTimeout(() => this.#connect(), this.#retryDelay);
+    // The delay the next failure would wait, without counting one: a lost connection is not a failed connect.
+    this.#timer = setTimeout(() => this.#connect(), this.#backoff.peek());
   }
 
   #enqueue(conn: SeqpacketConnection, frame: Frame): void {
@@ -226,7 +227,7 @@ export class ZdsClient {
       await this.#remove(uid).catch((e: Error) => this.#log.warn(`stopping proxy uid=${uid}: ${e.message}`));
     }
     this.#firstSnapshot.resolve();
-    this.#retryDelay = this.#opts.retryMs ?? 500; // a working agent: the next outage starts the backoff again
+    this.#backoff.reset(); // a working agent: the next outage starts the backoff again
     this.#ack(conn);
   }
 

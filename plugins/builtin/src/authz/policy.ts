@@ -2,7 +2,7 @@
 // semantics for a waypoint: see authz.ts for the evaluation order.
 
 import type { RequestContext } from '@ambit/plugin-sdk';
-import { cidrSet } from '../common/ip.js';
+import { CidrSet } from '@ambit/mesh-api/plumbing';
 import { anyNone, istioStringMatch, type StringPredicate } from '../common/strings.js';
 
 export type Action = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
@@ -87,11 +87,11 @@ function field(get: (ctx: RequestContext) => string | undefined, f: StringPredic
 
 function ipField(get: (ctx: RequestContext) => string | undefined, pos?: string[], neg?: string[]): Pred | undefined {
   if (!pos?.length && !neg?.length) return undefined;
-  const p = pos?.length ? cidrSet(pos) : undefined;
-  const n = neg?.length ? cidrSet(neg) : undefined;
+  const p = pos?.length ? new CidrSet(pos) : undefined;
+  const n = neg?.length ? new CidrSet(neg) : undefined;
   return (ctx) => {
     const ip = get(ctx);
-    return (!p || p(ip)) && !(n && n(ip));
+    return (!p || p.has(ip)) && !(n && n.has(ip));
   };
 }
 

@@ -1,4 +1,5 @@
 // Istio's string forms in AuthorizationPolicy: `*` (present, non-empty), `prefix*`, `*suffix`, exact.
+import { tryParseGoDuration } from '@ambit/mesh-api/plumbing';
 
 export type StringPredicate = (value: string | undefined) => boolean;
 
@@ -25,16 +26,11 @@ export function anyNone<T>(positive: T[] | undefined, negative: T[] | undefined,
   return (v) => (pos.length === 0 || pos.some((f) => f(v))) && !neg.some((f) => f(v));
 }
 
-/** Parse a Gateway API / protobuf duration (`1h2m3s`, `250ms`, `1.5s`) into milliseconds. */
+/**
+ * A Gateway API / Istio duration (`1h2m3s`, `250ms`, `1.5s`) in milliseconds, by mesh-api's Go-duration parser;
+ * undefined when absent or not a duration (the caller's default applies). A number without a unit is not one.
+ */
 export function parseDuration(d: string | undefined): number | undefined {
-  if (d === undefined || d === null || d === '') return undefined;
-  const re = /(\d+(?:\.\d+)?)(h|ms|m|s)/g;
-  let total = 0;
-  let matched = false;
-  for (const m of String(d).matchAll(re)) {
-    matched = true;
-    const n = Number(m[1]);
-    total += m[2] === 'h' ? n * 3600_000 : m[2] === 'm' ? n * 60_000 : m[2] === 's' ? n * 1000 : n;
-  }
-  return matched ? total : undefined;
+  if (d === undefined || d === null) return undefined;
+  return tryParseGoDuration(String(d));
 }

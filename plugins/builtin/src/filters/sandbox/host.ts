@@ -12,6 +12,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Backoff } from '@ambit/mesh-api/plumbing';
 import type { Logger, Phase, Plugin, RequestContext, WaypointIdentity } from '@ambit/plugin-sdk';
 import { PluginLoadError, type InstalledPackage } from '../loader.js';
 import { applyChanges, snapshot, type ContextChanges, type FromChild, type HookName, type ToChild } from './wire.js';
@@ -100,6 +101,7 @@ export class SandboxedPlugin implements Plugin {
   #closed = false;
   #lostAt = 0;
   #backoffMs = 0;
+  readonly #backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
   #notBefore = 0;
   /** How many times the process was lost (killed for blocking, or exited) and restarted. */
   restarts = 0;
@@ -170,7 +172,11 @@ export class SandboxedPlugin implements Plugin {
     this.#child = undefined;
     this.restarts++;
     const now = Date.now();
-    this.#backoffMs = now - this.#lostAt < 60_000 ? Math.min(Math.max(this.#backoffMs * 2, 1000), 30_000) : 0;
+    if (now - this.#lostAt < 60_000) this.#backoffMs = this.#backoff.next();
+    else {
+      this.#backoff.reset(); // the first death after a quiet minute: restart at once
+      this.#backoffMs = 0;
+    }
     this.#lostAt = now;
     this.#notBefore = now + this.#backoffMs;
     const why = `${what}: restarted${this.#backoffMs ? ` in ${this.#backoffMs / 1000}s` : ''} (${this.restarts} restarts)`;

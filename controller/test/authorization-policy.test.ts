@@ -99,3 +99,21 @@ test('dry-run annotation needs the feature flag', (t) => {
   t.is(r.warnings[0]?.message, `found policy "default/p" using dry-run annotation, but support for ambient dry-run authorizationPolicies isn't enabled`);
   t.true(convertAuthorizationPolicy(ap({}, 'default', { 'istio.io/dry-run': 'true' }), { enableDryRun: true }).authorization?.dryRun);
 });
+
+test('a malformed ipBlock never widens a rule: ALLOW drops the rule (fail closed) and says so; DENY drops the IP condition, denying more, never less', (t) => {
+  // Before: `10.0.0.0/` was skipped, leaving `from: [{ source: {} }]`, which matches every client.
+  const allow = convertAuthorizationPolicy(ap({ rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/'] } }] }, { from: [{ source: { namespaces: ['ok'] } }] }] }));
+  t.deepEqual(allow.authorization?.rules, [[[{ namespaces: [{ Exact: 'ok' }] }]]]);
+  t.deepEqual(allow.warnings, [
+    {
+      reason: 'UnsupportedValue',
+      message: 'invalid IP block "10.0.0.0/" (write a.b.c.d/n or an address): the ALLOW rules that use it are omitted. This will be more restrictive than requested.',
+    },
+  ]);
+  const deny = convertAuthorizationPolicy(ap({ action: 'DENY', rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/ 8', '192.0.2.0/24'] } }], to: [{ operation: { ports: ['80'] } }] }] }));
+  // Denying only 192.0.2.0/24 would deny less than asked; without the IP condition the rule denies every source on 80.
+  t.deepEqual(deny.authorization?.rules, [[[{ destinationPorts: [80] }]]]);
+  const denyWhen = convertAuthorizationPolicy(ap({ action: 'DENY', rules: [{ to: [{ operation: { ports: ['80'] } }], when: [{ key: 'source.ip', values: ['300.1.1.1'] }] }] }));
+  t.deepEqual(denyWhen.authorization?.rules, [[[{ destinationPorts: [80] }]]]);
+  t.regex(deny.warnings[0]!.message, /^invalid IP block "10\.0\.0\.0\/ 8" .*DENY rules that use it are enforced without that IP condition/);
+});

@@ -63,11 +63,11 @@ test('CidrSet: any of several blocks, both families at once', (t) => {
   t.false(new CidrSet([]).has('10.0.0.1'));
 });
 
-test('prefixes are read as the matchers this replaces read them: Number() of the part after the first slash', (t) => {
-  // Kept as they were (a refactor); refusing them is a decision of its own.
-  t.deepEqual(parseCidr('10.0.0.0/ 8'), { address: '10.0.0.0', prefix: 8, family: 'ipv4' });
-  t.deepEqual(parseCidr('10.0.0.0/0x8'), { address: '10.0.0.0', prefix: 8, family: 'ipv4' });
-  t.deepEqual(parseCidr('10.0.0.0/8/16'), { address: '10.0.0.0', prefix: 8, family: 'ipv4' });
-  t.deepEqual(parseCidr('10.0.0.0/'), { address: '10.0.0.0', prefix: 0, family: 'ipv4' });
-  t.true(cidrContains('10.0.0.0/', '192.0.2.1'), 'an empty prefix is a /0');
+test('a malformed prefix is refused, never read as a wider block: `10.0.0.0/` is not a /0 that matches everything', (t) => {
+  for (const bad of ['10.0.0.0/', '10.0.0.0/ 8', '10.0.0.0/0x8', '10.0.0.0/8/16', '10.0.0.0/8 ', '10.0.0.0/+8', '10.0.0.0/08', 'fd00::/', 'fd00::/1e1']) {
+    t.is(parseCidr(bad), undefined, bad);
+    t.false(cidrContains(bad, '192.0.2.1'), bad);
+    t.throws(() => new CidrSet([bad]), { message: `invalid IP block ${JSON.stringify(bad)}` });
+  }
+  t.deepEqual(parseCidr('10.0.0.0/0'), { address: '10.0.0.0', prefix: 0, family: 'ipv4' });
 });

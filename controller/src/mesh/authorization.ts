@@ -1,5 +1,5 @@
 // istiod's AuthorizationPolicy → ztunnel Authorization conversion (ambient), with its status warnings.
-import { isEmptyMatch, type Authorization, type Match, type ServiceAccountMatch, type StringMatch } from '@ambit/mesh-api';
+import { isEmptyMatch, parseCidr, type Authorization, type Match, type ServiceAccountMatch, type StringMatch } from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';
 
 /** A security.istio.io AuthorizationPolicy as the informers hold it, with the parts of its spec the conversion reads. */
@@ -89,18 +89,25 @@ function ports(values: string[] | undefined): number[] {
   return out;
 }
 
-function ips(values: string[] | undefined): string[] {
+/**
+ * Normalised CIDRs (a bare address becomes a /32 or /128). A list with a malformed block is reported to `invalid`
+ * and yields no constraint at all: the caller drops an ALLOW rule that has one (so a typo never widens it into "any
+ * address"), and a DENY rule without the constraint denies more, never less, than was asked.
+ */
+function ips(values: string[] | undefined, invalid?: string[]): string[] {
   const out: string[] = [];
+  let bad = false;
   for (const v of values ?? []) {
     if (!v) continue;
+    if (!parseCidr(v)) {
+      invalid?.push(v);
+      bad = true;
+      continue;
+    }
     const [addr, len] = v.split('/');
-    const v6 = addr!.includes(':');
-    const valid = v6 ? /^[0-9a-fA-F:.]+$/.test(addr!) : /^\d{1,3}(\.\d{1,3}){3}$/.test(addr!) && addr!.split('.').every((o) => Number(o) <= 255);
-    if (!valid) continue;
-    if (len === undefined) out.push(`${addr}/${v6 ? 128 : 32}`);
-    else if (/^\d+$/.test(len) && Number(len) <= (v6 ? 128 : 32)) out.push(`${addr}/${Number(len)}`);
+    out.push(`${addr}/${len ?? (addr!.includes(':') ? 128 : 32)}`);
   }
-  return out;
+  return bad ? [] : out;
 }
 
 function serviceAccounts(values: string[] | undefined, ns: string): ServiceAccountMatch[] {
@@ -119,8 +126,10 @@ function compact(m: Match): Match {
 
 const nonEmpty = (...xs: (unknown[] | undefined)[]) => xs.some((x) => (x?.length ?? 0) > 0);
 
-function handleRule(action: 'Allow' | 'Deny', rule: AuthorizationRule, ns: string): { clauses: Match[][] | null; l7: string[] } {
+function handleRule(action: 'Allow' | 'Deny', rule: AuthorizationRule, ns: string): { clauses: Match[][] | null; l7: string[]; invalid: string[] } {
   const l7: string[] = [];
+  const invalid: string[] = [];
+  const cidrs = (v: string[] | undefined) => ips(v, invalid);
   const toMatches: Match[] = [];
   for (const to of rule.to ?? []) {
     const op = to.operation ?? {};
@@ -128,48 +137,53 @@ function handleRule(action: 'Allow' | 'Deny', rule: AuthorizationRule, ns: strin
     toMatches.push(compact({ destinationPorts: ports(op.ports), notDestinationPorts: ports(op.notPorts) }));
   }
   const fromMatches: Match[] = [];
+  // A source left with no condition because its IP list was malformed matches any source (see `ips`); ztunnel skips
+  // empty matches, so the whole `from` clause is left out instead.
+  let anySource = false;
   for (const from of rule.from ?? []) {
+    const invalidBefore = invalid.length;
     const s = from.source ?? {};
     for (const k of ['remoteIpBlocks', 'notRemoteIpBlocks', 'requestPrincipals', 'notRequestPrincipals', 'trustDomains', 'notTrustDomains'] as const) {
       if (nonEmpty(s[k])) l7.push(k);
     }
-    fromMatches.push(
-      compact({
-        sourceIps: ips(s.ipBlocks),
-        notSourceIps: ips(s.notIpBlocks),
+    const m = compact({
+        sourceIps: cidrs(s.ipBlocks),
+        notSourceIps: cidrs(s.notIpBlocks),
         namespaces: stringMatches(s.namespaces),
         notNamespaces: stringMatches(s.notNamespaces),
         serviceAccounts: serviceAccounts(s.serviceAccounts, ns),
         notServiceAccounts: serviceAccounts(s.notServiceAccounts, ns),
         principals: stringMatches(s.principals),
         notPrincipals: stringMatches(s.notPrincipals),
-      }),
-    );
+      });
+    if (isEmptyMatch(m) && invalid.length > invalidBefore) anySource = true;
+    fromMatches.push(m);
   }
   const clauses: Match[][] = [];
   if (toMatches.length > 0) clauses.push(toMatches);
-  if (fromMatches.length > 0) clauses.push(fromMatches);
+  if (fromMatches.length > 0 && !anySource) clauses.push(fromMatches);
   for (const w of rule.when ?? []) {
     if (!L4_WHEN_KEYS.has(w.key)) l7.push(w.key);
     const pick = <T>(key: string, neg: boolean, f: (v: string[] | undefined) => T[]): T[] => (w.key === key ? f(neg ? w.notValues : w.values) : []);
-    clauses.push([
-      compact({
+    const invalidBefore = invalid.length;
+    const m = compact({
         namespaces: pick('source.namespace', false, stringMatches),
         principals: pick('source.principal', false, stringMatches),
-        sourceIps: pick('source.ip', false, ips),
+        sourceIps: pick('source.ip', false, cidrs),
         destinationPorts: pick('destination.port', false, ports),
-        destinationIps: pick('destination.ip', false, ips),
+        destinationIps: pick('destination.ip', false, cidrs),
         notNamespaces: pick('source.namespace', true, stringMatches),
         notPrincipals: pick('source.principal', true, stringMatches),
-        notSourceIps: pick('source.ip', true, ips),
+        notSourceIps: pick('source.ip', true, cidrs),
         notDestinationPorts: pick('destination.port', true, ports),
-        notDestinationIps: pick('destination.ip', true, ips),
-      }),
-    ]);
+        notDestinationIps: pick('destination.ip', true, cidrs),
+      });
+    if (!(isEmptyMatch(m) && invalid.length > invalidBefore)) clauses.push([m]);
   }
-  // An ALLOW rule with HTTP attributes can never be enforced at L4: drop it (fail closed).
-  if (action === 'Allow' && l7.length > 0) return { clauses: null, l7 };
-  return { clauses, l7 };
+  // An ALLOW rule with HTTP attributes, or with an IP block that does not parse, cannot be enforced as written: drop
+  // it (fail closed). A DENY rule keeps the rest of its conditions, so it denies at least what was asked.
+  if (action === 'Allow' && (l7.length > 0 || invalid.length > 0)) return { clauses: null, l7, invalid };
+  return { clauses, l7, invalid };
 }
 
 function hasEffectiveRules(rules: Match[][][]): boolean {
@@ -211,16 +225,28 @@ export function convertAuthorizationPolicy(
   const action = rawAction === 'ALLOW' ? 'Allow' : 'Deny';
   const rules: Match[][][] = [];
   const l7 = new Set<string>();
+  const invalid = new Set<string>();
   for (const rule of spec.rules ?? []) {
     const r = handleRule(action, rule ?? {}, namespace);
     if (r.clauses) rules.push(r.clauses);
     for (const k of r.l7) l7.add(k);
+    for (const v of r.invalid) invalid.add(v);
   }
   const authorization: Authorization = { name, namespace, scope, action, dryRun, rules };
   const warnings: ConversionWarning[] = [];
   if (l7.size > 0) {
     const tail = action === 'Deny' ? (hasEffectiveRules(rules) ? DENY_MIXED : DENY_NO_EFFECT) : ALLOW_DROPPED;
     warnings.push({ reason: 'UnsupportedValue', message: HTTP_RULE([...l7].sort().join(', '), tail) });
+  }
+  if (invalid.size > 0) {
+    const blocks = [...invalid].map((v) => JSON.stringify(v)).join(', ');
+    warnings.push({
+      reason: 'UnsupportedValue',
+      message:
+        action === 'Allow'
+          ? `invalid IP block ${blocks} (write a.b.c.d/n or an address): the ALLOW rules that use it are omitted. This will be more restrictive than requested.`
+          : `invalid IP block ${blocks} (write a.b.c.d/n or an address): the DENY rules that use it are enforced without that IP condition. This will be more restrictive than requested.`,
+    });
   }
   return { authorization, warnings };
 }

@@ -40,13 +40,15 @@ export function normalizeIp(ip: string): { address: string; family: IpFamily } |
 }
 
 /**
- * Parses `a.b.c.d/n`, `x::y/n`, or a bare address (a /32 or /128); undefined when it is not one. The prefix is read
- * the way both matchers this replaces read it, `Number()` of what follows the first `/` (anything after a second
- * `/` ignored), and must be a whole number within the family's width: so `10.0.0.0/ 8` is a /8 and `10.0.0.0/` a /0.
- * Those readings are kept on purpose (this is a refactor); whether to refuse them is a separate decision.
+ * Parses `a.b.c.d/n`, `x::y/n`, or a bare address (a /32 or /128); undefined when it is not one. The prefix is plain
+ * decimal digits without a leading zero: the matchers this replaced read `10.0.0.0/` as a /0 (every address) and
+ * `/ 8`, `/0x8`, `/8/16` as /8, so a typo in a policy silently widened it.
  */
 export function parseCidr(block: string): Cidr | undefined {
-  const [addr = '', len] = block.split('/');
+  const parts = block.split('/');
+  if (parts.length > 2) return undefined;
+  const [addr = '', len] = parts;
+  if (len !== undefined && !/^(0|[1-9][0-9]{0,2})$/.test(len)) return undefined;
   const kind = isIP(addr);
   if (kind === 0) return undefined;
   const bits = kind === 4 ? 32 : 128;

@@ -18,6 +18,7 @@
 //     expectedIdentities: ['spiffe://cluster.local/ns/default/sa/details'], certificate: cert, headers: { baggage } });
 //   tunnel is a Duplex (http2 stream): write/pipe, end() half-closes.
 export * from './model/types.js';
+export type * from './model/authorization-policy.js';
 export * from './identity/spiffe.js';
 export {
   createRootCA,

@@ -1,5 +1,14 @@
 // istiod's AuthorizationPolicy → ztunnel Authorization conversion (ambient), with its status warnings.
-import { isEmptyMatch, parseCidr, type Authorization, type Match, type ServiceAccountMatch, type StringMatch } from '@ambit/mesh-api';
+import {
+  isEmptyMatch,
+  parseCidr,
+  type Authorization,
+  type AuthorizationPolicySpec,
+  type AuthorizationRule,
+  type Match,
+  type ServiceAccountMatch,
+  type StringMatch,
+} from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';
 
 /** A security.istio.io AuthorizationPolicy as the informers hold it, with the parts of its spec the conversion reads. */
@@ -7,48 +16,7 @@ export interface AuthorizationPolicy extends KubeObject {
   spec?: AuthorizationPolicySpec;
 }
 
-export interface AuthorizationPolicySpec {
-  selector?: { matchLabels?: Record<string, string> } | null;
-  targetRef?: unknown;
-  targetRefs?: unknown[];
-  action?: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
-  provider?: { name: string };
-  rules?: AuthorizationRule[];
-}
-
-export interface AuthorizationRule {
-  from?: { source?: Source }[];
-  to?: { operation?: Operation }[];
-  when?: { key: string; values?: string[]; notValues?: string[] }[];
-}
-
-interface Source {
-  principals?: string[];
-  notPrincipals?: string[];
-  requestPrincipals?: string[];
-  notRequestPrincipals?: string[];
-  namespaces?: string[];
-  notNamespaces?: string[];
-  serviceAccounts?: string[];
-  notServiceAccounts?: string[];
-  ipBlocks?: string[];
-  notIpBlocks?: string[];
-  remoteIpBlocks?: string[];
-  notRemoteIpBlocks?: string[];
-  trustDomains?: string[];
-  notTrustDomains?: string[];
-}
-
-interface Operation {
-  hosts?: string[];
-  notHosts?: string[];
-  ports?: string[];
-  notPorts?: string[];
-  methods?: string[];
-  notMethods?: string[];
-  paths?: string[];
-  notPaths?: string[];
-}
+export type { AuthorizationPolicySpec, AuthorizationRule };
 
 export interface ConversionWarning {
   reason: string;

@@ -3,56 +3,23 @@
 
 import type { RequestContext } from '@ambit/plugin-sdk';
 import { CidrSet } from '@ambit/mesh-api/plumbing';
+import type {
+  AuthorizationAction,
+  AuthorizationCondition,
+  AuthorizationOperation,
+  AuthorizationPolicySpec,
+  AuthorizationRule,
+  AuthorizationSource,
+} from '@ambit/mesh-api';
 import { anyNone, istioStringMatch, type StringPredicate } from '../common/strings.js';
 
-export type Action = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
-
-export interface Source {
-  principals?: string[];
-  notPrincipals?: string[];
-  requestPrincipals?: string[];
-  notRequestPrincipals?: string[];
-  namespaces?: string[];
-  notNamespaces?: string[];
-  serviceAccounts?: string[];
-  notServiceAccounts?: string[];
-  ipBlocks?: string[];
-  notIpBlocks?: string[];
-  remoteIpBlocks?: string[];
-  notRemoteIpBlocks?: string[];
-}
-
-export interface Operation {
-  hosts?: string[];
-  notHosts?: string[];
-  ports?: string[];
-  notPorts?: string[];
-  methods?: string[];
-  notMethods?: string[];
-  paths?: string[];
-  notPaths?: string[];
-}
-
-export interface Condition {
-  key: string;
-  values?: string[];
-  notValues?: string[];
-}
-
-export interface Rule {
-  from?: Array<{ source?: Source }>;
-  to?: Array<{ operation?: Operation }>;
-  when?: Condition[];
-}
-
-export interface AuthorizationPolicySpec {
-  selector?: { matchLabels?: Record<string, string> };
-  targetRef?: unknown;
-  targetRefs?: unknown[];
-  action?: Action;
-  provider?: { name?: string };
-  rules?: Rule[];
-}
+// The spec's types are declared once, in the mesh contract; the names below are this module's own.
+export type Action = AuthorizationAction;
+export type Source = AuthorizationSource;
+export type Operation = AuthorizationOperation;
+export type Condition = AuthorizationCondition;
+export type Rule = AuthorizationRule;
+export type { AuthorizationPolicySpec };
 
 type Pred = (ctx: RequestContext) => boolean;
 

@@ -8,10 +8,8 @@ import path from 'node:path';
 import test from 'ava';
 import { CniAgent, PluginEventServer, detectHostIptables, type PluginEvent, type ProbeSnat, type WorkloadSink } from '../src/cni/index.js';
 import type { NamespaceLike, Netns, PodLike } from '../src/inpod/index.js';
+import { ZdsNotConnectedError } from '../src/zds/index.js';
 
-class ZdsNotConnectedError extends Error {
-  override name = 'ZdsNotConnectedError';
-}
 
 const UID = '1b2c3d4e-aaaa-4bbb-8ccc-0123456789ab';
 const pod = (labels: Record<string, string> = {}, uid = UID): PodLike => ({

@@ -18,6 +18,7 @@ import type { ProbeSnat } from './probe-snat.js';
 import { findPodNetns } from './proc-netns.js';
 
 import type { WorkloadInfo } from '../zds/protocol.js';
+import { ZdsNotConnectedError } from '../zds/server.js';
 
 export type { WorkloadInfo };
 
@@ -59,8 +60,8 @@ export async function daemonSetBeingRemoved(kc: KubeConfig, namespace: string, n
   }
 }
 
-/** ZDS's "no ztunnel connected" rejection (src/zds `ZdsNotConnectedError`), matched by name. */
-export const isZdsNotConnected = (e: unknown): boolean => (e as Error | undefined)?.name === 'ZdsNotConnectedError' || (e as object | undefined)?.constructor?.name === 'ZdsNotConnectedError';
+/** ZDS's "no ztunnel connected" rejection. */
+export const isZdsNotConnected = (e: unknown): boolean => e instanceof ZdsNotConnectedError;
 
 export interface CniAgentOptions {
   nodeName: string;

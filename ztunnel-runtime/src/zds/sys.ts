@@ -3,13 +3,11 @@
 // asynchronously (koffi's `.async`, on libuv's thread pool). Every other call here is non-blocking and runs on the
 // main thread. Linux x86_64/arm64 layouts (LP64). Loaded lazily, like ../inpod/libc.ts.
 import koffi, { type KoffiFunc } from 'koffi';
-import { errnoError } from '../inpod/libc.js';
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, errnoError } from '../inpod/libc.js';
 
+export { SOCK_CLOEXEC, SOCK_NONBLOCK };
 export const AF_UNIX = 1;
 export const SOCK_SEQPACKET = 5;
-export const SOCK_NONBLOCK = 0o4000;
-export const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_CTRUNC = 0x8;
 const MSG_TRUNC = 0x20;

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { killPids, unmountUnder } from '../controlplane/cleanup.js';
+import { killPids, unmountUnder } from '../controlplane/reap.js';
 import { NODE_PATHS } from './layout.js';
 import { mountNamespaceInode, releaseMountNamespace } from './mountns.js';
 import { removeCgroupRoot, tasksUnder } from './cgroups.js';

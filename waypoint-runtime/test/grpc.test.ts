@@ -168,3 +168,60 @@ test('unary gRPC through the waypoint to a grpc-go-like server: the whole respon
     await srv.close();
   }
 });
+
+test('GRPCRoute through the waypoint: calls split by weight between the backends, which answer whole; a missing backend is a gRPC status', async (t) => {
+  const v1 = await grpcGoLike((req) => Buffer.from(`v1 got ${req}`));
+  const v2 = await grpcGoLike((req) => Buffer.from(`v2 got ${req}`));
+  const grpcService = (name: string, vip: string, port: number) => ({ ...service(name, vip, { 50051: port }), appProtocols: { '50051': 'GRPC' as const } });
+  const mesh = {
+    services: [grpcService('greeter', '10.96.0.60', 1), grpcService('greeter-v1', '10.96.0.61', v1.port), grpcService('greeter-v2', '10.96.0.62', v2.port)],
+    workloads: [
+      workload('greeter-v1-0', '127.0.0.1', 'greeter', { 'default/greeter-v1.default.svc.cluster.local': { 50051: v1.port } }),
+      workload('greeter-v2-0', '127.0.0.1', 'greeter', { 'default/greeter-v2.default.svc.cluster.local': { 50051: v2.port } }),
+    ],
+  };
+  const route = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GRPCRoute',
+    metadata: { name: 'greeter', namespace: 'default' },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'greeter', port: 50051 }],
+      rules: [
+        { matches: [{ method: { service: 'echo.Echo', method: 'Missing' } }], backendRefs: [{ name: 'greeter-v9', port: 50051 }] },
+        {
+          matches: [{ method: { service: 'echo.Echo' } }],
+          backendRefs: [
+            { name: 'greeter-v1', port: 50051, weight: 70 },
+            { name: 'greeter-v2', port: 50051, weight: 30 },
+          ],
+        },
+      ],
+    },
+  };
+  const h = await startWaypoint(mesh, [route]);
+  const [a, b] = duplexPair();
+  h.waypoint.serve(a, { principal: 'spiffe://cluster.local/ns/default/sa/client', authority: '10.96.0.60:50051', clientAddress: '10.244.0.9', clientPort: 40000 });
+  const session = http2.connect('http://greeter.default.svc.cluster.local:50051', { createConnection: () => b as never });
+  session.on('error', () => undefined);
+  try {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const r = await call(session, '/echo.Echo/Get', Buffer.from(`call ${i}`));
+      t.is(r.trailers['grpc-status'], '0');
+      const text = r.body.subarray(5).toString();
+      t.regex(text, new RegExp(`^v[12] got call ${i}$`));
+      counts[text.slice(0, 2)] = (counts[text.slice(0, 2)] ?? 0) + 1;
+    }
+    t.true(counts.v1! >= 110 && counts.v1! <= 170, JSON.stringify(counts));
+    t.is(counts.v1! + counts.v2!, 200);
+    const missing = await call(session, '/echo.Echo/Missing', Buffer.from('x'));
+    t.is(Number(missing.headers[':status']), 200);
+    t.is(missing.trailers['grpc-status'], '2', 'HTTP 500 is gRPC UNKNOWN');
+    t.is(missing.body.length, 0);
+  } finally {
+    session.destroy();
+    await h.close();
+    await v1.close();
+    await v2.close();
+  }
+});

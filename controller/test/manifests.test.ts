@@ -75,8 +75,10 @@ const USED = {
     'gateway.networking.k8s.io httproutes list',
     'gateway.networking.k8s.io httproutes watch',
     'gateway.networking.k8s.io httproutes/status update',
+    'gateway.networking.k8s.io grpcroutes get', // kube/status.ts updateOwnRouteParents
     'gateway.networking.k8s.io grpcroutes list', // mesh model
     'gateway.networking.k8s.io grpcroutes watch',
+    'gateway.networking.k8s.io grpcroutes/status update',
     'gateway.networking.k8s.io referencegrants list', // mesh model: cross-namespace backendRefs
     'gateway.networking.k8s.io referencegrants watch',
     'security.istio.io authorizationpolicies list',

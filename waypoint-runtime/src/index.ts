@@ -10,6 +10,7 @@ export * from './upstream/connector.js';
 export * from './upstream/errors.js';
 export * from './upstream/forward.js';
 export * from './upstream/grpc.js';
+export * from './upstream/h2.js';
 export * from './upstream/protocol.js';
 export * from './upstream/upgrade.js';
 export * from './hbone/duplex.js';

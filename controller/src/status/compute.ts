@@ -1,6 +1,6 @@
 // Pure status computation (objects + mesh model in, conditions out) for what istiod reports on objects it does not
 // own: AuthorizationPolicy (`ZtunnelAccepted`, `WaypointAccepted`; reference 5.1, istiod's ambient policies) and
-// the mesh controller's entries in HTTPRoute `status.parents` (GAMMA routes and routes on waypoint Gateways, with
+// the mesh controller's entries in HTTPRoute and GRPCRoute `status.parents` (GAMMA routes and routes on waypoint Gateways, with
 // Istio's `ResolvedWaypoints`; reference 9).
 
 import { matchesSelector, resolveServiceWaypoint, waypointOf, type ResolveContext } from '../gateway/binding.js';

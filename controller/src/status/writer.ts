@@ -1,5 +1,5 @@
 // Writes the computed statuses: AuthorizationPolicy conditions (status subresource, server-side apply) and this
-// controller's HTTPRoute status.parents entries (read-modify-write with resourceVersion, other controllers'
+// controller's HTTPRoute and GRPCRoute status.parents entries (read-modify-write with resourceVersion, other controllers'
 // entries kept). Compares with the cached objects first and writes only what changed, so its own writes (which
 // come back through the informers and trigger a rebuild) end in a no-op instead of a loop. One pass at a time;
 // a model that arrives during a pass is handled after it (only the newest). Also: the waypoint Gateways' listener
@@ -96,7 +96,7 @@ export class StatusWriter {
     }
   }
 
-  /** One pass: every AuthorizationPolicy and HTTPRoute of the input. */
+  /** One pass: every AuthorizationPolicy, HTTPRoute and GRPCRoute of the input. */
   async sync(model: MeshModel, input: MeshInput): Promise<void> {
     const now = kubeTime();
     for (const ap of input.authorizationPolicies ?? []) {
@@ -109,12 +109,13 @@ export class StatusWriter {
       if (sameIgnoringTransitionTimes(status.conditions ?? [], next)) continue;
       await this.#write(ap, () => applyStatus(this.#opts.client, rtOf(ap, 'authorizationpolicies'), ap, { conditions: next }, STATUS_FIELD_MANAGER));
     }
-    for (const route of input.httpRoutes ?? []) {
+    const routes = [...(input.httpRoutes ?? []).map((r) => [r, 'httproutes'] as const), ...(input.grpcRoutes ?? []).map((r) => [r, 'grpcroutes'] as const)];
+    for (const [route, plural] of routes) {
       if (this.#stopped) return;
       const ours = routeParentStatuses(route, input);
       const parents = ((route.status ?? {}) as { parents?: RouteParentStatus[] }).parents ?? [];
       if (sameIgnoringTransitionTimes(parents, mergeRouteParents(parents, MESH_CONTROLLER, ours, now))) continue;
-      await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, 'httproutes'), route.metadata.namespace!, route.metadata.name!, MESH_CONTROLLER, ours));
+      await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, plural), route.metadata.namespace!, route.metadata.name!, MESH_CONTROLLER, ours));
     }
     for (const gw of input.gateways) {
       if (this.#stopped) return;

@@ -5,6 +5,7 @@ export * from './common/attach.js';
 export * from './common/strings.js';
 export * from './routing/routing.js';
 export * from './routing/httproute.js';
+export * from './routing/grpcroute.js';
 export * from './routing/virtualservice.js';
 export * from './routing/lb.js';
 export * from './routing/types.js';

@@ -1,5 +1,5 @@
-// Upstream over HBONE: for an endpoint whose workload is captured (protocol HBONE), an undici Pool whose every
-// connection is a CONNECT stream to `podIP:15008` with authority `podIP:targetPort`, mTLS with the waypoint's
+// Upstream over HBONE: for an endpoint whose workload is captured (protocol HBONE), a pool (undici's for HTTP/1.1,
+// ../upstream/h2's for h2c) whose every connection is a CONNECT stream to `podIP:15008` with authority `podIP:targetPort`, mTLS with the waypoint's
 // certificate, the endpoint's SPIFFE identity verified. Streams multiplex over pooled HTTP/2 sessions (the
 // HboneClient's pool); inside each stream runs HTTP/1.1 keep-alive or, for h2c upstreams, an HTTP/2 session of
 // its own (prior knowledge). TCP endpoints go through the plain connector.
@@ -7,8 +7,9 @@
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '@ambit/plugin-sdk';
 import { HboneClient, type WorkloadCertificate } from '@ambit/mesh-api';
-import { Pool, type Dispatcher } from 'undici';
-import { H2_POOL, hostPort, PlainHttpConnector, PoolCache, type UpstreamConnector } from '../upstream/connector.js';
+import { Pool } from 'undici';
+import { H2_SESSIONS, hostPort, http1Dispatcher, PlainHttpConnector, PoolCache, type UpstreamConnector } from '../upstream/connector.js';
+import { H2Dispatcher, type UpstreamDispatcher } from '../upstream/h2.js';
 import type { UpstreamProtocol } from '../upstream/protocol.js';
 import { StreamDuplex } from './duplex.js';
 
@@ -30,34 +31,28 @@ export interface HboneConnectorOptions {
 export class HboneConnector implements UpstreamConnector {
   readonly client: HboneClient;
   readonly #plain: UpstreamConnector;
-  readonly #pools: PoolCache<Pool>;
+  readonly #pools: PoolCache<UpstreamDispatcher>;
   readonly #opts: HboneConnectorOptions;
 
   constructor(opts: HboneConnectorOptions) {
     this.#opts = opts;
     this.client = opts.client ?? new HboneClient();
     this.#plain = opts.plain ?? new PlainHttpConnector();
-    this.#pools = new PoolCache<Pool>(() => {
+    this.#pools = new PoolCache<UpstreamDispatcher>(() => {
       throw new Error('HBONE pools are created with their endpoint');
     }, opts.maxPools);
   }
 
-  #createPool(ep: Endpoint, protocol: UpstreamProtocol): Pool {
-    const h2 = protocol === 'h2';
+  #createPool(ep: Endpoint, protocol: UpstreamProtocol): UpstreamDispatcher {
+    const origin = `http://${hostPort(ep.address, ep.port)}`;
+    if (protocol === 'h2') return new H2Dispatcher(origin, { ...H2_SESSIONS, idleTimeoutMs: 30_000, open: () => this.#open(ep) });
     const connect: Pool.Options['connect'] = (_o, cb) => {
       this.#open(ep).then(
-        (conn) => {
-          // undici speaks HTTP/2 on a connection whose ALPN says so; h2c has no ALPN, the pool knows.
-          if (h2) (conn as StreamDuplex & { alpnProtocol?: string }).alpnProtocol = 'h2';
-          cb(null, conn as never);
-        },
+        (conn) => cb(null, conn as never),
         (err: Error) => cb(err, null),
       );
     };
-    const origin = `http://${hostPort(ep.address, ep.port)}`;
-    return h2
-      ? new Pool(origin, { ...H2_POOL, keepAliveTimeout: 30_000, connect })
-      : new Pool(origin, { connections: this.#opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000, connect });
+    return http1Dispatcher(new Pool(origin, { connections: this.#opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 30_000, connect }));
   }
 
   #open(ep: Endpoint): Promise<StreamDuplex> {
@@ -78,7 +73,7 @@ export class HboneConnector implements UpstreamConnector {
       );
   }
 
-  dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): Dispatcher {
+  dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): UpstreamDispatcher {
     if (endpoint.protocol !== 'HBONE') return this.#plain.dispatcherFor(endpoint, protocol);
     const key = `${endpoint.address}|${endpoint.port}|${endpoint.identity ?? ''}|${protocol}`;
     return this.#pools.get(key, () => this.#createPool({ ...endpoint }, protocol));

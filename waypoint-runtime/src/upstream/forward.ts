@@ -18,10 +18,10 @@ import {
   type Route,
 } from '@ambit/plugin-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Dispatcher } from 'undici';
 import type { UpstreamConnector } from './connector.js';
 import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, type UpstreamFailure } from './errors.js';
 import { encodeGrpcMessage, grpcStatusOf, isGrpc, takeGrpcStatus } from './grpc.js';
+import type { UpstreamResponse } from './h2.js';
 import { upstreamProtocol, type UpstreamProtocol } from './protocol.js';
 
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings']);
@@ -215,17 +215,10 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
       }
       timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
     }
-    let res: Dispatcher.ResponseData;
+    let res: UpstreamResponse;
     try {
       const dispatcher = deps.connector.dispatcherFor(ep, protocol);
-      res = await dispatcher.request({
-        path,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        headersTimeout: timeoutMs ?? 0,
-        bodyTimeout: 0,
-      } as Dispatcher.RequestOptions);
+      res = await dispatcher.request({ path, method, headers, body, headersTimeout: timeoutMs ?? 0, bodyTimeout: 0 });
     } catch (err) {
       const c = classify(err);
       deps.logger.debug('upstream request failed', { endpoint: `${ep.address}:${ep.port}`, error: (err as Error).message, kind: c.kind, attempt });
@@ -258,7 +251,7 @@ export async function finishLocal(ctx: RequestContext, reply: FastifyReply, chai
   send(reply, ctx, f.body);
 }
 
-async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, res: Dispatcher.ResponseData): Promise<void> {
+async function finishUpstream(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, res: UpstreamResponse): Promise<void> {
   ctx.response = { status: res.statusCode, headers: responseHeaders(res.headers) };
   ctx.applyResponseHeaderOps(ctx.response.headers);
   await chain.onResponse(ctx);
@@ -328,7 +321,7 @@ function mirror(ctx: RequestContext, route: Route, path: string, headers: Record
     // Fire and forget; the body is not mirrored (streamed once to the primary).
     deps.connector
       .dispatcherFor(ep, protocol)
-      .request({ path, method: ctx.request.method as Dispatcher.HttpMethod, headers: h, body: null } as Dispatcher.RequestOptions)
+      .request({ path, method: ctx.request.method, headers: h, body: null })
       .then((r) => r.body.dump())
       .catch((err: Error) => deps.logger.debug('mirror failed', { error: err.message }));
   }

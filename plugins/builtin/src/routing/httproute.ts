@@ -285,7 +285,8 @@ export interface CompiledHTTPRoutes {
   gateway: RouteEntry[];
 }
 
-export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv): CompiledHTTPRoutes {
+/** `kind` names the rules (`<kind>/ns/name`): GRPCRoutes compile here too, once in HTTPRoute form (./grpcroute). */
+export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv, kind = 'HTTPRoute'): CompiledHTTPRoutes {
   type Ranked = { entry: RouteEntry; rank: number[]; order: number; parent: Parent; namespace: string };
   const ranked: Ranked[] = [];
   let order = 0;
@@ -293,7 +294,7 @@ export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: 
     const parents = routeParents(route, waypoint);
     if (parents.length === 0) continue;
     const namespace = route.metadata.namespace ?? 'default';
-    const name = `HTTPRoute/${namespace}/${route.metadata.name}`;
+    const name = `${kind}/${namespace}/${route.metadata.name}`;
     const hosts = hostnameMatcher(route.spec?.hostnames);
     for (const rule of route.spec?.rules ?? [{}]) {
       // One action per kind of parent: a route may have both, and only the Gateway-bound one checks grants.

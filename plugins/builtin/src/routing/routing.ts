@@ -1,5 +1,7 @@
 // The router plugin (UNSPECIFIED_PHASE, highest priority: the first of that phase, so later custom plugins see
 // and may change its choice). For the destination service it applies, in this order of precedence:
+//   0. for a gRPC request, GRPCRoutes chosen the same way as HTTPRoutes in 1. (./grpcroute); when none of their rules
+//      matches, the request goes on to 1.-3. (so with no HTTPRoute either, to the Service's default routing);
 //   1. HTTPRoutes whose parentRef is that Service (GAMMA) on the requested port: the consumer routes of the
 //      client's namespace (from its peer identity), else the producer routes (the Service's namespace); then
 //      HTTPRoutes whose parentRef is this waypoint;
@@ -29,9 +31,10 @@ import {
   type Route,
   type WaypointIdentity,
 } from '@ambit/plugin-sdk';
+import { compileGRPCRoutes, isGrpcRequest, type GRPCRouteSpec } from './grpcroute.js';
 import { compileHTTPRoutes, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec } from './httproute.js';
 import { LoadBalancer, type LbPolicy } from './lb.js';
-import { applyRequestOps, applyResponseOps, type RouteEntry } from './types.js';
+import { applyRequestOps, applyResponseOps, type MatchResult, type RouteEntry } from './types.js';
 import {
   compileVirtualServiceRoute,
   expandHost,
@@ -52,6 +55,7 @@ export const DEFAULT_RETRIES: Route['retries'] = { attempts: 2, retryOn: ['conne
 
 interface Table {
   http: CompiledHTTPRoutes;
+  grpc: CompiledHTTPRoutes;
   /** VirtualServices in creation order: host patterns -> rules. */
   vs: Array<{ hosts: string[]; rules: RouteEntry[] }>;
   /** host FQDN -> DestinationRule spec (first by creation time wins). */
@@ -95,14 +99,15 @@ export class RoutingPlugin implements Plugin {
 
   #compile(): Table {
     const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
-    const granted = (fromNs: string, toNs: string, name: string) =>
+    const grantedTo = (kind: string) => (fromNs: string, toNs: string, name: string) =>
       grants.some(
         (g) =>
           (g.metadata.namespace ?? 'default') === toNs &&
-          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === 'HTTPRoute' && f.namespace === fromNs) &&
+          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === kind && f.namespace === fromNs) &&
           (g.spec?.to ?? []).some((t) => (t.group ?? '') === '' && t.kind === 'Service' && (!t.name || t.name === name)),
       );
-    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted, domain: this.domain });
+    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain });
+    const grpc = compileGRPCRoutes(this.resources.list<GRPCRouteSpec>('GRPCRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('GRPCRoute'), domain: this.domain });
     const dr = new Map<string, { spec: DestinationRuleSpec; ns: string }>();
     for (const o of this.resources.list<DestinationRuleSpec>('DestinationRule', NET)) {
       if (!o.spec?.host) continue;
@@ -135,7 +140,16 @@ export class RoutingPlugin implements Plugin {
       );
       vs.push({ hosts, rules });
     }
-    return { http, vs, dr };
+    return { http, grpc, vs, dr };
+  }
+
+  /** GRPCRoute rules for a gRPC request to this destination (Service parents first, then the waypoint's). */
+  grpcRulesFor(ctx: RequestContext): RouteEntry[] {
+    if (!isGrpcRequest(ctx)) return [];
+    const t = this.table();
+    const s = ctx.destination.service;
+    const svcRules = s ? serviceRules(t.grpc, s, s.port, clientNamespace(ctx)) : [];
+    return svcRules.length ? svcRules : t.grpc.gateway;
   }
 
   /** Routes that apply to this request's destination, or undefined (default route). */
@@ -157,6 +171,10 @@ export class RoutingPlugin implements Plugin {
 
   async onRequest(ctx: RequestContext): Promise<void> {
     if (ctx.route) return; // an earlier plugin chose
+    for (const entry of this.grpcRulesFor(ctx)) {
+      const m = entry.match(ctx);
+      if (m) return this.#apply(ctx, entry, m);
+    }
     const rules = this.rulesFor(ctx);
     if (!rules) {
       const s = ctx.destination.service;
@@ -170,50 +188,53 @@ export class RoutingPlugin implements Plugin {
     }
     for (const entry of rules) {
       const m = entry.match(ctx);
-      if (!m) continue;
-      const a = entry.action;
-      if (a.fault) {
-        const f = a.fault;
-        if (f.delayMs && this.random() * 100 < (f.delayPercent ?? 100)) await this.clock.sleep(f.delayMs);
-        if (f.abortStatus && this.random() * 100 < (f.abortPercent ?? 100)) {
-          ctx.deny(f.abortStatus, 'fault filter abort', {}, 'fault');
-          ctx.localReply!.flag = 'FI';
-          return;
-        }
-      }
-      applyRequestOps(ctx, a.requestHeaders);
-      applyResponseOps(ctx, a.responseHeaders);
-      if (a.redirect) {
-        const r = a.redirect(ctx, m);
-        ctx.redirect(r.location, r.status);
-        return;
-      }
-      if (a.directResponse) {
-        ctx.deny(a.directResponse.status, a.directResponse.body, {}, 'direct_response');
-        return;
-      }
-      const wb = pickWeighted(a.backends, (b) => b.weight, this.random);
-      if (!wb || !wb.backend) {
-        if (wb?.invalid) this.logger.debug('invalid backend', { route: entry.name, reason: wb.invalid });
-        ctx.deny(a.emptyStatus ?? 500, '', {}, 'route');
-        return;
-      }
-      applyRequestOps(ctx, wb.requestHeaders);
-      applyResponseOps(ctx, wb.responseHeaders);
-      const backend: Backend = { ...wb.backend };
-      this.#choose(ctx, backend);
-      ctx.route = {
-        name: entry.name,
-        backend,
-        timeoutMs: a.timeoutMs,
-        retries: a.retries ?? DEFAULT_RETRIES,
-        mirrors: a.mirrors,
-        rewrite: a.rewrite?.(ctx, m),
-      };
-      return;
+      if (m) return this.#apply(ctx, entry, m);
     }
     ctx.deny(404, '', {}, 'route');
     ctx.localReply!.flag = 'NR';
+  }
+
+  /** Do what a matching rule says: fault, header operations, then redirect, direct response or a backend. */
+  async #apply(ctx: RequestContext, entry: RouteEntry, m: MatchResult): Promise<void> {
+    const a = entry.action;
+    if (a.fault) {
+      const f = a.fault;
+      if (f.delayMs && this.random() * 100 < (f.delayPercent ?? 100)) await this.clock.sleep(f.delayMs);
+      if (f.abortStatus && this.random() * 100 < (f.abortPercent ?? 100)) {
+        ctx.deny(f.abortStatus, 'fault filter abort', {}, 'fault');
+        ctx.localReply!.flag = 'FI';
+        return;
+      }
+    }
+    applyRequestOps(ctx, a.requestHeaders);
+    applyResponseOps(ctx, a.responseHeaders);
+    if (a.redirect) {
+      const r = a.redirect(ctx, m);
+      ctx.redirect(r.location, r.status);
+      return;
+    }
+    if (a.directResponse) {
+      ctx.deny(a.directResponse.status, a.directResponse.body, {}, 'direct_response');
+      return;
+    }
+    const wb = pickWeighted(a.backends, (b) => b.weight, this.random);
+    if (!wb || !wb.backend) {
+      if (wb?.invalid) this.logger.debug('invalid backend', { route: entry.name, reason: wb.invalid });
+      ctx.deny(a.emptyStatus ?? 500, '', {}, 'route');
+      return;
+    }
+    applyRequestOps(ctx, wb.requestHeaders);
+    applyResponseOps(ctx, wb.responseHeaders);
+    const backend: Backend = { ...wb.backend };
+    this.#choose(ctx, backend);
+    ctx.route = {
+      name: entry.name,
+      backend,
+      timeoutMs: a.timeoutMs,
+      retries: a.retries ?? DEFAULT_RETRIES,
+      mirrors: a.mirrors,
+      rewrite: a.rewrite?.(ctx, m),
+    };
   }
 
   onLog(ctx: RequestContext): void {

@@ -261,10 +261,3 @@ export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } 
 export { TrustBundle } from './trust-bundle.js';
 export { jsonLogger, silentLogger } from './log.js';
 export type { ComponentLogger } from './log.js';
-
-// ---- main.ts hook: the CA, the config push and the mesh model, in start order ----------------------------------
-import type { ComponentFactory } from '../kube/component.js';
-import { createControlPlane } from './components.js';
-export { createControlPlane, parseDurationSeconds } from './components.js';
-export type { ControlPlane } from './components.js';
-export const createComponents: ComponentFactory = (ctx) => createControlPlane(ctx).components;

@@ -82,20 +82,6 @@ export interface MeshWatcherOptions {
   informers?: InformerSet;
 }
 
-type BuiltListener = (model: MeshModel, input: MeshInput) => void;
-const builtListeners = new Set<BuiltListener>();
-let lastBuilt: { model: MeshModel; input: MeshInput } | undefined;
-
-/**
- * Every model any MeshWatcher of this process builds, with its input (the status writer reads both; the watcher
- * itself runs on every replica, the writer only on the leader). Called at once with the last build, if any.
- */
-export function onMeshBuilt(listener: BuiltListener): () => void {
-  builtListeners.add(listener);
-  if (lastBuilt) listener(lastBuilt.model, lastBuilt.input);
-  return () => builtListeners.delete(listener);
-}
-
 export class MeshWatcher {
   readonly #opts: MeshWatcherOptions;
   readonly #informers = new Map<Slot, Informer>();
@@ -176,9 +162,7 @@ export class MeshWatcher {
       policies: model.mesh.policies?.length,
       waypoints: model.waypoints.size,
     });
-    lastBuilt = { model, input };
     this.#opts.onModel(model, input);
-    for (const l of builtListeners) l(model, input);
     return model;
   }
 

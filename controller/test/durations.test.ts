@@ -1,6 +1,6 @@
 // The controller's two Go-duration callers, on mesh-api's parser: what each accepted before still parses the same.
 import test from 'ava';
-import { parseDurationSeconds } from '../src/ca/index.js';
+import { parseDurationSeconds } from '../src/config.js';
 import { parseDuration } from '../src/cli/format.js';
 
 // The CLI's everyday cases are in cli.test.ts; these are the edges.

@@ -4,7 +4,6 @@
 import test from 'ava';
 import { ConfigClient, type ReportedCondition, type StatusReport, type WaypointConfig } from '@ambit/mesh-api';
 import { PushComponent } from '../src/push/index.js';
-import { onWaypointStatusReports, waypointStatusReports } from '../src/push/status.js';
 import { pod, startTestCa, token } from './ca-fixtures.js';
 
 /** The waypoint shop/wp runs as ServiceAccount wp (what the deployment controller renders). */
@@ -86,7 +85,7 @@ test.serial('a waypoint reports on the plugins it was sent; entries about anythi
   await c.start();
   await c.ready();
   let changes = 0;
-  const off = onWaypointStatusReports(() => void changes++);
+  const off = env.push.reports.onChange(() => void changes++);
   t.teardown(off);
   c.reportStatus({
     conditions: [
@@ -98,8 +97,8 @@ test.serial('a waypoint reports on the plugins it was sent; entries about anythi
   await waitFor(() => env.push.push.statusReports().length > 0, 'the report');
   const expected = [{ waypoint: 'shop/wp', client: 'waypoint/shop/wp', conditions: [active('hdr', { observedGeneration: 3 })] }];
   t.deepEqual(env.push.push.statusReports(), expected);
-  // The leader's status writer reads every push server of the process.
-  t.deepEqual(waypointStatusReports().filter((r) => r.waypoint === 'shop/wp'), expected);
+  // The leader's status writer reads the control plane's view, where the push server registers its reports.
+  t.deepEqual(env.push.reports.list().filter((r) => r.waypoint === 'shop/wp'), expected);
   t.true(changes > 0);
 
   // The plugin leaves the waypoint's config: its entry stops counting before the waypoint says anything.
@@ -177,7 +176,7 @@ test.serial('a waypoint sends its report again after a reconnect; a stopped serv
   t.deepEqual(env.push.push.statusReports(), []);
   await waitFor(() => c.stats.connects > connects && env.push.push.statusReports().length === 1, 'the report after the reconnect');
   t.like(env.push.push.statusReports()[0]!.conditions[0], { status: 'False', reason: 'IntegrityMismatch' });
-  t.true(waypointStatusReports().some((r) => r.waypoint === 'shop/wp'));
+  t.true(env.push.reports.list().some((r) => r.waypoint === 'shop/wp'));
   await env.stop();
-  t.false(waypointStatusReports().some((r) => r.waypoint === 'shop/wp'));
+  t.false(env.push.reports.list().some((r) => r.waypoint === 'shop/wp'));
 });

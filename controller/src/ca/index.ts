@@ -5,6 +5,7 @@
 //   ca.server.route(...)         // other handlers on :15012 (the push stream registers itself)
 
 import type { KubeClient } from '../kube/client.js';
+import type { InformerSet } from '../kube/informers.js';
 import { Authenticator, kubeTokenReviewer, type AuthenticatorOptions, type TokenReviewer } from './auth.js';
 import { kubeSecretStore, loadAuthority, type MeshAuthority, type SecretStore } from './authority.js';
 import { TrustBundle } from './trust-bundle.js';
@@ -46,6 +47,8 @@ export interface CaComponentOptions {
   servingSwitchDelayMs?: number;
   /** Publish ConfigMap istio-ca-root-cert to every namespace (default true with a client). */
   publishRoot?: boolean;
+  /** The process's shared informers, for the root publisher (its own otherwise). */
+  informers?: InformerSet;
   log?: ComponentLogger;
   /** Test seams: replace the API-server-backed parts. */
   tokenReviewer?: TokenReviewer;
@@ -154,7 +157,7 @@ export class CaComponent {
     this.log.info('serving CA and config stream', { port });
     this.#scheduleRenewal();
     if (this.#opts.client && this.#opts.publishRoot !== false) {
-      this.#publisher = new RootCertPublisher(this.#opts.client, () => this.trustBundle.join(''), this.log);
+      this.#publisher = new RootCertPublisher(this.#opts.client, () => this.trustBundle.join(''), this.log, this.#opts.informers);
       await this.#publisher.start();
     }
     const every = this.#opts.reloadIntervalMs ?? 60_000;
@@ -258,10 +261,3 @@ export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } 
 export { TrustBundle } from './trust-bundle.js';
 export { jsonLogger, silentLogger } from './log.js';
 export type { ComponentLogger } from './log.js';
-
-// ---- main.ts hook: the CA, the config push and the mesh model, in start order ----------------------------------
-import type { ComponentFactory } from '../kube/component.js';
-import { createControlPlane } from './components.js';
-export { createControlPlane, parseDurationSeconds } from './components.js';
-export type { ControlPlane } from './components.js';
-export const createComponents: ComponentFactory = (ctx) => createControlPlane(ctx).components;

@@ -3,7 +3,8 @@
 
 import { backoffDelay } from '@ambit/mesh-api';
 import type { KubeClient } from '../kube/client.js';
-import { Informer } from '../kube/informer.js';
+import type { Informer } from '../kube/informer.js';
+import { InformerSet } from '../kube/informers.js';
 import { R, type KubeObject } from '../kube/resources.js';
 import type { ComponentLogger } from './log.js';
 
@@ -37,12 +38,17 @@ export class RootCertPublisher {
   #running = false;
   #draining = false;
 
-  constructor(client: KubeClient, root: () => string, log: ComponentLogger) {
+  readonly #ownInformers: InformerSet | undefined;
+
+  /** `informers`: the process's shared set (its owner stops it); without it, informers of its own. */
+  constructor(client: KubeClient, root: () => string, log: ComponentLogger, informers?: InformerSet) {
     this.#client = client;
     this.#root = root;
     this.#log = log;
-    this.#namespaces = new Informer(client, R.namespace, { resyncMs: 10 * 60_000 });
-    this.#configMaps = new Informer<ConfigMap>(client, R.configMap, { labelSelector: `${ROOT_CONFIGMAP_LABEL}=true` });
+    this.#ownInformers = informers ? undefined : new InformerSet(client, { resyncMs: 10 * 60_000 });
+    const set = informers ?? this.#ownInformers!;
+    this.#namespaces = set.informer(R.namespace);
+    this.#configMaps = set.informer<ConfigMap>(R.configMap, { labelSelector: `${ROOT_CONFIGMAP_LABEL}=true` });
     this.#namespaces.on({ add: (ns) => this.enqueue(ns.metadata.name), update: (_o, ns) => this.enqueue(ns.metadata.name) });
     const cmChanged = (cm: ConfigMap) => {
       if (cm.metadata.name === ROOT_CONFIGMAP) this.enqueue(cm.metadata.namespace);
@@ -59,7 +65,7 @@ export class RootCertPublisher {
 
   async stop(): Promise<void> {
     this.#running = false;
-    await Promise.all([this.#namespaces.stop(), this.#configMaps.stop()]);
+    await this.#ownInformers?.stop();
   }
 
   /** Re-publishes to every known namespace (after the root changed). */

@@ -3,7 +3,8 @@
 // and writes the `istio.io/WaypointBound` condition on Services. Reconcile = read informer caches -> pure
 // functions (render.ts, status.ts, binding.ts) -> apply.
 import { KubeClient, KubeError } from '../kube/client.js';
-import { Informer } from '../kube/informer.js';
+import type { Informer } from '../kube/informer.js';
+import { InformerSet } from '../kube/informers.js';
 import { nullLogger, type Logger } from '../kube/log.js';
 import { registry as defaultRegistry, type Registry } from '../kube/metrics.js';
 import { R, splitKey, type Condition, type KubeObject, type ResourceType } from '../kube/resources.js';
@@ -26,6 +27,8 @@ export interface WaypointControllerOptions extends RenderContext {
   resyncMs?: number;
   /** Create the built-in GatewayClasses when absent (default true). */
   manageClasses?: boolean;
+  /** The process's shared informers (then `resyncMs` is the set's, and the set's owner stops them); else its own. */
+  informers?: InformerSet;
 }
 
 const MANAGED_SELECTOR = `${L.managed}=${MANAGED_VALUE}`;
@@ -47,19 +50,24 @@ export class WaypointController {
   private readonly registry: Registry;
   private readonly m;
   private running = false;
+  private readonly informers: InformerSet;
+  private readonly ownInformers: boolean;
 
   constructor(private readonly opts: WaypointControllerOptions) {
     this.client = opts.client;
     this.log = (opts.log ?? nullLogger).child('gateway');
     this.registry = opts.registry ?? defaultRegistry;
-    const common = { log: opts.log, registry: this.registry, resyncMs: opts.resyncMs };
-    this.gatewayClasses = new Informer<GatewayClass>(this.client, R.gatewayClass, common);
-    this.gateways = new Informer<Gateway>(this.client, R.gateway, common);
-    this.deployments = new Informer(this.client, R.deployment, { ...common, labelSelector: MANAGED_SELECTOR, transform: slimDeployment });
-    this.serviceAccounts = new Informer(this.client, R.serviceAccount, { ...common, labelSelector: MANAGED_SELECTOR });
-    this.services = new Informer<Service>(this.client, R.service, common);
-    this.endpointSlices = new Informer<EndpointSlice>(this.client, R.endpointSlice, { ...common, labelSelector: MANAGED_SELECTOR });
-    this.namespaces = new Informer<Namespace>(this.client, R.namespace, common);
+    this.ownInformers = !opts.informers;
+    this.informers = opts.informers ?? new InformerSet(this.client, { log: opts.log, registry: this.registry, resyncMs: opts.resyncMs });
+    const inf = this.informers;
+    this.gatewayClasses = inf.informer<GatewayClass>(R.gatewayClass);
+    this.gateways = inf.informer<Gateway>(R.gateway);
+    this.deployments = inf.informer(R.deployment, { labelSelector: MANAGED_SELECTOR, transform: slimDeployment });
+    this.serviceAccounts = inf.informer(R.serviceAccount, { labelSelector: MANAGED_SELECTOR });
+    this.services = inf.informer<Service>(R.service);
+    // Every EndpointSlice of the cluster when shared (the mesh model reads them all); only the waypoints' otherwise.
+    this.endpointSlices = this.ownInformers ? inf.informer<EndpointSlice>(R.endpointSlice, { labelSelector: MANAGED_SELECTOR }) : inf.informer<EndpointSlice>(R.endpointSlice);
+    this.namespaces = inf.informer<Namespace>(R.namespace);
     this.m = {
       applies: this.registry.counter('gateway_objects_applied_total', 'Objects server-side applied for waypoint Gateways, by kind'),
       statusWrites: this.registry.counter('status_writes_total', 'Status writes, by kind'),
@@ -104,7 +112,7 @@ export class WaypointController {
       await Promise.all([this.classQueue?.shutdown(), this.gatewayQueue?.shutdown(), this.serviceQueue?.shutdown()]);
       this.log.info('reconciling stopped');
     }
-    if (all) await Promise.all([this.gatewayClasses, this.gateways, this.deployments, this.serviceAccounts, this.services, this.endpointSlices, this.namespaces].map((i) => i.stop()));
+    if (all && this.ownInformers) await this.informers.stop();
   }
 
   /** Resolves when every queue is empty and idle (tests, benchmarks). */
@@ -161,6 +169,7 @@ export class WaypointController {
     }
     // An EndpointSlice belongs to a Service (kubernetes.io/service-name); the Service names its Gateway.
     const onSlice = (s: EndpointSlice) => {
+      if (s.metadata.labels?.[L.managed] !== MANAGED_VALUE) return;
       const svc = this.services.get(`${s.metadata.namespace}/${s.metadata.labels?.['kubernetes.io/service-name']}`);
       this.enqueueGateway(s.metadata.namespace, svc?.metadata.labels?.[L.gatewayName] ?? s.metadata.labels?.[L.gatewayName]);
     };
@@ -261,7 +270,7 @@ export class WaypointController {
     ];
     const found = await Promise.all(lookups.map(([rt, objName, cache]) => this.existing(rt, namespace!, objName, cache)));
     found.forEach((live, i) => live && existing.set(`${lookups[i][0].kind}/${lookups[i][1]}`, live));
-    const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
+    const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.[L.managed] === MANAGED_VALUE && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
     const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime() });
     if (plan.action === 'ignore') {
       log.debug('ignored', { reason: plan.reason });

@@ -1,23 +1,6 @@
-// The controller process is a set of components with start/stop. Components marked leaderOnly run only on the
-// replica holding the leader Lease; the others (servers such as the CA or the config push) run on every replica.
-import type { KubeClient } from './client.js';
-import type { Logger } from './log.js';
-import type { Registry } from './metrics.js';
-
-export interface ComponentContext {
-  client: KubeClient;
-  log: Logger;
-  registry: Registry;
-  /** Namespace the control plane runs in (istio-system). */
-  systemNamespace: string;
-  clusterDomain: string;
-  /** This build's version (image tags). */
-  version: string;
-  /** The kubeconfig file given to the process, if any (else in-cluster / KUBECONFIG), for components that build their own client. */
-  kubeconfig?: string;
-  /** Process arguments and environment knobs, for components that read their own. */
-  env: NodeJS.ProcessEnv;
-}
+// The controller process is a set of components with start/stop, built and wired in src/control-plane.ts.
+// Components marked leaderOnly run only on the replica holding the leader Lease; the others (servers such as the
+// CA or the config push) run on every replica.
 
 export interface Component {
   name: string;
@@ -29,6 +12,3 @@ export interface Component {
   /** Optional readiness for /ready. */
   ready?(): boolean;
 }
-
-/** What a module under src/ca, src/push or src/mesh exports for main.ts to pick up. */
-export type ComponentFactory = (ctx: ComponentContext) => Component[] | Promise<Component[]>;

@@ -1,5 +1,6 @@
 export * from './client.js';
 export * from './informer.js';
+export * from './informers.js';
 export * from './kubeconfig.js';
 export * from './leader.js';
 export * from './log.js';

@@ -18,7 +18,6 @@ import type {
 import { getUseWaypoint, resolveServiceWaypoint, resolveWorkloadWaypoint, trafficTypeOf, waypointOf, type ResolveContext, type Waypoint } from '../gateway/binding.js';
 import { CLASS_MESH, CLASS_WAYPOINT, L, MANAGED_VALUE, MESH_CONTROLLER, PORT_HBONE } from '../gateway/constants.js';
 import { scopedServiceAccount, waypointNames } from '../gateway/render.js';
-import type { WaypointIdentity } from '../push/authorize.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Gateway, MeshInput, MeshOptions, Pod, Service } from './input.js';
 import { convertAuthorizationPolicy } from './authorization.js';
@@ -26,6 +25,12 @@ import { appProtocolOf } from './protocol.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';
 import { canonical, isModelledPod, namedPort, podIps, podReady, podServiceAccount, REDIRECTION_ANNOTATION, workloadNameAndType } from './workloads.js';
+
+/** The ServiceAccount a waypoint Gateway's pods run as, and the Gateway's uid (the push stream's authorization). */
+export interface WaypointIdentity {
+  serviceAccount: string;
+  gatewayUid?: string;
+}
 
 export interface ModelWarning {
   /** `Kind ns/name` of the object the warning is about. */

@@ -21,7 +21,3 @@ export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';
 export { convertAuthorizationPolicy } from './authorization.js';
 export type { AuthorizationPolicy, AuthorizationPolicySpec, AuthorizationRule, ConversionResult, ConversionWarning } from './authorization.js';
 
-// ---- main.ts hook: the leader-only status writer (AuthorizationPolicy and HTTPRoute status) -----------------
-import type { ComponentFactory } from '../kube/component.js';
-import { statusComponent } from '../status/index.js';
-export const createComponents: ComponentFactory = (ctx) => [statusComponent(ctx)];

@@ -3,7 +3,8 @@
 // WaypointPlugin are optional: watched once the API server serves them (checked again every 30 s).
 
 import { KubeError, type KubeClient } from '../kube/client.js';
-import { Informer } from '../kube/informer.js';
+import type { Informer } from '../kube/informer.js';
+import { InformerSet } from '../kube/informers.js';
 import { R, apiVersionOf, type KubeObject, type ResourceType } from '../kube/resources.js';
 import type { ComponentLogger } from '../ca/log.js';
 import type { PodLookup } from '../ca/pods.js';
@@ -45,8 +46,8 @@ const WATCHED: Watched[] = [
 
 const DROP_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
 
-/** Keeps what the builder reads; sets apiVersion/kind (list items lack them). */
-function transformFor(rt: ResourceType): (o: KubeObject) => KubeObject {
+/** Keeps what the builder reads; sets apiVersion/kind (list items lack them). The process's shared informers use it. */
+export function transformFor(rt: ResourceType): (o: KubeObject) => KubeObject {
   const apiVersion = apiVersionOf(rt);
   return (o) => {
     delete o.metadata.managedFields;
@@ -77,20 +78,8 @@ export interface MeshWatcherOptions {
   debounceMs?: number;
   maxDelayMs?: number;
   log?: ComponentLogger;
-}
-
-type BuiltListener = (model: MeshModel, input: MeshInput) => void;
-const builtListeners = new Set<BuiltListener>();
-let lastBuilt: { model: MeshModel; input: MeshInput } | undefined;
-
-/**
- * Every model any MeshWatcher of this process builds, with its input (the status writer reads both; the watcher
- * itself runs on every replica, the writer only on the leader). Called at once with the last build, if any.
- */
-export function onMeshBuilt(listener: BuiltListener): () => void {
-  builtListeners.add(listener);
-  if (lastBuilt) listener(lastBuilt.model, lastBuilt.input);
-  return () => builtListeners.delete(listener);
+  /** The process's shared informers, made with `transform: transformFor` (its owner stops them); else its own. */
+  informers?: InformerSet;
 }
 
 export class MeshWatcher {
@@ -104,8 +93,13 @@ export class MeshWatcher {
   #builds = 0;
   #lastBuildMs = 0;
 
+  readonly #set: InformerSet;
+  readonly #ownSet: boolean;
+
   constructor(opts: MeshWatcherOptions) {
     this.#opts = opts;
+    this.#ownSet = !opts.informers;
+    this.#set = opts.informers ?? new InformerSet(opts.client, { transform: transformFor });
   }
 
   get model(): MeshModel | undefined {
@@ -129,7 +123,7 @@ export class MeshWatcher {
     this.#running = false;
     clearTimeout(this.#timer);
     clearInterval(this.#discoverTimer);
-    await Promise.all([...this.#informers.values()].map((i) => i.stop()));
+    if (this.#ownSet) await this.#set.stop();
   }
 
   /** Pods from the cache, falling back to the API server for pods not seen yet (a CA PodLookup). */
@@ -168,9 +162,7 @@ export class MeshWatcher {
       policies: model.mesh.policies?.length,
       waypoints: model.waypoints.size,
     });
-    lastBuilt = { model, input };
     this.#opts.onModel(model, input);
-    for (const l of builtListeners) l(model, input);
     return model;
   }
 
@@ -206,8 +198,15 @@ export class MeshWatcher {
       }
       if (!rt) continue;
       const only = w.rootObject ? { namespace: this.#opts.mesh?.rootNamespace ?? 'istio-system', fieldSelector: `metadata.name=${w.rootObject}` } : {};
-      const inf = new Informer(this.#opts.client, rt, { transform: transformFor(rt), ...only });
-      inf.on({ add: this.#changed, update: this.#changed, delete: this.#changed });
+      const inf = this.#set.informer(rt, only);
+      // A resync replays an object as its own update: nothing changed for the model.
+      inf.on({
+        add: this.#changed,
+        update: (o, n) => {
+          if (o !== n) this.#changed();
+        },
+        delete: this.#changed,
+      });
       this.#informers.set(w.slot, inf);
       fresh.push(inf);
       if (!w.rt) this.#opts.log?.info('watching for the mesh model', { resource: `${rt.plural}.${rt.group}/${rt.version}` });

@@ -5,6 +5,7 @@
 // ServiceAccount lookup) that account is owned by the Gateway, so neither an application account that happens to
 // share the Gateway's name nor a pod carrying the Gateway's name label can read the waypoint's config.
 
+import type { WaypointIdentity } from '../mesh/build.js';
 import { AuthError, callerKey, type Caller } from '../ca/auth.js';
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../ca/identity.js';
 import type { PodFacts, PodLookup } from '../ca/pods.js';
@@ -13,10 +14,7 @@ import { R, type KubeObject, type OwnerReference } from '../kube/resources.js';
 import type { StreamAuthorizer, StreamRequest } from './server.js';
 
 /** What the mesh model says a waypoint runs as: the rendered ServiceAccount and the Gateway's uid. */
-export interface WaypointIdentity {
-  serviceAccount: string;
-  gatewayUid?: string;
-}
+export type { WaypointIdentity };
 
 export interface ServiceAccountFacts {
   ownerReferences?: OwnerReference[];

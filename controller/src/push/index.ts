@@ -5,12 +5,12 @@
 //   await push.start();
 //   push.update({ mesh, waypoints });   // from the mesh component, on every model change
 //
-// While started, its waypoints' status reports are visible process-wide (waypointStatusReports) for the leader's
-// status writer.
+// While started, its waypoints' status reports are visible in `reports` (the control plane's WaypointStatusReports,
+// which the leader's status writer reads).
 
 import { PushServer, type AckEvent, type PushEvent, type PushSnapshot, type StreamAuthorizer } from './server.js';
 import { streamAuthorizer, type ServiceAccountLookup } from './authorize.js';
-import { registerReportSource } from './status.js';
+import { WaypointStatusReports } from './status.js';
 import type { Authenticator } from '../ca/auth.js';
 import type { PodLookup } from '../ca/pods.js';
 import type { ControlPlaneServer } from '../ca/server.js';
@@ -32,15 +32,19 @@ export interface PushComponentOptions {
   maxStreamsPerCaller?: number;
   maxStreams?: number;
   log?: ComponentLogger;
+  /** Where its waypoints' status reports are registered while started (a view of its own when absent). */
+  reports?: WaypointStatusReports;
 }
 
 export class PushComponent {
   readonly push: PushServer;
+  readonly reports: WaypointStatusReports;
   readonly #opts: PushComponentOptions;
   #withdraw: (() => void) | undefined;
 
   constructor(opts: PushComponentOptions) {
     this.#opts = opts;
+    this.reports = opts.reports ?? new WaypointStatusReports();
     const log = opts.log ?? jsonLogger('push');
     this.push = new PushServer({
       authenticator: opts.authenticator,
@@ -60,7 +64,7 @@ export class PushComponent {
 
   async start(): Promise<void> {
     this.#opts.server.route(STREAM_PATH, this.push.handler());
-    this.#withdraw = registerReportSource(this.push);
+    this.#withdraw = this.reports.register(this.push);
   }
 
   async stop(): Promise<void> {
@@ -79,6 +83,6 @@ export { kubeServiceAccountLookup } from './authorize.js';
 export type { ServiceAccountLookup, ServiceAccountFacts, WaypointIdentity } from './authorize.js';
 export type { AckEvent, PushEvent, PushSnapshot, StreamAuthorizer };
 export type { PushServerOptions, StreamRequest } from './server.js';
-export { parseStatusReport, ReportError, REPORTABLE_KINDS, waypointStatusReports, onWaypointStatusReports, registerReportSource } from './status.js';
+export { parseStatusReport, ReportError, REPORTABLE_KINDS, WaypointStatusReports } from './status.js';
 export type { WaypointStatusReport, ReportSource } from './status.js';
 export type { StreamAuthorizerOptions } from './authorize.js';

@@ -78,41 +78,47 @@ export interface WaypointStatusReport {
   conditions: ReportedCondition[];
 }
 
-// ---- The process-wide view: every push server of this process, for the leader's status writer ----------------
+// ---- The view of every push server of the control plane, for the leader's status writer ----------------------
 
 export interface ReportSource {
   statusReports(): WaypointStatusReport[];
   onStatus(listener: () => void): () => void;
 }
 
-const sources = new Map<ReportSource, () => void>();
-const listeners = new Set<() => void>();
-const notify = () => {
-  for (const l of listeners) l();
-};
-
-/** Makes a push server's reports visible to {@link waypointStatusReports}; returns the withdrawal. */
-export function registerReportSource(source: ReportSource): () => void {
-  if (!sources.has(source)) {
-    sources.set(source, source.onStatus(notify));
-    notify();
-  }
-  return () => {
-    const off = sources.get(source);
-    if (!off) return;
-    off();
-    sources.delete(source);
-    notify();
+/**
+ * The reports of every push server registered with it (one per control plane, made by its composition root and
+ * handed to the push component and to the status writer).
+ */
+export class WaypointStatusReports {
+  readonly #sources = new Map<ReportSource, () => void>();
+  readonly #listeners = new Set<() => void>();
+  readonly #notify = (): void => {
+    for (const l of this.#listeners) l();
   };
-}
 
-/** Every current report of every registered push server. */
-export function waypointStatusReports(): WaypointStatusReport[] {
-  return [...sources.keys()].flatMap((s) => s.statusReports());
-}
+  /** Makes a push server's reports visible to {@link list}; returns the withdrawal. */
+  register(source: ReportSource): () => void {
+    if (!this.#sources.has(source)) {
+      this.#sources.set(source, source.onStatus(this.#notify));
+      this.#notify();
+    }
+    return () => {
+      const off = this.#sources.get(source);
+      if (!off) return;
+      off();
+      this.#sources.delete(source);
+      this.#notify();
+    };
+  }
 
-/** Called whenever any report may have changed. Returns an unsubscribe function. */
-export function onWaypointStatusReports(listener: () => void): () => void {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
+  /** Every current report of every registered push server. */
+  list(): WaypointStatusReport[] {
+    return [...this.#sources.keys()].flatMap((s) => s.statusReports());
+  }
+
+  /** Called whenever any report may have changed. Returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 }

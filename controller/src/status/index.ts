@@ -4,9 +4,12 @@
 // from this process's streams: with more than one controller replica, a waypoint connected to a standby counts once
 // it reconnects to the leader (the install runs one replica; no relay between replicas is built).
 
-import type { Component, ComponentContext } from '../kube/component.js';
-import { onMeshBuilt } from '../mesh/watch.js';
-import { onWaypointStatusReports, waypointStatusReports } from '../push/status.js';
+import type { Component } from '../kube/component.js';
+import type { Logger } from '../kube/log.js';
+import type { KubeClient } from '../kube/client.js';
+import type { MeshModel } from '../mesh/build.js';
+import type { MeshInput } from '../mesh/input.js';
+import type { WaypointStatusReports } from '../push/status.js';
 import { StatusWriter } from './writer.js';
 
 export { authorizationPolicyConditions, routeParentStatuses, resolveContext, ZTUNNEL_ACCEPTED, WAYPOINT_ACCEPTED, RESOLVED_WAYPOINTS, MSG_MISSING_LABEL, MSG_NO_PARENT } from './compute.js';
@@ -15,24 +18,41 @@ export { waypointPluginActive, pluginWaypoints, reportsByPlugin, ACTIVE, REASON_
 export type { PluginReport, PluginConditionInput } from './plugins.js';
 export type { StatusWriterOptions } from './writer.js';
 
-/** The leader-only component: subscribes to the mesh builds while leading. */
-export function statusComponent(ctx: Pick<ComponentContext, 'client' | 'log' | 'systemNamespace'>): Component {
+export interface StatusComponentOptions {
+  client: KubeClient;
+  log: Logger;
+  systemNamespace: string;
+  /** The push servers' waypoint status reports (WaypointPlugin Active). */
+  reports: WaypointStatusReports;
+}
+
+/** The leader-only status writer; the mesh model's owner hands it every build (`update`), kept until it leads. */
+export interface StatusComponent extends Component {
+  update(model: MeshModel, input: MeshInput): void;
+}
+
+export function statusComponent(opts: StatusComponentOptions): StatusComponent {
   let writer: StatusWriter | undefined;
-  let unsubscribe: (() => void) | undefined;
+  let last: { model: MeshModel; input: MeshInput } | undefined;
   let unsubscribeReports: (() => void) | undefined;
   return {
     name: 'status-writer',
     leaderOnly: true,
+    update(model, input) {
+      last = { model, input };
+      writer?.update(model, input);
+    },
     start: async () => {
-      writer = new StatusWriter({ client: ctx.client, rootNamespace: ctx.systemNamespace, reports: waypointStatusReports, log: ctx.log.child('status') });
-      const w = writer;
-      unsubscribe = onMeshBuilt((model, input) => w.update(model, input));
-      unsubscribeReports = onWaypointStatusReports(() => w.refresh());
+      const w = new StatusWriter({ client: opts.client, rootNamespace: opts.systemNamespace, reports: () => opts.reports.list(), log: opts.log.child('status') });
+      writer = w;
+      if (last) w.update(last.model, last.input);
+      unsubscribeReports = opts.reports.onChange(() => w.refresh());
     },
     stop: async () => {
-      unsubscribe?.();
+      const w = writer;
+      writer = undefined;
       unsubscribeReports?.();
-      await writer?.stop();
+      await w?.stop();
     },
   };
 }

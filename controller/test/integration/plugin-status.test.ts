@@ -12,13 +12,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
 import { ControllerConfigSource, Waypoint } from '@ambit/waypoint-runtime';
-import { createControlPlane, type ControlPlane } from '../../src/ca/index.js';
-import type { Component, ComponentContext } from '../../src/kube/component.js';
+import { parseControllerConfig } from '../../src/config.js';
+import { createControlPlane, type ControlPlane } from '../../src/control-plane.js';
+import type { Component } from '../../src/kube/component.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { nullLogger } from '../../src/kube/log.js';
 import { Registry } from '../../src/kube/metrics.js';
 import { R, type Condition, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
-import { statusComponent } from '../../src/status/index.js';
 import { eventually, getTestCluster, kubectl, type TestCluster } from './env.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -156,11 +156,10 @@ test.before(async () => {
     spec: { serviceAccountName: 'waypoint', nodeName: 'not-a-node', containers: [{ name: 'istio-proxy', image: 'ambit/waypoint:0.1.0' }] },
   } as KubeObject);
 
-  const ctx: ComponentContext = { client: istiod, log: nullLogger, registry: new Registry(), systemNamespace: SYS, clusterDomain: 'cluster.local', version: 'test', env: { AMBIT_CA_PORT: '0' } };
-  cp = createControlPlane(ctx);
+  cp = createControlPlane({ client: istiod, log: nullLogger, registry: new Registry(), config: parseControllerConfig({ POD_NAMESPACE: SYS, AMBIT_CA_PORT: '0' }) });
   const signal = new AbortController().signal;
-  for (const c of cp.components) await c.start(signal);
-  writer = statusComponent(ctx);
+  for (const c of cp.components.filter((c) => !c.leaderOnly)) await c.start(signal);
+  writer = cp.status;
   await writer.start(signal);
 
   const pod = await cluster.client.get<KubeObject>(R.pod, NS, 'waypoint-0');
@@ -187,6 +186,7 @@ test.after.always(async () => {
   await waypoint?.close(100);
   await writer?.stop();
   for (const c of [...(cp?.components ?? [])].reverse()) await c.stop();
+  await cp?.informers.stop();
   if (cluster) {
     await cluster.client.delete(R.namespace, undefined, NS).catch(() => {});
     await cluster.client.delete(R.configMap, SYS, 'ambit-plugin-policy').catch(() => {});

@@ -1,9 +1,10 @@
-// The control plane's serving side wired as main.ts does (createComponents), against a real kube-apiserver:
+// The control plane's serving side wired as main.ts does (createControlPlane), against a real kube-apiserver:
 // a ztunnel with a pod-bound token streams the model, sees a waypoint binding arrive as a delta, and a removal.
 
 import test from 'ava';
 import { ConfigClient, type MeshConfig, type WaypointConfig } from '@ambit/mesh-api';
-import { createControlPlane, type ControlPlane } from '../../src/ca/index.js';
+import { parseControllerConfig } from '../../src/config.js';
+import { createControlPlane, type ControlPlane } from '../../src/control-plane.js';
 import { createLogger, nullLogger } from '../../src/kube/log.js';
 import { Registry } from '../../src/kube/metrics.js';
 import { R, type KubeObject } from '../../src/kube/resources.js';
@@ -35,16 +36,15 @@ test.before(async () => {
     client: cluster.client,
     log: process.env.AMBIT_TEST_LOG ? createLogger('it') : nullLogger,
     registry: new Registry(),
-    systemNamespace: SYS,
-    clusterDomain: 'cluster.local',
-    version: 'test',
-    env: { AMBIT_CA_PORT: '0' },
+    config: parseControllerConfig({ POD_NAMESPACE: SYS, AMBIT_CA_PORT: '0' }),
   });
-  for (const c of cp.components) await c.start(new AbortController().signal);
+  // The serving side only (every replica): the CA, the config push, the mesh model.
+  for (const c of cp.components.filter((c) => !c.leaderOnly)) await c.start(new AbortController().signal);
 });
 
 test.after.always(async () => {
   for (const c of [...(cp?.components ?? [])].reverse()) await c.stop();
+  await cp?.informers.stop();
   if (cluster) {
     await cluster.client.delete(R.namespace, undefined, NS).catch(() => {});
     await cluster.stop();

@@ -89,7 +89,7 @@ test.after.always(async () => {
 });
 
 async function inProcessController(): Promise<RunningController> {
-  ctl ??= await runController({ kubeconfig: cluster.kubeconfig, monitoringPort: 0, leaderElect: false, noDiscovery: true, log: nullLogger, registry: new Registry() });
+  ctl ??= await runController({ kubeconfig: cluster.kubeconfig, monitoringPort: 0, leaderElect: false, waypointsOnly: true, log: nullLogger, registry: new Registry() });
   return ctl;
 }
 

@@ -134,6 +134,8 @@ test('a field of the wrong type never throws: ALLOW drops the rule, DENY enforce
   // A source or an operation with only unreadable fields would match nothing: the whole clause is left out.
   const empty = convertAuthorizationPolicy(ap({ action: 'DENY', rules: [{ from: [{ source: { namespaces: 'a' } }], to: [{ operation: { ports: 80 } }] }] } as unknown as AuthorizationPolicySpec));
   t.deepEqual(empty.authorization?.rules, [[]]);
+  // Numbers stay accepted as ports, as before (and as the waypoint accepts them).
+  t.deepEqual(convertAuthorizationPolicy(ap({ rules: [{ to: [{ operation: { ports: [80] } }] }] } as unknown as AuthorizationPolicySpec)).authorization?.rules, [[[{ destinationPorts: [80] }]]]);
 });
 
 test('a rule that is not an object: ALLOW drops it (it used to allow everything), DENY denies everything; rules not a list likewise', (t) => {

@@ -100,9 +100,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * A list of strings as the spec declares it. Anything else (not a list, an item that is not a string) is named in
  * `malformed` and read as absent: the caller then fails closed as for a malformed IP block (see `ips`).
  */
-function strings(v: unknown, path: string, malformed: string[]): string[] | undefined {
+function strings(v: unknown, path: string, malformed: string[], numbers = false): string[] | undefined {
   if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string' || (numbers && Number.isInteger(x)))) return v.map(String);
   malformed.push(path);
   return undefined;
 }
@@ -141,8 +141,8 @@ function handleRule(action: 'Allow' | 'Deny', rule: unknown, ns: string, path: s
     }
     for (const k of ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const) if (nonEmpty(op[k] as unknown[] | undefined)) l7.push(k);
     const m = compact({
-      destinationPorts: ports(strings(op.ports, `${path}.to[${i}].operation.ports`, malformed)),
-      notDestinationPorts: ports(strings(op.notPorts, `${path}.to[${i}].operation.notPorts`, malformed)),
+      destinationPorts: ports(strings(op.ports, `${path}.to[${i}].operation.ports`, malformed, true)),
+      notDestinationPorts: ports(strings(op.notPorts, `${path}.to[${i}].operation.notPorts`, malformed, true)),
     });
     if (isEmptyMatch(m) && problems() > problemsBefore) anyOperation = true;
     toMatches.push(m);

@@ -117,3 +117,34 @@ test('a malformed ipBlock never widens a rule: ALLOW drops the rule (fail closed
   t.deepEqual(denyWhen.authorization?.rules, [[[{ destinationPorts: [80] }]]]);
   t.regex(deny.warnings[0]!.message, /^invalid IP block "10\.0\.0\.0\/ 8" .*DENY rules that use it are enforced without that IP condition/);
 });
+
+// Found by fuzz-authorization-policy.test.ts: values of the wrong JSON type threw a TypeError out of the conversion
+// (the policy was then never converted), and a rule that is not an object became an allow-all rule.
+test('a field of the wrong type never throws: ALLOW drops the rule, DENY enforces the rule without it, both with a warning', (t) => {
+  const allow = convertAuthorizationPolicy(ap({ rules: [{ from: [{ source: { principals: [5] } }] }] } as unknown as AuthorizationPolicySpec));
+  t.deepEqual(allow.authorization?.rules, []);
+  t.regex(allow.warnings[0]!.message, /unreadable rules\[0\]\.from\[0\]\.source\.principals .*ALLOW rules that use them are omitted/);
+  const when = convertAuthorizationPolicy(ap({ rules: [{ when: [{ key: 'source.ip', values: [-5e-324] }] }] } as unknown as AuthorizationPolicySpec));
+  t.deepEqual(when.authorization?.rules, []);
+  const deny = convertAuthorizationPolicy(
+    ap({ action: 'DENY', rules: [{ from: { source: {} }, to: [{ operation: { ports: ['80'] } }], when: [null] }] } as unknown as AuthorizationPolicySpec),
+  );
+  t.deepEqual(deny.authorization?.rules, [[[{ destinationPorts: [80] }]]], 'the unreadable from and when are left out: it denies more');
+  t.regex(deny.warnings[0]!.message, /unreadable rules\[0\]\.from, rules\[0\]\.when .*DENY rules that use them are enforced without them/);
+  // A source or an operation with only unreadable fields would match nothing: the whole clause is left out.
+  const empty = convertAuthorizationPolicy(ap({ action: 'DENY', rules: [{ from: [{ source: { namespaces: 'a' } }], to: [{ operation: { ports: 80 } }] }] } as unknown as AuthorizationPolicySpec));
+  t.deepEqual(empty.authorization?.rules, [[]]);
+  // Numbers stay accepted as ports, as before (and as the waypoint accepts them).
+  t.deepEqual(convertAuthorizationPolicy(ap({ rules: [{ to: [{ operation: { ports: [80] } }] }] } as unknown as AuthorizationPolicySpec)).authorization?.rules, [[[{ destinationPorts: [80] }]]]);
+});
+
+test('a rule that is not an object: ALLOW drops it (it used to allow everything), DENY denies everything; rules not a list likewise', (t) => {
+  t.deepEqual(convertAuthorizationPolicy(ap({ rules: [5, 'x'] } as unknown as AuthorizationPolicySpec)).authorization?.rules, []);
+  t.deepEqual(convertAuthorizationPolicy(ap({ action: 'DENY', rules: [5] } as unknown as AuthorizationPolicySpec)).authorization?.rules, [[]]);
+  const notList = convertAuthorizationPolicy(ap({ rules: { from: [] } } as unknown as AuthorizationPolicySpec));
+  t.deepEqual(notList.authorization?.rules, []);
+  t.true(notList.warnings.length > 0);
+  t.deepEqual(convertAuthorizationPolicy(ap({ action: 'DENY', rules: {} } as unknown as AuthorizationPolicySpec)).authorization?.rules, [[]]);
+  // null still reads as an empty rule, as before.
+  t.deepEqual(convertAuthorizationPolicy(ap({ rules: [null] } as unknown as AuthorizationPolicySpec)).authorization?.rules, [[]]);
+});

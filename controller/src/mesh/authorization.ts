@@ -94,64 +94,119 @@ function compact(m: Match): Match {
 
 const nonEmpty = (...xs: (unknown[] | undefined)[]) => xs.some((x) => (x?.length ?? 0) > 0);
 
-function handleRule(action: 'Allow' | 'Deny', rule: AuthorizationRule, ns: string): { clauses: Match[][] | null; l7: string[]; invalid: string[] } {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A list of strings as the spec declares it. Anything else (not a list, an item that is not a string) is named in
+ * `malformed` and read as absent: the caller then fails closed as for a malformed IP block (see `ips`).
+ */
+function strings(v: unknown, path: string, malformed: string[], numbers = false): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string' || (numbers && Number.isInteger(x)))) return v.map(String);
+  malformed.push(path);
+  return undefined;
+}
+
+/** A list of objects (`from`, `to`, `when`); false when it is not one, or one of its items is not an object. */
+function objects(v: unknown, path: string, malformed: string[]): Record<string, unknown>[] | false {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v) && v.every(isObject)) return v;
+  malformed.push(path);
+  return false;
+}
+
+function handleRule(action: 'Allow' | 'Deny', rule: unknown, ns: string, path: string): { clauses: Match[][] | null; l7: string[]; invalid: string[]; malformed: string[] } {
   const l7: string[] = [];
   const invalid: string[] = [];
-  const cidrs = (v: string[] | undefined) => ips(v, invalid);
+  const malformed: string[] = [];
+  if (!isObject(rule)) {
+    malformed.push(path);
+    // Unreadable as a whole: an ALLOW rule is dropped, a DENY rule denies every connection.
+    return { clauses: action === 'Allow' ? null : [], l7, invalid, malformed };
+  }
+  const cidrs = (v: unknown, p: string) => ips(strings(v, p, malformed), invalid);
+  const problems = () => invalid.length + malformed.length;
   const toMatches: Match[] = [];
-  for (const to of rule.to ?? []) {
+  // An operation or a source left with no condition because a field was unreadable would match nothing (ztunnel skips
+  // empty matches), so the whole clause is left out instead: a DENY rule denies more, never less.
+  let anyOperation = false;
+  const tos = objects(rule.to, `${path}.to`, malformed);
+  for (const [i, to] of (tos || []).entries()) {
+    const problemsBefore = problems();
     const op = to.operation ?? {};
-    for (const k of ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const) if (nonEmpty(op[k])) l7.push(k);
-    toMatches.push(compact({ destinationPorts: ports(op.ports), notDestinationPorts: ports(op.notPorts) }));
+    if (!isObject(op)) {
+      malformed.push(`${path}.to[${i}].operation`);
+      anyOperation = true;
+      continue;
+    }
+    for (const k of ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const) if (nonEmpty(op[k] as unknown[] | undefined)) l7.push(k);
+    const m = compact({
+      destinationPorts: ports(strings(op.ports, `${path}.to[${i}].operation.ports`, malformed, true)),
+      notDestinationPorts: ports(strings(op.notPorts, `${path}.to[${i}].operation.notPorts`, malformed, true)),
+    });
+    if (isEmptyMatch(m) && problems() > problemsBefore) anyOperation = true;
+    toMatches.push(m);
   }
   const fromMatches: Match[] = [];
-  // A source left with no condition because its IP list was malformed matches any source (see `ips`); ztunnel skips
-  // empty matches, so the whole `from` clause is left out instead.
   let anySource = false;
-  for (const from of rule.from ?? []) {
-    const invalidBefore = invalid.length;
+  const froms = objects(rule.from, `${path}.from`, malformed);
+  for (const [i, from] of (froms || []).entries()) {
+    const problemsBefore = problems();
     const s = from.source ?? {};
+    const p = `${path}.from[${i}].source`;
+    if (!isObject(s)) {
+      malformed.push(p);
+      anySource = true;
+      continue;
+    }
     for (const k of ['remoteIpBlocks', 'notRemoteIpBlocks', 'requestPrincipals', 'notRequestPrincipals', 'trustDomains', 'notTrustDomains'] as const) {
-      if (nonEmpty(s[k])) l7.push(k);
+      if (nonEmpty(s[k] as unknown[] | undefined)) l7.push(k);
     }
     const m = compact({
-        sourceIps: cidrs(s.ipBlocks),
-        notSourceIps: cidrs(s.notIpBlocks),
-        namespaces: stringMatches(s.namespaces),
-        notNamespaces: stringMatches(s.notNamespaces),
-        serviceAccounts: serviceAccounts(s.serviceAccounts, ns),
-        notServiceAccounts: serviceAccounts(s.notServiceAccounts, ns),
-        principals: stringMatches(s.principals),
-        notPrincipals: stringMatches(s.notPrincipals),
-      });
-    if (isEmptyMatch(m) && invalid.length > invalidBefore) anySource = true;
+      sourceIps: cidrs(s.ipBlocks, `${p}.ipBlocks`),
+      notSourceIps: cidrs(s.notIpBlocks, `${p}.notIpBlocks`),
+      namespaces: stringMatches(strings(s.namespaces, `${p}.namespaces`, malformed)),
+      notNamespaces: stringMatches(strings(s.notNamespaces, `${p}.notNamespaces`, malformed)),
+      serviceAccounts: serviceAccounts(strings(s.serviceAccounts, `${p}.serviceAccounts`, malformed), ns),
+      notServiceAccounts: serviceAccounts(strings(s.notServiceAccounts, `${p}.notServiceAccounts`, malformed), ns),
+      principals: stringMatches(strings(s.principals, `${p}.principals`, malformed)),
+      notPrincipals: stringMatches(strings(s.notPrincipals, `${p}.notPrincipals`, malformed)),
+    });
+    if (isEmptyMatch(m) && problems() > problemsBefore) anySource = true;
     fromMatches.push(m);
   }
   const clauses: Match[][] = [];
-  if (toMatches.length > 0) clauses.push(toMatches);
-  if (fromMatches.length > 0 && !anySource) clauses.push(fromMatches);
-  for (const w of rule.when ?? []) {
-    if (!L4_WHEN_KEYS.has(w.key)) l7.push(w.key);
-    const pick = <T>(key: string, neg: boolean, f: (v: string[] | undefined) => T[]): T[] => (w.key === key ? f(neg ? w.notValues : w.values) : []);
-    const invalidBefore = invalid.length;
+  if (tos && toMatches.length > 0 && !anyOperation) clauses.push(toMatches);
+  if (froms && fromMatches.length > 0 && !anySource) clauses.push(fromMatches);
+  for (const [i, w] of (objects(rule.when, `${path}.when`, malformed) || []).entries()) {
+    const p = `${path}.when[${i}]`;
+    if (typeof w.key !== 'string') {
+      malformed.push(`${p}.key`);
+      continue;
+    }
+    const key = w.key;
+    if (!L4_WHEN_KEYS.has(key)) l7.push(key);
+    const pick = <T>(k: string, neg: boolean, f: (v: string[] | undefined) => T[]): T[] =>
+      key === k ? f(strings(neg ? w.notValues : w.values, `${p}.${neg ? 'notValues' : 'values'}`, malformed)) : [];
+    const problemsBefore = problems();
     const m = compact({
         namespaces: pick('source.namespace', false, stringMatches),
         principals: pick('source.principal', false, stringMatches),
-        sourceIps: pick('source.ip', false, cidrs),
+        sourceIps: pick('source.ip', false, (v) => ips(v, invalid)),
         destinationPorts: pick('destination.port', false, ports),
-        destinationIps: pick('destination.ip', false, cidrs),
+        destinationIps: pick('destination.ip', false, (v) => ips(v, invalid)),
         notNamespaces: pick('source.namespace', true, stringMatches),
         notPrincipals: pick('source.principal', true, stringMatches),
-        notSourceIps: pick('source.ip', true, cidrs),
+        notSourceIps: pick('source.ip', true, (v) => ips(v, invalid)),
         notDestinationPorts: pick('destination.port', true, ports),
-        notDestinationIps: pick('destination.ip', true, cidrs),
+        notDestinationIps: pick('destination.ip', true, (v) => ips(v, invalid)),
       });
-    if (!(isEmptyMatch(m) && invalid.length > invalidBefore)) clauses.push([m]);
+    if (!(isEmptyMatch(m) && problems() > problemsBefore)) clauses.push([m]);
   }
-  // An ALLOW rule with HTTP attributes, or with an IP block that does not parse, cannot be enforced as written: drop
+  // An ALLOW rule with HTTP attributes, or with a field that does not parse, cannot be enforced as written: drop
   // it (fail closed). A DENY rule keeps the rest of its conditions, so it denies at least what was asked.
-  if (action === 'Allow' && (l7.length > 0 || invalid.length > 0)) return { clauses: null, l7, invalid };
-  return { clauses, l7, invalid };
+  if (action === 'Allow' && (l7.length > 0 || invalid.length > 0 || malformed.length > 0)) return { clauses: null, l7, invalid, malformed };
+  return { clauses, l7, invalid, malformed };
 }
 
 function hasEffectiveRules(rules: Match[][][]): boolean {
@@ -194,11 +249,19 @@ export function convertAuthorizationPolicy(
   const rules: Match[][][] = [];
   const l7 = new Set<string>();
   const invalid = new Set<string>();
-  for (const rule of spec.rules ?? []) {
-    const r = handleRule(action, rule ?? {}, namespace);
+  const malformed: string[] = [];
+  const specRules: unknown = spec.rules;
+  if (specRules !== undefined && specRules !== null && !Array.isArray(specRules)) {
+    // Not a list: an ALLOW policy allows nothing, a DENY policy denies every connection.
+    malformed.push('rules');
+    if (action === 'Deny') rules.push([]);
+  }
+  for (const [i, rule] of (Array.isArray(specRules) ? specRules : []).entries()) {
+    const r = handleRule(action, rule ?? {}, namespace, `rules[${i}]`);
     if (r.clauses) rules.push(r.clauses);
     for (const k of r.l7) l7.add(k);
     for (const v of r.invalid) invalid.add(v);
+    malformed.push(...r.malformed);
   }
   const authorization: Authorization = { name, namespace, scope, action, dryRun, rules };
   const warnings: ConversionWarning[] = [];
@@ -214,6 +277,15 @@ export function convertAuthorizationPolicy(
         action === 'Allow'
           ? `invalid IP block ${blocks} (write a.b.c.d/n or an address): the ALLOW rules that use it are omitted. This will be more restrictive than requested.`
           : `invalid IP block ${blocks} (write a.b.c.d/n or an address): the DENY rules that use it are enforced without that IP condition. This will be more restrictive than requested.`,
+    });
+  }
+  if (malformed.length > 0) {
+    warnings.push({
+      reason: 'UnsupportedValue',
+      message:
+        action === 'Allow'
+          ? `unreadable ${malformed.join(', ')} (expected a list of strings or of objects, as the spec declares): the ALLOW rules that use them are omitted. This will be more restrictive than requested.`
+          : `unreadable ${malformed.join(', ')} (expected a list of strings or of objects, as the spec declares): the DENY rules that use them are enforced without them. This will be more restrictive than requested.`,
     });
   }
   return { authorization, warnings };

@@ -10,6 +10,7 @@ import type { MeshConfig } from '../model/types.js';
 import { Backoff } from '../plumbing/backoff.js';
 import { applyMessage, ConfigError, validateEnvelope } from './delta.js';
 import { silentLogger, type XdsLogger } from './log.js';
+import { NdjsonLines } from './ndjson.js';
 import { connectSession, resolveToken, type ControlPlaneTarget } from './transport.js';
 import {
   HEADER_KIND,
@@ -248,37 +249,14 @@ export class ConfigClient<C extends object = MeshConfig> {
 
   #readLines(stream: http2.ClientHttp2Stream, session: http2.ClientHttp2Session): void {
     const max = this.#opts.maxMessageBytes ?? 64 << 20;
-    let buf = '';
-    let skipping = false;
+    const lines = new NdjsonLines(max);
     // Messages are handled one at a time, in order; listeners may be async.
     let chain: Promise<void> = Promise.resolve();
     stream.on('data', (chunk: string) => {
       if (!this.#connected) return;
-      let start = 0;
-      for (;;) {
-        const nl = chunk.indexOf('\n', start);
-        if (nl < 0) break;
-        const piece = chunk.slice(start, nl);
-        start = nl + 1;
-        if (skipping) {
-          skipping = false;
-          continue;
-        }
-        const line = buf + piece;
-        buf = '';
-        if (line.length > max) {
-          chain = chain.then(() => this.#reply(stream, { nack: '', error: `message longer than ${max} bytes` }));
-          continue;
-        }
-        if (line.trim()) chain = chain.then(() => this.#handle(line, stream, session));
-      }
-      if (!skipping) {
-        buf += chunk.slice(start);
-        if (buf.length > max) {
-          buf = '';
-          skipping = true;
-          chain = chain.then(() => this.#reply(stream, { nack: '', error: `message longer than ${max} bytes` }));
-        }
+      for (const ev of lines.push(chunk)) {
+        if ('line' in ev) chain = chain.then(() => this.#handle(ev.line, stream, session));
+        else chain = chain.then(() => this.#reply(stream, { nack: '', error: `message longer than ${max} bytes` }));
       }
     });
   }

@@ -2,6 +2,7 @@ export * from './types.js';
 export { COLLECTIONS, ConfigError, applyMessage, diffConfigs, indexConfig, validateConfig, validateEnvelope, emptyConfig } from './delta.js';
 export type { Delta, IndexedConfig } from './delta.js';
 export { ConfigClient } from './client.js';
+export { NdjsonLines, type NdjsonEvent } from './ndjson.js';
 export type { ConfigClientOptions, ConfigUpdate, UpdateListener, WaypointConfigClient } from './client.js';
 export { CaClient, CaRequestError, sanUris } from './ca-client.js';
 export type { CaClientOptions } from './ca-client.js';

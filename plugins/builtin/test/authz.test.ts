@@ -143,3 +143,33 @@ test('policy changes take effect on the next request (resources version)', async
   env.resources.replace([policy('deny', { targetRef: gwRef, action: 'DENY', rules: [{}] })]);
   t.is((await runPlugin(plugin, req, { env })).status, 403);
 });
+
+// Found by fuzz-authz.test.ts: fields of the wrong JSON type.
+test('a rule that is not an object fails closed (an ALLOW rule of 5 used to allow every request)', async (t) => {
+  const p = policy('a', { targetRef: gwRef, action: 'ALLOW', rules: [5] });
+  const { r, env } = await check([p], {});
+  t.is(r.status, 403);
+  t.like(env.status.get('AuthorizationPolicy', 'default', 'a', 'WaypointAccepted'), { reason: 'Invalid', message: 'a rule must be an object' });
+  t.is((await check([policy('d', { targetRef: gwRef, action: 'DENY', rules: ['x'] })], {})).r.status, 403);
+});
+
+test('a field of the wrong type is reported by name, not as a TypeError, and the rule fails closed', async (t) => {
+  const p = policy('a', { targetRef: gwRef, action: 'ALLOW', rules: [{ from: [{ source: { principals: [5] } }] }] });
+  const { r, env } = await check([p], {});
+  t.is(r.status, 403);
+  t.like(env.status.get('AuthorizationPolicy', 'default', 'a', 'WaypointAccepted'), { reason: 'Invalid', message: 'from[0].source.principals: expected a list of strings' });
+  // Numbers stay accepted as ports, as before.
+  t.is((await check([policy('n', { targetRef: gwRef, action: 'ALLOW', rules: [{ to: [{ operation: { ports: [9080] } }] }] })], {})).r.status, 200);
+});
+
+test('rules that are not a list: ALLOW allows nothing, DENY denies everything (compiling them threw a TypeError)', async (t) => {
+  const allow = await check([policy('a', { targetRef: gwRef, action: 'ALLOW', rules: { from: [] } })], {});
+  t.is(allow.r.status, 403);
+  t.like(allow.env.status.get('AuthorizationPolicy', 'default', 'a', 'WaypointAccepted'), { reason: 'Invalid', message: 'rules: expected a list' });
+  t.is((await check([policy('d', { targetRef: gwRef, action: 'DENY', rules: {} })], {})).r.status, 403);
+});
+
+test('targetRefs that are not a list, or hold a non-object, attach nothing (they threw a TypeError)', async (t) => {
+  t.is((await check([policy('a', { targetRefs: 'x', action: 'DENY', rules: [{}] }), policy('b', { targetRefs: [null, 5], action: 'DENY', rules: [{}] })], {})).r.status, 200);
+  t.is((await check([policy('c', { targetRefs: [null, gwRef], action: 'DENY', rules: [{}] })], {})).r.status, 403);
+});

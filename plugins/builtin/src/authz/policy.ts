@@ -161,8 +161,43 @@ function compileCondition(w: Condition): Pred {
   return field(get, anyNone(w.values, w.notValues, (p) => istioStringMatch(p)))!;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const SOURCE_LISTS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const;
+const OPERATION_LISTS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
+
+function listOf(v: unknown, path: string, what: 'strings' | 'objects' | 'ports'): unknown[] {
+  if (v === undefined || v === null) return [];
+  const ok = (x: unknown) => (what === 'objects' ? isObject(x) : typeof x === 'string' || (what === 'ports' && Number.isInteger(x)));
+  if (!Array.isArray(v) || !v.every(ok)) throw new Error(`${path}: expected a list of ${what === 'ports' ? 'strings' : what}`);
+  return v;
+}
+
+/** Throws an Error naming the first field that is not of the type the spec declares (the rule then fails closed). */
+function checkRule(r: unknown): asserts r is Rule {
+  if (!isObject(r)) throw new Error('a rule must be an object');
+  for (const [i, f] of listOf(r.from, 'from', 'objects').entries()) {
+    const s = (f as Record<string, unknown>).source;
+    if (s === undefined || s === null) continue;
+    if (!isObject(s)) throw new Error(`from[${i}].source: expected an object`);
+    for (const k of SOURCE_LISTS) listOf(s[k], `from[${i}].source.${k}`, 'strings');
+  }
+  for (const [i, t] of listOf(r.to, 'to', 'objects').entries()) {
+    const o = (t as Record<string, unknown>).operation;
+    if (o === undefined || o === null) continue;
+    if (!isObject(o)) throw new Error(`to[${i}].operation: expected an object`);
+    for (const k of OPERATION_LISTS) listOf(o[k], `to[${i}].operation.${k}`, 'strings');
+    for (const k of ['ports', 'notPorts'] as const) listOf(o[k], `to[${i}].operation.${k}`, 'ports');
+  }
+  for (const [i, w] of listOf(r.when, 'when', 'objects').entries()) {
+    const c = w as Record<string, unknown>;
+    if (typeof c.key !== 'string') throw new Error(`when[${i}].key: expected a string`);
+    for (const k of ['values', 'notValues'] as const) listOf(c[k], `when[${i}].${k}`, 'strings');
+  }
+}
+
 /** A rule: (any from) AND (any to) AND (all when). A missing or empty list matches anything. */
 export function compileRule(r: Rule, policyNs: string): Pred {
+  checkRule(r);
   const from = (r.from ?? []).map((f) => compileSource(f.source ?? {}, policyNs));
   const to = (r.to ?? []).map((t) => compileOperation(t.operation ?? {}));
   const when = (r.when ?? []).map(compileCondition);
@@ -188,12 +223,19 @@ export interface CompiledPolicy {
  */
 export function compilePolicyRules(rules: Rule[] | undefined, action: Action, policyNs: string, problems: string[]): Pred {
   const preds: Pred[] = [];
-  for (const r of rules ?? []) {
+  const failClosed = () => {
+    if (action === 'DENY' || action === 'CUSTOM') preds.push(() => true);
+  };
+  if (rules !== undefined && rules !== null && !Array.isArray(rules)) {
+    problems.push('rules: expected a list');
+    failClosed();
+  }
+  for (const r of Array.isArray(rules) ? rules : []) {
     try {
       preds.push(compileRule(r ?? {}, policyNs));
     } catch (err) {
       problems.push((err as Error).message);
-      if (action === 'DENY' || action === 'CUSTOM') preds.push(() => true);
+      failClosed();
     }
   }
   if (preds.length === 0) return () => false;

@@ -26,7 +26,9 @@ export function attachment(
   namespace: string,
   waypoint: WaypointIdentity,
 ): ((ctx: RequestContext) => boolean) | undefined {
-  const refs = [...(spec?.targetRef ? [spec.targetRef] : []), ...(spec?.targetRefs ?? [])];
+  // A reference that is not an object (or a targetRefs that is not a list) attaches to nothing.
+  const listed: unknown[] = Array.isArray(spec?.targetRefs) ? spec.targetRefs : [];
+  const refs = [spec?.targetRef, ...listed].filter((r): r is TargetRef => typeof r === 'object' && r !== null && !Array.isArray(r));
   if (refs.length === 0) return undefined;
   let all = false;
   const services = new Set<string>();

@@ -10,6 +10,7 @@
 import type { K8sObject, MeshStateReader, RequestContext, WaypointIdentity } from '@ambit/plugin-sdk';
 import { parseDuration } from '../common/strings.js';
 import { fromMap, fullRegex, type HeaderOps, type MatchResult, type RouteAction, type RouteEntry, type WeightedBackend } from './types.js';
+import { checkHTTPRouteSpec } from './shape.js';
 
 const GW_GROUP = 'gateway.networking.k8s.io';
 
@@ -291,6 +292,7 @@ export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: 
   const ranked: Ranked[] = [];
   let order = 0;
   for (const route of routes) {
+    checkHTTPRouteSpec(route.spec);
     const parents = routeParents(route, waypoint);
     if (parents.length === 0) continue;
     const namespace = route.metadata.namespace ?? 'default';

@@ -5,6 +5,7 @@ import type { Backend, K8sObject, RequestContext } from '@ambit/plugin-sdk';
 import { parseDuration } from '../common/strings.js';
 import type { LbPolicy } from './lb.js';
 import { fromMap, fullRegex, type HeaderOps, type MatchResult, type RouteAction, type RouteEntry } from './types.js';
+import { checkVirtualServiceRoute } from './shape.js';
 
 export type StringMatch = { exact?: string; prefix?: string; regex?: string };
 
@@ -163,6 +164,7 @@ export interface VsCompileEnv {
 }
 
 export function compileVirtualServiceRoute(vs: K8sObject<VirtualServiceSpec>, r: HTTPRoute, env: VsCompileEnv, idx: number): RouteEntry {
+  checkVirtualServiceRoute(r, `http[${idx}]`);
   const ns = vs.metadata.namespace ?? 'default';
   const matches = (r.match?.length ? r.match : [{}]).map((m) => compileMatch(m, env.labelsOf));
   const action: RouteAction = { backends: [], emptyStatus: 500 };

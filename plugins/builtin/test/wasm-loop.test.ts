@@ -204,20 +204,22 @@ test('a wasm filter that loops forever fails only its own request (503 PF); the 
     t.is(r.body, 'plugin default/spin failed');
     t.false(r.forwarded);
     if (r.status !== 503) return; // the module blocked this process: the `x-spin` case would hang it
+    // the plugin's status says why
+    t.is(s.active()?.reason, 'Degraded');
+    t.regex(s.active()?.message ?? '', /onRequest ran for more than 1000ms: its wasm VM was stopped and re-created/);
 
-    // later requests through the same filter work: a new instance of the module serves them
+    // later requests through the same filter work: a new instance of the module serves them (one arriving
+    // while it starts may spend its budget waiting on a loaded machine)
     let again = await s.run();
     for (let i = 0; i < 10 && again.status !== 200; i++) again = await s.run();
     t.is(again.status, 200, `${again.body}\n${s.env.logger.lines.join('\n')}`);
     t.is(again.requestHeaders['x-wasm-ok'], '1');
   }
 
-  // a log line, a metric and the plugin's status say which filter was stopped and why
+  // a log line and a metric say which filter was stopped and why
   const stopped = s.env.logger.lines.filter((l) => l.includes('wasm filter stopped'));
   t.is(stopped.length, 2, s.env.logger.lines.join('\n'));
   t.true(stopped.every((l) => l.includes('default/spin') && l.includes('onRequest')), stopped.join('\n'));
   t.is(s.env.metrics.get('ambit_wasm_filter_stopped_total', { plugin: 'default/spin', reason: 'deadline' }), 2);
-  t.is(s.active()?.reason, 'Degraded');
-  t.regex(s.active()?.message ?? '', /onRequest ran for more than 1000ms: its wasm VM was stopped and re-created/);
   await s.manager.close();
 });

@@ -5,6 +5,8 @@
 // proxy_on_delete (onLog). Every import a module declares is provided; those not implemented return
 // Unimplemented (12). Bodies, trailers, HTTP/gRPC callouts and shared queues are not supported. A trap fails the
 // hook (the chain applies failStrategy) and the VM is re-created for the next request.
+// WaypointPlugins run this host in a worker thread of their own (./wasm-isolate.ts), where a call that loops
+// past the plugin's timeout is stopped and the VM re-created.
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

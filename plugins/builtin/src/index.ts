@@ -16,3 +16,4 @@ export * from './filters/manager.js';
 export * from './filters/policy.js';
 export { SandboxedPlugin, PluginBlockedError, type SandboxOptions } from './filters/sandbox/host.js';
 export * from './filters/wasm.js';
+export { IsolatedWasmFilter, type IsolatedWasmOptions } from './filters/wasm-isolate.js';

@@ -2,7 +2,8 @@
 // this waypoint (targetRefs as Istio's WasmPlugin) the trust rules are checked first (./policy.ts): the
 // plugin's namespace is this waypoint's, the root namespace, or one the waypoint's owner accepts; the package
 // (or wasm module) carries an integrity hash; the administrator's allow-list names the package and its source.
-// Then the package is installed by the loader and run in a sandboxed process of its own (./sandbox/host.ts),
+// Then the package is installed by the loader and run in a sandboxed process of its own (./sandbox/host.ts), or
+// the wasm module instantiated in a worker thread of its own (./wasm-isolate.ts),
 // bound with the resource's phase, priority, failStrategy, timeout (also the hook's budget) and pluginConfig.
 // A new version replaces the old binding only once it has loaded, so no request fails during a swap; versions
 // no longer referenced are removed. A refused plugin stops serving at once. Status goes to `onStatus`:
@@ -11,6 +12,7 @@
 
 import {
   isPhase,
+  METRICS,
   type DependencyContainer,
   type FailStrategy,
   type K8sObject,
@@ -27,7 +29,8 @@ import { parseDuration } from '../common/strings.js';
 import { PluginLoadError, type PackageLoader, type PackageRef } from './loader.js';
 import { namespaceAllowed, PLUGIN_NAMESPACES_ANNOTATION, refusePackage, refuseWasm, type PluginPolicy } from './policy.js';
 import { SandboxedPlugin } from './sandbox/host.js';
-import { loadWasmModule, WasmHttpFilter } from './wasm.js';
+import { loadWasmModule } from './wasm.js';
+import { IsolatedWasmFilter } from './wasm-isolate.js';
 
 export const WAYPOINT_PLUGIN_GROUP = 'extensions.ambit.dev';
 export const WAYPOINT_PLUGIN_KIND = 'WaypointPlugin';
@@ -172,14 +175,21 @@ export class WaypointPluginManager {
               throw new PluginLoadError(err.reason === 'IntegrityMismatch' ? 'IntegrityMismatch' : 'FetchFailed', err.message);
             });
             const cfg = spec.pluginConfig;
-            plugin = await WasmHttpFilter.create({
+            // The VM runs in a worker thread: a call that overruns the timeout is stopped there (503 PF per
+            // failStrategy) and the module re-instantiated, while the waypoint keeps serving.
+            const filter = await IsolatedWasmFilter.create({
               name: `${ref.namespace}/${ref.name}`,
               module,
               configuration: cfg === undefined ? '' : typeof cfg === 'string' ? cfg : JSON.stringify(cfg),
               logger: this.opts.logger,
+              budgetMs: timeoutMs,
+              metrics: this.opts.container.isRegistered(METRICS, true) ? this.opts.container.resolve(METRICS) : undefined,
+              onRestart: (why) => status('True', 'Degraded', `${why} (${entry.failures} failures)`),
             }).catch((err: Error) => {
               throw new PluginLoadError('ImportFailed', `wasm module failed to start: ${err.message}`);
             });
+            plugin = filter;
+            close = () => filter.close();
           }
           if (gen !== this.#generation) {
             await close?.(); // a newer sync owns the result

@@ -5,6 +5,8 @@
 // proxy_on_delete (onLog). Every import a module declares is provided; those not implemented return
 // Unimplemented (12). Bodies, trailers, HTTP/gRPC callouts and shared queues are not supported. A trap fails the
 // hook (the chain applies failStrategy) and the VM is re-created for the next request.
+// WaypointPlugins run this host in a worker thread of their own (./wasm-isolate.ts), where a call that loops
+// past the plugin's timeout is stopped and the VM re-created.
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -31,6 +33,11 @@ export interface WasmFilterOptions {
   configuration?: string;
   vmConfiguration?: string;
   logger: Logger;
+  /**
+   * What identifies a request across its hooks (default: its context object). A host that rebuilds the
+   * context for every hook (./wasm-isolate.ts) gives one object per request.
+   */
+  requestKey?(ctx: RequestContext): object;
 }
 
 export async function loadWasmModule(src: { path?: string; url?: string; sha256?: string }, fetcher: typeof fetch = fetch): Promise<WebAssembly.Module> {
@@ -62,7 +69,7 @@ export class WasmHttpFilter implements Plugin {
   #nextId = 2;
   #broken = false;
   readonly #cur: Current = {};
-  readonly #ids = new WeakMap<RequestContext, number>();
+  readonly #ids = new WeakMap<object, number>();
   #tick?: NodeJS.Timeout;
 
   private constructor(private readonly opts: WasmFilterOptions) {
@@ -112,10 +119,14 @@ export class WasmHttpFilter implements Plugin {
     }
   }
 
+  #key(ctx: RequestContext): object {
+    return this.opts.requestKey?.(ctx) ?? ctx;
+  }
+
   async onRequest(ctx: RequestContext): Promise<void> {
     await this.#ready();
     const id = this.#nextId++;
-    this.#ids.set(ctx, id);
+    this.#ids.set(this.#key(ctx), id);
     this.#cur.ctx = ctx;
     try {
       this.#call('proxy_on_context_create', id, this.#rootId);
@@ -128,7 +139,7 @@ export class WasmHttpFilter implements Plugin {
   }
 
   onResponse(ctx: RequestContext): void {
-    const id = this.#ids.get(ctx);
+    const id = this.#ids.get(this.#key(ctx));
     if (id === undefined || this.#broken) return;
     this.#cur.ctx = ctx;
     try {
@@ -139,7 +150,8 @@ export class WasmHttpFilter implements Plugin {
   }
 
   onLog(ctx: RequestContext): void {
-    const id = this.#ids.get(ctx);
+    const key = this.#key(ctx);
+    const id = this.#ids.get(key);
     if (id === undefined || this.#broken) return;
     this.#cur.ctx = ctx;
     try {
@@ -148,7 +160,7 @@ export class WasmHttpFilter implements Plugin {
       this.#call('proxy_on_delete', id);
     } finally {
       this.#cur.ctx = undefined;
-      this.#ids.delete(ctx);
+      this.#ids.delete(key);
     }
   }
 

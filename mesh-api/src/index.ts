@@ -48,3 +48,4 @@ export { SessionPool, poolKeyString, type PoolKey, type PoolOptions } from './po
 export { logger, setLogSink, setLogLevel, levelEnabled, type Logger, type Level, type LogSink } from './log.js';
 export * from './config-stream/index.js';
 export * from './plumbing/index.js';
+export * from './routes/index.js';

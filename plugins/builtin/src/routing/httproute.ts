@@ -10,7 +10,7 @@
 import type { K8sObject, MeshStateReader, RequestContext, WaypointIdentity } from '@ambit/plugin-sdk';
 import { parseDuration } from '../common/strings.js';
 import { fromMap, fullRegex, type HeaderOps, type MatchResult, type RouteAction, type RouteEntry, type WeightedBackend } from './types.js';
-import { checkHTTPRouteSpec } from './shape.js';
+import { checkHTTPRouteSpec } from '@ambit/mesh-api/routes';
 
 const GW_GROUP = 'gateway.networking.k8s.io';
 

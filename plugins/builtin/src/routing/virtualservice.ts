@@ -5,7 +5,7 @@ import type { Backend, K8sObject, RequestContext } from '@ambit/plugin-sdk';
 import { parseDuration } from '../common/strings.js';
 import type { LbPolicy } from './lb.js';
 import { fromMap, fullRegex, type HeaderOps, type MatchResult, type RouteAction, type RouteEntry } from './types.js';
-import { checkVirtualServiceRoute } from './shape.js';
+import { checkVirtualServiceRoute } from '@ambit/mesh-api/routes';
 
 export type StringMatch = { exact?: string; prefix?: string; regex?: string };
 

@@ -1,7 +1,21 @@
-// The JSON types the route compilers read, checked before they compile: a field of another type is refused with an
-// Error naming it (`rules[0].matches[1].headers[0].name: expected a string`), never a TypeError further in.
-// Fields the compilers do not read are not checked. An absent field (undefined or null) is allowed, unless in `req`;
-// an absent list item or map value is not.
+// The JSON types the waypoint's route compilers read (HTTPRoute, GRPCRoute, VirtualService), checked before they
+// compile: a field of another type is refused with a RouteShapeError naming it
+// (`spec.rules[0].matches[1].headers[0].name: expected a string`), never a TypeError further in; so is a regular
+// expression the waypoint cannot compile. Fields the compilers do not read are not checked. An absent field
+// (undefined or null) is allowed, unless in `req`; an absent list item or map value is not.
+// Pure and dependency-free: the waypoint (plugins/builtin routing) refuses such a route, and the controller, which
+// has the same object, reports it (`Accepted` False, `UnsupportedValue`), from this one definition.
+
+/** A route refused: `field` is the path of the offending field, `reason` what is wrong with it. */
+export class RouteShapeError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'RouteShapeError';
+  }
+}
 
 type Shape =
   | 'string'
@@ -10,14 +24,14 @@ type Shape =
   | 'bool'
   | { list: Shape }
   | { map: Shape }
-  | { obj: Record<string, Shape>; req?: string[] };
+  | { obj: Record<string, Shape>; req?: string[]; test?: (o: Record<string, unknown>, path: string) => void };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function check(v: unknown, s: Shape, path: string): void {
   if (v === undefined || v === null) return;
   const fail = (what: string): never => {
-    throw new Error(`${path}: expected ${what}`);
+    throw new RouteShapeError(path, `expected ${what}`);
   };
   if (s === 'string') return void (typeof v === 'string' || fail('a string'));
   if (s === 'int') return void (Number.isInteger(v) || fail('an integer'));
@@ -26,7 +40,7 @@ function check(v: unknown, s: Shape, path: string): void {
   if ('list' in s) {
     if (!Array.isArray(v)) fail('a list');
     (v as unknown[]).forEach((x, i) => {
-      if (x === undefined || x === null) throw new Error(`${path}[${i}]: expected a value`);
+      if (x === undefined || x === null) throw new RouteShapeError(`${path}[${i}]`, 'expected a value');
       check(x, s.list, `${path}[${i}]`);
     });
     return;
@@ -40,12 +54,30 @@ function check(v: unknown, s: Shape, path: string): void {
     }
     return;
   }
-  for (const r of s.req ?? []) if (o[r] === undefined || o[r] === null) throw new Error(`${path}.${r}: required`);
+  for (const r of s.req ?? []) if (o[r] === undefined || o[r] === null) throw new RouteShapeError(`${path}.${r}`, 'required');
   for (const [k, fs] of Object.entries(s.obj)) check(o[k], fs, `${path}.${k}`);
+  s.test?.(o, path);
 }
+
+/** A regular expression as the waypoint compiles it (RE2-style full match, `^(?:re)$`), else refused by field. */
+function checkRegex(re: unknown, path: string): void {
+  if (typeof re !== 'string') return;
+  try {
+    new RegExp(`^(?:${re})$`);
+  } catch (err) {
+    throw new RouteShapeError(path, `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+  }
+}
+/** An object whose `field` is a regular expression when its `type` is RegularExpression (Gateway API matches). */
+const regexWhenTyped =
+  (field: string) =>
+  (o: Record<string, unknown>, path: string): void => {
+    if (o.type === 'RegularExpression') checkRegex(o[field], `${path}.${field}`);
+  };
 
 // ---- Gateway API HTTPRoute ----
 const nameValue: Shape = { obj: { name: 'string', value: 'string' }, req: ['name'] };
+const headerMatch: Shape = { obj: { type: 'string', name: 'string', value: 'string' }, req: ['name'], test: regexWhenTyped('value') };
 const headerModifier: Shape = { obj: { set: { list: nameValue }, add: { list: nameValue }, remove: { list: 'string' } } };
 const pathModifier: Shape = { obj: { type: 'string', replaceFullPath: 'string', replacePrefixMatch: 'string' } };
 const backendFields = { group: 'string', kind: 'string', name: 'string', namespace: 'string', port: 'int', weight: 'int' } as const;
@@ -60,14 +92,17 @@ const httpRouteFilter: Shape = {
     requestMirror: { obj: { backendRef: { obj: backendFields }, percent: 'number', fraction: { obj: { numerator: 'number', denominator: 'number' }, req: ['numerator'] } }, req: ['backendRef'] },
   },
 };
+const parentRefs: Shape = { list: { obj: { group: 'string', kind: 'string', name: 'string', namespace: 'string', port: 'int' } } };
 const httpRouteSpec: Shape = {
   obj: {
-    parentRefs: { list: { obj: { group: 'string', kind: 'string', name: 'string', namespace: 'string', port: 'int' } } },
+    parentRefs,
     hostnames: { list: 'string' },
     rules: {
       list: {
         obj: {
-          matches: { list: { obj: { path: { obj: { type: 'string', value: 'string' } }, headers: { list: nameValue }, queryParams: { list: nameValue }, method: 'string' } } },
+          matches: {
+            list: { obj: { path: { obj: { type: 'string', value: 'string' }, test: regexWhenTyped('value') }, headers: { list: headerMatch }, queryParams: { list: headerMatch }, method: 'string' } },
+          },
           filters: { list: httpRouteFilter },
           backendRefs: { list: { obj: { ...backendFields, filters: { list: backendFilter } } } },
           timeouts: { obj: { request: 'string', backendRequest: 'string' } },
@@ -78,13 +113,42 @@ const httpRouteSpec: Shape = {
   },
 };
 
-/** Throws an Error naming the first field of `spec` (an HTTPRoute's) that is not of the type the compiler reads. */
+/** Throws a RouteShapeError naming the first field of `spec` (an HTTPRoute's) that the waypoint cannot compile. */
 export function checkHTTPRouteSpec(spec: unknown): void {
   check(spec, httpRouteSpec, 'spec');
 }
 
+// ---- Gateway API GRPCRoute (before the waypoint turns it into an HTTPRoute) ----
+const grpcMethodMatch: Shape = {
+  obj: { type: 'string', service: 'string', method: 'string' },
+  // A RegularExpression match becomes one path expression `/(?:service)/(?:method)`.
+  test: (o, path) => {
+    if (o.type === 'RegularExpression' && (o.service || o.method)) checkRegex(`/(?:${(o.service as string) || '[^/]+'})/(?:${(o.method as string) || '[^/]+'})`, path);
+  },
+};
+const grpcRouteSpec: Shape = {
+  obj: {
+    parentRefs,
+    hostnames: { list: 'string' },
+    rules: {
+      list: {
+        obj: {
+          matches: { list: { obj: { method: grpcMethodMatch, headers: { list: headerMatch } } } },
+          filters: { list: httpRouteFilter },
+          backendRefs: { list: { obj: { ...backendFields, filters: { list: backendFilter } } } },
+        },
+      },
+    },
+  },
+};
+
+/** Throws a RouteShapeError naming the first field of `spec` (a GRPCRoute's) that the waypoint cannot compile. */
+export function checkGRPCRouteSpec(spec: unknown): void {
+  check(spec, grpcRouteSpec, 'spec');
+}
+
 // ---- Istio VirtualService http route ----
-const stringMatch: Shape = { obj: { exact: 'string', prefix: 'string', regex: 'string' } };
+const stringMatch: Shape = { obj: { exact: 'string', prefix: 'string', regex: 'string' }, test: (o, path) => checkRegex(o.regex, `${path}.regex`) };
 const headerOps: Shape = { obj: { set: { map: 'string' }, add: { map: 'string' }, remove: { list: 'string' } } };
 const headers: Shape = { obj: { request: headerOps, response: headerOps } };
 const destination: Shape = { obj: { host: 'string', subset: 'string', port: { obj: { number: 'int' } } }, req: ['host'] };
@@ -123,8 +187,15 @@ const vsHttpRoute: Shape = {
   },
 };
 
-/** Throws an Error naming the first field of a VirtualService's http route that is not of the type the compiler reads. */
+/** Throws a RouteShapeError naming the first field of a VirtualService's http route that the waypoint cannot compile. */
 export function checkVirtualServiceRoute(r: unknown, path: string): void {
-  if (!isObject(r)) throw new Error(`${path}: expected an object`);
+  if (!isObject(r)) throw new RouteShapeError(path, 'expected an object');
   check(r, vsHttpRoute, path);
+}
+
+const virtualServiceSpec: Shape = { obj: { hosts: { list: 'string' }, gateways: { list: 'string' }, http: { list: vsHttpRoute } } };
+
+/** Throws a RouteShapeError naming the first field of `spec` (a VirtualService's) that the waypoint cannot compile. */
+export function checkVirtualServiceSpec(spec: unknown): void {
+  check(spec, virtualServiceSpec, 'spec');
 }

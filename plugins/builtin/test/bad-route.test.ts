@@ -51,7 +51,7 @@ test('HTTPRoute: a header match with no name is left out alone; the good route r
     t.is(d.status, 200);
     t.is(d.route?.name, 'default', 'the bad route is not applied: the Service itself');
     t.is(d.route?.backend.service?.name, 'ratings');
-    t.is(d.route?.backend.endpoint?.address, '10.244.0.15:9080');
+    t.is(d.route?.backend.endpoint?.address, '10.244.0.15');
   }
   const w = warnings('HTTPRoute default/ratings-bad');
   t.is(w.length, 1, e.logger.lines.join('\n'));

@@ -118,18 +118,14 @@ function exercise(entries: RouteEntry[], ctx: RequestContext): void {
   }
 }
 
-test('HTTPRoute: arbitrary specs compile or are refused with one clear Error; compiled matchers never throw', (t) => {
+test('HTTPRoute: arbitrary specs compile or are refused, each alone, with one clear Error; compiled matchers never throw', (t) => {
   let compiled = 0;
   fc.assert(
     fc.property(fc.array(loose(httpRouteSpec), { minLength: 1, maxLength: 3 }), fc.array(request, { minLength: 1, maxLength: 3 }), (specs, reqs) => {
-      let out;
-      try {
-        out = compileHTTPRoutes(specs.map((s, i) => httpRoute(s, `r${i}`)), env.waypoint, { mesh: env.mesh, granted: () => false, domain: 'cluster.local' });
-      } catch (err) {
-        expectClearError(err);
-        return;
-      }
-      compiled++;
+      // Never throws: a route that cannot be compiled is in `refused`, the others compile.
+      const out = compileHTTPRoutes(specs.map((s, i) => httpRoute(s, `r${i}`)), env.waypoint, { mesh: env.mesh, granted: () => false, domain: 'cluster.local' });
+      for (const r of out.refused) expectClearError(r.error);
+      if (out.refused.length < specs.length) compiled++;
       const entries = [...out.gateway, ...[...out.byService.values()].flat().map((s) => s.entry)];
       for (const r of reqs) exercise(entries, fakeContext(r, env));
     }),

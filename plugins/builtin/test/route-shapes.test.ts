@@ -1,5 +1,6 @@
 // Route specs with fields of the wrong JSON type, as fuzz-routes.test.ts found them: each used to throw a TypeError
-// from deep in the compiler; now the compiler refuses the spec with an Error naming the field.
+// from deep in the compiler; now the compiler refuses the spec with an Error naming the field (compileHTTPRoutes
+// leaves such a route out, with that Error in `refused`).
 import test from 'ava';
 import type { K8sObject } from '@ambit/plugin-sdk';
 import { createTestEnv } from '@ambit/plugin-sdk/testing';
@@ -7,12 +8,18 @@ import { compileHTTPRoutes, type HTTPRouteSpec } from '../src/routing/httproute.
 import { compileVirtualServiceRoute, type HTTPRoute, type VirtualServiceSpec } from '../src/routing/virtualservice.js';
 
 const env = createTestEnv({ waypoint: { name: 'waypoint', namespace: 'mesh' } });
-const compile = (spec: unknown) =>
+const compileAll = (spec: unknown) =>
   compileHTTPRoutes([{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'mesh' }, spec: spec as HTTPRouteSpec }], env.waypoint, {
     mesh: env.mesh,
     granted: () => false,
     domain: 'cluster.local',
   });
+/** The route compiled, or the Error it was refused with (thrown here; compileHTTPRoutes itself never throws). */
+const compile = (spec: unknown) => {
+  const out = compileAll(spec);
+  if (out.refused.length) throw out.refused[0]!.error;
+  return out;
+};
 const vs: K8sObject<VirtualServiceSpec> = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'mesh' }, spec: {} };
 const compileVs = (r: unknown) => compileVirtualServiceRoute(vs, r as HTTPRoute, { domain: 'cluster.local', backend: () => undefined, labelsOf: () => ({}) }, 0);
 const svcParent = [{ group: '', kind: 'Service', name: 'echo' }];

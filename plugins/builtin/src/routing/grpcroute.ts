@@ -12,7 +12,8 @@
 // match, then the most header matches, then the oldest route.
 
 import type { K8sObject, RequestContext, WaypointIdentity } from '@ambit/plugin-sdk';
-import { compileHTTPRoutes, type BackendRef, type CompileEnv, type CompiledHTTPRoutes, type HTTPHeaderMatch, type HTTPRouteFilter, type HTTPRouteMatch, type HTTPRouteSpec, type ParentRef } from './httproute.js';
+import { checkGRPCRouteSpec } from '@ambit/mesh-api/routes';
+import { compileHTTPRoutes, objectName, type BackendRef, type CompileEnv, type CompiledHTTPRoutes, type HTTPHeaderMatch, type HTTPRouteFilter, type HTTPRouteMatch, type HTTPRouteSpec, type ParentRef, type RefusedRoute } from './httproute.js';
 
 export interface GRPCMethodMatch {
   type?: 'Exact' | 'RegularExpression';
@@ -73,8 +74,21 @@ export function grpcRouteToHTTP(route: K8sObject<GRPCRouteSpec>): K8sObject<HTTP
   };
 }
 
+/** GRPCRoutes in HTTPRoute form; one that cannot be compiled (its spec checked as a GRPCRoute's first) is left out alone. */
 export function compileGRPCRoutes(routes: K8sObject<GRPCRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv): CompiledHTTPRoutes {
-  return compileHTTPRoutes(routes.map(grpcRouteToHTTP), waypoint, env, 'GRPCRoute');
+  const refused: RefusedRoute[] = [];
+  const ok: Array<K8sObject<HTTPRouteSpec>> = [];
+  for (const route of routes) {
+    try {
+      checkGRPCRouteSpec(route.spec);
+      ok.push(grpcRouteToHTTP(route));
+    } catch (err) {
+      refused.push({ object: objectName('GRPCRoute', route), error: err instanceof Error ? err : new Error(String(err)) });
+    }
+  }
+  const out = compileHTTPRoutes(ok, waypoint, env, 'GRPCRoute');
+  out.refused.unshift(...refused);
+  return out;
 }
 
 /** A gRPC request: content-type application/grpc, or application/grpc+<codec>. */

@@ -284,17 +284,41 @@ export interface CompiledHTTPRoutes {
   byService: Map<string, ServiceRouteEntry[]>;
   /** Rules attached to the waypoint Gateway itself. */
   gateway: RouteEntry[];
+  /** Routes left out because they cannot be compiled (each alone: the others compile as if it did not exist). */
+  refused: RefusedRoute[];
+}
+
+/** A route the waypoint cannot compile, and why (a RouteShapeError names the field). */
+export interface RefusedRoute {
+  /** `<kind> <namespace>/<name>`. */
+  object: string;
+  error: Error;
+}
+
+/** `<kind> <namespace>/<name>` of a route, as logs name it. */
+export function objectName(kind: string, route: K8sObject): string {
+  return `${kind} ${route.metadata.namespace ?? 'default'}/${route.metadata.name}`;
 }
 
 /** `kind` names the rules (`<kind>/ns/name`): GRPCRoutes compile here too, once in HTTPRoute form (./grpcroute). */
 export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv, kind = 'HTTPRoute'): CompiledHTTPRoutes {
   type Ranked = { entry: RouteEntry; rank: number[]; order: number; parent: Parent; namespace: string };
   const ranked: Ranked[] = [];
+  const refused: RefusedRoute[] = [];
   let order = 0;
   for (const route of routes) {
+    // A route that cannot be compiled is left out alone (its Services get their other routes or default routing).
+    try {
+      ranked.push(...compileRoute(route));
+    } catch (err) {
+      refused.push({ object: objectName(kind, route), error: err instanceof Error ? err : new Error(String(err)) });
+    }
+  }
+  function compileRoute(route: K8sObject<HTTPRouteSpec>): Ranked[] {
+    const ranked: Ranked[] = [];
     checkHTTPRouteSpec(route.spec);
     const parents = routeParents(route, waypoint);
-    if (parents.length === 0) continue;
+    if (parents.length === 0) return ranked;
     const namespace = route.metadata.namespace ?? 'default';
     const name = `${kind}/${namespace}/${route.metadata.name}`;
     const hosts = hostnameMatcher(route.spec?.hostnames);
@@ -319,13 +343,14 @@ export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: 
         }
       }
     }
+    return ranked;
   }
   // routes arrive oldest first (ResourceReader order), so `order` breaks ties as the spec asks.
   ranked.sort((a, b) => {
     for (let i = 0; i < a.rank.length; i++) if (a.rank[i] !== b.rank[i]) return b.rank[i]! - a.rank[i]!;
     return a.order - b.order;
   });
-  const out: CompiledHTTPRoutes = { byService: new Map(), gateway: [] };
+  const out: CompiledHTTPRoutes = { byService: new Map(), gateway: [], refused };
   for (const r of ranked) {
     if (r.parent.kind === 'gateway') out.gateway.push(r.entry);
     else {

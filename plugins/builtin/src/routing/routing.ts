@@ -7,6 +7,9 @@
 //      HTTPRoutes whose parentRef is this waypoint;
 //   2. else VirtualServices whose hosts include the service;
 //   3. else the default route: the destination service itself (or, for a pod address, that address).
+// A route that cannot be compiled (a field of the wrong type, an invalid regular expression) is left out alone: the
+// others compile as if it did not exist, and its Services get their other routes or default routing. Each table
+// build (a new config version) logs one warning per such route, naming the object, the field and the reason.
 // Routes exist but none matches -> 404 (Envoy `NR`). The backend service's endpoint is chosen here, through the
 // mesh state, with DestinationRule subsets (workload labels) and load balancer (default LEAST_REQUEST).
 
@@ -32,7 +35,8 @@ import {
   type WaypointIdentity,
 } from '@ambit/plugin-sdk';
 import { compileGRPCRoutes, isGrpcRequest, type GRPCRouteSpec } from './grpcroute.js';
-import { compileHTTPRoutes, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec } from './httproute.js';
+import { checkVirtualServiceSpec, RouteShapeError } from '@ambit/mesh-api/routes';
+import { compileHTTPRoutes, objectName, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec, type RefusedRoute } from './httproute.js';
 import { LoadBalancer, type LbPolicy } from './lb.js';
 import { applyRequestOps, applyResponseOps, type MatchResult, type RouteEntry } from './types.js';
 import {
@@ -130,17 +134,31 @@ export class RoutingPlugin implements Plugin {
       return b;
     };
     const vs: Table['vs'] = [];
+    const refused: RefusedRoute[] = [...http.refused, ...grpc.refused];
     for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
-      const spec = o.spec ?? {};
-      if (spec.gateways?.length && !spec.gateways.includes('mesh')) continue;
-      const ns = o.metadata.namespace ?? 'default';
-      const hosts = (spec.hosts ?? []).map((h) => expandHost(h, ns, this.domain));
-      const rules = (spec.http ?? []).map((r, i) =>
-        compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend, labelsOf: (ctx) => (ctx.source.workload ? workloadLabels(ctx.source.workload) : {}) }, i),
-      );
-      vs.push({ hosts, rules });
+      try {
+        checkVirtualServiceSpec(o.spec);
+        const spec = o.spec ?? {};
+        if (spec.gateways?.length && !spec.gateways.includes('mesh')) continue;
+        const ns = o.metadata.namespace ?? 'default';
+        const hosts = (spec.hosts ?? []).map((h) => expandHost(h, ns, this.domain));
+        const rules = (spec.http ?? []).map((r, i) =>
+          compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend, labelsOf: (ctx) => (ctx.source.workload ? workloadLabels(ctx.source.workload) : {}) }, i),
+        );
+        vs.push({ hosts, rules });
+      } catch (err) {
+        refused.push({ object: objectName('VirtualService', o), error: err instanceof Error ? err : new Error(String(err)) });
+      }
     }
+    for (const r of refused) this.#logRefused(r);
     return { http, grpc, vs, dr };
+  }
+
+  /** One warning per refused route and table build: `route refused  object="HTTPRoute ns/name" field="spec..." reason="..."`. */
+  #logRefused(r: RefusedRoute): void {
+    const e = r.error;
+    if (e instanceof RouteShapeError) this.logger.warn('route refused', { object: r.object, field: e.field, reason: e.reason });
+    else this.logger.warn('route refused', { object: r.object, reason: e.message });
   }
 
   /** GRPCRoute rules for a gRPC request to this destination (Service parents first, then the waypoint's). */

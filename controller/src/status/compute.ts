@@ -1,8 +1,10 @@
 // Pure status computation (objects + mesh model in, conditions out) for what istiod reports on objects it does not
 // own: AuthorizationPolicy (`ZtunnelAccepted`, `WaypointAccepted`; reference 5.1, istiod's ambient policies) and
 // the mesh controller's entries in HTTPRoute and GRPCRoute `status.parents` (GAMMA routes and routes on waypoint Gateways, with
-// Istio's `ResolvedWaypoints`; reference 9).
+// Istio's `ResolvedWaypoints`; reference 9). A route the waypoint will refuse (the shape checks it runs, shared
+// through @ambit/mesh-api/routes) is not Accepted: False, `UnsupportedValue`, the message naming the field.
 
+import { checkGRPCRouteSpec, checkHTTPRouteSpec, RouteShapeError } from '@ambit/mesh-api/routes';
 import { matchesSelector, resolveServiceWaypoint, waypointOf, type ResolveContext } from '../gateway/binding.js';
 import { CLASS_MESH, CLASS_WAYPOINT, MESH_CONTROLLER } from '../gateway/constants.js';
 import type { Gateway, Listener } from '../gateway/types.js';
@@ -95,6 +97,19 @@ interface BackendRef {
 }
 
 const isServiceRef = (r: { group?: string; kind?: string }, defaultKind: string): boolean => (r.kind ?? defaultKind) === 'Service' && (r.group ?? '') === '';
+/** The objects of a list field (a route refused for its shape may hold anything there). */
+const objects = <T>(v: unknown): T[] => (Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x)) as T[]) : []);
+
+/** Why a waypoint will refuse this HTTPRoute or GRPCRoute (the checks it runs before compiling one), if it will. */
+export function routeShapeProblem(route: KubeObject): RouteShapeError | undefined {
+  try {
+    (route.kind === 'GRPCRoute' ? checkGRPCRouteSpec : checkHTTPRouteSpec)((route as { spec?: unknown }).spec);
+    return undefined;
+  } catch (err) {
+    if (err instanceof RouteShapeError) return err;
+    throw err;
+  }
+}
 
 /**
  * This controller's `status.parents` entries for a route: one per parentRef that is a Service (GAMMA) or a
@@ -103,12 +118,13 @@ const isServiceRef = (r: { group?: string; kind?: string }, defaultKind: string)
 export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteParentStatus[] {
   const ctx = resolveContext(input);
   const ns = route.metadata.namespace!;
-  const spec = ((route as { spec?: { parentRefs?: ParentRef[]; rules?: Array<{ backendRefs?: BackendRef[] }> } }).spec ?? {});
+  const spec = ((route as { spec?: { parentRefs?: unknown; rules?: unknown } }).spec ?? {});
   const services = new Map(input.services.map((s) => [nsName(s), s]));
+  const problem = routeShapeProblem(route);
 
   const missing: string[] = [];
-  for (const rule of spec.rules ?? [])
-    for (const b of rule.backendRefs ?? []) {
+  for (const rule of objects<{ backendRefs?: unknown }>(spec.rules))
+    for (const b of objects<BackendRef>(rule.backendRefs)) {
       if (!isServiceRef(b, 'Service')) continue;
       const key = `${b.namespace ?? ns}/${b.name}`;
       if (!services.has(key) && !missing.includes(key)) missing.push(key);
@@ -119,7 +135,7 @@ export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteP
   // Routes on a waypoint Gateway need a ReferenceGrant for each backendRef in another namespace; mesh routes (Service
   // parents) do not (GEP-1294). A backend not permitted is reported as such, whether or not it exists.
   const grants = input.referenceGrants ?? [];
-  const notPermitted = crossNamespaceBackendRefs(route).filter((ref, i, all) => all.findIndex((o) => o.toNamespace === ref.toNamespace && o.name === ref.name) === i && !grants.some((g) => referenceGrantAllows(g, ref)));
+  const notPermitted = (problem ? [] : crossNamespaceBackendRefs(route)).filter((ref, i, all) => all.findIndex((o) => o.toNamespace === ref.toNamespace && o.name === ref.name) === i && !grants.some((g) => referenceGrantAllows(g, ref)));
   const gatewayResolvedRefs: Condition = notPermitted.length
     ? {
         type: 'ResolvedRefs',
@@ -131,10 +147,12 @@ export function routeParentStatuses(route: KubeObject, input: MeshInput): RouteP
         ...gen(route),
       }
     : resolvedRefs;
-  const accepted: Condition = { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid', ...gen(route) };
+  const accepted: Condition = problem
+    ? { type: 'Accepted', status: 'False', reason: 'UnsupportedValue', message: problem.message, ...gen(route) }
+    : { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid', ...gen(route) };
 
   const out: RouteParentStatus[] = [];
-  for (const p of spec.parentRefs ?? []) {
+  for (const p of objects<ParentRef>(spec.parentRefs)) {
     const pns = p.namespace ?? ns;
     if (isServiceRef(p, 'Gateway')) {
       const svc = services.get(`${pns}/${p.name}`);

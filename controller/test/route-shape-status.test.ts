@@ -4,6 +4,7 @@
 import test from 'ava';
 import type { KubeObject } from '../src/kube/resources.js';
 import type { MeshInput } from '../src/mesh/input.js';
+import { buildMesh } from '../src/mesh/build.js';
 import { routeParentStatuses } from '../src/status/compute.js';
 
 const GW = 'gateway.networking.k8s.io';
@@ -58,4 +59,23 @@ test('a route whose rules are not a list: reported (UnsupportedValue), no TypeEr
   t.deepEqual(accepted(bad), [{ type: 'Accepted', status: 'False', reason: 'UnsupportedValue', message: 'spec.rules: expected a list', observedGeneration: 5 }]);
   // parentRefs not a list: no parent this controller can report on.
   t.deepEqual(routeParentStatuses({ ...bad, spec: { parentRefs: reviews } }, input()), []);
+});
+
+test('malformed routes and VirtualServices do not stop the mesh model: the waypoint is still sent every object (it refuses the bad ones alone)', (t) => {
+  const inp = input();
+  const good = route('HTTPRoute', 'good', [reviews], [{ backendRefs: [{ name: 'reviews-v1', port: 9080 }] }]);
+  inp.httpRoutes = [
+    good,
+    route('HTTPRoute', 'rules-object', [reviews], {}),
+    route('HTTPRoute', 'null-items', [reviews, null], [null, { backendRefs: {} }]),
+    { ...good, metadata: { name: 'parents-object', namespace: 'bookinfo' }, spec: { parentRefs: {}, rules: [] } } as KubeObject,
+  ];
+  inp.virtualServices = [
+    { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'hosts-string', namespace: 'bookinfo' }, spec: { hosts: 'reviews', http: {} } },
+    { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'bookinfo' }, spec: { hosts: ['reviews'], http: [null, { route: [null, { destination: { host: 5 } }] }] } },
+  ] as MeshInput['virtualServices'];
+  const model = buildMesh(inp);
+  const sent = (model.waypoints.get('bookinfo/waypoint')?.resources ?? []).map((r) => `${r.kind}/${r.metadata.name}`).sort();
+  t.deepEqual(sent.filter((k) => k.startsWith('HTTPRoute/') || k.startsWith('VirtualService/')), ['HTTPRoute/good', 'HTTPRoute/null-items', 'HTTPRoute/rules-object', 'VirtualService/vs']);
+  for (const r of inp.httpRoutes.slice(1)) t.notThrows(() => routeParentStatuses(r, inp), r.metadata.name);
 });

@@ -27,6 +27,11 @@ interface TargetRef {
 }
 
 const specOf = (o: KubeObject): Record<string, unknown> => ((o as { spec?: unknown }).spec ?? {}) as Record<string, unknown>;
+/**
+ * The objects of a list field. A malformed object (a field of another type than its CRD declares) must not stop the
+ * model build for every waypoint: it is sent on, and the waypoint refuses it alone (and says why).
+ */
+const objects = <T>(v: unknown): T[] => (Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x)) as T[]) : []);
 
 export function targetRefsOf(o: KubeObject): TargetRef[] {
   const spec = specOf(o);
@@ -50,8 +55,7 @@ export function targetsWaypoint(o: KubeObject, w: WaypointScope, rootNamespace: 
 /** An HTTPRoute/GRPCRoute whose parentRefs name this waypoint's Gateway or a Service bound to it. */
 export function routeAttaches(route: KubeObject, w: WaypointScope): boolean {
   const ns = route.metadata.namespace ?? '';
-  const parents = (specOf(route).parentRefs ?? []) as TargetRef[];
-  for (const p of parents) {
+  for (const p of objects<TargetRef>(specOf(route).parentRefs)) {
     const group = p.group ?? GATEWAY_API_GROUP;
     const kind = p.kind ?? 'Gateway';
     const pns = p.namespace ?? ns;
@@ -72,7 +76,8 @@ export function resolveHost(host: string, namespace: string, domain: string): st
 
 export function virtualServiceHosts(vs: KubeObject, domain: string): string[] {
   const ns = vs.metadata.namespace ?? '';
-  return ((specOf(vs).hosts ?? []) as string[]).filter((h) => typeof h === 'string' && h !== '*').map((h) => resolveHost(h, ns, domain));
+  const hosts: unknown = specOf(vs).hosts;
+  return (Array.isArray(hosts) ? (hosts as unknown[]) : []).filter((h): h is string => typeof h === 'string' && h !== '*').map((h) => resolveHost(h, ns, domain));
 }
 
 /** Destination hosts a VirtualService routes to (so their DestinationRules come along). */
@@ -80,9 +85,9 @@ export function virtualServiceDestinations(vs: KubeObject, domain: string): stri
   const ns = vs.metadata.namespace ?? '';
   const out: string[] = [];
   for (const section of ['http', 'tcp', 'tls'] as const) {
-    for (const route of (specOf(vs)[section] ?? []) as Array<{ route?: Array<{ destination?: { host?: string } }>; mirror?: { host?: string } }>) {
-      for (const r of route.route ?? []) if (r.destination?.host) out.push(resolveHost(r.destination.host, ns, domain));
-      if (route.mirror?.host) out.push(resolveHost(route.mirror.host, ns, domain));
+    for (const route of objects<{ route?: unknown; mirror?: { host?: unknown } }>(specOf(vs)[section])) {
+      for (const r of objects<{ destination?: { host?: unknown } }>(route.route)) if (typeof r.destination?.host === 'string') out.push(resolveHost(r.destination.host, ns, domain));
+      if (typeof route.mirror?.host === 'string') out.push(resolveHost(route.mirror.host, ns, domain));
     }
   }
   return out;
@@ -92,8 +97,8 @@ export function virtualServiceDestinations(vs: KubeObject, domain: string): stri
 export function routeBackendHosts(route: KubeObject, domain: string): string[] {
   const ns = route.metadata.namespace ?? '';
   const out: string[] = [];
-  for (const rule of (specOf(route).rules ?? []) as Array<{ backendRefs?: TargetRef[] }>) {
-    for (const b of rule.backendRefs ?? []) {
+  for (const rule of objects<{ backendRefs?: unknown }>(specOf(route).rules)) {
+    for (const b of objects<TargetRef>(rule.backendRefs)) {
       if ((b.kind ?? 'Service') === 'Service' && (b.group ?? '') === '' && b.name) out.push(`${b.name}.${b.namespace ?? ns}.svc.${domain}`);
     }
   }
@@ -113,8 +118,8 @@ export interface CrossNamespaceRef {
 export function crossNamespaceBackendRefs(route: KubeObject): CrossNamespaceRef[] {
   const ns = route.metadata.namespace ?? '';
   const out: CrossNamespaceRef[] = [];
-  for (const rule of (specOf(route).rules ?? []) as Array<{ backendRefs?: TargetRef[] }>) {
-    for (const b of rule.backendRefs ?? []) {
+  for (const rule of objects<{ backendRefs?: unknown }>(specOf(route).rules)) {
+    for (const b of objects<TargetRef>(rule.backendRefs)) {
       if ((b.kind ?? 'Service') !== 'Service' || ((b.group ?? '') !== '' && b.group !== 'core') || !b.name) continue;
       if (b.namespace && b.namespace !== ns) out.push({ fromKind: route.kind ?? 'HTTPRoute', fromNamespace: ns, toNamespace: b.namespace, name: b.name });
     }

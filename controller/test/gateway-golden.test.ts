@@ -1,6 +1,7 @@
 // Golden-file tests of the waypoint controller's decision (Istio's deployment-controller style): each
 // testdata/<case>.yaml holds a Gateway and what exists in the cluster; <case>.golden.yaml holds the objects the
-// controller applies and the Gateway status it writes. Regenerate with UPDATE_GOLDEN=1.
+// controller applies and the Gateway status it writes. A missing golden file is a failure: write (or rewrite) them
+// deliberately with AMBIT_UPDATE_GOLDEN=1, then review the diff.
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -35,7 +36,13 @@ for (const file of cases) {
   test(`golden: ${name}`, (t) => {
     const got = runCase(readFileSync(join(dir, file), 'utf8'));
     const goldenPath = join(dir, `${name}.golden.yaml`);
-    if (process.env.UPDATE_GOLDEN || !existsSync(goldenPath)) writeFileSync(goldenPath, got);
+    if (process.env.AMBIT_UPDATE_GOLDEN === '1') {
+      writeFileSync(goldenPath, got);
+      t.log(`wrote ${goldenPath}`);
+    }
+    if (!existsSync(goldenPath)) {
+      return t.fail(`${goldenPath} is missing: create it deliberately with AMBIT_UPDATE_GOLDEN=1 and review it`);
+    }
     t.is(got, readFileSync(goldenPath, 'utf8'));
   });
 }

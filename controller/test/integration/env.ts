@@ -1,13 +1,15 @@
 // The API server integration tests run against: the shared local cluster named by AMBIT_KUBECONFIG when set,
 // otherwise a private control plane started here from the cached Kubernetes binaries (etcd, kube-apiserver,
 // kube-controller-manager for garbage collection and EndpointSlices; no nodes, so Pods stay Pending), with the
-// Gateway API CRDs installed from the pinned module in the Go module cache.
+// Gateway API CRDs installed from the pinned module in the Go module cache. Both caches live under AMBIT_CACHE
+// (default /var/cache/ambit), found exactly as @ambit/cluster finds them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { binCacheDir, goModCache } from '@ambit/cluster';
 import { KubeClient, loadClusterAccess } from '../../src/kube/index.js';
 
 export interface TestCluster {
@@ -20,8 +22,6 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-const BIN_ROOT = '/var/cache/ambit/bin';
-const MOD_ROOT = process.env.GOMODCACHE ?? '/var/cache/ambit/go/mod';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -34,15 +34,26 @@ function freePort(): Promise<number> {
   });
 }
 
+/** What a test that needs the Kubernetes binaries says when they are not there (one line). */
+export const MISSING_K8S_BINARIES = `Kubernetes binaries not found: no ${binCacheDir}/k8s-*/kube-apiserver (AMBIT_CACHE=${process.env.AMBIT_CACHE ?? 'unset'}); build them with bash test/k8s/build.sh or set AMBIT_K8S_BIN`;
+
 export function binDir(): string | undefined {
   if (process.env.AMBIT_K8S_BIN) return process.env.AMBIT_K8S_BIN;
-  if (!existsSync(BIN_ROOT)) return undefined;
-  const dirs = readdirSync(BIN_ROOT).filter((d) => d.startsWith('k8s-') && existsSync(join(BIN_ROOT, d, 'kube-apiserver')));
-  return dirs.length ? join(BIN_ROOT, dirs.sort().at(-1)!) : undefined;
+  if (!existsSync(binCacheDir)) return undefined;
+  const dirs = readdirSync(binCacheDir).filter((d) => d.startsWith('k8s-') && existsSync(join(binCacheDir, d, 'kube-apiserver')));
+  return dirs.length ? join(binCacheDir, dirs.sort().at(-1)!) : undefined;
+}
+
+/** The Istio CRDs (istio.io/api's customresourcedefinitions.gen.yaml) in the Go module cache. */
+export function istioCrdFile(): string {
+  const root = join(goModCache, 'istio.io');
+  const v = existsSync(root) ? readdirSync(root).filter((d) => d.startsWith('api@')).sort().at(-1) : undefined;
+  if (!v) throw new Error(`istio.io/api not found in the Go module cache ${goModCache} (AMBIT_CACHE=${process.env.AMBIT_CACHE ?? 'unset'})`);
+  return join(root, v, 'kubernetes', 'customresourcedefinitions.gen.yaml');
 }
 
 export function gatewayCrdDir(): string | undefined {
-  const root = join(MOD_ROOT, 'sigs.k8s.io');
+  const root = join(goModCache, 'sigs.k8s.io');
   if (!existsSync(root)) return undefined;
   const v = readdirSync(root).filter((d) => d.startsWith('gateway-api@')).sort().at(0);
   return v ? join(root, v, 'config/crd/standard') : undefined;
@@ -56,7 +67,7 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): { s
 
 export function installGatewayCRDs(kubeconfig: string): void {
   const dir = gatewayCrdDir();
-  if (!dir) throw new Error('Gateway API CRDs not found in the Go module cache');
+  if (!dir) throw new Error(`Gateway API CRDs not found in the Go module cache ${goModCache} (AMBIT_CACHE=${process.env.AMBIT_CACHE ?? 'unset'})`);
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && !f.includes('vap_'));
   for (const f of files) {
     const r = kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', join(dir, f)]);
@@ -85,7 +96,7 @@ async function waitHealthy(client: KubeClient, ms: number): Promise<void> {
 /** A private etcd + kube-apiserver + kube-controller-manager. */
 export async function startPrivateControlPlane(opts: { gatewayCRDs?: boolean } = {}): Promise<TestCluster> {
   const bin = binDir();
-  if (!bin) throw new Error('Kubernetes binaries not built (test/k8s/build.sh)');
+  if (!bin) throw new Error(MISSING_K8S_BINARIES);
   const dir = mkdtempSync(join(tmpdir(), 'ambit-ctl-'));
   const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -2,14 +2,12 @@
 // with HTTP attributes gets Istio's UnsupportedValue, a GAMMA HTTPRoute to a Service without a waypoint gets the
 // ResolvedWaypoints message, next to another controller's entry that stays; a rebuild writes nothing new.
 
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import test from 'ava';
 import { nullLogger } from '../../src/kube/log.js';
 import { R, type Condition, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
 import { MeshWatcher } from '../../src/mesh/watch.js';
 import { MSG_MISSING_LABEL, StatusWriter } from '../../src/status/index.js';
-import { eventually, getTestCluster, kubectl, type TestCluster } from './env.js';
+import { eventually, getTestCluster, istioCrdFile, kubectl, type TestCluster } from './env.js';
 
 const NS = 'status-it';
 const AP: ResourceType = { group: 'security.istio.io', version: 'v1', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true };
@@ -20,17 +18,10 @@ let cluster: TestCluster;
 let mesh: MeshWatcher;
 let writer: StatusWriter;
 
-function istioCrds(): string {
-  const root = join(process.env.GOMODCACHE ?? '/var/cache/ambit/go/mod', 'istio.io');
-  const v = existsSync(root) ? readdirSync(root).filter((d) => d.startsWith('api@')).sort().at(-1) : undefined;
-  if (!v) throw new Error('istio.io/api not found in the Go module cache');
-  return join(root, v, 'kubernetes', 'customresourcedefinitions.gen.yaml');
-}
-
 test.before(async () => {
   cluster = await getTestCluster();
   if (!(await cluster.client.getOrUndefined(R.crd, undefined, 'authorizationpolicies.security.istio.io'))) {
-    const r = kubectl(cluster.kubeconfig, ['apply', '--server-side', '-f', istioCrds()]);
+    const r = kubectl(cluster.kubeconfig, ['apply', '--server-side', '-f', istioCrdFile()]);
     if (r.status !== 0) throw new Error(`istio CRDs: ${r.stderr}`);
     const w = kubectl(cluster.kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/authorizationpolicies.security.istio.io']);
     if (w.status !== 0) throw new Error(`istio CRDs: ${w.stderr}`);

@@ -7,7 +7,7 @@ export { installUpstreamCRDs, upstreamCRDFiles, GATEWAY_API_MODULE, ISTIO_API_MO
 export type { InstallCRDsOptions } from './crds/upstream.js';
 export { cleanupLeftovers } from './controlplane/cleanup.js';
 export { COREDNS_IMAGE } from './controlplane/addons.js';
-export { net as clusterNetwork } from './controlplane/paths.js';
+export { net as clusterNetwork, cacheRoot, binCacheDir, goModCache } from './controlplane/paths.js';
 export { waitFor } from './controlplane/exec.js';
 export type { RunResult } from './controlplane/exec.js';
 export { podNetnsPath } from './realnode/pod-netns.js';

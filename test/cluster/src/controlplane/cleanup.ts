@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './exec.js';
 import { listNetns, removeChains, teardownHostNetwork } from './network.js';
-import { cacheRoot, defaultStateDir, machineLockFile } from './paths.js';
+import { binCacheDir, defaultStateDir, machineLockFile } from './paths.js';
 import { teardownRealNodes } from '../realnode/teardown.js';
 import { isAlive, killPids, listProcesses, mountsUnder, unmountUnder, type ProcInfo } from './reap.js';
 
@@ -59,7 +59,7 @@ export async function removeClusterChains(binDir?: string): Promise<string[]> {
 }
 
 async function allBinDirs(): Promise<string[]> {
-  const base = join(cacheRoot, 'bin');
+  const base = binCacheDir;
   try {
     return (await readdir(base)).map((d) => join(base, d));
   } catch {

@@ -20,7 +20,12 @@ export const machineLockFile = '/run/ambit-cluster.json';
 export const nodeBinary = existsSync(join(repoRoot, 'node_modules', 'node', 'bin', 'node'))
   ? join(repoRoot, 'node_modules', 'node', 'bin', 'node')
   : process.execPath;
+/** Where the pinned builds are cached (AMBIT_CACHE, as test/k8s/build.sh and test/node/build.sh read it). */
 export const cacheRoot = process.env.AMBIT_CACHE ?? '/var/cache/ambit';
+/** The Kubernetes binaries test/k8s/build.sh builds, one folder per pinned version set: `<cacheRoot>/bin/k8s-<key>`. */
+export const binCacheDir = join(cacheRoot, 'bin');
+/** The Go module cache the builds and the upstream CRDs use (the build scripts set GOMODCACHE to it). */
+export const goModCache = join(cacheRoot, 'go', 'mod');
 
 export const net = {
   bridge: 'ambit0',

@@ -5,7 +5,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { run, runOk } from '../controlplane/exec.js';
-import { ambitCrdsDir, cacheRoot, crdsModuleDir } from '../controlplane/paths.js';
+import { ambitCrdsDir, crdsModuleDir, goModCache } from '../controlplane/paths.js';
 
 export const GATEWAY_API_MODULE = 'sigs.k8s.io/gateway-api';
 export const ISTIO_API_MODULE = 'istio.io/api';
@@ -25,7 +25,7 @@ export interface InstallCRDsOptions {
 function goEnv(): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    GOMODCACHE: join(cacheRoot, 'go', 'mod'),
+    GOMODCACHE: goModCache,
     GOFLAGS: '-mod=mod',
     GOTOOLCHAIN: 'local',
     PATH: `${process.env.PATH ?? ''}:/usr/local/go/bin`,

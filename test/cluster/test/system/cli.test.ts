@@ -1,6 +1,6 @@
 // System: `npm run cluster:up` / `cluster:down` (test/cluster/dist/src/cli.js): a detached supervisor, the
 // kubeconfig in .ambit/, teardown, and `down` after the supervisor died.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -29,11 +29,14 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-// `down` stops whatever local cluster runs: never run these next to a cluster someone else started.
+// `down` stops whatever local cluster runs: never run these next to a cluster someone else started. Then each test
+// fails, saying why, without touching that cluster: a system test that did not run is never a pass or a skip.
 const running = await readMachineLock();
 const busy = running && isAlive(running.pid) ? `a local cluster already runs (pid ${running.pid}, state ${running.stateDir})` : '';
-const serial = busy ? test.serial.skip : test.serial;
-if (busy) console.log(`# cli system tests skipped: ${busy}`);
+function serial(title: string, impl: (t: ExecutionContext) => Promise<void>): void {
+  if (busy) test.serial(title, (t) => t.fail(`not run: ${busy}; stop it (npm run cluster:down) and run again`));
+  else test.serial(title, impl);
+}
 
 const kubectl = (args: string[]) => run(join(binDir, 'kubectl'), ['--kubeconfig', cliKubeconfig, ...args], { timeoutMs: 30_000 });
 const nodes = '1';

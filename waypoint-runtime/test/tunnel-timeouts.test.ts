@@ -36,7 +36,9 @@ async function setup() {
     source: new StaticConfigSource({ mesh, resources: [] }),
     accessLog: { write: () => {} },
     logger: quiet,
-    limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300, checkIntervalMs: 50 },
+    // Far above what a well-behaved request needs even on a loaded 2-core machine (at 300 ms, a load average of 12
+    // once timed out the well-behaved request too), and far below NEVER.
+    limits: { headersTimeoutMs: 2000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1500, checkIntervalMs: 50 },
   });
   await waypoint.start();
   const term = new HboneTermination(waypoint, { certificate: wpCert });

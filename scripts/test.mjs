@@ -83,7 +83,10 @@ async function main() {
       });
     }
     const { buildControlPlane, startCluster } = await import(join(root, 'test/cluster/dist/src/index.js'));
-    await buildControlPlane({ log: (line) => console.log(`# ${line}`) });
+    // The tests that start a control plane of their own use these very binaries (AMBIT_K8S_BIN), not whichever build
+    // of another version the cache also holds.
+    const k8sBin = await buildControlPlane({ log: (line) => console.log(`# ${line}`) });
+    process.env.AMBIT_K8S_BIN ??= k8sBin;
     if (only.includes('system') && existsSync(join(root, 'test/cluster/dist/test/system'))) {
       await phase('system (each test owns its cluster)', () => runAva('ava.system.config.js'));
     }

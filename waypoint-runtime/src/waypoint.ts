@@ -2,10 +2,14 @@
 // forwarded to the chosen backend. Listeners: HBONE (added by hbone/), plain HTTP (tests), readiness and
 // metrics. Everything a plugin may depend on is registered in one tsyringe container per waypoint. WaypointPlugin
 // conditions (Active) go back to the controller through the config source when it has a way there.
+// This class composes the parts and runs the request handler; each part is its own module:
+//   ./config-state      config application (mesh model, resources, bound destinations)
+//   ./connections       served connections, requests in flight, graceful drain
+//   ./request-context   the RequestContext a request gets
+//   ./admin             readiness and metrics listeners
 
 import 'reflect-metadata';
-import { createServer, type Server } from 'node:http';
-import type { Http2Server, Http2ServerRequest, ServerHttp2Session } from 'node:http2';
+import type { Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -22,11 +26,7 @@ import {
   METRICS,
   PLUGIN,
   PluginChain,
-  RequestContext,
-  resolveDestination,
-  resolveSource,
   RESOURCES,
-  trustedClientAddress,
   STATUS,
   systemClock,
   WAYPOINT,
@@ -56,11 +56,15 @@ import {
   type WaypointPluginSpec,
 } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BoundDestinations, type Admission } from './binding.js';
+import { AdminServers } from './admin.js';
+import type { Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
 import type { ConfigSource, WaypointSnapshot } from './config/source.js';
+import { ConfigState } from './config-state.js';
+import { ServedConnections } from './connections.js';
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from './hbone/client-address.js';
-import { newRequestId, peerOf, setPeer, type PeerInfo } from './peer.js';
+import { peerOf, setPeer, type PeerInfo } from './peer.js';
+import { RequestContexts } from './request-context.js';
 import { buildApp, trackServedConnections, type Limits } from './server/app.js';
 import { acceptH2, createH2Server } from './server/h2.js';
 import { detectProtocol } from './server/preface.js';
@@ -91,31 +95,6 @@ function bufferedStdout(): AccessLogSink {
 }
 
 export const BUILTIN_PLUGINS: PluginClass[] = [AuthzPlugin, RoutingPlugin, TelemetryPlugin];
-
-/** Resolves once `conn` has finished writing (or closed), or after `ms`. */
-function writtenOut(conn: Duplex, ms: number): Promise<void> {
-  if (conn.writableFinished || conn.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      conn.off('finish', done);
-      conn.off('close', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    conn.once('finish', done);
-    conn.once('close', done);
-  });
-}
-
-/** An HTTP/2 request's header fields as plugins see them: no pseudo-headers, `host` from `:authority`. */
-function fieldsOf(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
-  const out: Record<string, string | string[] | undefined> = {};
-  for (const k in h) if (k.charCodeAt(0) !== 58) out[k] = h[k];
-  // :authority wins over a host field (RFC 9113 §8.3.1).
-  if (h[':authority'] !== undefined) out.host = h[':authority'];
-  return out;
-}
 
 export interface WaypointOptions {
   identity: Partial<WaypointIdentity> & { name: string; namespace: string };
@@ -180,24 +159,17 @@ export class Waypoint {
   #builtin: Plugin[] = [];
   #extra: PluginBinding[] = [];
   #dynamic: PluginBinding[] = [];
-  #configured = false;
-  #bound: BoundDestinations = new BoundDestinations(this.mesh, { services: [], workloads: [] });
-  #draining = false;
-  #inflight = 0;
-  /**
-   * Connections handed in by serve() (HBONE tunnels), with their requests in flight. Node's HTTP server tracks
-   * idle connections only once it listens itself, so the drain ends these on its own.
-   */
-  readonly #served = new Map<Duplex, number>();
-  /** Served connections that speak HTTP/2: connection -> session, and a request's session -> its connection. */
-  readonly #sessions = new Map<Duplex, ServerHttp2Session>();
-  readonly #sessionConn = new WeakMap<object, Duplex>();
+  readonly #config: ConfigState;
+  readonly #connections = new ServedConnections();
+  readonly #contexts: RequestContexts;
+  readonly #admin = new AdminServers();
   readonly #h2: Http2Server;
-  #servers: Server[] = [];
   #unsubscribe?: () => void;
   readonly #opts: WaypointOptions;
   readonly plugins?: WaypointPluginManager;
   readonly #publisher?: PluginStatusPublisher;
+  /** What forward() needs, built once. */
+  readonly #deps: { connector: UpstreamConnector; mesh: InMemoryMeshState; logger: Logger };
 
   constructor(opts: WaypointOptions) {
     this.#opts = opts;
@@ -220,6 +192,9 @@ export class Waypoint {
     if (!Number.isInteger(hops) || hops < 0) throw new Error(`numTrustedProxies must be a whole number >= 0, got ${hops}`);
     this.numTrustedProxies = hops;
     const accessLog = opts.accessLog ?? bufferedStdout();
+    this.#config = new ConfigState(this.mesh, this.resources, this.logger);
+    this.#deps = { connector: this.connector, mesh: this.mesh, logger: this.logger };
+    this.#contexts = new RequestContexts({ mesh: this.mesh, namespace: this.identity.namespace, domain: opts.domain, numTrustedProxies: hops });
 
     // One container per waypoint: the tokens, then the plugin classes (ContainerScoped: one instance each).
     const c = rootContainer.createChildContainer();
@@ -275,7 +250,7 @@ export class Waypoint {
   }
 
   get ready(): boolean {
-    return this.#configured && !this.#draining;
+    return this.#config.configured && !this.#connections.draining;
   }
 
   /** Replace the plugins that come from resources (WaypointPlugin); in-flight requests keep their chain. */
@@ -290,16 +265,7 @@ export class Waypoint {
   }
 
   apply(snapshot: WaypointSnapshot): void {
-    this.mesh.replace(snapshot.mesh);
-    this.resources.replace(snapshot.resources);
-    this.#bound = new BoundDestinations(this.mesh, snapshot.binding);
-    this.#configured = true;
-    this.logger.info('config applied', {
-      version: snapshot.version,
-      services: snapshot.mesh.services?.length ?? 0,
-      workloads: snapshot.mesh.workloads?.length ?? 0,
-      resources: snapshot.resources.length,
-    });
+    this.#config.apply(snapshot);
   }
 
   /**
@@ -307,7 +273,7 @@ export class Waypoint {
    * on one of its ports, or a workload bound to it. Everything else is refused (see ./binding).
    */
   admit(authority: string): Admission {
-    return this.#bound.admit(authority);
+    return this.#config.admit(authority);
   }
 
   /** Prepare Fastify and subscribe to the config source. */
@@ -333,11 +299,7 @@ export class Waypoint {
     setPeer(conn, peer);
     // A reset tunnel must never surface as an uncaught error, whichever server reads it at that moment.
     conn.on('error', () => undefined);
-    this.#served.set(conn, 0);
-    conn.once('close', () => {
-      this.#served.delete(conn);
-      this.#sessions.delete(conn);
-    });
+    this.#connections.add(conn);
     void detectProtocol(conn, this.#opts.limits?.keepAliveTimeoutMs ?? 60_000).then((kind) => {
       if (kind === 'http1') {
         this.app.server.emit('connection', conn);
@@ -345,18 +307,9 @@ export class Waypoint {
       } else if (kind === 'h2') {
         const session = acceptH2(this.#h2, conn);
         setPeer(session, peer);
-        this.#sessionConn.set(session, conn);
-        this.#sessions.set(conn, session);
-        if (this.#draining) session.close();
+        this.#connections.addSession(conn, session);
       }
     });
-  }
-
-  /** End a served connection gracefully: HTTP/2 sends GOAWAY and lets open streams finish. */
-  #endServed(conn: Duplex): void {
-    const session = this.#sessions.get(conn);
-    if (session) session.close();
-    else conn.end();
   }
 
   async listen(opts: ListenOptions): Promise<{ http?: number; readiness?: number; metrics?: number }> {
@@ -365,26 +318,9 @@ export class Waypoint {
       await this.app.listen({ port: opts.http.port, host: opts.http.host ?? '0.0.0.0' });
       out.http = (this.app.server.address() as AddressInfo).port;
     }
-    if (opts.readiness) out.readiness = await this.#admin(opts.readiness, (path) => (path === '/healthz/ready' ? (this.ready ? [200, 'ready\n'] : [503, 'not ready\n']) : undefined));
-    if (opts.metrics) {
-      out.metrics = await this.#admin(opts.metrics, (path) => (path === '/stats/prometheus' || path === '/metrics' ? [200, this.metrics.render()] : undefined));
-    }
+    if (opts.readiness) out.readiness = await this.#admin.readiness(opts.readiness, () => this.ready);
+    if (opts.metrics) out.metrics = await this.#admin.metrics(opts.metrics, this.metrics);
     return out;
-  }
-
-  async #admin(at: { port: number; host?: string }, route: (path: string) => [number, string] | undefined): Promise<number> {
-    const server = createServer((req, res) => {
-      const r = route((req.url ?? '/').split('?')[0]!);
-      const [status, body] = r ?? [404, 'not found\n'];
-      res.writeHead(status, { 'content-type': status === 200 && body.startsWith('#') ? 'text/plain; version=0.0.4' : 'text/plain' });
-      res.end(body);
-    });
-    this.#servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(at.port, at.host ?? '0.0.0.0', () => resolve());
-    });
-    return (server.address() as AddressInfo).port;
   }
 
   /**
@@ -392,87 +328,28 @@ export class Waypoint {
    * requests get up to `graceMs` to finish, then everything is closed.
    */
   async close(graceMs = 5000): Promise<void> {
-    this.#draining = true;
+    this.#connections.startDrain();
     this.#unsubscribe?.();
     this.#publisher?.close();
     await this.#opts.source?.stop();
-    const server = this.app.server;
-    server.closeIdleConnections?.();
-    // Idle tunnels (a client's keep-alive connection) end now; busy ones after their last response. HTTP/2
-    // sessions get GOAWAY now either way (their open streams finish).
-    for (const [conn, n] of this.#served) if (n === 0 || this.#sessions.has(conn)) this.#endServed(conn);
-    const deadline = Date.now() + graceMs;
-    while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    // Connections being ended write out their last bytes (an HTTP/2 session its GOAWAY) before the rest is cut.
-    const ending = [...this.#served.keys()].filter((c) => c.writableEnded || this.#sessions.has(c));
-    await Promise.all(ending.map((c) => writtenOut(c, deadline - Date.now())));
-    server.closeAllConnections?.();
-    for (const conn of this.#served.keys()) conn.destroy();
+    await this.#connections.drain(this.app.server, graceMs);
     await this.app.close();
-    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await this.#admin.close();
     await this.connector.close();
     await this.plugins?.close();
   }
 
-  #context(req: FastifyRequest): RequestContext {
-    const raw = req.raw;
-    const h2 = raw.httpVersionMajor === 2;
-    const peer = peerOf(raw);
-    const headers = h2 ? fieldsOf(raw.headers) : req.headers;
-    const url = raw.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const rawQuery = q < 0 ? '' : url.slice(q + 1);
-    const query: Record<string, string> = {};
-    if (rawQuery) for (const [k, v] of new URLSearchParams(rawQuery)) if (!(k in query)) query[k] = v;
-    const authority = (headers.host as string | undefined) ?? peer?.authority ?? '';
-    // A client's own x-forwarded-client-cert is never believed nor passed on (Istio's default: sanitize).
-    delete headers['x-forwarded-client-cert'];
-    const address = peer?.clientAddress ?? raw.socket.remoteAddress ?? '';
-    const port = peer?.clientPort ?? raw.socket.remotePort ?? 0;
-    let id = headers['x-request-id'] as string | undefined;
-    if (!id) {
-      id = newRequestId();
-      headers['x-request-id'] = id;
-    }
-    const source = resolveSource(this.mesh, peer?.principal, address, port);
-    source.remoteAddress = trustedClientAddress(headers['x-forwarded-for'], address, this.numTrustedProxies);
-    return new RequestContext({
-      id,
-      source,
-      destination: resolveDestination(this.mesh, peer?.authority ?? authority, { namespace: this.identity.namespace, domain: this.#opts.domain }),
-      request: {
-        method: req.method,
-        path,
-        rawQuery,
-        query,
-        headers,
-        authority,
-        scheme: 'http',
-        protocol: h2 ? 'HTTP/2' : raw.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1',
-      },
-    });
-  }
-
   async #handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const chain = this.#chain;
-    const ctx = this.#context(req);
-    this.#inflight++;
+    const ctx = this.#contexts.of(req);
+    const end = this.#connections.begin(req.raw);
     const h2 = req.raw.httpVersionMajor === 2;
-    const conn = h2 ? this.#sessionConn.get((req.raw as unknown as Http2ServerRequest).stream.session!)! : (req.raw.socket as unknown as Duplex);
     const upgrade = h2 ? undefined : upgradeOf(req.raw);
-    const served = this.#served.get(conn);
-    if (served !== undefined) this.#served.set(conn, served + 1);
     let logged = false;
     const done = () => {
       if (logged) return;
       logged = true;
-      this.#inflight--;
-      const n = this.#served.get(conn);
-      if (n !== undefined) {
-        this.#served.set(conn, n - 1);
-        if (this.#draining && n === 1) this.#endServed(conn);
-      }
+      end();
       // An upgraded request lasts as long as its connection; it ends without a "finished" response.
       if (!reply.raw.writableFinished && ctx.response?.status !== 101) {
         ctx.responseFlags = ctx.responseFlags === '-' ? 'DC' : ctx.responseFlags;
@@ -481,11 +358,11 @@ export class Waypoint {
       chain.onLog(ctx).catch(() => undefined);
     };
     reply.raw.once('close', done);
-    if (this.#draining && !h2) reply.header('connection', 'close');
+    if (this.#connections.draining && !h2) reply.header('connection', 'close');
     try {
       // Tunnels were admitted by their CONNECT authority; the plain listener routes by Host, held to the same rule.
       if (!peerOf(req.raw)) {
-        const admission = this.#bound.admitResolved(ctx.destination);
+        const admission = this.#config.admitResolved(ctx.destination);
         if (!admission.ok) {
           this.logger.debug('request refused', { authority: ctx.request.authority, reason: admission.reason });
           ctx.responseFlags = 'NR';
@@ -504,7 +381,7 @@ export class Waypoint {
         sendLocal(reply, ctx, { status: ctx.response.status === lr.status ? final.status : ctx.response.status, body: final.body, headers: ctx.response.headers as Record<string, string> });
         return reply;
       }
-      const deps = { connector: this.connector, mesh: this.mesh, logger: this.logger };
+      const deps = this.#deps;
       if (upgrade) await forwardUpgrade(ctx, req, reply, chain, upgrade, deps);
       else await forward(ctx, req, reply, chain, deps);
     } catch (err) {

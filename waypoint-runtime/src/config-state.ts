@@ -1,6 +1,7 @@
 // Config application: a snapshot from the config source becomes the mesh model and the resource set plugins
 // read, and the set of destinations bound to this waypoint (the only ones it admits). The waypoint is
-// configured (may turn ready) once the first snapshot is in.
+// configured (may turn ready) once the first snapshot is in. `onApplied` runs after each snapshot: the waypoint
+// compiles its route table there, once per config change, instead of on the first request after it.
 
 import type { DestinationInfo, InMemoryMeshState, InMemoryResources, Logger } from '@ambit/plugin-sdk';
 import { BoundDestinations, type Admission } from './binding.js';
@@ -10,11 +11,13 @@ export class ConfigState {
   readonly #mesh: InMemoryMeshState;
   readonly #resources: InMemoryResources;
   readonly #logger: Logger;
+  readonly #onApplied?: () => void;
   #bound: BoundDestinations;
   #configured = false;
 
-  constructor(mesh: InMemoryMeshState, resources: InMemoryResources, logger: Logger) {
+  constructor(mesh: InMemoryMeshState, resources: InMemoryResources, logger: Logger, onApplied?: () => void) {
     this.#mesh = mesh;
+    this.#onApplied = onApplied;
     this.#resources = resources;
     this.#logger = logger;
     this.#bound = new BoundDestinations(mesh, { services: [], workloads: [] });
@@ -36,6 +39,7 @@ export class ConfigState {
       workloads: snapshot.mesh.workloads?.length ?? 0,
       resources: snapshot.resources.length,
     });
+    this.#onApplied?.();
   }
 
   /** A tunnel's CONNECT authority: admitted when bound to this waypoint (see ./binding). */

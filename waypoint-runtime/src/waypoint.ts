@@ -192,7 +192,7 @@ export class Waypoint {
     if (!Number.isInteger(hops) || hops < 0) throw new Error(`numTrustedProxies must be a whole number >= 0, got ${hops}`);
     this.numTrustedProxies = hops;
     const accessLog = opts.accessLog ?? bufferedStdout();
-    this.#config = new ConfigState(this.mesh, this.resources, this.logger);
+    this.#config = new ConfigState(this.mesh, this.resources, this.logger, () => this.#compileRoutes());
     this.#deps = { connector: this.connector, mesh: this.mesh, logger: this.logger };
     this.#contexts = new RequestContexts({ mesh: this.mesh, namespace: this.identity.namespace, domain: opts.domain, numTrustedProxies: hops });
 
@@ -258,6 +258,22 @@ export class Waypoint {
     this.#dynamic = bindings;
     this.#chain = this.#buildChain();
     this.logger.info('plugin chain updated', { chain: this.#chain.entries.map((e) => `${e.phase}/${e.priority}/${e.name}`).join(',') });
+  }
+
+  /**
+   * Compile the route table for the config just applied (RoutingPlugin caches it per resources/mesh version), so
+   * the first request after a change does not pay for it. A table that fails to compile is left to the request
+   * path, which reports the failure as before.
+   */
+  #compileRoutes(): void {
+    for (const p of this.#builtin) {
+      if (!(p instanceof RoutingPlugin)) continue;
+      try {
+        p.table();
+      } catch {
+        // the first request compiles it again and fails the same way
+      }
+    }
   }
 
   #buildChain(): PluginChain {

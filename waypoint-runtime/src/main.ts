@@ -73,7 +73,7 @@ async function certificateFrom(settings: WaypointFileSettings, identity: string)
     if (ca) source = new CaClient({ address: controlPlaneUrl(ca), mode: 'self' });
   }
   if (source) {
-    const manager = new CertificateManager(source);
+    const manager = new CertificateManager(source, { log: (level, msg) => log[level](msg) });
     let current = await manager.get(identity);
     manager.on('updated', (id: string, c: WorkloadCertificate) => {
       if (id === identity) current = c;
@@ -135,6 +135,7 @@ async function main(): Promise<void> {
     pluginNamespaces: parseNamespaceList(process.env.AMBIT_PLUGIN_NAMESPACES),
     numTrustedProxies,
     trustedNodeAccounts: nodeAccounts,
+    certificateValid: () => !cert?.manager || cert.manager.expired().length === 0,
   });
   await waypoint.start();
   const host = listeners.host ?? '0.0.0.0';

@@ -134,6 +134,8 @@ export interface WaypointOptions {
    * CA_TRUSTED_NODE_ACCOUNTS). Default `istio-system/ztunnel`.
    */
   trustedNodeAccounts?: string[];
+  /** False while the waypoint's certificate has expired and renewal fails: readiness answers 503 meanwhile. */
+  certificateValid?: () => boolean;
 }
 
 export interface ListenOptions {
@@ -250,7 +252,7 @@ export class Waypoint {
   }
 
   get ready(): boolean {
-    return this.#config.configured && !this.#connections.draining;
+    return this.#config.configured && !this.#connections.draining && (this.#opts.certificateValid?.() ?? true);
   }
 
   /** Replace the plugins that come from resources (WaypointPlugin); in-flight requests keep their chain. */

@@ -70,7 +70,8 @@ export class Ztunnel {
     });
     this.inbound = new InboundProxy(this.ctx);
     this.admin = new AdminServers({
-      ready: () => this.ready && !this.draining,
+      // Not ready while a served certificate has expired and renewal fails (the manager logs why, per identity).
+      ready: () => this.ready && !this.draining && this.certs.expired().length === 0,
       configDump: () => this.configDump(),
       metrics: () => this.ctx.metrics.render(),
       quit: () => void this.drain().then(() => this.stop()),

@@ -51,6 +51,11 @@ export function openHboneSession(
 ): Promise<http2.ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const { host, port } = req.nextHop;
+    if (req.certificate.notAfter.getTime() <= Date.now()) {
+      // Fail closed: never present an expired certificate.
+      reject(new HboneError(`certificate for ${req.certificate.identity} expired at ${req.certificate.notAfter.toISOString()}`, 'TLS_FAILURE'));
+      return;
+    }
     let identityError: string | undefined;
     let raw: net.Socket;
     try {
@@ -158,10 +163,13 @@ export class HboneClient {
       nextHop: `${req.nextHop.host}:${req.nextHop.port}`,
       srcIp: req.sourceIp,
     });
+    // The certificate's serial is the pool generation: after a renewal, new tunnels go over new connections with
+    // the new certificate, while those opened before keep their connection until they end.
     const stream = await this.pool.withStream(
       key,
       () => openHboneSession(req, this.socketFactory, this.timeoutMs),
       (session) => sendConnect(session, req.authority, req.headers),
+      req.certificate.serial,
     );
     return awaitConnectResponse(stream, req.authority);
   }

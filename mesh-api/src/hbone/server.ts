@@ -56,8 +56,11 @@ export class HboneServer {
   private readonly peers = new WeakMap<http2.Http2Session, PeerInfo>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private trustDomain: string;
+  private cert: WorkloadCertificate;
+  private expiredLogged: string | undefined;
 
   constructor(private readonly opts: HboneServerOptions) {
+    this.cert = opts.certificate;
     this.trustDomain = opts.trustDomain ?? parseSpiffeId(opts.certificate.identity)?.trustDomain ?? 'cluster.local';
     this.server = http2.createSecureServer({
       ...h2SessionOptions,
@@ -69,6 +72,16 @@ export class HboneServer {
       minVersion: 'TLSv1.3',
       unknownProtocolTimeout: 1000,
       handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    });
+    // Fail closed: with an expired certificate (renewal failing) a new connection is refused before the handshake,
+    // so the peer sees the connection reset at once instead of a hang or a certificate it would reject anyway.
+    this.server.prependListener('connection', (sock: net.Socket) => {
+      if (!this.expired()) return;
+      if (this.expiredLogged !== this.cert.serial) {
+        this.expiredLogged = this.cert.serial;
+        log.error('hbone connection refused', `identity="${this.cert.identity}" error="certificate expired at ${this.cert.notAfter.toISOString()} and no renewed one yet"`);
+      }
+      sock.destroy();
     });
     this.server.on('secureConnection', (sock: tls.TLSSocket) => this.checkPeer(sock));
     this.server.on('tlsClientError', (err, sock) => {
@@ -153,9 +166,20 @@ export class HboneServer {
     }
   }
 
-  /** Serves a renewed certificate to new connections. */
+  /** Serves a renewed certificate to new connections; connections already open keep theirs until they end. */
   setCertificate(cert: WorkloadCertificate): void {
     this.server.setSecureContext(secureContextOptions(cert));
+    this.cert = cert;
+  }
+
+  /** The certificate new connections get. */
+  get certificate(): WorkloadCertificate {
+    return this.cert;
+  }
+
+  /** The served certificate has expired: new connections are refused until `setCertificate` brings a valid one. */
+  expired(now = Date.now()): boolean {
+    return this.cert.notAfter.getTime() <= now;
   }
 
   listen(port: number, host?: string): Promise<net.AddressInfo> {

@@ -1,5 +1,8 @@
 // Certificates per workload identity: fetched through a pluggable source (istiod-like CA client, or a local CA),
 // renewed at half of their validity, with failures backing off up to 150s while the valid certificate is kept.
+// A certificate that expires while renewal keeps failing is logged once (identity, expiry, the CA's error) and
+// reported by `expired()` (the proxies' readiness); the next successful renewal clears it. At most `maxIdentities`
+// identities are held: the least recently asked for is forgotten (its renewal stops) beyond it.
 import { EventEmitter } from 'node:events';
 import * as crypto from 'node:crypto';
 import * as tls from 'node:tls';
@@ -65,6 +68,8 @@ export interface CertificateManagerOptions {
   /** Longest wait between failed renewals (ms). Default 150s. */
   maxBackoffMs?: number;
   initialBackoffMs?: number;
+  /** Identities held at most; beyond it the least recently used one is forgotten (its renewal stops). Default 4096. */
+  maxIdentities?: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -72,15 +77,23 @@ interface Entry {
   current?: WorkloadCertificate;
   pending?: Promise<WorkloadCertificate>;
   timer?: NodeJS.Timeout;
+  /** Fires at the current certificate's notAfter. */
+  expiryTimer?: NodeJS.Timeout;
   backoff: Backoff;
+  /** Why the last fetch failed (cleared by a success). */
+  lastError?: string;
 }
 
+export const DEFAULT_MAX_IDENTITIES = 4096;
+
 /**
- * Holds one certificate per workload identity. Events: `updated` (identity, cert) after every (re)issue.
+ * Holds one certificate per workload identity. Events: `updated` (identity, cert) after every (re)issue;
+ * `expired` (identity, cert, reason) when a certificate expires before a renewal succeeded.
  */
 export class CertificateManager extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
   private readonly backoff: BackoffOptions;
+  private readonly maxIdentities: number;
   private closed = false;
 
   constructor(
@@ -89,14 +102,34 @@ export class CertificateManager extends EventEmitter {
   ) {
     super();
     this.backoff = { initialMs: opts.initialBackoffMs ?? 1_000, maxMs: opts.maxBackoffMs ?? 150_000 };
+    this.maxIdentities = Math.max(1, opts.maxIdentities ?? DEFAULT_MAX_IDENTITIES);
+  }
+
+  /** Identities held (each with a renewal loop). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Identities held, least recently used first. */
+  identities(): string[] {
+    return [...this.entries.keys()];
   }
 
   /** The certificate for `identity`, fetching it on first use. Concurrent callers share one fetch. */
   async get(identity: string): Promise<WorkloadCertificate> {
     let e = this.entries.get(identity);
-    if (!e) {
+    if (e) {
+      // Most recently used last: the map's order is the eviction order.
+      this.entries.delete(identity);
+      this.entries.set(identity, e);
+    } else {
       e = { backoff: new Backoff(this.backoff) };
       this.entries.set(identity, e);
+      for (const oldest of this.entries.keys()) {
+        if (this.entries.size <= this.maxIdentities) break;
+        this.opts.log?.('warn', `forgetting the certificate of ${oldest}: more than ${this.maxIdentities} identities, it is the least recently used`);
+        this.forget(oldest);
+      }
     }
     if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;
     if (!e.pending) e.pending = this.issue(identity, e);
@@ -113,15 +146,34 @@ export class CertificateManager extends EventEmitter {
     this.get(identity).catch(() => undefined);
   }
 
+  /**
+   * Identities whose certificate has expired with no renewed one (renewal failing, or still under way), with the
+   * CA's last error: a proxy serving them is not ready.
+   */
+  expired(now = Date.now()): { identity: string; notAfter: Date; reason: string }[] {
+    const out: { identity: string; notAfter: Date; reason: string }[] = [];
+    for (const [identity, e] of this.entries) {
+      if (!e.current || e.current.notAfter.getTime() > now) continue;
+      out.push({ identity, notAfter: e.current.notAfter, reason: e.lastError ?? 'no renewal completed yet' });
+    }
+    return out;
+  }
+
+  /** Stops renewing `identity` and drops its certificate. */
   forget(identity: string): void {
     const e = this.entries.get(identity);
-    if (e?.timer) clearTimeout(e.timer);
+    if (!e) return;
+    if (e.timer) clearTimeout(e.timer);
+    if (e.expiryTimer) clearTimeout(e.expiryTimer);
     this.entries.delete(identity);
   }
 
   close(): void {
     this.closed = true;
-    for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
+    for (const e of this.entries.values()) {
+      if (e.timer) clearTimeout(e.timer);
+      if (e.expiryTimer) clearTimeout(e.expiryTimer);
+    }
   }
 
   /** Certificates without private keys, for /config_dump. */
@@ -155,15 +207,20 @@ export class CertificateManager extends EventEmitter {
         notAfter: new Date(leaf.validTo),
         serial: leaf.serialNumber,
       };
+      const wasExpired = e.current !== undefined && e.current.notAfter.getTime() <= Date.now() && e.lastError !== undefined;
       e.current = cert;
       e.pending = undefined;
+      e.lastError = undefined;
       e.backoff.reset();
+      if (wasExpired) this.opts.log?.('info', `certificate for ${identity} renewed after it expired (serial ${cert.serial}, valid until ${cert.notAfter.toISOString()})`);
+      this.watchExpiry(identity, e, cert);
       const half = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
       this.schedule(identity, e, half - Date.now());
       this.emit('updated', identity, cert);
       return cert;
     } catch (err) {
       e.pending = undefined;
+      e.lastError = (err as Error).message;
       this.opts.log?.('warn', `failed to fetch certificate for ${identity}: ${(err as Error).message}`);
       const wait = e.backoff.next();
       // Keep the valid certificate; retry in the background.
@@ -171,6 +228,25 @@ export class CertificateManager extends EventEmitter {
       if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;
       throw err;
     }
+  }
+
+  /** At `cert`'s notAfter, if no renewal replaced it: one log line with the reason, `expired`, and a retry now. */
+  private watchExpiry(identity: string, e: Entry, cert: WorkloadCertificate): void {
+    if (e.expiryTimer) clearTimeout(e.expiryTimer);
+    if (this.closed) return;
+    e.expiryTimer = setTimeout(
+      () => {
+        e.expiryTimer = undefined;
+        if (this.closed || this.entries.get(identity) !== e || e.current !== cert) return;
+        const reason = e.lastError ?? 'no renewal completed before expiry';
+        e.lastError ??= reason;
+        this.opts.log?.('error', `certificate for ${identity} expired at ${cert.notAfter.toISOString()} (serial ${cert.serial}); renewal failing: ${reason}`);
+        this.emit('expired', identity, cert, reason);
+        if (!e.pending) this.schedule(identity, e, 0);
+      },
+      Math.max(0, Math.min(cert.notAfter.getTime() - Date.now() + 1, 2 ** 31 - 1)),
+    );
+    e.expiryTimer.unref();
   }
 
   private schedule(identity: string, e: Entry, ms: number): void {

@@ -19,6 +19,8 @@ interface PooledSession {
   session?: http2.ClientHttp2Session;
   streams: number;
   dead: boolean;
+  /** What the session was opened with (the client certificate's serial): only the same generation is reused. */
+  generation?: string;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -39,18 +41,25 @@ export class SessionPool {
 
   /**
    * Reserves a stream slot on a session for `key` (opening one through `open` when none has room), runs `use`
-   * on it, and releases the slot when the stream that `use` returns closes.
+   * on it, and releases the slot when the stream that `use` returns closes. Sessions of another `generation` (opened
+   * with a certificate since renewed) take no new streams: they are closed gracefully, their open streams finish.
    */
   async withStream<S extends http2.ClientHttp2Stream>(
     key: string,
     open: () => Promise<http2.ClientHttp2Session>,
     use: (session: http2.ClientHttp2Session) => S,
+    generation?: string,
   ): Promise<S> {
     const list = this.byKey.get(key) ?? [];
     this.byKey.set(key, list);
+    for (const old of list.filter((e) => e.generation !== generation)) {
+      this.drop(key, old);
+      old.ready.then((s) => s.close(), () => undefined);
+    }
+    if (!this.byKey.has(key)) this.byKey.set(key, list);
     let entry = list.find((e) => !e.dead && e.streams < this.maxStreams);
     if (!entry) {
-      const fresh: PooledSession = { ready: open(), streams: 0, dead: false };
+      const fresh: PooledSession = { ready: open(), streams: 0, dead: false, generation };
       list.push(fresh);
       fresh.ready.then(
         (s) => {

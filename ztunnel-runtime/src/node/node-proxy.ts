@@ -10,6 +10,7 @@ import {
   CaClient,
   CertificateManager,
   ConfigClient,
+  identityOf,
   logger,
   type CertificateSource,
   type MeshConfig,
@@ -68,6 +69,8 @@ export class NodeProxy {
   readonly #caClient: CaClient | undefined;
   readonly #admin: AdminServers;
   readonly #proxies = new Map<string, PodProxy>();
+  /** Pods whose proxy is starting (uid -> attempt): a removal meanwhile cancels it. */
+  readonly #starting = new Map<string, { attempt: symbol; identity: string }>();
   #zds: ZdsClient | undefined;
   #ready = false;
   #draining = false;
@@ -90,7 +93,7 @@ export class NodeProxy {
       else this.store.applyDelta(u.upserts, u.removals ?? {});
     });
     this.#admin = new AdminServers({
-      ready: () => this.#ready && !this.#draining,
+      ready: () => this.ready,
       configDump: () => this.configDump(),
       metrics: () => this.metrics.render(),
       quit: () => void this.stop(),
@@ -136,8 +139,9 @@ export class NodeProxy {
     return this.#zds;
   }
 
+  /** Serving, not draining, and no pod's certificate expired with renewal failing (the manager logs why). */
   get ready(): boolean {
-    return this.#ready && !this.#draining;
+    return this.#ready && !this.#draining && this.certs.expired().length === 0;
   }
 
   /** Pods served now (uid -> proxy). */
@@ -149,26 +153,53 @@ export class NodeProxy {
     if (this.#draining) throw new Error('ztunnel is draining');
     const old = this.#proxies.get(pod.uid);
     if (old) await old.close(0);
-    const proxy = await PodProxy.start(pod, netns, {
-      store: this.store,
-      certs: this.certs,
-      metrics: this.metrics,
-      settings: this.settings,
-      trustDomain: this.#config.trustDomain,
-      packetMark: this.#config.packetMark,
-      poolMaxStreams: this.#config.poolMaxStreams,
-      poolIdleMs: this.#config.poolIdleMs,
-    });
+    const attempt = Symbol(pod.uid);
+    const identity = identityOf({ trustDomain: this.#config.trustDomain, namespace: pod.namespace, serviceAccount: pod.serviceAccount });
+    this.#starting.set(pod.uid, { attempt, identity });
+    let proxy: PodProxy;
+    try {
+      proxy = await PodProxy.start(pod, netns, {
+        store: this.store,
+        certs: this.certs,
+        metrics: this.metrics,
+        settings: this.settings,
+        trustDomain: this.#config.trustDomain,
+        packetMark: this.#config.packetMark,
+        poolMaxStreams: this.#config.poolMaxStreams,
+        poolIdleMs: this.#config.poolIdleMs,
+      });
+    } catch (e) {
+      // Enrolment failed: the identity fetched (or being fetched) for it is forgotten unless another pod uses it.
+      if (this.#starting.get(pod.uid)?.attempt === attempt) this.#starting.delete(pod.uid);
+      this.#forgetUnused(identity);
+      throw e;
+    }
+    if (this.#starting.get(pod.uid)?.attempt !== attempt) {
+      // Removed (or re-added) while its proxy was starting: this one never serves.
+      await proxy.close(0);
+      this.#forgetUnused(proxy.identity);
+      log.info('proxy not started: pod removed while starting', `uid=${pod.uid} name=${pod.name} namespace=${pod.namespace}`);
+      return;
+    }
+    this.#starting.delete(pod.uid);
     this.#proxies.set(pod.uid, proxy);
     log.info('proxy started', `uid=${pod.uid} name=${pod.name} namespace=${pod.namespace} identity="${proxy.identity}" ip=${pod.ip}`);
   }
 
+  /** Stops renewing `identity` when no served or starting pod uses it. */
+  #forgetUnused(identity: string): void {
+    if ([...this.#proxies.values()].some((p) => p.identity === identity)) return;
+    if ([...this.#starting.values()].some((s) => s.identity === identity)) return;
+    this.certs.forget(identity);
+  }
+
   async #podRemoved(uid: string): Promise<void> {
+    this.#starting.delete(uid);
     const proxy = this.#proxies.get(uid);
     if (!proxy) return;
     await proxy.close(this.#config.drainDeadlineMs);
     if (this.#proxies.get(uid) === proxy) this.#proxies.delete(uid);
-    if (![...this.#proxies.values()].some((p) => p.identity === proxy.identity)) this.certs.forget(proxy.identity);
+    this.#forgetUnused(proxy.identity);
     log.info('proxy stopped', `uid=${uid} name=${proxy.pod.name} namespace=${proxy.pod.namespace}`);
   }
 

@@ -5,8 +5,8 @@
 
 import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RequestContext, type LogFields, type Logger } from '@ambit/plugin-sdk';
-import { changesOf } from './sandbox/wire.js';
+import type { RequestContext, LogFields, Logger } from '@ambit/plugin-sdk';
+import { changesOf, contextFrom } from './sandbox/wire.js';
 import { WasmHttpFilter } from './wasm.js';
 import type { FromWasmWorker, ToWasmWorker, WasmCall, WasmResult, WasmWorkerInit } from './wasm-isolate.js';
 
@@ -41,14 +41,7 @@ async function main(): Promise<void> {
     return;
   }
   const call = async (m: WasmCall): Promise<WasmResult> => {
-    const s = m.ctx;
-    const ctx = new RequestContext({ id: s.id, source: s.source, destination: s.destination, request: s.request, startTime: s.startTime });
-    ctx.route = s.route;
-    ctx.response = s.response;
-    ctx.localReply = s.localReply;
-    ctx.responseFlags = s.responseFlags;
-    ctx.requestBytes = s.requestBytes;
-    ctx.config = s.config;
+    const ctx = contextFrom(m.ctx);
     let key = requests.get(m.req);
     if (!key) {
       key = {};

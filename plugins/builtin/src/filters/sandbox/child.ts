@@ -4,9 +4,9 @@
 // local to this process), and answers hook calls: a context copy in, the changes the hook made out.
 
 import 'reflect-metadata';
-import { CLOCK, container, createMetricsRegistry, LOGGER, METRICS, RequestContext, systemClock, WAYPOINT, type LogFields, type Logger, type Plugin } from '@ambit/plugin-sdk';
+import { CLOCK, container, createMetricsRegistry, LOGGER, METRICS, systemClock, WAYPOINT, type LogFields, type Logger, type Plugin } from '@ambit/plugin-sdk';
 import { importPackage, pluginExport, PluginLoadError } from '../loader.js';
-import { changesOf, type ContextSnapshot, type FromChild, type HookName, type InitMessage, type ToChild } from './wire.js';
+import { changesOf, contextFrom, type ContextSnapshot, type FromChild, type HookName, type InitMessage, type ToChild } from './wire.js';
 
 /** Per-request plugin state (ctx.state) kept between hooks; bounded in case onLog never comes. */
 const MAX_STATES = 4096;
@@ -44,13 +44,7 @@ async function init(m: InitMessage): Promise<void> {
 }
 
 async function call(id: number, hook: HookName, s: ContextSnapshot): Promise<void> {
-  const ctx = new RequestContext({ id: s.id, source: s.source, destination: s.destination, request: s.request, startTime: s.startTime });
-  ctx.route = s.route;
-  ctx.response = s.response;
-  ctx.localReply = s.localReply;
-  ctx.responseFlags = s.responseFlags;
-  ctx.requestBytes = s.requestBytes;
-  ctx.config = s.config;
+  const ctx = contextFrom(s);
   const kept = states.get(s.id);
   if (kept) for (const [k, v] of kept) ctx.state.set(k, v);
   try {

@@ -2,7 +2,7 @@
 // request context as a plain copy (out) and as the changes a hook made (back). Only what the request itself
 // carries is sent; the mesh state, other plugins' config and the waypoint's credentials never are.
 
-import type { Headers, LocalReply, RequestContext, ResponseInfo, Route, WaypointIdentity } from '@ambit/plugin-sdk';
+import { RequestContext, type Headers, type LocalReply, type ResponseInfo, type Route, type WaypointIdentity } from '@ambit/plugin-sdk';
 
 export type HookName = 'onRequest' | 'onResponse' | 'onLog';
 
@@ -70,6 +70,18 @@ export function snapshot(ctx: RequestContext): ContextSnapshot {
     requestBytes: ctx.requestBytes,
     config: ctx.config,
   };
+}
+
+/** The other side of `snapshot`: a fresh context carrying what the snapshot holds (state is the caller's). */
+export function contextFrom(s: ContextSnapshot): RequestContext {
+  const ctx = new RequestContext({ id: s.id, source: s.source, destination: s.destination, request: s.request, startTime: s.startTime });
+  ctx.route = s.route;
+  ctx.response = s.response;
+  ctx.localReply = s.localReply;
+  ctx.responseFlags = s.responseFlags;
+  ctx.requestBytes = s.requestBytes;
+  ctx.config = s.config;
+  return ctx;
 }
 
 export function changesOf(ctx: RequestContext): ContextChanges {

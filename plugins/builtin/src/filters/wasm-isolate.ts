@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { Backoff } from '@ambit/mesh-api/plumbing';
 import type { Counter, Logger, LogFields, MetricsRegistry, Plugin, RequestContext } from '@ambit/plugin-sdk';
 import { PluginBlockedError } from './sandbox/host.js';
-import { applyChanges, snapshot, type ContextChanges, type ContextSnapshot, type HookName } from './sandbox/wire.js';
+import { PendingCalls, type CallResult } from './sandbox/pending.js';
+import { applyChanges, snapshot, type ContextSnapshot, type HookName } from './sandbox/wire.js';
 import './wasm-types.js';
 
 export interface WasmWorkerInit {
@@ -31,7 +32,7 @@ export interface WasmCall {
   hook: HookName;
   ctx: ContextSnapshot;
 }
-export type WasmResult = { id: number; ok: true; changes: ContextChanges } | { id: number; ok: false; error: string };
+export type WasmResult = CallResult;
 
 /** Calls made in one turn of the event loop travel as one message, and their results come back as one. */
 export type ToWasmWorker = { t: 'calls'; calls: WasmCall[] };
@@ -54,11 +55,6 @@ export interface IsolatedWasmOptions extends WasmWorkerInit {
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'wasm-worker.js');
 
-interface Pending {
-  resolve(c: ContextChanges): void;
-  reject(e: Error): void;
-}
-
 interface Vm {
   worker: Worker;
   /** Calls not sent yet (flushed once per turn of the event loop). */
@@ -80,7 +76,7 @@ export class IsolatedWasmFilter implements Plugin {
   #seq = 0;
   #nextRequest = 0;
   readonly #requests = new WeakMap<RequestContext, { req: number; generation: number }>();
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingCalls();
   #closed = false;
   #lostAt = 0;
   readonly #backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
@@ -117,7 +113,7 @@ export class IsolatedWasmFilter implements Plugin {
     this.#closed = true;
     const vm = this.#vm;
     this.#vm = undefined;
-    this.#failAll(new Error(`wasm filter ${this.name} was removed`));
+    this.#pending.failAll(new Error(`wasm filter ${this.name} was removed`));
     await vm?.worker.terminate();
   }
 
@@ -156,13 +152,7 @@ export class IsolatedWasmFilter implements Plugin {
     worker.on('message', (m: FromWasmWorker) => {
       if (m.t === 'log') this.opts.logger[m.level](m.msg, m.fields);
       else if (m.t === 'results') {
-        for (const r of m.results) {
-          const p = this.#pending.get(r.id);
-          if (!p) continue;
-          this.#pending.delete(r.id);
-          if (r.ok) p.resolve(r.changes);
-          else p.reject(new Error(r.error));
-        }
+        for (const r of m.results) this.#pending.settle(r);
       }
     });
     worker.on('error', (err) => this.opts.logger.error('wasm filter worker error', { plugin: name, error: err.message }));
@@ -195,29 +185,17 @@ export class IsolatedWasmFilter implements Plugin {
     }
     const id = ++this.#seq;
     const call: WasmCall = { id, req: r.req, hook, ctx: snapshot(ctx) };
-    const changes = await new Promise<ContextChanges>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.#vm !== vm) return;
-        this.#lost(vm, `${hook} ran for more than ${this.opts.budgetMs}ms: its wasm VM was stopped and re-created`, { hook, reason: 'deadline', budgetMs: this.opts.budgetMs }, false);
-      }, this.opts.budgetMs);
-      this.#pending.set(id, {
-        resolve: (c) => {
-          clearTimeout(timer);
-          resolve(c);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      if (vm.outbox.push(call) === 1) {
-        setImmediate(() => {
-          const calls = vm.outbox.splice(0);
-          if (this.#vm === vm) vm.worker.postMessage({ t: 'calls', calls } satisfies ToWasmWorker);
-        });
-      }
+    const changes = this.#pending.wait(id, this.opts.budgetMs, () => {
+      if (this.#vm !== vm) return;
+      this.#lost(vm, `${hook} ran for more than ${this.opts.budgetMs}ms: its wasm VM was stopped and re-created`, { hook, reason: 'deadline', budgetMs: this.opts.budgetMs }, false);
     });
-    applyChanges(ctx, changes);
+    if (vm.outbox.push(call) === 1) {
+      setImmediate(() => {
+        const calls = vm.outbox.splice(0);
+        if (this.#vm === vm) vm.worker.postMessage({ t: 'calls', calls } satisfies ToWasmWorker);
+      });
+    }
+    applyChanges(ctx, await changes);
   }
 
   /**
@@ -239,16 +217,11 @@ export class IsolatedWasmFilter implements Plugin {
     const why = `${what}${delay ? ` in ${delay / 1000}s` : ''} (${this.restarts} restarts)`;
     this.opts.logger.error('wasm filter stopped', { plugin: this.name, ...fields, restarts: this.restarts, restartInMs: delay });
     this.#stopped?.inc({ plugin: this.name, reason: fields.reason });
-    this.#failAll(new PluginBlockedError(`wasm filter ${this.name} ${why}`));
+    this.#pending.failAll(new PluginBlockedError(`wasm filter ${this.name} ${why}`));
     void vm.worker.terminate();
     this.opts.onRestart?.(why);
     if (this.#closed) return;
     const restart = setTimeout(() => void this.#ensure().catch((err: Error) => this.opts.logger.error('wasm filter restart failed', { plugin: this.name, error: err.message })), delay);
     restart.unref();
-  }
-
-  #failAll(err: Error): void {
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
   }
 }

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { Backoff } from '@ambit/mesh-api/plumbing';
 import type { Logger, Phase, Plugin, RequestContext, WaypointIdentity } from '@ambit/plugin-sdk';
 import { PluginLoadError, type InstalledPackage } from '../loader.js';
-import { applyChanges, snapshot, type ContextChanges, type FromChild, type HookName, type ToChild } from './wire.js';
+import { PendingCalls } from './pending.js';
+import { applyChanges, snapshot, type FromChild, type HookName, type ToChild } from './wire.js';
 
 export interface SandboxOptions {
   installed: InstalledPackage;
@@ -80,11 +81,6 @@ function hostReadPaths(): string[] {
 
 let readPaths: string[] | undefined;
 
-interface Pending {
-  resolve(c: ContextChanges): void;
-  reject(e: Error): void;
-}
-
 export class SandboxedPlugin implements Plugin {
   readonly name: string;
   readonly phase?: Phase;
@@ -96,7 +92,7 @@ export class SandboxedPlugin implements Plugin {
   #child?: ChildProcess;
   #starting?: Promise<ChildProcess>;
   #seq = 0;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingCalls();
   readonly #pongs = new Map<number, () => void>();
   #closed = false;
   #lostAt = 0;
@@ -133,7 +129,7 @@ export class SandboxedPlugin implements Plugin {
     this.#closed = true;
     const c = this.#child;
     this.#child = undefined;
-    this.#failAll(new Error(`plugin ${this.opts.name} was removed`));
+    this.#pending.failAll(new Error(`plugin ${this.opts.name} was removed`));
     if (c && c.exitCode === null && c.signalCode === null) {
       const exited = new Promise<void>((r) => c.once('exit', () => r()));
       c.ref(); // keep the loop alive until the exit is seen
@@ -146,11 +142,7 @@ export class SandboxedPlugin implements Plugin {
     this.#child = child;
     child.on('message', (m: FromChild) => {
       if (m.t === 'result') {
-        const p = this.#pending.get(m.id);
-        if (!p) return;
-        this.#pending.delete(m.id);
-        if (m.ok) p.resolve(m.changes);
-        else p.reject(new Error(m.error));
+        this.#pending.settle(m);
       } else if (m.t === 'log') {
         this.opts.logger[m.level]?.(m.msg, m.fields);
       } else if (m.t === 'pong') {
@@ -181,7 +173,7 @@ export class SandboxedPlugin implements Plugin {
     this.#notBefore = now + this.#backoffMs;
     const why = `${what}: restarted${this.#backoffMs ? ` in ${this.#backoffMs / 1000}s` : ''} (${this.restarts} restarts)`;
     this.opts.logger.error(log, { plugin: this.opts.name, ...fields, restarts: this.restarts, restartInMs: this.#backoffMs });
-    this.#failAll(new PluginBlockedError(`plugin ${this.opts.name} ${why}`));
+    this.#pending.failAll(new PluginBlockedError(`plugin ${this.opts.name} ${why}`));
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     this.opts.onRestart?.(why);
     if (this.#closed) return;
@@ -189,10 +181,6 @@ export class SandboxedPlugin implements Plugin {
     restart.unref();
   }
 
-  #failAll(err: Error): void {
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
-  }
 
   async #ensure(): Promise<ChildProcess> {
     if (this.#child) return this.#child;
@@ -216,29 +204,16 @@ export class SandboxedPlugin implements Plugin {
   async #call(hook: HookName, ctx: RequestContext): Promise<void> {
     const child = await this.#ensure();
     const id = ++this.#seq;
-    const changes = await held(child, () => new Promise<ContextChanges>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new PluginBlockedError(`plugin ${this.opts.name} ${hook} timed out after ${this.opts.budgetMs}ms`));
+    const changes = await held(child, () => {
+      const reply = this.#pending.wait(id, this.opts.budgetMs, () => {
+        this.#pending.fail(id, new PluginBlockedError(`plugin ${this.opts.name} ${hook} timed out after ${this.opts.budgetMs}ms`));
         void this.#checkAlive(child, hook);
-      }, this.opts.budgetMs);
-      this.#pending.set(id, {
-        resolve: (c) => {
-          clearTimeout(timer);
-          resolve(c);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
       });
       child.send({ t: 'call', id, hook, ctx: snapshot(ctx) } satisfies ToChild, (err) => {
-        if (err && this.#pending.delete(id)) {
-          clearTimeout(timer);
-          reject(new Error(`plugin ${this.opts.name} process unreachable: ${err.message}`));
-        }
+        if (err) this.#pending.fail(id, new Error(`plugin ${this.opts.name} process unreachable: ${err.message}`));
       });
-    }));
+      return reply;
+    });
     applyChanges(ctx, changes);
   }
 

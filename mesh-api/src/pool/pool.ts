@@ -50,13 +50,16 @@ export class SessionPool {
     use: (session: http2.ClientHttp2Session) => S,
     generation?: string,
   ): Promise<S> {
-    const list = this.byKey.get(key) ?? [];
-    this.byKey.set(key, list);
-    for (const old of list.filter((e) => e.generation !== generation)) {
-      this.drop(key, old);
-      old.ready.then((s) => s.close(), () => undefined);
+    const current = this.byKey.get(key);
+    // `some` first: the per-tunnel path allocates nothing unless a renewal has just happened.
+    if (current?.some((e) => e.generation !== generation)) {
+      for (const old of current.filter((e) => e.generation !== generation)) {
+        this.drop(key, old);
+        old.ready.then((s) => s.close(), () => undefined);
+      }
     }
-    if (!this.byKey.has(key)) this.byKey.set(key, list);
+    let list = this.byKey.get(key);
+    if (!list) this.byKey.set(key, (list = []));
     let entry = list.find((e) => !e.dead && e.streams < this.maxStreams);
     if (!entry) {
       const fresh: PooledSession = { ready: open(), streams: 0, dead: false, generation };

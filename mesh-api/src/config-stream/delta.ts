@@ -227,6 +227,33 @@ function validateWaypointInfo(w: unknown, path: string): void {
   gatewayAddress(w.address, `${path}.address`);
   strArray(w.services, `${path}.services`, false);
   strArray(w.workloads, `${path}.workloads`, false);
+  oneOf(w.role, ['ingress'], `${path}.role`, true);
+  if (w.listeners === undefined) return;
+  if (!Array.isArray(w.listeners)) return fail(`${path}.listeners`, 'expected an array');
+  w.listeners.forEach((l, i) => validateIngressListener(l, `${path}.listeners[${i}]`));
+}
+
+function validateIngressListener(l: unknown, path: string): void {
+  if (!isObj(l)) return fail(path, 'expected an object');
+  str(l.name, `${path}.name`);
+  if (!isObj(l.parent)) return fail(`${path}.parent`, 'expected an object');
+  oneOf(l.parent.group, ['gateway.networking.k8s.io', 'networking.istio.io'], `${path}.parent.group`);
+  str(l.parent.namespace, `${path}.parent.namespace`);
+  str(l.parent.name, `${path}.parent.name`);
+  port(l.port, `${path}.port`);
+  port(l.targetPort, `${path}.targetPort`);
+  oneOf(l.protocol, ['HTTP', 'HTTPS', 'TLS'], `${path}.protocol`);
+  strArray(l.hostnames, `${path}.hostnames`);
+  strArray(l.routes, `${path}.routes`, false);
+  if (l.tls === undefined) return;
+  if (!isObj(l.tls)) return fail(`${path}.tls`, 'expected an object');
+  oneOf(l.tls.mode, ['Terminate', 'Passthrough'], `${path}.tls.mode`);
+  if (!Array.isArray(l.tls.certificates)) return fail(`${path}.tls.certificates`, 'expected an array');
+  l.tls.certificates.forEach((c: unknown, i: number) => {
+    if (!isObj(c)) return fail(`${path}.tls.certificates[${i}]`, 'expected an object');
+    str(c.certChain, `${path}.tls.certificates[${i}].certChain`);
+    str(c.privateKey, `${path}.tls.certificates[${i}].privateKey`);
+  });
 }
 
 const ITEM_VALIDATORS: Record<string, (v: unknown, path: string) => void> = {

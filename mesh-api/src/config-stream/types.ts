@@ -39,6 +39,52 @@ export interface WaypointInfo {
   services: string[];
   /** uids of the workloads bound to it. */
   workloads: string[];
+  /**
+   * `ingress` for a gateway that takes traffic from outside the mesh (GatewayClass `istio`, or the Istio API's
+   * `istio-ingressgateway` installed by `ambit install`); absent for a waypoint.
+   */
+  role?: 'ingress';
+  /** An ingress gateway's listeners, resolved by the controller from whichever API configured it. */
+  listeners?: IngressListener[];
+}
+
+/** The Gateway object an ingress listener comes from. */
+export interface IngressParent {
+  /** `gateway.networking.k8s.io` (GatewayClass `istio`) or `networking.istio.io` (an Istio `Gateway`'s server). */
+  group: 'gateway.networking.k8s.io' | 'networking.istio.io';
+  namespace: string;
+  name: string;
+}
+
+/** A PEM certificate chain (leaf first) and its PEM private key: sent only to the gateway that serves it; never logged. */
+export interface TlsCertificate {
+  certChain: string;
+  privateKey: string;
+}
+
+/**
+ * One port an ingress gateway serves, as the controller resolved it: a Gateway API listener, or an Istio Gateway
+ * server. Several listeners may share a `targetPort` (different hostnames, or several Istio Gateways selecting the
+ * same pods): the gateway opens one socket per `targetPort` and picks the listener by SNI, then by `Host`.
+ */
+export interface IngressListener {
+  /** Unique within the gateway: the Gateway API listener name, or `<ns>/<gateway>/<server index>` (Istio API). */
+  name: string;
+  parent: IngressParent;
+  /** The port clients address (the Service port; what a route's `parentRefs[].port` names). */
+  port: number;
+  /** The port the gateway's pod listens on (Istio API: the Service's targetPort, e.g. 80 -> 8080). */
+  targetPort: number;
+  protocol: 'HTTP' | 'HTTPS' | 'TLS';
+  /** Hostnames this listener serves (exact or `*.example.com`); absent or empty: any. */
+  hostnames?: string[];
+  /** HTTPS and TLS: terminate with these certificates (chosen by SNI), or pass the stream through by SNI. */
+  tls?: { mode: 'Terminate' | 'Passthrough'; certificates: TlsCertificate[] };
+  /**
+   * `resourceKey`s of the route objects (HTTPRoute, GRPCRoute, TLSRoute, VirtualService) the controller accepted on
+   * this listener; the objects themselves are in `WaypointConfig.resources`.
+   */
+  routes: string[];
 }
 
 /** A workload as a waypoint sees it: the model's workload plus the pod's labels (DestinationRule subsets). */
@@ -52,7 +98,7 @@ export interface WaypointService extends Service {
 }
 
 /**
- * Everything one waypoint runs on. `resources` holds the Kubernetes objects bound to it, unmodified:
+ * Everything one waypoint (or ingress gateway: `waypoint.role`) runs on. `resources` holds the Kubernetes objects bound to it, unmodified:
  * AuthorizationPolicies whose targetRef(s) name this waypoint's Gateway (or its GatewayClass, from the root
  * namespace) or a Service bound to it; HTTPRoutes (and GRPCRoutes) whose parentRefs name the Gateway or a bound
  * Service; VirtualServices and DestinationRules whose hosts are bound Services; WaypointPlugins that target it.

@@ -14,7 +14,22 @@ export interface Reporter {
   command?(outcome: CommandOutcome): void;
 }
 
+/** `export NAME=value`, as the seeds set GATEWAY_HOST: every later command sees it, as in a user's terminal. */
+const EXPORT = /^export ([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/;
+
+function applyExports(shell: Shell, command: Command): CommandOutcome | undefined {
+  const lines = command.run.split('\n');
+  if (!lines.every((l) => EXPORT.test(l))) return undefined;
+  for (const l of lines) {
+    const [, name, value] = EXPORT.exec(l)!;
+    shell.env[name!] = value;
+  }
+  return { command, result: { command: command.run, code: 0, stdout: '', stderr: '' }, failed: [] };
+}
+
 export async function runCommand(shell: Shell, command: Command, memo: Memo): Promise<CommandOutcome> {
+  const exported = applyExports(shell, command);
+  if (exported) return exported;
   const deadline = Date.now() + (command.retryForMs ?? 0);
   for (;;) {
     const result = await shell.run(command.run, { timeoutMs: command.timeoutMs ?? 120_000 });

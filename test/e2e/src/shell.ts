@@ -45,6 +45,9 @@ export function createShell(opts: { kubeconfigPath: string; pathPrepend: string[
         let stderr = '';
         child.stdout.on('data', (d) => { stdout += d; });
         child.stderr.on('data', (d) => { stderr += d; });
+        // A command that exits before reading its input closes the pipe: EPIPE here is not the command's failure
+        // (unhandled, it would take the demo down).
+        child.stdin.on('error', () => {});
         child.stdin.end(runOpts.input ?? '');
         const timer = setTimeout(() => {
           stderr += `\n(timed out after ${runOpts.timeoutMs} ms)`;

@@ -44,28 +44,120 @@ const sameAppPods: Expect = {
   check: (r, memo) => r.stdout.trim() === String(memo.pods ?? '').trim(),
 };
 
-/** Counts `reviews-vN-` occurrences in 100 product pages fetched from sleep. */
-const hundredPages = `kubectl exec deploy/sleep -- sh -c 'for i in $(seq 1 100); do curl -s http://productpage:9080/productpage | grep -o "reviews-v.-"; done' | sort | uniq -c`;
+/** 100 product pages fetched from sleep through the ingress gateway, as the 2024 seed does: one line per page. */
+const hundredPages = 'kubectl exec deploy/sleep -- sh -c "for i in \\$(seq 1 100); do curl -s http://$GATEWAY_HOST/productpage | grep reviews-v.-; done"';
+/** The 2022 seed's ten pages through `istio-ingressgateway`. */
+const tenPages2022 = `kubectl exec deploy/sleep -- sh -c 'for i in $(seq 1 10); do curl -s http://istio-ingressgateway.istio-system/productpage | grep reviews-v.-; done'`;
+const countOf = (out: string, v: string): number => out.split('\n').filter((l) => l.includes(`reviews-${v}-`)).length;
 function aboutTenPercentV2(): Expect {
   return {
     says: 'about 10 of 100 pages were served by reviews-v2, the rest by reviews-v1',
     check: (r) => {
-      const count = (v: string) => Number(new RegExp(`(\\d+) reviews-${v}-`).exec(r.stdout)?.[1] ?? 0);
-      const v1 = count('v1');
-      const v2 = count('v2');
-      return v1 + v2 === 100 && v2 >= 2 && v2 <= 25 && count('v3') === 0;
+      const v1 = countOf(r.stdout, 'v1');
+      const v2 = countOf(r.stdout, 'v2');
+      return v1 + v2 === 100 && v2 >= 2 && v2 <= 25 && countOf(r.stdout, 'v3') === 0;
     },
   };
 }
+const onlyV1AndV2 = (n: number): Expect => ({
+  says: `${n} pages, each served by reviews-v1 or reviews-v2, none by v3`,
+  check: (r) => countOf(r.stdout, 'v1') + countOf(r.stdout, 'v2') === n && countOf(r.stdout, 'v3') === 0,
+});
+
+/**
+ * The ingress of each replay, one tab of the 2024 seed each: the 2024 replay takes the Gateway API tab (a Gateway of
+ * class `istio` moved to istio-system), the 2022 replay the Istio API tab (the `istio-ingressgateway` its seed
+ * installs, an Istio Gateway and VirtualService).
+ */
+const INGRESS: Record<Dialect, { install: string; apply: Command[]; host: string; account: string; addressOf: string; podLine: RegExp | undefined }> = {
+  '2024': {
+    install: 'ambit install',
+    apply: [
+      {
+        run: `sed -e 's/from: Same/from: All/'\\
+      -e '/^  name: bookinfo-gateway/a\\
+  namespace: istio-system\\
+'     -e '/^  - name: bookinfo-gateway/a\\
+    namespace: istio-system\\
+' samples/manifests/gateway-api/bookinfo-gateway.yaml | kubectl apply -f -`,
+        expect: [exitCode(0), prints(/gateway.gateway.networking.k8s.io\/bookinfo-gateway (created|configured|unchanged)/)],
+      },
+      { run: 'kubectl wait --for=condition=programmed gtw/bookinfo-gateway -n istio-system', expect: [exitCode(0), prints(/condition met/)], retryForMs: 120_000, timeoutMs: 60_000 },
+    ],
+    host: 'bookinfo-gateway-istio.istio-system',
+    account: 'ns/istio-system/sa/bookinfo-gateway-istio',
+    addressOf: `kubectl get gtw bookinfo-gateway -n istio-system -o jsonpath='{.status.addresses[0].value}'`,
+    podLine: undefined,
+  },
+  '2022': {
+    install: 'ambit install --set "components.ingressGateways[0].enabled=true" --set "components.ingressGateways[0].name=istio-ingressgateway"',
+    apply: [{ run: 'kubectl apply -f samples/manifests/istio-api/bookinfo-gateway.yaml', expect: [exitCode(0), prints(/gateway.networking.istio.io\/bookinfo-gateway (created|configured|unchanged)/)] }],
+    host: 'istio-ingressgateway.istio-system',
+    account: 'ns/istio-system/sa/istio-ingressgateway-service-account',
+    addressOf: `kubectl get svc istio-ingressgateway -n istio-system -o jsonpath='{.status.loadBalancer.ingress[0].ip}'`,
+    podLine: /istio-ingressgateway-\S+\s+1\/1\s+Running/,
+  },
+};
+const titleThroughGateway = `kubectl exec deploy/sleep -- curl -s "http://$GATEWAY_HOST/productpage" | grep -o "<title>.*</title>"`;
+
+/** The seeds' policies, typed as heredocs so `$GATEWAY_SERVICE_ACCOUNT` is the shell's, exactly as the 2024 seed does. */
+const L4_POLICY = `kubectl apply -f - <<EOF
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata:
+  name: productpage-viewer
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: productpage
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals:
+        - cluster.local/ns/default/sa/sleep
+        - cluster.local/$GATEWAY_SERVICE_ACCOUNT
+EOF`;
+const L7_POLICY = `kubectl apply -f - <<EOF
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata:
+  name: productpage-viewer
+  namespace: default
+spec:
+  targetRef:
+    kind: Gateway
+    group: gateway.networking.k8s.io
+    name: bookinfo-productpage
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals:
+        - cluster.local/ns/default/sa/sleep
+        - cluster.local/$GATEWAY_SERVICE_ACCOUNT
+    to:
+    - operation:
+        methods: ["GET"]
+EOF`;
 
 export function walkthrough(dialect: Dialect): Step[] {
+  const ingress = INGRESS[dialect];
   const steps: Step[] = [
     {
       title: '1. Install the mesh',
       commands: [
-        { run: 'ambit install', expect: [exitCode(0)], timeoutMs: 180_000 },
+        {
+          run: ingress.install,
+          expect: [exitCode(0), ...(ingress.podLine ? [prints(/✔ Ingress gateways installed/)] : [])],
+          timeoutMs: 180_000,
+        },
         { run: 'kubectl wait --for=condition=Ready pods --all -n istio-system --timeout=180s', quiet: true, expect: [exitCode(0)], timeoutMs: 200_000 },
-        { run: 'kubectl get pods -n istio-system', expect: [prints(/ztunnel-\S+\s+1\/1\s+Running/), prints(/istiod-\S+\s+1\/1\s+Running/)] },
+        {
+          run: 'kubectl get pods -n istio-system',
+          expect: [prints(/ztunnel-\S+\s+1\/1\s+Running/), prints(/istiod-\S+\s+1\/1\s+Running/), ...(ingress.podLine ? [prints(ingress.podLine)] : [])],
+        },
         { run: 'kubectl get daemonset -n istio-system', expect: [prints(/ztunnel\s+2\s+2\s+2\s+2\s+2/)] },
       ],
     },
@@ -80,6 +172,21 @@ export function walkthrough(dialect: Dialect): Step[] {
         // access-log line on either ztunnel; see the closing note of the real-nodes work. Retried meanwhile.
         { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 90_000 },
         { run: titleFrom('notsleep'), expect: [showsTitle], retryForMs: 30_000 },
+      ],
+    },
+    {
+      title: `2b. An ingress gateway, so Bookinfo is reached from outside the cluster (${dialect === '2024' ? 'the Gateway API' : "Istio's API"})`,
+      commands: [
+        ...ingress.apply,
+        { run: `export GATEWAY_HOST=${ingress.host}` },
+        { run: `export GATEWAY_SERVICE_ACCOUNT=${ingress.account}` },
+        { run: titleThroughGateway, expect: [showsTitle], retryForMs: 90_000 },
+        {
+          // From the machine itself, to the gateway's LoadBalancer address: "from outside the cluster".
+          run: `curl -s "http://$(${ingress.addressOf})/productpage" | grep -o "<title>.*</title>"`,
+          expect: [showsTitle],
+          retryForMs: 60_000,
+        },
       ],
     },
     {
@@ -117,9 +224,9 @@ export function walkthrough(dialect: Dialect): Step[] {
     {
       title: '4. L4 authorization, enforced by ztunnel',
       commands: [
-        { run: 'kubectl apply -f samples/manifests/policies/productpage-viewer-l4.yaml', expect: [exitCode(0)] },
-        // Known issue (real nodes): in some runs the first requests after enrolment are reset for 30-60 s, with no
-        // access-log line on either ztunnel; see the closing note of the real-nodes work. Retried meanwhile.
+        { run: L4_POLICY, expect: [exitCode(0)] },
+        // The gateway's own identity is allowed: it reaches productpage over HBONE as GATEWAY_SERVICE_ACCOUNT.
+        { run: titleThroughGateway, expect: [showsTitle], retryForMs: 90_000 },
         { run: titleFrom('sleep'), expect: [showsTitle], retryForMs: 90_000 },
         { run: titleFrom('notsleep'), expect: [printsNothing(), printsErr(/command terminated with exit code 56/)], retryForMs: 30_000 },
       ],
@@ -143,7 +250,8 @@ export function walkthrough(dialect: Dialect): Step[] {
       {
         title: '6. L7 authorization, enforced by the waypoint',
         commands: [
-          { run: 'kubectl apply -f samples/manifests/policies/productpage-viewer-l7.yaml', expect: [exitCode(0)] },
+          { run: L7_POLICY, expect: [exitCode(0)] },
+          { run: 'kubectl exec deploy/sleep -- curl -s "http://$GATEWAY_HOST/productpage" -X DELETE', expect: [prints(/^RBAC: access denied$/)], retryForMs: 30_000 },
           { run: 'kubectl exec deploy/sleep -- curl -s http://productpage:9080/ -X DELETE', expect: [prints(/^RBAC: access denied$/)], retryForMs: 30_000 },
           { run: 'kubectl exec deploy/notsleep -- curl -s http://productpage:9080/', expect: [prints(/^RBAC: access denied$/)], retryForMs: 30_000 },
           // Known issue (real nodes): in some runs the first requests after enrolment are reset for 30-60 s, with no
@@ -186,6 +294,7 @@ export function walkthrough(dialect: Dialect): Step[] {
           { run: 'kubectl wait --for=condition=Programmed gtw/reviews --timeout=120s', expect: [exitCode(0)], timeoutMs: 150_000 },
           { run: 'kubectl apply -f samples/manifests/dialect-2022/destination-rule-reviews.yaml', expect: [exitCode(0)] },
           { run: 'kubectl apply -f samples/manifests/dialect-2022/virtual-service-reviews-90-10.yaml', expect: [exitCode(0)] },
+          { run: tenPages2022, expect: [onlyV1AndV2(10)], retryForMs: 60_000, timeoutMs: 120_000 },
           { run: hundredPages, expect: [aboutTenPercentV2()], retryForMs: 60_000, timeoutMs: 120_000 },
         ],
       },
@@ -210,7 +319,7 @@ export function walkthrough(dialect: Dialect): Step[] {
       },
       { run: 'kubectl get all -n istio-system 2>&1', expect: [prints(/No resources found|NotFound|not found/)], retryForMs: 90_000 },
       { run: 'kubectl delete -f samples/manifests/bookinfo.yaml -f samples/manifests/sleep.yaml -f samples/manifests/notsleep.yaml --ignore-not-found', quiet: true },
-      { run: 'kubectl delete -f samples/manifests/bookinfo-versions.yaml --ignore-not-found; kubectl delete httproute reviews --ignore-not-found; kubectl delete authorizationpolicy productpage-viewer --ignore-not-found; kubectl delete virtualservice,destinationrule reviews --ignore-not-found', quiet: true },
+      { run: 'kubectl delete -f samples/manifests/bookinfo-versions.yaml --ignore-not-found; kubectl delete httproute reviews bookinfo --ignore-not-found; kubectl delete virtualservice bookinfo --ignore-not-found; kubectl delete gateway.networking.istio.io bookinfo-gateway --ignore-not-found; kubectl delete authorizationpolicy productpage-viewer --ignore-not-found; kubectl delete virtualservice,destinationrule reviews --ignore-not-found', quiet: true },
       // The Deployments' pods go in the background; the next replay's `kubectl wait --all` must not find them.
       { run: 'kubectl wait --for=delete pods --all -n default --timeout=90s', quiet: true, timeoutMs: 100_000 },
     ],

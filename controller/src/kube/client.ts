@@ -173,14 +173,14 @@ export class KubeClient {
     });
   }
 
-  get<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string, subresource?: string): Promise<T> {
-    return this.request<T>({ path: resourcePath(rt, namespace, name, subresource) });
+  get<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string, subresource?: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>({ path: resourcePath(rt, namespace, name, subresource), signal: opts.signal });
   }
 
   /** GET that resolves undefined on 404. */
-  async getOrUndefined<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
+  async getOrUndefined<T extends KubeObject>(rt: ResourceType, namespace: string | undefined, name: string, opts: { signal?: AbortSignal } = {}): Promise<T | undefined> {
     try {
-      return await this.get<T>(rt, namespace, name);
+      return await this.get<T>(rt, namespace, name, undefined, opts);
     } catch (err) {
       if (err instanceof KubeError && err.notFound) return undefined;
       throw err;
@@ -205,12 +205,12 @@ export class KubeClient {
     return { metadata: { resourceVersion: rv }, items };
   }
 
-  create<T extends KubeObject>(rt: ResourceType, obj: KubeObject, opts: { fieldManager?: string } = {}): Promise<T> {
-    return this.request<T>({ method: 'POST', path: resourcePath(rt, obj.metadata.namespace), body: obj, query: { fieldManager: opts.fieldManager } });
+  create<T extends KubeObject>(rt: ResourceType, obj: KubeObject, opts: { fieldManager?: string; signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>({ method: 'POST', path: resourcePath(rt, obj.metadata.namespace), body: obj, query: { fieldManager: opts.fieldManager }, signal: opts.signal });
   }
 
-  replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject, subresource?: string, opts: { fieldManager?: string } = {}): Promise<T> {
-    return this.request<T>({ method: 'PUT', path: resourcePath(rt, obj.metadata.namespace, obj.metadata.name, subresource), body: obj, query: { fieldManager: opts.fieldManager } });
+  replace<T extends KubeObject>(rt: ResourceType, obj: KubeObject, subresource?: string, opts: { fieldManager?: string; signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>({ method: 'PUT', path: resourcePath(rt, obj.metadata.namespace, obj.metadata.name, subresource), body: obj, query: { fieldManager: opts.fieldManager }, signal: opts.signal });
   }
 
   /** Server-side apply: PATCH application/apply-patch+yaml with a field manager. */
@@ -246,16 +246,30 @@ export class KubeClient {
    * Streams a watch. Calls onEvent for each event; resolves when the server closes the stream (normal timeout),
    * rejects with KubeError on HTTP errors (410 Gone included) or on a broken connection.
    */
-  watch<T>(rt: ResourceType, namespace: string | undefined, query: Record<string, string | number | boolean | undefined>, onEvent: (ev: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+  watch<T>(
+    rt: ResourceType,
+    namespace: string | undefined,
+    query: Record<string, string | number | boolean | undefined>,
+    onEvent: (ev: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+    /**
+     * A stream still open this long after it started is presumed dead and destroyed (rejects): the server ends every
+     * watch at `timeoutSeconds`, so a longer one means a connection dropped without a FIN or RST, which would
+     * otherwise leave the cache silently stale for as long as the process runs.
+     */
+    deadlineMs?: number,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let deadline: NodeJS.Timeout | undefined;
       const done = (err?: Error) => {
         if (settled) return;
         settled = true;
+        clearTimeout(deadline);
         if (err) reject(this.wrapError(err));
         else resolve();
       };
-      this.open(
+      const req = this.open(
         { path: resourcePath(rt, namespace), query: { ...query, watch: 'true' }, signal },
         (res) => {
           const code = res.statusCode ?? 0;
@@ -306,6 +320,14 @@ export class KubeClient {
         },
         (err) => done(err),
       );
+      if (deadlineMs) {
+        deadline = setTimeout(() => {
+          const err = new Error(`watch stalled: still open ${Math.round(deadlineMs / 1000)} s after it started`);
+          req.destroy(err);
+          done(err);
+        }, deadlineMs);
+        deadline.unref();
+      }
     });
   }
 }

@@ -17,7 +17,12 @@ export interface InformerOptions {
   registry?: Registry;
   /** Drop fields nobody reads (managedFields by default) to keep memory small. */
   transform?: (obj: KubeObject) => KubeObject;
+  /** The server-side watch timeout (default 240-360 s, randomized so informers do not re-watch in step). */
+  watchTimeoutSeconds?: number;
 }
+
+/** How long past its server-side timeout a watch may stay open before it is presumed dead (at most 30 s). */
+export const watchDeadlineMs = (timeoutSeconds: number): number => timeoutSeconds * 1000 + Math.min(30_000, timeoutSeconds * 500);
 
 export interface InformerHandlers<T> {
   add?: (obj: T) => void;
@@ -177,18 +182,20 @@ export class Informer<T extends KubeObject = KubeObject> {
     while (!signal.aborted) {
       try {
         if (this.resourceVersion === undefined) await this.relist();
+        const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120);
         await this.client.watch<T>(
           this.rt,
           this.opts.namespace,
           {
             resourceVersion: this.resourceVersion,
             allowWatchBookmarks: true,
-            timeoutSeconds: 240 + Math.floor(Math.random() * 120),
+            timeoutSeconds,
             labelSelector: this.opts.labelSelector,
             fieldSelector: this.opts.fieldSelector,
           },
           (ev) => this.onEvent(ev),
           signal,
+          watchDeadlineMs(timeoutSeconds),
         );
         backoff.reset();
       } catch (err) {

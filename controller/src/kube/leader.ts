@@ -1,7 +1,7 @@
 // Lease-based leader election (coordination.k8s.io/v1), after client-go's: a candidate takes the Lease when it is
 // absent, held by itself, or not renewed within leaseDurationSeconds as seen by the candidate's own clock (so clock
 // skew between replicas does not matter); the holder renews every retry period and steps down when it could not
-// renew for renewDeadline. Writes are conditional on resourceVersion, so two replicas never both hold the Lease.
+// renew for renewDeadline (each request aborted when the deadline passes). Writes are conditional on resourceVersion, so two replicas never both hold the Lease.
 import { KubeClient, KubeError } from './client.js';
 import { nullLogger, type Logger } from './log.js';
 import { registry as defaultRegistry, type Registry } from './metrics.js';
@@ -91,7 +91,7 @@ export class LeaderElector {
     const stop = this.stopController.signal;
     while (!stop.aborted) {
       // Campaign.
-      while (!stop.aborted && !(await this.tryAcquireOrRenew())) {
+      while (!stop.aborted && !(await this.attempt(this.renewDeadline))) {
         await sleep(this.retryPeriod * (1 + Math.random() * 0.2), stop);
       }
       if (stop.aborted) break;
@@ -104,9 +104,13 @@ export class LeaderElector {
       while (!stop.aborted) {
         await sleep(this.retryPeriod, stop);
         if (stop.aborted) break;
-        if (await this.tryAcquireOrRenew()) {
+        // A renewal may take only what is left of the renew deadline: a request the API server never answers must
+        // not keep this replica leading past the lease another replica is waiting out.
+        const left = this.renewDeadline - (Date.now() - lastRenew);
+        if (left > 0 && (await this.attempt(left))) {
           lastRenew = Date.now();
-        } else if (Date.now() - lastRenew > this.renewDeadline || this.lastLeader !== this.opts.identity) {
+        } else if (Date.now() - lastRenew >= this.renewDeadline || this.lastLeader !== this.opts.identity) {
+          if (this.lastLeader === this.opts.identity) this.log.warn('could not renew the lease within the renew deadline: stepping down', { renewDeadlineMs: this.renewDeadline });
           break;
         }
       }
@@ -119,12 +123,17 @@ export class LeaderElector {
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** One acquire-or-renew whose requests are aborted after `ms`. */
+  private attempt(ms: number): Promise<boolean> {
+    return this.tryAcquireOrRenew(AbortSignal.timeout(Math.max(1, ms)));
+  }
+
+  private async tryAcquireOrRenew(signal?: AbortSignal): Promise<boolean> {
     const now = new Date();
     const { namespace, name, identity } = this.opts;
     let lease: Lease | undefined;
     try {
-      lease = await this.client.getOrUndefined<Lease>(R.lease, namespace, name);
+      lease = await this.client.getOrUndefined<Lease>(R.lease, namespace, name, { signal });
     } catch (err) {
       this.log.warn('cannot read lease', { err });
       return false;
@@ -132,7 +141,7 @@ export class LeaderElector {
     const desired: LeaseSpec = { holderIdentity: identity, leaseDurationSeconds: this.leaseDuration, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 };
     if (!lease) {
       try {
-        await this.client.create(R.lease, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desired });
+        await this.client.create(R.lease, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desired }, { signal });
         this.noteLeader(identity);
         this.observed = { record: JSON.stringify(desired), at: Date.now() };
         return true;
@@ -156,7 +165,7 @@ export class LeaderElector {
       desired.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
     }
     try {
-      const updated = await this.client.replace<Lease>(R.lease, { ...lease, spec: desired });
+      const updated = await this.client.replace<Lease>(R.lease, { ...lease, spec: desired }, undefined, { signal });
       this.observed = { record: JSON.stringify(updated.spec ?? {}), at: Date.now() };
       this.noteLeader(identity);
       return true;

@@ -35,7 +35,7 @@ const row = (name: string, mesh: number, direct: number, unit: string, d = 2) =>
   console.log(`  ${name.padEnd(34)} mesh ${fmt(mesh, d).padStart(9)} ${unit.padEnd(8)} direct ${fmt(direct, d).padStart(9)} ${unit.padEnd(8)} ratio ${fmt(mesh / direct)}`);
 
 function fortioPath(): string | undefined {
-  for (const p of [process.env.FORTIO, '/var/cache/ambit/go/bin/fortio', join(process.env.HOME ?? '/root', 'go/bin/fortio')]) if (p && existsSync(p)) return p;
+  for (const p of [process.env.FORTIO, join(process.env.AMBIT_CACHE ?? '/var/cache/ambit', 'go/bin/fortio'), join(process.env.HOME ?? '/root', 'go/bin/fortio')]) if (p && existsSync(p)) return p;
   return spawnSync('sh', ['-c', 'command -v fortio']).stdout?.toString().trim() || undefined;
 }
 

@@ -128,17 +128,18 @@ test('install --help documents the image and CNI values', async (t) => {
   for (const s of ['--hub <registry>', '--tag <tag>', '--set <key=value>', 'hub, tag', 'values.cni.cniBinDir', 'values.cni.cniConfDir', '<hub>/controller:<tag>']) t.true(h.out.includes(s), s);
 });
 
-test('install with a bad value: one line naming the flag, exit 1, the cluster never contacted', async (t) => {
+test('install with a bad value: one line naming the flag, exit 2, the cluster never contacted', async (t) => {
   const api = new FakeApiServer();
   const client = new KubeClient({ server: await api.start(), namespace: 'default', source: 'test' });
   t.teardown(() => api.stop());
   for (const [args, line] of [
     [['--hub', 'my registry'], 'Error: --hub my registry: "my registry" is not an image registry prefix: use something like registry.example.com:5000/ambit (no spaces, no tag, lower-case path)\n'],
     [['--set', 'values.cni.cniBinDir=opt/cni/bin'], 'Error: --set values.cni.cniBinDir=opt/cni/bin: "opt/cni/bin" must be an absolute directory on the nodes, e.g. /var/lib/rancher/k3s/data/current/bin\n'],
-    [['--set', 'profile=ambient'], 'Error: --set profile=ambient: unknown key "profile"; ambit install accepts hub, values.global.hub, tag, values.global.tag, values.cni.cniBinDir, values.cni.cniConfDir\n'],
+    [['--set', 'profile=ambient'], 'Error: --set profile=ambient: unknown key "profile"; ambit install accepts hub, values.global.hub, tag, values.global.tag, values.cni.cniBinDir, values.cni.cniConfDir, components.ingressGateways[0].enabled, components.ingressGateways[0].name\n'],
+    [['--set', 'components.ingressGateways[0].enabled=maybe'], 'Error: --set components.ingressGateways[0].enabled=maybe: "maybe" is not a boolean: use true or false\n'],
   ] as const) {
     const r = await cli(['install', ...args], {}, client);
-    t.is(r.code, 1, args.join(' '));
+    t.is(r.code, 2, args.join(' '));
     t.is(r.err, line);
     t.is(r.out, '');
   }

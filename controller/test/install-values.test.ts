@@ -75,7 +75,7 @@ test('a relative or root CNI directory is refused', (t) => {
 });
 
 test('an unknown --set key, or no value, is refused with the keys that exist', (t) => {
-  fails(t, { set: ['values.cni.cniBindir=/opt/cni/bin'] }, /^--set values\.cni\.cniBindir=\/opt\/cni\/bin: unknown key "values\.cni\.cniBindir"; ambit install accepts hub, values\.global\.hub, tag, values\.global\.tag, values\.cni\.cniBinDir, values\.cni\.cniConfDir$/);
+  fails(t, { set: ['values.cni.cniBindir=/opt/cni/bin'] }, /^--set values\.cni\.cniBindir=\/opt\/cni\/bin: unknown key "values\.cni\.cniBindir"; ambit install accepts hub, values\.global\.hub, tag, values\.global\.tag, values\.cni\.cniBinDir, values\.cni\.cniConfDir, components\.ingressGateways\[0\]\.enabled, components\.ingressGateways\[0\]\.name$/);
   fails(t, { set: ['profile=ambient'] }, /unknown key "profile"/);
   fails(t, { set: ['hub'] }, /^--set hub: expected key=value, e\.g\. --set hub=/);
 });

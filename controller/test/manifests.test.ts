@@ -90,6 +90,8 @@ const USED = {
     'networking.istio.io virtualservices watch',
     'networking.istio.io destinationrules list',
     'networking.istio.io destinationrules watch',
+    'networking.istio.io gateways list', // mesh/watch.ts: the installed ingress gateway's servers
+    'networking.istio.io gateways watch',
     'extensions.ambit.dev waypointplugins list',
     'extensions.ambit.dev waypointplugins watch',
     'extensions.ambit.dev waypointplugins/status patch', // status/writer.ts: Active from waypoint reports
@@ -131,6 +133,8 @@ const USED = {
     'coordination.k8s.io leases update',
     ' secrets get', // ca/authority.ts: cacerts, istio-ca-secret (and re-reads for rotation)
     ' secrets create', // the self-signed root, once
+    ' secrets list', // mesh/watch.ts: the ingress gateway's credentialName Secrets (system namespace only)
+    ' secrets watch',
   ],
 };
 

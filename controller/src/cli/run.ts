@@ -162,12 +162,15 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         '                            <hub>/controller:<tag>, <hub>/ztunnel:<tag>, <hub>/waypoint:<tag> (default ambit, ' + VERSION + ')',
         '  values.cni.cniBinDir      node directory of the CNI plugin binaries (default /opt/cni/bin)',
         '  values.cni.cniConfDir     node directory of the CNI network configuration (default /etc/cni/net.d)',
+        '  components.ingressGateways[0].enabled   true: also install the Istio API ingress gateway (default false)',
+        '  components.ingressGateways[0].name      istio-ingressgateway (the only name supported)',
         '',
         'Examples:',
         '  ambit install                                           # images loaded into the nodes (kind load ...)',
         '  ambit install --hub registry.example.com/ambit --tag 0.1.0',
         '  ambit install --set values.cni.cniBinDir=/var/lib/rancher/k3s/data/current/bin \\',
         '                --set values.cni.cniConfDir=/var/lib/rancher/k3s/agent/etc/cni/net.d   # k3s',
+        '  ambit install --set components.ingressGateways[0].enabled=true --set components.ingressGateways[0].name=istio-ingressgateway',
         '',
       ].join('\n'),
     )
@@ -215,7 +218,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? 0 : 1;
     }
     io.err(`Error: ${describe(err)}\n`);
-    return 1;
+    // A bad install value is a usage error (nothing was changed): exit 2, as for a bad command line.
+    return err instanceof InstallValuesError ? 2 : 1;
   } finally {
     client?.close();
   }

@@ -20,8 +20,8 @@ interface PodSpec {
   volumes?: Array<{ name: string; hostPath?: { path: string } }>;
 }
 
-const CNI_VOLUMES: Record<string, keyof InstallValues> = { 'cni-bin-dir': 'cniBinDir', 'cni-net-dir': 'cniConfDir' };
-const CNI_KEYS: Record<string, keyof InstallValues> = { CNI_BIN_DIR: 'cniBinDir', CNI_NET_DIR: 'cniConfDir' };
+const CNI_VOLUMES: Record<string, 'cniBinDir' | 'cniConfDir'> = { 'cni-bin-dir': 'cniBinDir', 'cni-net-dir': 'cniConfDir' };
+const CNI_KEYS: Record<string, 'cniBinDir' | 'cniConfDir'> = { CNI_BIN_DIR: 'cniBinDir', CNI_NET_DIR: 'cniConfDir' };
 
 /** `ambit/<name>[:tag]` (no registry, no digest) moved to the hub and tag asked for; anything else unchanged. */
 export function rewriteImage(image: string, values: Pick<InstallValues, 'hub' | 'tag'>): string {

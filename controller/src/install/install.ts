@@ -1,5 +1,6 @@
-// `ambit install` / `ambit uninstall`: applies the data-driven manifests (controller/manifests/*.yaml, in file
-// order) and the project's CRDs (crds/ambit/*.yaml) by server-side apply, after checking that the Gateway API CRDs
+// `ambit install` / `ambit uninstall`: applies the data-driven manifests (controller/manifests/*.yaml, grouped in
+// istioctl's components, each printed as it is done), the ingress gateway when asked for, and the project's CRDs
+// (crds/ambit/*.yaml) by server-side apply, after checking that the Gateway API CRDs
 // are present and that the caller may create what the manifests hold, so nothing is left half-applied.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +13,8 @@ import { VERSION } from './version.js';
 import { removeLegacyGatewayVersion, serveLegacyGatewayVersion } from './legacy-gateway-version.js';
 import { waitForRedirectionRelease } from './redirection-release.js';
 import { customizeManifests } from './customize.js';
-import type { InstallValues } from './values.js';
+import { renderIngressGateway } from './ingress-gateway.js';
+import { INGRESS_GATEWAY_NAME, type InstallValues } from './values.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** controller/manifests (from controller/dist/src/install). */
@@ -26,20 +28,63 @@ export class InstallError extends Error {}
 
 export function readManifestDir(dir: string): KubeObject[] {
   if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .flatMap((f) => readManifestFile(join(dir, f)));
+}
+
+function readManifestFile(path: string): KubeObject[] {
   const objs: KubeObject[] = [];
-  for (const f of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
-      if (doc.errors.length) throw new InstallError(`${join(dir, f)}: ${doc.errors[0].message}`);
-      const o = doc.toJSON() as KubeObject | null;
-      if (o && o.kind) objs.push(o);
-    }
+  for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
+    if (doc.errors.length) throw new InstallError(`${path}: ${doc.errors[0].message}`);
+    const o = doc.toJSON() as KubeObject | null;
+    if (o && o.kind) objs.push(o);
   }
   return objs;
 }
 
-/** The CRDs and the objects to apply, with the install values (image hub/tag, CNI directories) applied. */
+/** istioctl's components, in the order its install prints them (seed 003). */
+export const COMPONENTS = ['Istio core', 'Istiod', 'CNI', 'Ingress gateways', 'Ztunnel'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+/** Which component each manifest file belongs to; a file not listed is part of the core. */
+const COMPONENT_OF_FILE: Record<string, ComponentName> = {
+  '00-namespace.yaml': 'Istio core',
+  '10-controller-rbac.yaml': 'Istiod',
+  '20-controller.yaml': 'Istiod',
+  'istio-cni.yaml': 'CNI',
+  'ztunnel.yaml': 'Ztunnel',
+};
+
+export interface Component {
+  name: ComponentName;
+  objects: KubeObject[];
+}
+
+/**
+ * The components `ambit install` applies, in order, with the install values (image hub/tag, CNI directories)
+ * applied: the manifests by file, and the ingress gateway when `values.ingressGateway.enabled`. Components with no
+ * objects are left out.
+ */
+export function installComponents(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; components: Component[] } {
+  const byName = new Map<ComponentName, KubeObject[]>(COMPONENTS.map((c) => [c, []]));
+  if (existsSync(dirs.manifests)) {
+    for (const f of readdirSync(dirs.manifests).filter((f) => /\.ya?ml$/.test(f)).sort()) byName.get(COMPONENT_OF_FILE[f] ?? 'Istio core')!.push(...readManifestFile(join(dirs.manifests, f)));
+  }
+  if (values.ingressGateway?.enabled) byName.get('Ingress gateways')!.push(...renderIngressGateway(SYSTEM_NAMESPACE, VERSION));
+  const components = COMPONENTS.map((name) => ({ name, objects: customizeManifests(byName.get(name)!, values) })).filter((c) => c.objects.length > 0);
+  return { crds: readManifestDir(dirs.crds), components };
+}
+
+/** The CRDs and the objects to apply, in apply order, with the install values applied. */
 export function manifests(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; objects: KubeObject[] } {
-  return { crds: readManifestDir(dirs.crds), objects: customizeManifests(readManifestDir(dirs.manifests), values) };
+  const { crds, components } = installComponents(dirs, values);
+  return { crds, objects: components.flatMap((c) => c.objects) };
+}
+
+/** Everything an install may have applied, whatever its values (what uninstall removes). */
+function everything(dirs?: { manifests: string; crds: string }): { crds: KubeObject[]; objects: KubeObject[] } {
+  return manifests(dirs, { ingressGateway: { enabled: true, name: INGRESS_GATEWAY_NAME } });
 }
 
 function typeOf(o: KubeObject): ResourceType {
@@ -94,7 +139,8 @@ export interface InstallOptions {
 
 export async function install(client: KubeClient, opts: InstallOptions = {}): Promise<void> {
   const log = opts.log ?? (() => {});
-  const { crds, objects } = manifests(opts.dirs, opts.values);
+  const { crds, components } = installComponents(opts.dirs, opts.values);
+  const objects = components.flatMap((c) => c.objects);
   await client.request({ path: '/version', timeoutMs: 10_000 });
   await requireGatewayCRDs(client);
   const denied = await checkRights(client, [...crds, ...objects], ['create', 'patch']);
@@ -111,7 +157,13 @@ export async function install(client: KubeClient, opts: InstallOptions = {}): Pr
     await client.apply(typeOf(o), o, { fieldManager: FIELD_MANAGER, force: true });
     log(`${label(o)} applied`);
   }
-  if (opts.wait) await waitReady(client, objects, opts.timeoutMs ?? 300_000, log);
+  // istioctl's summary: one line per component (once its workloads are ready, when waiting), in its order.
+  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+  for (const c of components) {
+    if (opts.wait) await waitReady(client, c.objects, deadline, log);
+    log(`\u2714 ${c.name} installed`);
+  }
+  log('\u2714 Installation complete');
   log(`Ambit ${VERSION} installed`);
 }
 
@@ -130,8 +182,7 @@ async function waitNamespaceGoneIfTerminating(client: KubeClient, name: string, 
   }
 }
 
-async function waitReady(client: KubeClient, objs: KubeObject[], timeoutMs: number, log: (l: string) => void): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+async function waitReady(client: KubeClient, objs: KubeObject[], deadline: number, log: (l: string) => void): Promise<void> {
   for (const o of objs.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')) {
     const rt = typeOf(o);
     for (;;) {
@@ -160,7 +211,7 @@ export interface UninstallOptions {
 
 export async function uninstall(client: KubeClient, opts: UninstallOptions = {}): Promise<void> {
   const log = opts.log ?? (() => {});
-  const { crds, objects } = manifests(opts.dirs);
+  const { crds, objects } = everything(opts.dirs);
   await client.request({ path: '/version', timeoutMs: 10_000 });
   // The built-in GatewayClasses the controller created (only those still naming our controller).
   for (const name of WAYPOINT_CLASSES) {

@@ -1,5 +1,6 @@
 // What `ambit install` lets a user change about the manifests, parsed from istioctl's spellings (`--set hub=…`,
-// `--set tag=…`, `--set values.cni.cniBinDir=…`, `--set values.cni.cniConfDir=…`) and the `--hub` / `--tag`
+// `--set tag=…`, `--set values.cni.cniBinDir=…`, `--set values.cni.cniConfDir=…`,
+// `--set components.ingressGateways[0].enabled=true` / `.name=istio-ingressgateway`) and the `--hub` / `--tag`
 // shorthands, and checked up front: a bad value is one line naming the flag and the fix, before the cluster is
 // contacted.
 import { isAbsolute, normalize } from 'node:path';
@@ -13,12 +14,17 @@ export interface InstallValues {
   cniBinDir?: string;
   /** Node directory holding the CNI network configuration (hostPath of the `cni-net-dir` volumes). */
   cniConfDir?: string;
+  /** The Istio API's ingress gateway (`components.ingressGateways[0]`): installed when enabled. */
+  ingressGateway?: { enabled: boolean; name: string };
 }
+
+/** The one ingress gateway `ambit install` can install (the controller serves its config under this name). */
+export const INGRESS_GATEWAY_NAME = 'istio-ingressgateway';
 
 export class InstallValuesError extends Error {}
 
 /** `--set` keys and the value each sets; istioctl accepts both `hub` and `values.global.hub` (same for tag). */
-const SET_KEYS: Record<string, keyof InstallValues> = {
+const SET_KEYS: Record<string, StringValue> = {
   hub: 'hub',
   'values.global.hub': 'hub',
   tag: 'tag',
@@ -27,7 +33,20 @@ const SET_KEYS: Record<string, keyof InstallValues> = {
   'values.cni.cniConfDir': 'cniConfDir',
 };
 
-export const SET_KEY_NAMES = Object.keys(SET_KEYS);
+/** istioctl's keys of the first ingress gateway (the only one: Ambit installs `istio-ingressgateway`). */
+const INGRESS_KEYS = ['components.ingressGateways[0].enabled', 'components.ingressGateways[0].name'] as const;
+
+export const SET_KEY_NAMES = [...Object.keys(SET_KEYS), ...INGRESS_KEYS];
+
+function checkEnabled(v: string, flag: string): boolean {
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new InstallValuesError(`${flag}: "${v}" is not a boolean: use true or false`);
+}
+
+function checkIngressName(v: string, flag: string): string {
+  if (v !== INGRESS_GATEWAY_NAME) throw new InstallValuesError(`${flag}: "${v}" is not supported: ambit install installs one ingress gateway, named ${INGRESS_GATEWAY_NAME}`);
+  return v;
+}
 
 // Docker reference grammar (distribution/reference): an optional registry host[:port], then lower-case path
 // components separated by `/`.
@@ -58,7 +77,9 @@ function checkDir(v: string, flag: string): string {
   return p;
 }
 
-const CHECK: Record<keyof InstallValues, (v: string, flag: string) => string> = { hub: checkHub, tag: checkTag, cniBinDir: checkDir, cniConfDir: checkDir };
+type StringValue = Exclude<keyof InstallValues, 'ingressGateway'>;
+
+const CHECK: Record<StringValue, (v: string, flag: string) => string> = { hub: checkHub, tag: checkTag, cniBinDir: checkDir, cniConfDir: checkDir };
 
 export interface ValueFlags {
   hub?: string;
@@ -70,8 +91,14 @@ export interface ValueFlags {
 /** Parses and checks the flags; throws InstallValuesError with one line naming the flag and the fix. */
 export function parseInstallValues(flags: ValueFlags): InstallValues {
   const values: InstallValues = {};
-  const from: Partial<Record<keyof InstallValues, string>> = {};
-  const put = (key: keyof InstallValues, raw: string, flag: string) => {
+  const from: Partial<Record<string, string>> = {};
+  const ingress: { enabled?: boolean; name?: string } = {};
+  const putIngress = <K extends 'enabled' | 'name'>(field: K, v: (typeof ingress)[K], flag: string) => {
+    if (ingress[field] !== undefined && ingress[field] !== v) throw new InstallValuesError(`${flag} contradicts ${from[field]}: give the value once`);
+    ingress[field] = v;
+    from[field] = flag;
+  };
+  const put = (key: StringValue, raw: string, flag: string) => {
     const v = CHECK[key](raw, flag);
     if (values[key] !== undefined && values[key] !== v) throw new InstallValuesError(`${flag} contradicts ${from[key]}: give the value once`);
     values[key] = v;
@@ -83,9 +110,23 @@ export function parseInstallValues(flags: ValueFlags): InstallValues {
     const eq = s.indexOf('=');
     if (eq <= 0) throw new InstallValuesError(`--set ${s}: expected key=value, e.g. --set hub=registry.example.com/ambit`);
     const k = s.slice(0, eq).trim();
+    const raw = s.slice(eq + 1).trim();
+    if (k === INGRESS_KEYS[0]) {
+      putIngress('enabled', checkEnabled(raw, `--set ${s}`), `--set ${s}`);
+      continue;
+    }
+    if (k === INGRESS_KEYS[1]) {
+      putIngress('name', checkIngressName(raw, `--set ${s}`), `--set ${s}`);
+      continue;
+    }
+    if (/^components\.ingressGateways\[\d+\]\./.test(k)) {
+      throw new InstallValuesError(`--set ${s}: ambit install installs one ingress gateway: use ${INGRESS_KEYS.join(' and ')}`);
+    }
     const key = SET_KEYS[k];
     if (!key) throw new InstallValuesError(`--set ${s}: unknown key "${k}"; ambit install accepts ${SET_KEY_NAMES.join(', ')}`);
-    put(key, s.slice(eq + 1).trim(), `--set ${s}`);
+    put(key, raw, `--set ${s}`);
   }
+  // istioctl's default name for ingressGateways[0]; a name alone does not enable it (the ambient profile has none).
+  if (ingress.enabled !== undefined || ingress.name !== undefined) values.ingressGateway = { enabled: ingress.enabled ?? false, name: ingress.name ?? INGRESS_GATEWAY_NAME };
   return values;
 }

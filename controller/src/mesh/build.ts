@@ -24,12 +24,18 @@ import { convertAuthorizationPolicy } from './authorization.js';
 import { appProtocolOf } from './protocol.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';
+import { buildIngressIstio, INGRESS_SERVICE_ACCOUNT } from './ingress-istio.js';
 import { canonical, isModelledPod, namedPort, podIps, podReady, podServiceAccount, REDIRECTION_ANNOTATION, workloadNameAndType } from './workloads.js';
 
 /** The ServiceAccount a waypoint Gateway's pods run as, and the Gateway's uid (the push stream's authorization). */
 export interface WaypointIdentity {
   serviceAccount: string;
   gatewayUid?: string;
+  /**
+   * The installed ingress gateway (no Gateway owns it or its ServiceAccount): the labels its pods carry, which a
+   * caller's pod must carry too.
+   */
+  podLabels?: Record<string, string>;
 }
 
 export interface ModelWarning {
@@ -304,6 +310,29 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       services: wpServices,
       resources: waypointResources(scope, resourceInput, { rootNamespace, domain }),
     });
+  }
+  // The Istio API's ingress gateway (installed by `ambit install`), configured by networking.istio.io Gateways.
+  const ingress = buildIngressIstio({
+    namespace: rootNamespace,
+    pods: input.pods,
+    services: input.services,
+    istioGateways: input.istioGateways ?? [],
+    virtualServices: input.virtualServices ?? [],
+    destinationRules: input.destinationRules ?? [],
+    secrets: input.secrets ?? [],
+    pluginPolicies: input.pluginPolicies ?? [],
+    meshWorkloads: wpWorkloads,
+    meshServices: wpServices,
+    domain,
+  });
+  if (ingress) {
+    const key = `${ingress.config.waypoint.namespace}/${ingress.config.waypoint.name}`;
+    if (waypoints.has(key)) {
+      warnings.push({ object: `Gateway ${key}`, reason: 'Conflict', message: `the installed ingress gateway ${key} has this name: its config is served instead` });
+    }
+    waypoints.set(key, ingress.config);
+    identities.set(key, { serviceAccount: INGRESS_SERVICE_ACCOUNT, podLabels: ingress.podLabels });
+    warnings.push(...ingress.warnings);
   }
   return { mesh, waypoints, warnings, identities };
 }

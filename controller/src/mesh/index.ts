@@ -21,3 +21,5 @@ export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';
 export { convertAuthorizationPolicy } from './authorization.js';
 export type { AuthorizationPolicy, AuthorizationPolicySpec, AuthorizationRule, ConversionResult, ConversionWarning } from './authorization.js';
 
+export { buildIngressIstio, secretCertificate, virtualServiceGateways, INGRESS_NAME, INGRESS_SERVICE_ACCOUNT } from './ingress-istio.js';
+export type { IngressInput, IngressResult, IngressWarning } from './ingress-istio.js';

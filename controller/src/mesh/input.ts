@@ -44,6 +44,10 @@ export interface MeshInput {
   referenceGrants?: KubeObject[];
   /** ConfigMap `ambit-plugin-policy` of the root namespace: the WaypointPlugin allow-list every waypoint gets. */
   pluginPolicies?: KubeObject[];
+  /** networking.istio.io Gateways (v1, v1beta1, v1alpha3): the servers of the installed ingress gateway. */
+  istioGateways?: KubeObject[];
+  /** Secrets of the system namespace: the ingress gateway's TLS credentials (`credentialName`). */
+  secrets?: KubeObject[];
 }
 
 export interface MeshOptions {

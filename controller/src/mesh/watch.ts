@@ -21,6 +21,8 @@ interface Watched {
   rt?: ResourceType;
   /** Watch only this object of the root namespace (a mesh-wide setting held in a ConfigMap). */
   rootObject?: string;
+  /** Watch only the root namespace's objects. */
+  rootNamespace?: boolean;
   discover?: { group: string; plural: string; kind: string } | { crdKind: string };
 }
 
@@ -40,6 +42,10 @@ const WATCHED: Watched[] = [
   { slot: 'virtualServices', discover: { group: 'networking.istio.io', plural: 'virtualservices', kind: 'VirtualService' } },
   { slot: 'destinationRules', discover: { group: 'networking.istio.io', plural: 'destinationrules', kind: 'DestinationRule' } },
   { slot: 'waypointPlugins', discover: { crdKind: 'WaypointPlugin' } },
+  // The installed istio-ingressgateway's servers (networking.istio.io Gateway: v1, v1beta1, v1alpha3 are one kind)
+  // and their TLS credentials (Secrets of the system namespace, where the ingress runs).
+  { slot: 'istioGateways', discover: { group: 'networking.istio.io', plural: 'gateways', kind: 'Gateway' } },
+  { slot: 'secrets', rt: R.secret, rootNamespace: true },
   // The administrator's WaypointPlugin allow-list, pushed to every waypoint (SECURITY.md, Plugins).
   { slot: 'pluginPolicies', rt: R.configMap, rootObject: PLUGIN_POLICY_CONFIGMAP },
 ];
@@ -162,8 +168,23 @@ export class MeshWatcher {
       policies: model.mesh.policies?.length,
       waypoints: model.waypoints.size,
     });
+    this.#logIngressWarnings(model);
     this.#opts.onModel(model, input);
     return model;
+  }
+
+  #ingressWarnings = new Set<string>();
+
+  /** Servers of networking.istio.io Gateways the ingress leaves out (missing credential...), each logged once. */
+  #logIngressWarnings(model: MeshModel): void {
+    const now = new Set<string>();
+    for (const w of model.warnings) {
+      if (!w.object.startsWith('Gateway.networking.istio.io ')) continue;
+      const line = `${w.object}: ${w.reason}: ${w.message}`;
+      now.add(line);
+      if (!this.#ingressWarnings.has(line)) this.#opts.log?.warn('ingress gateway server left out', { gateway: w.object.slice(w.object.indexOf(' ') + 1), reason: w.reason, message: w.message });
+    }
+    this.#ingressWarnings = now;
   }
 
   #changed = (): void => {
@@ -197,7 +218,8 @@ export class MeshWatcher {
         continue;
       }
       if (!rt) continue;
-      const only = w.rootObject ? { namespace: this.#opts.mesh?.rootNamespace ?? 'istio-system', fieldSelector: `metadata.name=${w.rootObject}` } : {};
+      const root = this.#opts.mesh?.rootNamespace ?? 'istio-system';
+      const only = w.rootObject ? { namespace: root, fieldSelector: `metadata.name=${w.rootObject}` } : w.rootNamespace ? { namespace: root } : {};
       const inf = this.#set.informer(rt, only);
       // A resync replays an object as its own update: nothing changed for the model.
       inf.on({

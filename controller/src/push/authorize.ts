@@ -3,7 +3,9 @@
 // that waypoint: the token's service account is the one the deployment controller renders for the Gateway (its
 // name, or gateway.istio.io/service-account), the token is bound to a live pod running as it, and (with a
 // ServiceAccount lookup) that account is owned by the Gateway, so neither an application account that happens to
-// share the Gateway's name nor a pod carrying the Gateway's name label can read the waypoint's config.
+// share the Gateway's name nor a pod carrying the Gateway's name label can read the waypoint's config. The
+// installed ingress gateway's stream only its pods: the system namespace, the install's ServiceAccount (which no
+// Gateway owns), and the Deployment's pod labels.
 
 import type { WaypointIdentity } from '../mesh/build.js';
 import { AuthError, callerKey, type Caller } from '../ca/auth.js';
@@ -67,14 +69,27 @@ export function streamAuthorizer(opts: StreamAuthorizerOptions): StreamAuthorize
       return;
     }
     const [ns, name] = (req.waypoint ?? '').split('/') as [string, string];
-    const refuse = (why: string): never => {
-      throw new AuthError(`${callerKey(caller)} may not receive the config of waypoint ${ns}/${name}: ${why}`, 403);
-    };
-    if (caller.namespace !== ns) return refuse('another namespace');
     const id = req.identity;
+    const what = id?.podLabels ? 'ingress gateway' : 'waypoint';
+    const refuse = (why: string): never => {
+      throw new AuthError(`${callerKey(caller)} may not receive the config of ${what} ${ns}/${name}: ${why}`, 403);
+    };
+    if (caller.namespace !== ns) return refuse(id?.podLabels ? `another namespace (it runs in ${ns})` : 'another namespace');
     if (!id) return refuse('no such waypoint Gateway in the mesh model');
-    if (caller.serviceAccount !== id.serviceAccount) return refuse(`the waypoint runs as ${ns}/${id.serviceAccount}`);
-    await callerPod(caller, opts.pods, refuse);
+    if (caller.serviceAccount !== id.serviceAccount) return refuse(`the ${what} runs as ${ns}/${id.serviceAccount}`);
+    const pod = await callerPod(caller, opts.pods, refuse);
+    if (id.podLabels) {
+      // The installed ingress gateway: a pod of its Deployment (its labels), as the installed account no Gateway owns.
+      const missing = Object.entries(id.podLabels).filter(([k, v]) => pod.labels[k] !== v);
+      if (missing.length) return refuse(`pod ${ns}/${pod.name} is not one of its pods (labels ${missing.map(([k, v]) => `${k}=${v}`).join(', ')})`);
+      if (opts.serviceAccounts) {
+        const sa = await opts.serviceAccounts.getServiceAccount(ns, id.serviceAccount);
+        if (!sa) return refuse(`ServiceAccount ${ns}/${id.serviceAccount} does not exist`);
+        const gw = (sa.ownerReferences ?? []).find((r) => r.kind === 'Gateway');
+        if (gw) return refuse(`ServiceAccount ${ns}/${id.serviceAccount} belongs to Gateway ${ns}/${gw.name}, not to the installed ingress gateway`);
+      }
+      return;
+    }
     if (opts.serviceAccounts) {
       const sa = await opts.serviceAccounts.getServiceAccount(ns, id.serviceAccount);
       const owned = (sa?.ownerReferences ?? []).some((r) => r.kind === 'Gateway' && r.name === name && (!id.gatewayUid || !r.uid || r.uid === id.gatewayUid));

@@ -22,6 +22,7 @@ import type { KubeObject } from '../kube/resources.js';
 import type { Gateway, MeshInput, MeshOptions, Pod, Service } from './input.js';
 import { convertAuthorizationPolicy } from './authorization.js';
 import { appProtocolOf } from './protocol.js';
+import { buildIngressGatewayConfigs } from './ingress-gateway-api.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';
 import { canonical, isModelledPod, namedPort, podIps, podReady, podServiceAccount, REDIRECTION_ANNOTATION, workloadNameAndType } from './workloads.js';
@@ -304,6 +305,11 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       services: wpServices,
       resources: waypointResources(scope, resourceInput, { rootNamespace, domain }),
     });
+  }
+  // Ingress gateways (GatewayClass `istio`): the same config stream, `waypoint.role: 'ingress'`.
+  for (const g of buildIngressGatewayConfigs(input, { workloads: wpWorkloads, services: wpServices, rootNamespace })) {
+    waypoints.set(g.key, g.config);
+    identities.set(g.key, g.identity);
   }
   return { mesh, waypoints, warnings, identities };
 }

@@ -21,3 +21,4 @@ export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';
 export { convertAuthorizationPolicy } from './authorization.js';
 export type { AuthorizationPolicy, AuthorizationPolicySpec, AuthorizationRule, ConversionResult, ConversionWarning } from './authorization.js';
 
+export { buildIngressGatewayConfigs, isIngressGateway } from './ingress-gateway-api.js';

@@ -42,6 +42,8 @@ export interface MeshInput {
   waypointPlugins?: KubeObject[];
   /** Gateway API ReferenceGrants: which cross-namespace backendRefs of waypoint-Gateway routes are allowed. */
   referenceGrants?: KubeObject[];
+  /** `kubernetes.io/tls` Secrets: the certificates of class `istio` Gateways' HTTPS listeners. */
+  secrets?: KubeObject[];
   /** ConfigMap `ambit-plugin-policy` of the root namespace: the WaypointPlugin allow-list every waypoint gets. */
   pluginPolicies?: KubeObject[];
 }

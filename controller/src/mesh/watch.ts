@@ -21,6 +21,8 @@ interface Watched {
   rt?: ResourceType;
   /** Watch only this object of the root namespace (a mesh-wide setting held in a ConfigMap). */
   rootObject?: string;
+  /** Watch only the objects this field selector matches. */
+  fieldSelector?: string;
   discover?: { group: string; plural: string; kind: string } | { crdKind: string };
 }
 
@@ -42,6 +44,8 @@ const WATCHED: Watched[] = [
   { slot: 'waypointPlugins', discover: { crdKind: 'WaypointPlugin' } },
   // The administrator's WaypointPlugin allow-list, pushed to every waypoint (SECURITY.md, Plugins).
   { slot: 'pluginPolicies', rt: R.configMap, rootObject: PLUGIN_POLICY_CONFIGMAP },
+  // Certificates of class `istio` Gateways' HTTPS listeners (only TLS Secrets are listed and kept).
+  { slot: 'secrets', rt: R.secret, fieldSelector: 'type=kubernetes.io/tls' },
 ];
 
 const DROP_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
@@ -197,7 +201,7 @@ export class MeshWatcher {
         continue;
       }
       if (!rt) continue;
-      const only = w.rootObject ? { namespace: this.#opts.mesh?.rootNamespace ?? 'istio-system', fieldSelector: `metadata.name=${w.rootObject}` } : {};
+      const only = w.rootObject ? { namespace: this.#opts.mesh?.rootNamespace ?? 'istio-system', fieldSelector: `metadata.name=${w.rootObject}` } : w.fieldSelector ? { fieldSelector: w.fieldSelector } : {};
       const inf = this.#set.informer(rt, only);
       // A resync replays an object as its own update: nothing changed for the model.
       inf.on({

@@ -13,6 +13,7 @@
 import { KubeClient } from './kube/client.js';
 import type { Component } from './kube/component.js';
 import { InformerSet } from './kube/informers.js';
+import type { KubeObject } from './kube/resources.js';
 import { loadClusterAccess } from './kube/kubeconfig.js';
 import { LeaderElector } from './kube/leader.js';
 import { createLogger, setLogLevel, type Logger } from './kube/log.js';
@@ -56,6 +57,8 @@ export function createControlPlane({ client, config, log, registry }: ControlPla
   const reports = new WaypointStatusReports();
   const status = statusComponent({ client, log, systemNamespace: config.systemNamespace, reports });
   let push: PushComponent | undefined;
+  // What class `istio` Gateways' listeners read (TLS Secrets, ReferenceGrants): the mesh model's latest input.
+  let lastInput: { secrets: KubeObject[]; referenceGrants: KubeObject[] } | undefined;
 
   const waypoints = new WaypointController({
     client,
@@ -67,11 +70,16 @@ export function createControlPlane({ client, config, log, registry }: ControlPla
     clusterDomain: config.clusterDomain,
     istioNamespace: config.systemNamespace,
     resyncMs: RESYNC_MS,
+    ingressContext: () => lastInput,
   });
   const mesh = new MeshWatcher({
     client,
     informers,
     onModel: (model, input) => {
+      const next = { secrets: input.secrets ?? [], referenceGrants: input.referenceGrants ?? [] };
+      const changed = !lastInput || lastInput.secrets !== next.secrets && JSON.stringify(lastInput) !== JSON.stringify(next);
+      lastInput = next;
+      if (changed) waypoints.ingressInputsChanged();
       push?.update(model);
       status.update(model, input);
     },

@@ -108,7 +108,7 @@ test('HTTPS SIMPLE terminates with the credentialName Secret (kubernetes.io/tls 
         { port: { number: 8443, name: 'tls', protocol: 'TLS' }, hosts: ['pass.example.com'], tls: { mode: 'PASSTHROUGH' } },
       ]),
     ],
-    secrets: [
+    systemSecrets: [
       secret('bookinfo-cert', 'kubernetes.io/tls', { 'tls.crt': b64('CHAIN-1'), 'tls.key': b64('KEY-1') }),
       secret('opaque-cert', 'Opaque', { cert: b64('CHAIN-2'), key: b64('KEY-2') }),
     ],
@@ -134,7 +134,7 @@ test('a server whose credential is missing, unusable or the CA\'s own is left ou
         { port: { number: 443, protocol: 'HTTPS' }, hosts: ['*'], tls: { mode: 'MUTUAL', credentialName: 'x' } },
       ]),
     ],
-    secrets: [secret('istio-ca-secret', 'istio.io/ca-root', { 'ca-cert.pem': b64('ROOT'), 'ca-key.pem': b64('ROOT-KEY'), cert: b64('C'), key: b64('K') })],
+    systemSecrets: [secret('istio-ca-secret', 'istio.io/ca-root', { 'ca-cert.pem': b64('ROOT'), 'ca-key.pem': b64('ROOT-KEY'), cert: b64('C'), key: b64('K') })],
   });
   t.deepEqual(ingressOf(m)!.waypoint.listeners!.map((l) => l.name), ['default/g/0']);
   const ws = m.warnings.filter((w) => w.object === 'Gateway.networking.istio.io default/g');

@@ -6,15 +6,25 @@ export const CLASS_MESH = 'istio-mesh';
 /** Istio's current waypoint class. */
 export const CLASS_WAYPOINT = 'istio-waypoint';
 export const WAYPOINT_CLASSES = [CLASS_MESH, CLASS_WAYPOINT] as const;
+/** Istio's ingress class (`PILOT_GATEWAY_API_DEFAULT_GATEWAYCLASS_NAME`) and its controller. */
+export const CLASS_ISTIO = 'istio';
+export const GATEWAY_CONTROLLER = 'istio.io/gateway-controller';
 export const CLASS_DESCRIPTION: Record<string, string> = {
   [CLASS_WAYPOINT]: 'The default Istio waypoint GatewayClass',
   [CLASS_MESH]: 'The Istio waypoint GatewayClass of the first ambient release',
+  [CLASS_ISTIO]: 'The default Istio GatewayClass',
 };
+/** Every class this controller creates, with its controller. */
+export const BUILTIN_CLASSES: Record<string, string> = { [CLASS_MESH]: MESH_CONTROLLER, [CLASS_WAYPOINT]: MESH_CONTROLLER, [CLASS_ISTIO]: GATEWAY_CONTROLLER };
 
 /** Field manager for the objects rendered for a Gateway (Istio's features.ManagedGatewayController). */
 export const FIELD_MANAGER = 'istio.io/gateway-controller';
 /** `gateway.istio.io/managed` value: the controller name with "/" replaced by "-". */
 export const MANAGED_VALUE = MESH_CONTROLLER.replace(/\//g, '-');
+/** The same label on the objects rendered for a class `istio` Gateway. */
+export const INGRESS_MANAGED_VALUE = GATEWAY_CONTROLLER.replace(/\//g, '-');
+/** Either controller's objects (an informer's label selector). */
+export const ANY_MANAGED_SELECTOR = `gateway.istio.io/managed in (${MANAGED_VALUE},${INGRESS_MANAGED_VALUE})`;
 export const CONTROLLER_VERSION = 5;
 
 export const L = {

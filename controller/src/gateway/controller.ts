@@ -11,8 +11,10 @@ import { R, splitKey, type Condition, type KubeObject, type ResourceType } from 
 import { applyStatus, kubeTime, sameIgnoringTransitionTimes } from '../kube/status.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import { waypointBoundCondition, type ResolveContext } from './binding.js';
-import { A, CLASS_DESCRIPTION, CONTROLLER_VERSION, FIELD_MANAGER, L, MANAGED_VALUE, MESH_CONTROLLER, WAYPOINT_BOUND, WAYPOINT_CLASSES } from './constants.js';
-import { controllerFor, planGateway } from './plan.js';
+import { A, ANY_MANAGED_SELECTOR, BUILTIN_CLASSES, CLASS_DESCRIPTION, CONTROLLER_VERSION, FIELD_MANAGER, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, WAYPOINT_BOUND } from './constants.js';
+import type { IngressListenerContext } from './ingress-listeners.js';
+import { ingressNames } from './ingress-render.js';
+import { controllerFor, DEPLOYING_CONTROLLERS, planGateway } from './plan.js';
 import { waypointNames, type RenderContext } from './render.js';
 import { computeGatewayClassStatus } from './status.js';
 import type { EndpointSlice, Gateway, GatewayClass, Namespace, Service } from './types.js';
@@ -29,10 +31,13 @@ export interface WaypointControllerOptions extends RenderContext {
   manageClasses?: boolean;
   /** The process's shared informers (then `resyncMs` is the set's, and the set's owner stops them); else its own. */
   informers?: InformerSet;
+  /** The TLS Secrets and ReferenceGrants class `istio` Gateways' listeners read (the mesh model's); absent: none. */
+  ingressContext?: () => IngressListenerContext | undefined;
 }
 
-const MANAGED_SELECTOR = `${L.managed}=${MANAGED_VALUE}`;
-const BUILTIN_CLASSES: Record<string, string> = Object.fromEntries(WAYPOINT_CLASSES.map((c) => [c, MESH_CONTROLLER]));
+const MANAGED_SELECTOR = ANY_MANAGED_SELECTOR;
+/** Objects rendered by either controller. */
+const isManagedObject = (o: KubeObject): boolean => o.metadata.labels?.[L.managed] === MANAGED_VALUE || o.metadata.labels?.[L.managed] === INGRESS_MANAGED_VALUE;
 
 export class WaypointController {
   readonly gatewayClasses: Informer<GatewayClass>;
@@ -96,11 +101,11 @@ export class WaypointController {
     this.classQueue.run((k) => this.reconcileClass(k), 'gatewayclass');
     this.gatewayQueue.run((k) => this.reconcileGateway(k), 'gateway');
     this.serviceQueue.run((k) => this.reconcileService(k), 'service');
-    if (this.opts.manageClasses !== false) for (const c of WAYPOINT_CLASSES) this.classQueue.add(c);
+    if (this.opts.manageClasses !== false) for (const c of Object.keys(BUILTIN_CLASSES)) this.classQueue.add(c);
     for (const c of this.gatewayClasses.list()) this.classQueue.add(c.metadata.name!);
     for (const g of this.gateways.list()) this.gatewayQueue.add(`${g.metadata.namespace}/${g.metadata.name}`);
     // Also orphans: managed objects whose Gateway is gone (deleted while no controller ran).
-    for (const o of [...this.deployments.list(), ...this.services.list((s) => s.metadata.labels?.[L.managed] === MANAGED_VALUE), ...this.serviceAccounts.list()]) this.enqueueOwner(o);
+    for (const o of [...this.deployments.list(), ...this.services.list(isManagedObject), ...this.serviceAccounts.list()]) this.enqueueOwner(o);
     for (const s of this.services.list()) this.enqueueService(s);
     this.log.info('reconciling started');
   }
@@ -169,13 +174,13 @@ export class WaypointController {
     }
     // An EndpointSlice belongs to a Service (kubernetes.io/service-name); the Service names its Gateway.
     const onSlice = (s: EndpointSlice) => {
-      if (s.metadata.labels?.[L.managed] !== MANAGED_VALUE) return;
+      if (!isManagedObject(s)) return;
       const svc = this.services.get(`${s.metadata.namespace}/${s.metadata.labels?.['kubernetes.io/service-name']}`);
       this.enqueueGateway(s.metadata.namespace, svc?.metadata.labels?.[L.gatewayName] ?? s.metadata.labels?.[L.gatewayName]);
     };
     this.endpointSlices.on({ add: onSlice, update: (_o, n) => onSlice(n), delete: onSlice });
     const onSvc = (s: Service) => {
-      if (s.metadata.labels?.[L.managed] === MANAGED_VALUE) this.enqueueOwner(s);
+      if (isManagedObject(s)) this.enqueueOwner(s);
       this.enqueueService(s);
     };
     this.services.on({
@@ -186,7 +191,7 @@ export class WaypointController {
         onSvc(s);
       },
       delete: (s) => {
-        if (s.metadata.labels?.[L.managed] === MANAGED_VALUE) this.enqueueOwner(s);
+        if (isManagedObject(s)) this.enqueueOwner(s);
       },
     });
     this.namespaces.on({
@@ -214,7 +219,12 @@ export class WaypointController {
   }
 
   isOurs(g: Gateway): boolean {
-    return this.controllerOf(g.spec?.gatewayClassName) === MESH_CONTROLLER;
+    return DEPLOYING_CONTROLLERS.includes(this.controllerOf(g.spec?.gatewayClassName) ?? '');
+  }
+
+  /** The Secrets or ReferenceGrants changed (a new mesh model): class `istio` Gateways' listeners may resolve otherwise. */
+  ingressInputsChanged(): void {
+    for (const g of this.gateways.list((g) => this.controllerOf(g.spec?.gatewayClassName) === GATEWAY_CONTROLLER)) this.enqueueGateway(g.metadata.namespace, g.metadata.name);
   }
 
   private resolveContext(): ResolveContext {
@@ -244,7 +254,7 @@ export class WaypointController {
         cls = await this.client.get<GatewayClass>(R.gatewayClass, undefined, name);
       }
     }
-    if (!cls || cls.spec?.controllerName !== MESH_CONTROLLER || cls.metadata.deletionTimestamp) return;
+    if (!cls || !DEPLOYING_CONTROLLERS.includes(cls.spec?.controllerName) || cls.metadata.deletionTimestamp) return;
     const status = computeGatewayClassStatus(cls.status?.conditions, cls.metadata.generation, kubeTime());
     if (sameIgnoringTransitionTimes(cls.status?.conditions, status.conditions)) return;
     await applyStatus(this.client, R.gatewayClass, cls, status, FIELD_MANAGER);
@@ -261,7 +271,8 @@ export class WaypointController {
     if (!this.isOurs(gw)) return;
 
     // Inputs: what exists under the names the render produces (caches; a GET for kinds cached by label only).
-    const names = waypointNames(gw);
+    const ingress = this.controllerOf(gw.spec.gatewayClassName) === GATEWAY_CONTROLLER;
+    const names = ingress ? ingressNames(gw) : waypointNames(gw);
     const existing = new Map<string, KubeObject>();
     const lookups: Array<[ResourceType, string, Informer]> = [
       [R.serviceAccount, names.serviceAccount, this.serviceAccounts],
@@ -270,8 +281,9 @@ export class WaypointController {
     ];
     const found = await Promise.all(lookups.map(([rt, objName, cache]) => this.existing(rt, namespace!, objName, cache)));
     found.forEach((live, i) => live && existing.set(`${lookups[i][0].kind}/${lookups[i][1]}`, live));
-    const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && s.metadata.labels?.[L.managed] === MANAGED_VALUE && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
-    const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime() });
+    const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && isManagedObject(s) && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
+    const ingressCtx = ingress ? this.opts.ingressContext?.() : undefined;
+    const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime(), ...(ingressCtx ? { ingress: ingressCtx } : {}) });
     if (plan.action === 'ignore') {
       log.debug('ignored', { reason: plan.reason });
       return;
@@ -326,7 +338,7 @@ export class WaypointController {
     const mine = (o: KubeObject) =>
       o.metadata.namespace === namespace &&
       o.metadata.labels?.[L.gatewayName] === name &&
-      o.metadata.labels?.[L.managed] === MANAGED_VALUE &&
+      isManagedObject(o) &&
       (o.metadata.ownerReferences ?? []).some((r) => r.kind === 'Gateway' && r.name === name);
     const targets: Array<[ResourceType, KubeObject]> = [
       ...this.deployments.list(mine).map((o) => [R.deployment, o] as [ResourceType, KubeObject]),

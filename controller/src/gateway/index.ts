@@ -5,3 +5,7 @@ export * from './plan.js';
 export * from './render.js';
 export * from './status.js';
 export type * from './types.js';
+export * from './ingress-attach.js';
+export * from './ingress-listeners.js';
+export * from './ingress-render.js';
+export * from './ingress-status.js';

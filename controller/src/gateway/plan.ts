@@ -2,8 +2,11 @@
 // cluster, which objects to apply and which status to write. The controller gathers the inputs from its caches,
 // calls this, and applies the result; golden tests call it on YAML.
 import type { KubeObject } from '../kube/resources.js';
-import { A, CLASS_MESH, CLASS_WAYPOINT, CONTROLLER_VERSION, L, MANAGED_VALUE, MESH_CONTROLLER } from './constants.js';
-import { isManaged, renderWaypoint, waypointNames, type RenderContext } from './render.js';
+import { A, BUILTIN_CLASSES, CONTROLLER_VERSION, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, MESH_CONTROLLER } from './constants.js';
+import { resolveIngressListeners, type IngressListenerContext } from './ingress-listeners.js';
+import { ingressNames, renderIngressGateway } from './ingress-render.js';
+import { computeIngressGatewayStatus } from './ingress-status.js';
+import { isManaged, renderWaypoint, waypointNames, type RenderContext, type Rendered } from './render.js';
 import { computeGatewayStatus } from './status.js';
 import type { EndpointSlice, Gateway, GatewayClass, GatewayStatus, Service } from './types.js';
 
@@ -17,28 +20,34 @@ export interface PlanInput {
   endpointSlices: EndpointSlice[];
   render: RenderContext;
   now: string;
+  /** Secrets and ReferenceGrants for a class `istio` Gateway's TLS listeners (absent: none exist). */
+  ingress?: IngressListenerContext;
 }
 
 export type Plan =
   | { action: 'ignore'; reason: string }
   | { action: 'reconcile'; setControllerVersion: boolean; apply: KubeObject[]; conflicts: string[]; status: GatewayStatus };
 
-const BUILTIN: Record<string, string> = { [CLASS_MESH]: MESH_CONTROLLER, [CLASS_WAYPOINT]: MESH_CONTROLLER };
-
 export function controllerFor(className: string, cls: GatewayClass | undefined): string | undefined {
-  return cls?.spec?.controllerName ?? BUILTIN[className];
+  return cls?.spec?.controllerName ?? BUILTIN_CLASSES[className];
 }
+
+/** Controllers whose Gateways this controller deploys. */
+export const DEPLOYING_CONTROLLERS = [MESH_CONTROLLER, GATEWAY_CONTROLLER];
 
 export function planGateway(input: PlanInput): Plan {
   const gw = input.gateway;
   if (gw.metadata.deletionTimestamp) return { action: 'ignore', reason: 'being deleted' };
   const controller = controllerFor(gw.spec?.gatewayClassName, input.gatewayClass);
-  if (controller !== MESH_CONTROLLER) return { action: 'ignore', reason: `class ${gw.spec?.gatewayClassName} is not handled by ${MESH_CONTROLLER}` };
+  if (controller !== MESH_CONTROLLER && controller !== GATEWAY_CONTROLLER)
+    return { action: 'ignore', reason: `class ${gw.spec?.gatewayClassName} is not handled by ${MESH_CONTROLLER} or ${GATEWAY_CONTROLLER}` };
+  const ingress = controller === GATEWAY_CONTROLLER;
+  const managed = ingress ? INGRESS_MANAGED_VALUE : MANAGED_VALUE;
   const raw = gw.metadata.annotations?.[A.controllerVersion];
   if (raw !== undefined && (!/^\d+$/.test(raw) || Number(raw) > CONTROLLER_VERSION)) {
     return { action: 'ignore', reason: `managed by controller version ${raw}` };
   }
-  const names = waypointNames(gw);
+  const names = ingress ? ingressNames(gw) : waypointNames(gw);
   const apply: KubeObject[] = [];
   const conflicts: string[] = [];
   const claimed: Record<string, string> = {};
@@ -47,12 +56,12 @@ export function planGateway(input: PlanInput): Plan {
   if (!isManaged(gw)) {
     unmanagedReason = 'Gateway spec.addresses requests more than one address or a hostname; waypoint deployment is not managed';
   } else {
-    const r = renderWaypoint(gw, input.render);
+    const r: Rendered = ingress ? renderIngressGateway(gw, input.render) : renderWaypoint(gw, input.render);
     for (const obj of [r.serviceAccount, r.deployment, r.service]) {
       const live = input.existing.get(`${obj.kind}/${obj.metadata.name}`);
       const what = `${obj.kind} ${gw.metadata.namespace}/${obj.metadata.name}`;
       const owner = live && otherGateway(live, gw);
-      if (live && live.metadata.labels?.[L.managed] !== MANAGED_VALUE) conflicts.push(what);
+      if (live && live.metadata.labels?.[L.managed] !== managed) conflicts.push(what);
       else if (owner) claimed[what] = `${gw.metadata.namespace}/${owner}`;
       // The waypoint runs only as a ServiceAccount this Gateway owns: never as the application's (or another
       // Gateway's) existing account that a name or a `gateway.istio.io/service-account` annotation points at.
@@ -62,7 +71,25 @@ export function planGateway(input: PlanInput): Plan {
     }
   }
   const svc = input.existing.get(`Service/${names.deployment}`) as Service | undefined;
-  const ourSvc = svc && svc.metadata.labels?.[L.managed] === MANAGED_VALUE ? svc : undefined;
+  const ourSvc = svc && svc.metadata.labels?.[L.managed] === managed ? svc : undefined;
+  if (ingress) {
+    const blocked = [
+      ...(unmanagedReason ? [unmanagedReason] : []),
+      ...Object.entries(claimed).map(([obj, owner]) => `${obj} belongs to Gateway ${owner}`),
+      ...conflicts.map((c) => `${c} already exists and is not managed by ${GATEWAY_CONTROLLER}; left untouched`),
+    ];
+    const status = computeIngressGatewayStatus({
+      gateway: gw,
+      listeners: resolveIngressListeners(gw, input.ingress ?? { secrets: [], referenceGrants: [] }),
+      serviceName: names.deployment,
+      service: ourSvc,
+      endpointSlices: ourSvc ? input.endpointSlices : [],
+      ...(blocked.length ? { blocked: blocked.join('; ') } : {}),
+      clusterDomain: input.render.clusterDomain,
+      now: input.now,
+    });
+    return { action: 'reconcile', setControllerVersion: raw !== String(CONTROLLER_VERSION), apply, conflicts: [...conflicts, ...Object.keys(claimed)], status };
+  }
   const status = computeGatewayStatus({
     gateway: gw,
     serviceName: names.deployment,

@@ -112,18 +112,33 @@ export const WAYPOINT_WRITABLE = [
   { volume: 'tmp', mountPath: '/tmp', env: 'TMPDIR' },
 ] as const;
 
-export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
-  const names = waypointNames(gw);
+/** How an ingress (class `istio`) gateway's objects differ from a waypoint's (ingress-render.ts). */
+export interface RenderVariant {
+  names: WaypointNames;
+  /** `gateway.istio.io/managed` value. */
+  managed: string;
+  /** Labels every object and the pods get (before the controller's own). */
+  labels: Record<string, string>;
+  serviceType: string;
+  /** Pod-level securityContext. */
+  podSecurityContext?: Record<string, unknown>;
+  /** Omit the HBONE containerPort and the traffic-distribution annotation (an ingress is not a waypoint). */
+  ingress: boolean;
+}
+
+export function renderWaypoint(gw: Gateway, ctx: RenderContext, variant?: RenderVariant): Rendered {
+  const names = variant?.names ?? waypointNames(gw);
   const ns = gw.metadata.namespace!;
   const gwName = gw.metadata.name!;
   const domain = ctx.clusterDomain ?? 'cluster.local';
   const rev = ctx.revision || gw.metadata.labels?.[L.rev] || 'default';
   const istioNs = ctx.istioNamespace ?? 'istio-system';
   const labels = sortKeys({
+    ...(variant?.labels ?? {}),
     ...infraLabels(gw),
     [L.gatewayName]: gwName,
     [L.gatewayClassName]: gw.spec.gatewayClassName,
-    [L.managed]: MANAGED_VALUE,
+    [L.managed]: variant?.managed ?? MANAGED_VALUE,
   });
   const annotations = sortKeys(infraAnnotations(gw));
   const meta = (name: string, extraAnnotations: Record<string, string> = {}) => ({
@@ -194,6 +209,7 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
       template: {
         metadata: { labels: podLabels, annotations: podAnnotations },
         spec: {
+          ...(variant?.podSecurityContext ? { securityContext: variant.podSecurityContext } : {}),
           serviceAccountName: names.serviceAccount,
           terminationGracePeriodSeconds: 2,
           containers: [
@@ -202,7 +218,7 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
               image: ctx.image ?? `ambit/waypoint:${ctx.version}`,
               env,
               ports: [
-                { containerPort: PORT_HBONE, name: 'mesh', protocol: 'TCP' },
+                ...(variant?.ingress ? [] : [{ containerPort: PORT_HBONE, name: 'mesh', protocol: 'TCP' }]),
                 { containerPort: PORT_METRICS, name: 'metrics', protocol: 'TCP' },
                 { containerPort: PORT_STATUS, name: 'status-port', protocol: 'TCP' },
               ],
@@ -249,11 +265,11 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext): Rendered {
   const service: KubeObject = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(names.deployment, { [A.trafficDistribution]: 'PreferClose' }),
+    metadata: meta(names.deployment, variant?.ingress ? {} : { [A.trafficDistribution]: 'PreferClose' }),
     spec: {
       ipFamilyPolicy: 'PreferDualStack',
       selector: { [L.gatewayName]: gwName },
-      type: gw.metadata.annotations?.[A.serviceType] || 'ClusterIP',
+      type: gw.metadata.annotations?.[A.serviceType] || variant?.serviceType || 'ClusterIP',
       ports: servicePorts(gw),
     },
   };

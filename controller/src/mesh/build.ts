@@ -22,6 +22,7 @@ import type { KubeObject } from '../kube/resources.js';
 import type { Gateway, MeshInput, MeshOptions, Pod, Service } from './input.js';
 import { convertAuthorizationPolicy } from './authorization.js';
 import { appProtocolOf } from './protocol.js';
+import { buildIngressGatewayConfigs } from './ingress-gateway-api.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';
 import { buildIngressIstio, INGRESS_SERVICE_ACCOUNT } from './ingress-istio.js';
@@ -311,6 +312,11 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       resources: waypointResources(scope, resourceInput, { rootNamespace, domain }),
     });
   }
+  // Ingress gateways (GatewayClass `istio`): the same config stream, `waypoint.role: 'ingress'`.
+  for (const g of buildIngressGatewayConfigs(input, { workloads: wpWorkloads, services: wpServices, rootNamespace })) {
+    waypoints.set(g.key, g.config);
+    identities.set(g.key, g.identity);
+  }
   // The Istio API's ingress gateway (installed by `ambit install`), configured by networking.istio.io Gateways.
   const ingress = buildIngressIstio({
     namespace: rootNamespace,
@@ -319,7 +325,7 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     istioGateways: input.istioGateways ?? [],
     virtualServices: input.virtualServices ?? [],
     destinationRules: input.destinationRules ?? [],
-    secrets: input.secrets ?? [],
+    secrets: input.systemSecrets ?? [],
     pluginPolicies: input.pluginPolicies ?? [],
     meshWorkloads: wpWorkloads,
     meshServices: wpServices,

@@ -23,3 +23,4 @@ export type { AuthorizationPolicy, AuthorizationPolicySpec, AuthorizationRule, C
 
 export { buildIngressIstio, secretCertificate, virtualServiceGateways, INGRESS_NAME, INGRESS_SERVICE_ACCOUNT } from './ingress-istio.js';
 export type { IngressInput, IngressResult, IngressWarning } from './ingress-istio.js';
+export { buildIngressGatewayConfigs, isIngressGateway } from './ingress-gateway-api.js';

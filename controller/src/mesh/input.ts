@@ -42,12 +42,14 @@ export interface MeshInput {
   waypointPlugins?: KubeObject[];
   /** Gateway API ReferenceGrants: which cross-namespace backendRefs of waypoint-Gateway routes are allowed. */
   referenceGrants?: KubeObject[];
+  /** `kubernetes.io/tls` Secrets: the certificates of class `istio` Gateways' HTTPS listeners. */
+  secrets?: KubeObject[];
   /** ConfigMap `ambit-plugin-policy` of the root namespace: the WaypointPlugin allow-list every waypoint gets. */
   pluginPolicies?: KubeObject[];
   /** networking.istio.io Gateways (v1, v1beta1, v1alpha3): the servers of the installed ingress gateway. */
   istioGateways?: KubeObject[];
-  /** Secrets of the system namespace: the ingress gateway's TLS credentials (`credentialName`). */
-  secrets?: KubeObject[];
+  /** Secrets of the system namespace, of any type: the installed ingress gateway's TLS credentials (`credentialName`). */
+  systemSecrets?: KubeObject[];
 }
 
 export interface MeshOptions {

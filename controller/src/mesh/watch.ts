@@ -23,6 +23,8 @@ interface Watched {
   rootObject?: string;
   /** Watch only the root namespace's objects. */
   rootNamespace?: boolean;
+  /** Watch only the objects this field selector matches. */
+  fieldSelector?: string;
   discover?: { group: string; plural: string; kind: string } | { crdKind: string };
 }
 
@@ -45,9 +47,11 @@ const WATCHED: Watched[] = [
   // The installed istio-ingressgateway's servers (networking.istio.io Gateway: v1, v1beta1, v1alpha3 are one kind)
   // and their TLS credentials (Secrets of the system namespace, where the ingress runs).
   { slot: 'istioGateways', discover: { group: 'networking.istio.io', plural: 'gateways', kind: 'Gateway' } },
-  { slot: 'secrets', rt: R.secret, rootNamespace: true },
+  { slot: 'systemSecrets', rt: R.secret, rootNamespace: true },
   // The administrator's WaypointPlugin allow-list, pushed to every waypoint (SECURITY.md, Plugins).
   { slot: 'pluginPolicies', rt: R.configMap, rootObject: PLUGIN_POLICY_CONFIGMAP },
+  // Certificates of class `istio` Gateways' HTTPS listeners (only TLS Secrets are listed and kept).
+  { slot: 'secrets', rt: R.secret, fieldSelector: 'type=kubernetes.io/tls' },
 ];
 
 const DROP_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
@@ -219,7 +223,13 @@ export class MeshWatcher {
       }
       if (!rt) continue;
       const root = this.#opts.mesh?.rootNamespace ?? 'istio-system';
-      const only = w.rootObject ? { namespace: root, fieldSelector: `metadata.name=${w.rootObject}` } : w.rootNamespace ? { namespace: root } : {};
+      const only = w.rootObject
+        ? { namespace: root, fieldSelector: `metadata.name=${w.rootObject}` }
+        : w.rootNamespace
+          ? { namespace: root }
+          : w.fieldSelector
+            ? { fieldSelector: w.fieldSelector }
+            : {};
       const inf = this.#set.informer(rt, only);
       // A resync replays an object as its own update: nothing changed for the model.
       inf.on({

@@ -14,6 +14,7 @@ import { StatusWriter } from './writer.js';
 
 export { authorizationPolicyConditions, routeParentStatuses, resolveContext, ZTUNNEL_ACCEPTED, WAYPOINT_ACCEPTED, RESOLVED_WAYPOINTS, MSG_MISSING_LABEL, MSG_NO_PARENT } from './compute.js';
 export { StatusWriter, STATUS_FIELD_MANAGER } from './writer.js';
+export { ingressAttachedRoutes, ingressResolvedRefs, ingressRouteParentStatuses } from './ingress-routes.js';
 export { waypointPluginActive, pluginWaypoints, reportsByPlugin, ACTIVE, REASON_PENDING, REASON_TARGET_NOT_FOUND } from './plugins.js';
 export type { PluginReport, PluginConditionInput } from './plugins.js';
 export type { StatusWriterOptions } from './writer.js';

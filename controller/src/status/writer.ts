@@ -11,7 +11,9 @@ import { R, type Condition, type KubeObject, type ResourceType } from '../kube/r
 import { applyStatus, kubeTime, mergeConditions, mergeRouteParents, sameIgnoringTransitionTimes, updateOwnRouteParents, type RouteParentStatus } from '../kube/status.js';
 import type { MeshModel } from '../mesh/build.js';
 import type { MeshInput } from '../mesh/input.js';
-import { MESH_CONTROLLER } from '../gateway/constants.js';
+import { GATEWAY_CONTROLLER, MESH_CONTROLLER } from '../gateway/constants.js';
+import { isIngressGateway } from '../mesh/ingress-gateway-api.js';
+import { ingressAttachedRoutes, ingressRouteParentStatuses } from './ingress-routes.js';
 import type { Gateway } from '../gateway/types.js';
 import type { WaypointStatusReport } from '../push/status.js';
 import { attachedRoutes, authorizationPolicyConditions, isMeshGateway, routeParentStatuses } from './compute.js';
@@ -117,6 +119,14 @@ export class StatusWriter {
       if (sameIgnoringTransitionTimes(parents, mergeRouteParents(parents, MESH_CONTROLLER, ours, now))) continue;
       await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, plural), route.metadata.namespace!, route.metadata.name!, MESH_CONTROLLER, ours));
     }
+    // The ingress (class `istio`) controller's entries, under its own controllerName.
+    for (const [route, plural] of routes) {
+      if (this.#stopped) return;
+      const ours = ingressRouteParentStatuses(route, input);
+      const parents = ((route.status ?? {}) as { parents?: RouteParentStatus[] }).parents ?? [];
+      if (sameIgnoringTransitionTimes(parents, mergeRouteParents(parents, GATEWAY_CONTROLLER, ours, now))) continue;
+      await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, plural), route.metadata.namespace!, route.metadata.name!, GATEWAY_CONTROLLER, ours));
+    }
     for (const gw of input.gateways) {
       if (this.#stopped) return;
       await this.#syncAttachedRoutes(gw, input);
@@ -154,8 +164,8 @@ export class StatusWriter {
    * (it keeps the count it finds). Read-modify-write with resourceVersion; retried on conflict.
    */
   async #syncAttachedRoutes(gw: Gateway, input: MeshInput): Promise<void> {
-    if (!isMeshGateway(gw, input)) return;
-    const counts = attachedRoutes(gw, input);
+    const counts = isMeshGateway(gw, input) ? attachedRoutes(gw, input) : isIngressGateway(gw, input) ? ingressAttachedRoutes(gw, input) : undefined;
+    if (!counts) return;
     const differs = (g: Gateway) => (g.status?.listeners ?? []).some((l) => counts.has(l.name) && l.attachedRoutes !== counts.get(l.name));
     if (!differs(gw)) return;
     await this.#write(gw, async () => {

@@ -23,6 +23,7 @@ import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, type U
 import { encodeGrpcMessage, grpcStatusOf, isGrpc, takeGrpcStatus } from './grpc.js';
 import type { UpstreamResponse } from './h2.js';
 import { upstreamProtocol, type UpstreamProtocol } from './protocol.js';
+import { waypointHop } from './waypoint-hop.js';
 
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings']);
 /** Trailer fields a response may not carry (RFC 9110 §6.5.1) plus hop-by-hop ones. */
@@ -187,7 +188,10 @@ function send(reply: FastifyReply, ctx: RequestContext, body: string): void {
 /** Forward; returns once the response has been handed to Fastify (streaming may still be going on). */
 export async function forward(ctx: RequestContext, req: FastifyRequest, reply: FastifyReply, chain: PluginChain, deps: ForwardDeps): Promise<void> {
   const route = (ctx.route ??= defaultRoute(ctx));
-  const eps = candidates(route.backend, deps.mesh);
+  // From outside the mesh (an ingress gateway), a Service with a waypoint is reached through its waypoint.
+  const hop = ctx.ingress ? waypointHop(route.backend, deps.mesh) : undefined;
+  if (hop) route.backend.alternatives = undefined;
+  const eps = hop ? [hop] : candidates(route.backend, deps.mesh);
   if (eps.length === 0) {
     ctx.responseFlags = NO_HEALTHY_UPSTREAM.flag;
     return finishLocal(ctx, reply, chain, NO_HEALTHY_UPSTREAM);

@@ -25,6 +25,7 @@ import {
   type Backend,
   type Clock,
   type Endpoint,
+  type IngressInfo,
   type K8sObject,
   type Logger,
   type MeshStateReader,
@@ -64,6 +65,10 @@ interface Table {
   vs: Array<{ hosts: string[]; rules: RouteEntry[] }>;
   /** host FQDN -> DestinationRule spec (first by creation time wins). */
   dr: Map<string, { spec: DestinationRuleSpec; ns: string }>;
+  /** A VirtualService destination as a backend (host expanded in the VirtualService's namespace, DR subsets). */
+  backend: (d: Destination, vsNs: string) => Backend | undefined;
+  /** Ingress listeners' rules, compiled on first use after each table build (the runtime does it on apply). */
+  ingress: Map<string, RouteEntry[]>;
 }
 
 export interface RoutingOptions {
@@ -151,7 +156,56 @@ export class RoutingPlugin implements Plugin {
       }
     }
     for (const r of refused) this.#logRefused(r);
-    return { http, grpc, vs, dr };
+    return { http, grpc, vs, dr, backend, ingress: new Map() };
+  }
+
+  /**
+   * The rules of an ingress listener, in the order they are tried: its HTTPRoutes' rules by the Gateway API's
+   * precedence (the route's hostnames must match the Host), then its VirtualServices' `http` rules, each
+   * VirtualService's only for a Host its `hosts` match, in creation order. Only the routes the controller accepted
+   * on the listener (`routes`) count. Compiled once per listener and config.
+   */
+  ingressRules(info: Pick<IngressInfo, 'listener' | 'routes'>): RouteEntry[] {
+    const t = this.table();
+    const key = `${info.listener}\n${info.routes.join('\n')}`;
+    let rules = t.ingress.get(key);
+    if (!rules) {
+      rules = this.#compileIngress(t, new Set(info.routes));
+      t.ingress.set(key, rules);
+    }
+    return rules;
+  }
+
+  #compileIngress(t: Table, accepted: Set<string>): RouteEntry[] {
+    const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+    const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
+    const granted = (fromNs: string, toNs: string, name: string) =>
+      grants.some(
+        (g) =>
+          (g.metadata.namespace ?? 'default') === toNs &&
+          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === 'HTTPRoute' && f.namespace === fromNs) &&
+          (g.spec?.to ?? []).some((to) => (to.group ?? '') === '' && to.kind === 'Service' && (!to.name || to.name === name)),
+      );
+    const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted, domain: this.domain, parentsOf: () => [{ kind: 'gateway' }] });
+    const out = [...http.gateway];
+    const refused = [...http.refused];
+    for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
+      if (!accepted.has(routeKey(o, NET))) continue;
+      try {
+        checkVirtualServiceSpec(o.spec);
+        const ns = o.metadata.namespace ?? 'default';
+        const hosts = (o.spec?.hosts ?? []).map((h) => expandHost(h, ns, this.domain));
+        const forHost = (ctx: RequestContext) => hosts.some((h) => hostMatches(h, hostOf(ctx.request.authority)));
+        (o.spec?.http ?? []).forEach((r, i) => {
+          const e = compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend: t.backend, labelsOf: () => ({}) }, i);
+          out.push({ ...e, match: (ctx) => (forHost(ctx) ? e.match(ctx) : undefined) });
+        });
+      } catch (err) {
+        refused.push({ object: objectName('VirtualService', o), error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    }
+    for (const r of refused) this.#logRefused(r);
+    return out;
   }
 
   /** One warning per refused route and table build: `route refused  object="HTTPRoute ns/name" field="spec..." reason="..."`. */
@@ -189,6 +243,8 @@ export class RoutingPlugin implements Plugin {
 
   async onRequest(ctx: RequestContext): Promise<void> {
     if (ctx.route) return; // an earlier plugin chose
+    // An ingress listener: its own routes only, never the mesh's nor a default route.
+    if (ctx.ingress) return this.#route(ctx, this.ingressRules(ctx.ingress));
     for (const entry of this.grpcRulesFor(ctx)) {
       const m = entry.match(ctx);
       if (m) return this.#apply(ctx, entry, m);
@@ -204,6 +260,11 @@ export class RoutingPlugin implements Plugin {
       // pod-addressed traffic: the runtime forwards to the original destination
       return;
     }
+    return this.#route(ctx, rules);
+  }
+
+  /** The first of `rules` that matches decides; none -> 404 (Envoy `NR`). */
+  async #route(ctx: RequestContext, rules: RouteEntry[]): Promise<void> {
     for (const entry of rules) {
       const m = entry.match(ctx);
       if (m) return this.#apply(ctx, entry, m);
@@ -293,6 +354,17 @@ export class RoutingPlugin implements Plugin {
     this.lb.begin(ordered[0]!);
     ctx.state.set(LB_STATE, ordered[0]);
   }
+}
+
+/** `resourceKey` of a route object (`Kind.group/ns/name`), as an ingress listener's `routes` name it. */
+function routeKey(o: K8sObject, group: string): string {
+  return `${o.kind}.${group}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+/** The Host without its port. */
+function hostOf(authority: string): string {
+  const i = authority.lastIndexOf(':');
+  return i > 0 && !authority.endsWith(']') ? authority.slice(0, i).toLowerCase() : authority.toLowerCase();
 }
 
 /**

@@ -58,11 +58,12 @@ import {
   type WaypointPluginSpec,
 } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { IngressListener } from '@ambit/mesh-api';
-import { hostOnly, pickListener, type PortPlan } from './ingress/select.js';
+import { hostnameMatches, hostOnly, pickListener, type PortPlan } from './ingress/select.js';
+import { relayPassthrough } from './ingress/passthrough.js';
 import { IngressSockets } from './ingress/sockets.js';
-import { terminateTls } from './ingress/tls.js';
+import { tlsTerminator, type Terminator } from './ingress/tls.js';
 import { AdminServers } from './admin.js';
 import type { Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
@@ -74,7 +75,8 @@ import { peerOf, setPeer, type PeerInfo } from './peer.js';
 import { RequestContexts } from './request-context.js';
 import { buildApp, trackServedConnections, type Limits } from './server/app.js';
 import { acceptH2, createH2Server } from './server/h2.js';
-import { detectProtocol } from './server/preface.js';
+import { detectProtocol, type WireProtocol } from './server/preface.js';
+import { jsDuplex } from './server/js-duplex.js';
 import { upgradeOf } from './server/upgrade.js';
 import { PlainHttpConnector, type UpstreamConnector } from './upstream/connector.js';
 import { forward, sendLocal } from './upstream/forward.js';
@@ -187,6 +189,8 @@ export class Waypoint {
   /** Ingress role only: the listener sockets, created with the first snapshot that has listeners. */
   #ingress?: IngressSockets;
   #ingressListeners: IngressListener[] = [];
+  /** TLS termination per port plan (its certificates). */
+  readonly #terminators = new WeakMap<PortPlan, Terminator>();
 
   constructor(opts: WaypointOptions) {
     this.#opts = opts;
@@ -343,8 +347,26 @@ export class Waypoint {
       return;
     }
     if (plan.kind === 'terminate' && plan.sni) {
-      void terminateTls(socket, plan.sni, this.#opts.ingress?.handshakeTimeoutMs ?? 10_000).then((t) => {
-        if (t) this.serve(t.socket, { clientAddress, clientPort, ingress: { targetPort: plan.targetPort, tls: true, sni: t.sni } });
+      let terminate = this.#terminators.get(plan);
+      if (!terminate) {
+        const targetPort = plan.targetPort;
+        terminate = tlsTerminator(plan.sni, this.#opts.ingress?.handshakeTimeoutMs ?? 10_000, (t) => {
+          // ALPN decided the protocol: nothing is read before the HTTP server takes the socket.
+          const peer = { clientAddress: t.socket.remoteAddress, clientPort: t.socket.remotePort, ingress: { targetPort, tls: true, sni: t.sni } };
+          this.serve(t.socket, peer, t.socket.alpnProtocol === 'h2' ? 'h2' : 'http1');
+        });
+        this.#terminators.set(plan, terminate);
+      }
+      terminate(socket);
+      return;
+    }
+    if (plan.kind === 'passthrough') {
+      const routing = this.#builtin.find((p): p is RoutingPlugin => p instanceof RoutingPlugin);
+      void relayPassthrough(socket, plan, {
+        connector: this.connector,
+        logger: this.logger,
+        helloTimeoutMs: this.#opts.ingress?.handshakeTimeoutMs ?? 10_000,
+        route: (l, sni) => routing?.passthroughBackend({ listener: l.name, routes: l.routes, port: l.port }, sni),
       });
       return;
     }
@@ -375,7 +397,7 @@ export class Waypoint {
    * are the HTTP/2 preface (h2c with prior knowledge), else HTTP/1.x. Both reach the same Fastify routes. A
    * connection that sends nothing for the keep-alive timeout is closed.
    */
-  serve(conn: Duplex, peer: PeerInfo): void {
+  serve(conn: Duplex, peer: PeerInfo, known?: WireProtocol): void {
     const s = conn as Duplex & { remoteAddress?: string; remotePort?: number };
     s.remoteAddress ??= peer.clientAddress;
     s.remotePort ??= peer.clientPort;
@@ -383,16 +405,20 @@ export class Waypoint {
     // A reset tunnel must never surface as an uncaught error, whichever server reads it at that moment.
     conn.on('error', () => undefined);
     this.#connections.add(conn);
-    void detectProtocol(conn, this.#opts.limits?.keepAliveTimeoutMs ?? 60_000).then((kind) => {
+    const start = (kind: WireProtocol | null) => {
       if (kind === 'http1') {
         this.app.server.emit('connection', conn);
         conn.resume();
       } else if (kind === 'h2') {
-        const session = acceptH2(this.#h2, conn);
+        // A native socket whose first bytes were read for detection goes through a JS stream (see jsDuplex).
+        const h2conn = !known && conn instanceof Socket ? jsDuplex(conn) : conn;
+        const session = acceptH2(this.#h2, h2conn);
         setPeer(session, peer);
         this.#connections.addSession(conn, session);
       }
-    });
+    };
+    if (known) start(known);
+    else void detectProtocol(conn, this.#opts.limits?.keepAliveTimeoutMs ?? 60_000).then(start);
   }
 
   async listen(opts: ListenOptions): Promise<{ http?: number; readiness?: number; metrics?: number }> {
@@ -428,7 +454,13 @@ export class Waypoint {
    * peer, appended to X-Forwarded-For (never trusted from it), the scheme is the listener's. False: no listener.
    */
   #enterIngress(ctx: RequestContext, conn: NonNullable<PeerInfo['ingress']>): boolean {
-    const listeners = this.#ingress?.planOf(conn.targetPort)?.listeners ?? this.#ingressListeners.filter((l) => l.targetPort === conn.targetPort);
+    let listeners = this.#ingress?.planOf(conn.targetPort)?.listeners ?? this.#ingressListeners.filter((l) => l.targetPort === conn.targetPort);
+    // Over TLS, the listeners whose hostnames the SNI matches come first (the handshake chose among them).
+    const sni = conn.sni;
+    if (sni) {
+      const bySni = listeners.filter((l) => !l.hostnames?.length || l.hostnames.some((h) => hostnameMatches(h, sni)));
+      if (bySni.length) listeners = bySni;
+    }
     const l = pickListener(listeners, hostOnly(ctx.request.authority));
     if (!l) return false;
     ctx.ingress = { listener: l.name, port: l.port, hostnames: l.hostnames, routes: l.routes, sni: conn.sni };

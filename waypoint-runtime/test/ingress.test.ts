@@ -4,7 +4,8 @@
 import test from 'ava';
 import { request as httpRequest } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as http2Connect } from 'node:http2';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import type { IngressListener } from '@ambit/mesh-api';
 import { CertificateManager, createRootCA, HboneServer, LocalCA } from '@ambit/mesh-api';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
@@ -333,5 +334,98 @@ test('a listener whose port is taken, or whose certificate is unusable, is logge
     await gw.close();
     await app.close();
     await new Promise<void>((r) => taken.close(() => r()));
+  }
+});
+
+function h2Get(url: string, host: string, path: string, opts: { rejectUnauthorized?: boolean; servername?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2Connect(url, { rejectUnauthorized: false, ...opts });
+    session.on('error', reject);
+    const req = session.request({ ':path': path, ':authority': host });
+    let status = 0;
+    let body = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      session.close();
+      resolve({ status, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('HTTP/2: ALPN h2 on an HTTPS listener and h2c prior knowledge on an HTTP one reach the same routes', async (t) => {
+  const app = await echo('productpage');
+  const [plain, secure] = [await freePort(), await freePort()];
+  const route = httpRoute('bookinfo', 'productpage', 9080);
+  const listeners = [
+    listener('http', plain, [key(route)]),
+    listener('https', secure, [key(route)], { protocol: 'HTTPS', port: 443, hostnames: ['bookinfo.example.com'], tls: { mode: 'Terminate', certificates: [selfSigned('bookinfo.example.com')] } }),
+  ];
+  const gw = await gateway({ mesh: mesh(app.port), resources: [route], ingress: { listeners } });
+  try {
+    const a = await h2Get(`https://127.0.0.1:${secure}`, 'bookinfo.example.com', '/h2', { servername: 'bookinfo.example.com' });
+    t.is(a.status, 200);
+    t.regex(a.body, /"url":"\/h2"/);
+    t.regex(a.body, /"x-forwarded-proto":"https"/);
+    const b = await h2Get(`http://127.0.0.1:${plain}`, 'bookinfo.example.com', '/h2c');
+    t.is(b.status, 200);
+    t.regex(b.body, /"url":"\/h2c"/);
+    // The HTTPS listener serves bookinfo.example.com only.
+    t.is((await h2Get(`https://127.0.0.1:${secure}`, 'other.example.com', '/', { servername: 'bookinfo.example.com' })).status, 404);
+  } finally {
+    await gw.close();
+    await app.close();
+  }
+});
+
+test('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHosts) and the stream reaches the backend undecrypted', async (t) => {
+  const backendCert = selfSigned('secure.example.com');
+  const backend = createTlsServer({ cert: backendCert.certChain, key: backendCert.privateKey }, (s) => {
+    s.on('data', () => s.end('hello from the backend over its own TLS'));
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+  const backendPort = (backend.address() as AddressInfo).port;
+  const port = await freePort();
+  const m = {
+    services: [service('secure', '10.96.0.60', { 443: backendPort })],
+    workloads: [workload('secure-1', '127.0.0.1', 'secure', { 'default/secure.default.svc.cluster.local': { 443: backendPort } })],
+  };
+  const tlsRoute: K8sObject = {
+    apiVersion: `${GW}/v1alpha2`,
+    kind: 'TLSRoute',
+    metadata: { name: 'secure', namespace: 'default' },
+    spec: { hostnames: ['secure.example.com'], rules: [{ backendRefs: [{ name: 'secure', port: 443 }] }] },
+  };
+  const vs: K8sObject = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'vs-secure', namespace: 'default' },
+    spec: { hosts: ['*.istio.example.com'], gateways: ['istio-system/gw'], tls: [{ match: [{ sniHosts: ['*.istio.example.com'] }], route: [{ destination: { host: 'secure', port: { number: 443 } } }] }] },
+  };
+  const l = listener('tls', port, [key(tlsRoute), key(vs)], { protocol: 'TLS', port: 443, tls: { mode: 'Passthrough', certificates: [] } });
+  const gw = await gateway({ mesh: m, resources: [tlsRoute, vs], ingress: { listeners: [l] } });
+  const call = (servername: string) =>
+    new Promise<{ cn: string; data: string }>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+        const cn = String(s.getPeerCertificate().subject.CN);
+        let data = '';
+        s.on('data', (c) => (data += c));
+        s.on('end', () => resolve({ cn, data }));
+        s.write('hi');
+      });
+      s.on('error', reject);
+    });
+  try {
+    const r = await call('secure.example.com');
+    t.is(r.cn, 'secure.example.com');
+    t.is(r.data, 'hello from the backend over its own TLS');
+    t.is((await call('a.istio.example.com')).data, 'hello from the backend over its own TLS');
+    // No route for the SNI: the connection is closed before any handshake answer.
+    await t.throwsAsync(() => call('nothing.example.org'));
+  } finally {
+    await gw.close();
+    await new Promise<void>((r) => backend.close(() => r()));
   }
 });

@@ -3,7 +3,7 @@
 // wildcard, the port's first terminating listener as default); a request goes to the listener whose hostnames
 // match its Host most specifically (exact, then the longest wildcard, then a listener without hostnames).
 
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { IngressListener } from '@ambit/mesh-api';
 import type { Logger } from '@ambit/plugin-sdk';
 
@@ -59,18 +59,23 @@ export function hostOnly(authority: string): string {
 
 /** Certificates by SNI, built once per config change. */
 export class SniCertificates {
-  readonly #entries: Array<{ hostnames?: readonly string[]; context: SecureContext }> = [];
+  readonly #entries: Array<{ hostnames?: readonly string[]; context: SecureContext; options: SecureContextOptions }> = [];
 
   get default(): SecureContext | undefined {
     return this.#entries[0]?.context;
+  }
+
+  /** The default certificate's options (a handshake without SNI gets it). */
+  get defaultOptions(): SecureContextOptions | undefined {
+    return this.#entries[0]?.options;
   }
 
   get size(): number {
     return this.#entries.length;
   }
 
-  add(hostnames: readonly string[] | undefined, context: SecureContext): void {
-    this.#entries.push({ hostnames, context });
+  add(hostnames: readonly string[] | undefined, context: SecureContext, options: SecureContextOptions): void {
+    this.#entries.push({ hostnames, context, options });
   }
 
   /** The context for `servername`: exact hostname, then the most specific wildcard, then the default. */
@@ -107,6 +112,7 @@ export function planPorts(listeners: readonly IngressListener[], log: Logger): M
       continue;
     }
     let context: SecureContext | undefined;
+    let options: SecureContextOptions | undefined;
     if (kind === 'terminate') {
       const certs = l.tls?.certificates ?? [];
       if (certs.length === 0) {
@@ -114,7 +120,8 @@ export function planPorts(listeners: readonly IngressListener[], log: Logger): M
         continue;
       }
       try {
-        context = createSecureContext({ cert: certs.map((c) => c.certChain), key: certs.map((c) => c.privateKey) });
+        options = { cert: certs.map((c) => c.certChain), key: certs.map((c) => c.privateKey) };
+        context = createSecureContext(options);
       } catch (err) {
         // The library's message names what is wrong (never the key itself).
         log.warn('ingress listener skipped', { listener: l.name, port: l.port, reason: `unusable certificate: ${(err as Error).message}` });
@@ -123,7 +130,7 @@ export function planPorts(listeners: readonly IngressListener[], log: Logger): M
     }
     const p = plan ?? { targetPort: l.targetPort, kind, listeners: [], sni: kind === 'terminate' ? new SniCertificates() : undefined };
     p.listeners.push(l);
-    if (context) p.sni!.add(l.hostnames, context);
+    if (context && options) p.sni!.add(l.hostnames, context, options);
     plans.set(l.targetPort, p);
   }
   return plans;

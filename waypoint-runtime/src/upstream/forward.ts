@@ -199,7 +199,9 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
   const method = ctx.request.method;
   const path = route.rewrite?.path ?? req.raw.url ?? '/';
   const headers = upstreamHeaders(ctx, route);
-  const protocol = upstreamProtocol(route.backend, deps.mesh, ctx.request.protocol);
+  // An ingress gateway speaks HTTP/1.1 to a port that does not declare HTTP/2 (Istio's gateways do not reuse the
+  // client's protocol upstream as a sidecar's auto-detected ports do).
+  const protocol = upstreamProtocol(route.backend, deps.mesh, ctx.ingress ? 'HTTP/1.1' : ctx.request.protocol);
   const body = hasBody(req) ? counted(ctx, req.raw) : null;
   // A streamed body cannot be replayed: only bodiless requests are retried.
   const attempts = body ? 1 : 1 + Math.max(0, route.retries?.attempts ?? 0);

@@ -69,6 +69,24 @@ interface Table {
   backend: (d: Destination, vsNs: string) => Backend | undefined;
   /** Ingress listeners' rules, compiled on first use after each table build (the runtime does it on apply). */
   ingress: Map<string, RouteEntry[]>;
+  /** TLS passthrough listeners' routes (TLSRoute, VirtualService `tls`), likewise. */
+  passthrough: Map<string, PassthroughRoute[]>;
+}
+
+/** A TLS passthrough route: the SNI patterns it takes (none: any) and its weighted backends. */
+interface PassthroughRoute {
+  name: string;
+  hosts: string[];
+  backends: Array<{ backend?: Backend; weight: number }>;
+}
+
+interface TLSRouteSpec {
+  hostnames?: string[];
+  rules?: Array<{ backendRefs?: Array<{ group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number }> }>;
+}
+
+interface VirtualServiceTls {
+  tls?: Array<{ match?: Array<{ sniHosts?: string[]; port?: number }>; route?: Array<{ destination: Destination; weight?: number }> }>;
 }
 
 export interface RoutingOptions {
@@ -107,14 +125,7 @@ export class RoutingPlugin implements Plugin {
   }
 
   #compile(): Table {
-    const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
-    const grantedTo = (kind: string) => (fromNs: string, toNs: string, name: string) =>
-      grants.some(
-        (g) =>
-          (g.metadata.namespace ?? 'default') === toNs &&
-          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === kind && f.namespace === fromNs) &&
-          (g.spec?.to ?? []).some((t) => (t.group ?? '') === '' && t.kind === 'Service' && (!t.name || t.name === name)),
-      );
+    const grantedTo = (kind: string) => this.#granted(kind);
     const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain });
     const grpc = compileGRPCRoutes(this.resources.list<GRPCRouteSpec>('GRPCRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('GRPCRoute'), domain: this.domain });
     const dr = new Map<string, { spec: DestinationRuleSpec; ns: string }>();
@@ -156,7 +167,7 @@ export class RoutingPlugin implements Plugin {
       }
     }
     for (const r of refused) this.#logRefused(r);
-    return { http, grpc, vs, dr, backend, ingress: new Map() };
+    return { http, grpc, vs, dr, backend, ingress: new Map(), passthrough: new Map() };
   }
 
   /**
@@ -176,17 +187,80 @@ export class RoutingPlugin implements Plugin {
     return rules;
   }
 
-  #compileIngress(t: Table, accepted: Set<string>): RouteEntry[] {
-    const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+  /**
+   * TLS passthrough: the backend for a connection with server name `sni` on an ingress listener, from its
+   * TLSRoutes (hostnames against the SNI; none: any) and its VirtualServices' `tls` rules (`sniHosts`), first
+   * match in that order; the endpoint already chosen. Undefined: no route takes it (the connection is closed).
+   */
+  passthroughBackend(info: Pick<IngressInfo, 'listener' | 'routes' | 'port'>, sni: string): { route: string; backend: Backend } | undefined {
+    const t = this.table();
+    const key = `${info.listener}\n${info.routes.join('\n')}`;
+    let routes = t.passthrough.get(key);
+    if (!routes) {
+      routes = this.#compilePassthrough(t, new Set(info.routes), info.port);
+      t.passthrough.set(key, routes);
+    }
+    const name = sni.toLowerCase();
+    const r = routes.find((x) => x.hosts.length === 0 || x.hosts.some((h) => hostMatches(h, name)));
+    const chosen = r && pickWeighted(r.backends, (b) => b.weight, this.random);
+    if (!r || !chosen?.backend) return undefined;
+    const backend: Backend = { ...chosen.backend };
+    const s = backend.service!;
+    const view = this.mesh.serviceByHostname(s.hostname);
+    const eps = view ? this.mesh.endpoints(view, s.port) : [];
+    const ordered = this.lb.pick(`${s.hostname}:${s.port}:`, eps, this.lbPolicy(s.hostname, undefined));
+    backend.endpoint = ordered[0];
+    backend.alternatives = ordered.slice(1, 3);
+    return { route: r.name, backend };
+  }
+
+  #compilePassthrough(t: Table, accepted: Set<string>, port: number): PassthroughRoute[] {
+    const out: PassthroughRoute[] = [];
+    for (const o of this.resources.list<TLSRouteSpec>('TLSRoute', GW)) {
+      if (!accepted.has(routeKey(o, GW))) continue;
+      const ns = o.metadata.namespace ?? 'default';
+      const backends: PassthroughRoute['backends'] = [];
+      for (const rule of o.spec?.rules ?? []) {
+        for (const ref of rule.backendRefs ?? []) {
+          const refNs = ref.namespace ?? ns;
+          const svc = (ref.kind ?? 'Service') === 'Service' && !ref.group ? this.mesh.serviceByName(refNs, ref.name) : undefined;
+          const ok = svc && ref.port !== undefined && (refNs === ns || this.#granted('TLSRoute')(ns, refNs, ref.name));
+          backends.push({ backend: ok ? { service: { hostname: svc.hostname, namespace: refNs, name: svc.name, port: ref.port! } } : undefined, weight: ref.weight ?? 1 });
+        }
+      }
+      out.push({ name: `TLSRoute/${ns}/${o.metadata.name}`, hosts: (o.spec?.hostnames ?? []).map((h) => h.toLowerCase()), backends });
+    }
+    for (const o of this.resources.list<VirtualServiceTls>('VirtualService', NET)) {
+      if (!accepted.has(routeKey(o, NET))) continue;
+      const ns = o.metadata.namespace ?? 'default';
+      (o.spec?.tls ?? []).forEach((rule, i) => {
+        const matches = (rule.match ?? []).filter((m) => m.port === undefined || m.port === port);
+        if (rule.match?.length && matches.length === 0) return;
+        const route = rule.route ?? [];
+        out.push({
+          name: `VirtualService/${ns}/${o.metadata.name}/tls/${i}`,
+          hosts: matches.flatMap((m) => m.sniHosts ?? []).map((h) => h.toLowerCase()),
+          backends: route.map((d) => ({ backend: t.backend(d.destination, ns), weight: route.length === 1 ? 1 : d.weight ?? 0 })),
+        });
+      });
+    }
+    return out;
+  }
+
+  #granted(kind: string): (fromNs: string, toNs: string, name: string) => boolean {
     const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
-    const granted = (fromNs: string, toNs: string, name: string) =>
+    return (fromNs, toNs, name) =>
       grants.some(
         (g) =>
           (g.metadata.namespace ?? 'default') === toNs &&
-          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === 'HTTPRoute' && f.namespace === fromNs) &&
+          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === kind && f.namespace === fromNs) &&
           (g.spec?.to ?? []).some((to) => (to.group ?? '') === '' && to.kind === 'Service' && (!to.name || to.name === name)),
       );
-    const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted, domain: this.domain, parentsOf: () => [{ kind: 'gateway' }] });
+  }
+
+  #compileIngress(t: Table, accepted: Set<string>): RouteEntry[] {
+    const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+    const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted: this.#granted('HTTPRoute'), domain: this.domain, parentsOf: () => [{ kind: 'gateway' }] });
     const out = [...http.gateway];
     const refused = [...http.refused];
     for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {

@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { hostnameMatches, hostOnly, pickListener, readClientHello } from '../src/index.js';
 
 test('the most specific listener hostname wins; none matching -> no listener', (t) => {
-  const ls = [
+  const ls: Array<{ name: string; hostnames?: string[] }> = [
     { name: 'any-b', hostnames: ['*.b.example.com'] },
     { name: 'wild', hostnames: ['*.example.com'] },
     { name: 'exact', hostnames: ['a.example.com'] },

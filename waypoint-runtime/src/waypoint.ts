@@ -441,8 +441,8 @@ export class Waypoint {
     this.#unsubscribe?.();
     this.#publisher?.close();
     await this.#opts.source?.stop();
-    await this.#connections.drain(this.app.server, graceMs);
-    await this.#ingress?.close(0);
+    // Ingress ports stop accepting at once; their connections drain with the rest.
+    await Promise.all([this.#connections.drain(this.app.server, graceMs), this.#ingress?.close(graceMs)]);
     await this.app.close();
     await this.#admin.close();
     await this.connector.close();

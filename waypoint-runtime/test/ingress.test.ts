@@ -429,3 +429,32 @@ test('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHost
     await new Promise<void>((r) => backend.close(() => r()));
   }
 });
+
+test('readiness: not ready before the listeners are open, ready once they are', async (t) => {
+  const app = await echo('productpage');
+  const port = await freePort();
+  const route = httpRoute('bookinfo', 'productpage', 9080);
+  const source = new StaticConfigSource();
+  const waypoint = new Waypoint({
+    identity: { name: 'bookinfo-gateway', namespace: 'istio-system' },
+    source,
+    accessLog: { write: () => {} },
+    logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    ingress: { host: '127.0.0.1' },
+  });
+  await waypoint.start();
+  const { readiness } = await waypoint.listen({ readiness: { port: 0, host: '127.0.0.1' } });
+  try {
+    t.is((await get(readiness!, 'x', '/healthz/ready')).status, 503);
+    await t.throwsAsync(() => get(port, 'bookinfo.example.com'), { code: 'ECONNREFUSED' });
+    source.set({ mesh: mesh(app.port), resources: [route], ingress: { listeners: [listener('http', port, [key(route)])] } });
+    t.false(waypoint.ready);
+    await waypoint.ingressSettled();
+    t.true(waypoint.ready);
+    t.is((await get(readiness!, 'x', '/healthz/ready')).status, 200);
+    t.is((await get(port, 'bookinfo.example.com')).status, 200);
+  } finally {
+    await waypoint.close(100);
+    await app.close();
+  }
+});

@@ -4,6 +4,8 @@
 // from the controller's CA at CA_ADDRESS / CA_ADDR / XDS_ADDRESS with the projected token). Listeners: HBONE 15008 (with the waypoint's
 // SPIFFE certificate), readiness 15021 (/healthz/ready), metrics 15020 (/stats/prometheus); optionally a plain
 // HTTP listener (listeners.http) for local testing. SIGTERM/SIGINT drain gracefully.
+// Ingress role (the config's `waypoint.role: ingress`, or `ingress.listeners` in the file): the same process also
+// opens one socket per listener targetPort (80/443 need net.ipv4.ip_unprivileged_port_start=0 when not root).
 // Client address trust: --num-trusted-proxies / AMBIT_NUM_TRUSTED_PROXIES (Istio's numTrustedProxies, default 0:
 // X-Forwarded-For never decides remoteIpBlocks); CA_TRUSTED_NODE_ACCOUNTS (`ns/sa,...`, default
 // istio-system/ztunnel): node proxies whose `forwarded: for=` is believed for any workload.
@@ -19,6 +21,7 @@
 //   mesh: {workloads: [...], services: [...]}   # @ambit/mesh-api shapes
 //   resources: [AuthorizationPolicy, HTTPRoute, VirtualService, DestinationRule, WaypointPlugin, ...]
 //   binding: {services: [ns/hostname], workloads: [uid]}   # the only CONNECT destinations; absent: all of mesh
+//   ingress: {listeners: [IngressListener...]}             # an ingress gateway's listeners (@ambit/mesh-api shape)
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

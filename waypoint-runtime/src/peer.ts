@@ -15,6 +15,11 @@ export interface PeerInfo {
    */
   clientAddress?: string;
   clientPort?: number;
+  /**
+   * Set on connections an ingress listener accepted (no HBONE peer: the client is the socket's peer): the port it
+   * arrived on, whether TLS was terminated, and the SNI. The listener itself is picked per request (Host).
+   */
+  ingress?: { targetPort: number; tls: boolean; sni?: string };
 }
 
 const peers = new WeakMap<object, PeerInfo>();

@@ -7,6 +7,7 @@
 //   ./connections       served connections, requests in flight, graceful drain
 //   ./request-context   the RequestContext a request gets
 //   ./admin             readiness and metrics listeners
+//   ./ingress           ingress role: a socket per listener port, TLS by SNI, the listener picked per request
 
 import 'reflect-metadata';
 import type { Http2Server } from 'node:http2';
@@ -38,6 +39,7 @@ import {
   type Plugin,
   type PluginBinding,
   type PluginClass,
+  type RequestContext,
   type ResourceRef,
   type StatusCondition,
   type WaypointIdentity,
@@ -56,6 +58,12 @@ import {
   type WaypointPluginSpec,
 } from '@ambit/plugins';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Socket } from 'node:net';
+import type { IngressListener } from '@ambit/mesh-api';
+import { hostnameMatches, hostOnly, pickListener, type PortPlan } from './ingress/select.js';
+import { relayPassthrough } from './ingress/passthrough.js';
+import { IngressSockets } from './ingress/sockets.js';
+import { tlsTerminator, type Terminator } from './ingress/tls.js';
 import { AdminServers } from './admin.js';
 import type { Admission } from './binding.js';
 import { PluginStatusPublisher } from './config/plugin-status.js';
@@ -67,7 +75,8 @@ import { peerOf, setPeer, type PeerInfo } from './peer.js';
 import { RequestContexts } from './request-context.js';
 import { buildApp, trackServedConnections, type Limits } from './server/app.js';
 import { acceptH2, createH2Server } from './server/h2.js';
-import { detectProtocol } from './server/preface.js';
+import { detectProtocol, type WireProtocol } from './server/preface.js';
+import { jsDuplex } from './server/js-duplex.js';
 import { upgradeOf } from './server/upgrade.js';
 import { PlainHttpConnector, type UpstreamConnector } from './upstream/connector.js';
 import { forward, sendLocal } from './upstream/forward.js';
@@ -136,6 +145,11 @@ export interface WaypointOptions {
   trustedNodeAccounts?: string[];
   /** False while the waypoint's certificate has expired and renewal fails: readiness answers 503 meanwhile. */
   certificateValid?: () => boolean;
+  /**
+   * Ingress role (a snapshot with `ingress`): where its listener sockets bind (default 0.0.0.0), how long a removed
+   * port's connections may finish (default 5 s), and the TLS handshake deadline (default 10 s).
+   */
+  ingress?: { host?: string; drainMs?: number; handshakeTimeoutMs?: number };
 }
 
 export interface ListenOptions {
@@ -172,6 +186,11 @@ export class Waypoint {
   readonly #publisher?: PluginStatusPublisher;
   /** What forward() needs, built once. */
   readonly #deps: { connector: UpstreamConnector; mesh: InMemoryMeshState; logger: Logger };
+  /** Ingress role only: the listener sockets, created with the first snapshot that has listeners. */
+  #ingress?: IngressSockets;
+  #ingressListeners: IngressListener[] = [];
+  /** TLS termination per port plan (its certificates). */
+  readonly #terminators = new WeakMap<PortPlan, Terminator>();
 
   constructor(opts: WaypointOptions) {
     this.#opts = opts;
@@ -252,7 +271,7 @@ export class Waypoint {
   }
 
   get ready(): boolean {
-    return this.#config.configured && !this.#connections.draining && (this.#opts.certificateValid?.() ?? true);
+    return this.#config.configured && !this.#connections.draining && (this.#opts.certificateValid?.() ?? true) && (this.#ingress?.settled ?? true);
   }
 
   /** Replace the plugins that come from resources (WaypointPlugin); in-flight requests keep their chain. */
@@ -284,6 +303,74 @@ export class Waypoint {
 
   apply(snapshot: WaypointSnapshot): void {
     this.#config.apply(snapshot);
+    if (snapshot.ingress) void this.#applyIngress(snapshot.ingress.listeners);
+  }
+
+  /** The ingress sockets in step with `listeners`, each listener's routes compiled before it takes a request. */
+  #applyIngress(listeners: IngressListener[]): Promise<void> {
+    this.#ingressListeners = listeners;
+    for (const p of this.#builtin) {
+      if (!(p instanceof RoutingPlugin)) continue;
+      for (const l of listeners) {
+        try {
+          p.ingressRules({ listener: l.name, routes: l.routes });
+        } catch {
+          // compiled again (and failing the same way) on the first request
+        }
+      }
+    }
+    this.#ingress ??= new IngressSockets({
+      logger: this.logger,
+      host: this.#opts.ingress?.host,
+      drainMs: this.#opts.ingress?.drainMs,
+      onConnection: (socket, plan) => this.#onIngressConnection(socket, plan),
+    });
+    return this.#ingress.reconcile(listeners);
+  }
+
+  /** Ingress role: pod port -> the listeners it serves, for the ports open now. */
+  get ingressPorts(): ReadonlyMap<number, PortPlan> {
+    return this.#ingress?.listening ?? new Map();
+  }
+
+  /** Resolves once the ingress sockets of the last config are bound (or given up on). */
+  async ingressSettled(): Promise<void> {
+    while (this.#ingress && !this.#ingress.settled) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** A connection on an ingress port: TLS terminated first when the port's listeners say so; passthrough is relayed. */
+  #onIngressConnection(socket: Socket, plan: PortPlan): void {
+    const clientAddress = socket.remoteAddress;
+    const clientPort = socket.remotePort;
+    if (plan.kind === 'http') {
+      this.serve(socket, { clientAddress, clientPort, ingress: { targetPort: plan.targetPort, tls: false } });
+      return;
+    }
+    if (plan.kind === 'terminate' && plan.sni) {
+      let terminate = this.#terminators.get(plan);
+      if (!terminate) {
+        const targetPort = plan.targetPort;
+        terminate = tlsTerminator(plan.sni, this.#opts.ingress?.handshakeTimeoutMs ?? 10_000, (t) => {
+          // ALPN decided the protocol: nothing is read before the HTTP server takes the socket.
+          const peer = { clientAddress: t.socket.remoteAddress, clientPort: t.socket.remotePort, ingress: { targetPort, tls: true, sni: t.sni } };
+          this.serve(t.socket, peer, t.socket.alpnProtocol === 'h2' ? 'h2' : 'http1');
+        });
+        this.#terminators.set(plan, terminate);
+      }
+      terminate(socket);
+      return;
+    }
+    if (plan.kind === 'passthrough') {
+      const routing = this.#builtin.find((p): p is RoutingPlugin => p instanceof RoutingPlugin);
+      void relayPassthrough(socket, plan, {
+        connector: this.connector,
+        logger: this.logger,
+        helloTimeoutMs: this.#opts.ingress?.handshakeTimeoutMs ?? 10_000,
+        route: (l, sni) => routing?.passthroughBackend({ listener: l.name, routes: l.routes, port: l.port }, sni),
+      });
+      return;
+    }
+    socket.destroy();
   }
 
   /**
@@ -310,7 +397,7 @@ export class Waypoint {
    * are the HTTP/2 preface (h2c with prior knowledge), else HTTP/1.x. Both reach the same Fastify routes. A
    * connection that sends nothing for the keep-alive timeout is closed.
    */
-  serve(conn: Duplex, peer: PeerInfo): void {
+  serve(conn: Duplex, peer: PeerInfo, known?: WireProtocol): void {
     const s = conn as Duplex & { remoteAddress?: string; remotePort?: number };
     s.remoteAddress ??= peer.clientAddress;
     s.remotePort ??= peer.clientPort;
@@ -318,16 +405,20 @@ export class Waypoint {
     // A reset tunnel must never surface as an uncaught error, whichever server reads it at that moment.
     conn.on('error', () => undefined);
     this.#connections.add(conn);
-    void detectProtocol(conn, this.#opts.limits?.keepAliveTimeoutMs ?? 60_000).then((kind) => {
+    const start = (kind: WireProtocol | null) => {
       if (kind === 'http1') {
         this.app.server.emit('connection', conn);
         conn.resume();
       } else if (kind === 'h2') {
-        const session = acceptH2(this.#h2, conn);
+        // A native socket whose first bytes were read for detection goes through a JS stream (see jsDuplex).
+        const h2conn = !known && conn instanceof Socket ? jsDuplex(conn) : conn;
+        const session = acceptH2(this.#h2, h2conn);
         setPeer(session, peer);
         this.#connections.addSession(conn, session);
       }
-    });
+    };
+    if (known) start(known);
+    else void detectProtocol(conn, this.#opts.limits?.keepAliveTimeoutMs ?? 60_000).then(start);
   }
 
   async listen(opts: ListenOptions): Promise<{ http?: number; readiness?: number; metrics?: number }> {
@@ -350,11 +441,37 @@ export class Waypoint {
     this.#unsubscribe?.();
     this.#publisher?.close();
     await this.#opts.source?.stop();
-    await this.#connections.drain(this.app.server, graceMs);
+    // Ingress ports stop accepting at once; their connections drain with the rest.
+    await Promise.all([this.#connections.drain(this.app.server, graceMs), this.#ingress?.close(graceMs)]);
     await this.app.close();
     await this.#admin.close();
     await this.connector.close();
     await this.plugins?.close();
+  }
+
+  /**
+   * Pick the listener of the request's port for its Host, and record it on the context: the client is the socket's
+   * peer, appended to X-Forwarded-For (never trusted from it), the scheme is the listener's. False: no listener.
+   */
+  #enterIngress(ctx: RequestContext, conn: NonNullable<PeerInfo['ingress']>): boolean {
+    let listeners = this.#ingress?.planOf(conn.targetPort)?.listeners ?? this.#ingressListeners.filter((l) => l.targetPort === conn.targetPort);
+    // Over TLS, the listeners whose hostnames the SNI matches come first (the handshake chose among them).
+    const sni = conn.sni;
+    if (sni) {
+      const bySni = listeners.filter((l) => !l.hostnames?.length || l.hostnames.some((h) => hostnameMatches(h, sni)));
+      if (bySni.length) listeners = bySni;
+    }
+    const l = pickListener(listeners, hostOnly(ctx.request.authority));
+    if (!l) return false;
+    ctx.ingress = { listener: l.name, port: l.port, hostnames: l.hostnames, routes: l.routes, sni: conn.sni };
+    ctx.destination.port = l.port;
+    const scheme = conn.tls ? 'https' : 'http';
+    (ctx.request as { scheme: 'http' | 'https' }).scheme = scheme;
+    ctx.setRequestHeader('x-forwarded-proto', scheme);
+    const xff = ctx.header('x-forwarded-for');
+    const client = ctx.source.address;
+    ctx.setRequestHeader('x-forwarded-for', xff ? `${xff}, ${client}` : client);
+    return true;
   }
 
   async #handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -378,8 +495,15 @@ export class Waypoint {
     reply.raw.once('close', done);
     if (this.#connections.draining && !h2) reply.header('connection', 'close');
     try {
+      const peer = peerOf(req.raw);
+      // An ingress listener serves only its routes' backends: the listener is chosen by Host (404 without one).
+      if (peer?.ingress && !this.#enterIngress(ctx, peer.ingress)) {
+        ctx.responseFlags = 'NR';
+        sendLocal(reply, ctx, { status: 404, body: '' });
+        return reply;
+      }
       // Tunnels were admitted by their CONNECT authority; the plain listener routes by Host, held to the same rule.
-      if (!peerOf(req.raw)) {
+      if (!peer) {
         const admission = this.#config.admitResolved(ctx.destination);
         if (!admission.ok) {
           this.logger.debug('request refused', { authority: ctx.request.authority, reason: admission.reason });
@@ -397,6 +521,12 @@ export class Waypoint {
         await chain.onResponse(ctx);
         const final = ctx.localReply ?? lr;
         sendLocal(reply, ctx, { status: ctx.response.status === lr.status ? final.status : ctx.response.status, body: final.body, headers: ctx.response.headers as Record<string, string> });
+        return reply;
+      }
+      // Never an arbitrary Host from an ingress listener: only a backend a route chose.
+      if (peer?.ingress && (!ctx.route || ctx.route.name === 'default')) {
+        ctx.responseFlags = 'NR';
+        sendLocal(reply, ctx, { status: 404, body: '' });
         return reply;
       }
       const deps = this.#deps;

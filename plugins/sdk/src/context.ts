@@ -58,6 +58,23 @@ export interface RequestInfo {
   protocol: 'HTTP/1.1' | 'HTTP/2' | 'HTTP/1.0';
 }
 
+/**
+ * The ingress listener a request arrived on (ingress gateways only; absent on a waypoint): picked by the runtime
+ * from the port, the TLS SNI and the Host. Routing applies only the routes the controller accepted on it.
+ */
+export interface IngressInfo {
+  /** The listener's name (Gateway API listener name, or `<ns>/<gateway>/<server index>` for an Istio Gateway). */
+  listener: string;
+  /** The port clients addressed (the gateway Service's port). */
+  port: number;
+  /** The listener's hostnames (absent: any). */
+  hostnames?: readonly string[];
+  /** `resourceKey`s (`Kind.group/ns/name`) of the routes accepted on the listener. */
+  routes: readonly string[];
+  /** The SNI the client sent (HTTPS listeners). */
+  sni?: string;
+}
+
 /** The service (or explicit address) a request goes to. */
 export interface Backend {
   /** Kubernetes Service the request is routed to; the runtime picks an endpoint of it if none is chosen. */
@@ -119,6 +136,7 @@ export interface RequestContextInit {
   destination: DestinationInfo;
   request: RequestInfo;
   startTime?: number;
+  ingress?: IngressInfo;
 }
 
 /**
@@ -134,6 +152,8 @@ export class RequestContext {
   readonly request: RequestInfo;
   /** Epoch milliseconds at which the request arrived. */
   readonly startTime: number;
+  /** Set on an ingress gateway: the listener the request arrived on (see {@link IngressInfo}). */
+  ingress?: IngressInfo;
   /** The chosen route; undefined means "the destination service itself". */
   route?: Route;
   /** The config of the plugin being invoked (set by the chain before each hook). */
@@ -157,6 +177,7 @@ export class RequestContext {
     this.destination = init.destination;
     this.request = init.request;
     this.startTime = init.startTime ?? Date.now();
+    if (init.ingress) this.ingress = init.ingress;
   }
 
   /** True once a plugin denied or redirected: later onRequest hooks are skipped. */

@@ -39,6 +39,11 @@ export interface ServiceView {
   endpoints?: Record<string, { workloadUid: string; port: Record<string, number>; status?: 'Healthy' | 'Unhealthy' }>;
   /** Kubernetes labels of the Service, when the model carries them. */
   labels?: Record<string, string>;
+  /**
+   * The waypoint the Service is bound to (the model's `GatewayAddress`): `network/ip` or `ns/hostname`, and its
+   * HBONE port. Traffic from outside the mesh (an ingress gateway) goes there rather than to the endpoints.
+   */
+  waypoint?: { destination: string; hboneMtlsPort: number };
 }
 
 /** One concrete destination: a workload address and the port to reach the application on. */
@@ -50,6 +55,11 @@ export interface Endpoint {
   protocol: 'TCP' | 'HBONE';
   /** SPIFFE identity expected from the endpoint (HBONE). */
   identity?: string;
+  /**
+   * HBONE only: where the CONNECT goes when it is not `address:15008` (a Service's waypoint); the CONNECT
+   * authority stays `address:port` (the Service VIP and port).
+   */
+  via?: { address: string; port: number };
 }
 
 export interface MeshStateReader {

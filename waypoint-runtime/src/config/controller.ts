@@ -11,6 +11,7 @@ export function snapshotFromPush(config: WaypointConfig, version?: string): Wayp
     resources: config.resources as unknown as K8sObject[],
     binding: { services: config.waypoint?.services ?? [], workloads: config.waypoint?.workloads ?? [] },
     version,
+    ingress: config.waypoint?.role === 'ingress' ? { listeners: config.waypoint.listeners ?? [] } : undefined,
   };
 }
 

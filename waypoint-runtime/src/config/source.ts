@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
-import type { StatusReport } from '@ambit/mesh-api';
+import type { IngressListener, StatusReport } from '@ambit/mesh-api';
 import { parse } from 'yaml';
 import type { WaypointBinding } from '../binding.js';
 
@@ -20,6 +20,11 @@ export interface WaypointSnapshot {
   binding?: WaypointBinding;
   /** Opaque version for logs. */
   version?: string;
+  /**
+   * Present when this process is an ingress gateway (`waypoint.role: ingress`): the listeners it serves. Absent:
+   * a waypoint (HBONE only).
+   */
+  ingress?: { listeners: IngressListener[] };
 }
 
 export interface ConfigSource {
@@ -43,13 +48,15 @@ export interface WaypointFile extends WaypointFileSettings {
   resources?: K8sObject[];
   /** `services: [ns/hostname]`, `workloads: [uid]` bound to this waypoint; absent: all of `mesh`. */
   binding?: { services?: string[]; workloads?: string[] };
+  /** An ingress gateway's listeners (`WaypointInfo.listeners` as the controller sends them). */
+  ingress?: { listeners?: IngressListener[] };
 }
 
 export function parseWaypointFile(text: string): WaypointFile {
   const doc = parse(text) as WaypointFile | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('config file: expected a YAML mapping');
   for (const key of Object.keys(doc)) {
-    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources', 'binding'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
+    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources', 'binding', 'ingress'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
   }
   if (doc.resources !== undefined && !Array.isArray(doc.resources)) throw new Error('config file: resources must be a list of Kubernetes objects');
   const b = doc.binding;
@@ -64,7 +71,8 @@ export function parseWaypointFile(text: string): WaypointFile {
 
 export function snapshotOf(file: WaypointFile, version?: string): WaypointSnapshot {
   const binding = file.binding ? { services: file.binding.services ?? [], workloads: file.binding.workloads ?? [] } : undefined;
-  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], binding, version };
+  const ingress = file.ingress ? { listeners: file.ingress.listeners ?? [] } : undefined;
+  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], binding, version, ingress };
 }
 
 /** A fixed snapshot (tests, benchmarks); `set` pushes a new one. */

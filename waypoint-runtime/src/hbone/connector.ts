@@ -1,5 +1,5 @@
 // Upstream over HBONE: for an endpoint whose workload is captured (protocol HBONE), a pool (undici's for HTTP/1.1,
-// ../upstream/h2's for h2c) whose every connection is a CONNECT stream to `podIP:15008` with authority `podIP:targetPort`, mTLS with the waypoint's
+// ../upstream/h2's for h2c) whose every connection is a CONNECT stream to `podIP:15008` with authority `podIP:targetPort` (or to a Service's waypoint, `endpoint.via`, with authority `VIP:port`), mTLS with the waypoint's
 // certificate, the endpoint's SPIFFE identity verified. Streams multiplex over pooled HTTP/2 sessions (the
 // HboneClient's pool); inside each stream runs HTTP/1.1 keep-alive or, for h2c upstreams, an HTTP/2 session of
 // its own (prior knowledge). TCP endpoints go through the plain connector.
@@ -58,7 +58,8 @@ export class HboneConnector implements UpstreamConnector {
   #open(ep: Endpoint): Promise<StreamDuplex> {
     return this.client
       .connect({
-        nextHop: { host: ep.address, port: this.#opts.hbonePort ?? 15008 },
+        // A Service's waypoint takes the CONNECT for the Service's VIP (ep.via); a captured pod takes it on :15008.
+        nextHop: ep.via ? { host: ep.via.address, port: ep.via.port } : { host: ep.address, port: this.#opts.hbonePort ?? 15008 },
         authority: hostPort(ep.address, ep.port),
         expectedIdentities: ep.identity ? [ep.identity] : [],
         certificate: this.#opts.certificate(),
@@ -75,7 +76,8 @@ export class HboneConnector implements UpstreamConnector {
 
   dispatcherFor(endpoint: Endpoint, protocol: UpstreamProtocol = 'http1'): UpstreamDispatcher {
     if (endpoint.protocol !== 'HBONE') return this.#plain.dispatcherFor(endpoint, protocol);
-    const key = `${endpoint.address}|${endpoint.port}|${endpoint.identity ?? ''}|${protocol}`;
+    const via = endpoint.via ? `${endpoint.via.address}:${endpoint.via.port}` : '';
+    const key = `${endpoint.address}|${endpoint.port}|${endpoint.identity ?? ''}|${via}|${protocol}`;
     return this.#pools.get(key, () => this.#createPool({ ...endpoint }, protocol));
   }
 

@@ -23,6 +23,7 @@ import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, type U
 import { encodeGrpcMessage, grpcStatusOf, isGrpc, takeGrpcStatus } from './grpc.js';
 import type { UpstreamResponse } from './h2.js';
 import { upstreamProtocol, type UpstreamProtocol } from './protocol.js';
+import { waypointHop } from './waypoint-hop.js';
 
 export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings']);
 /** Trailer fields a response may not carry (RFC 9110 §6.5.1) plus hop-by-hop ones. */
@@ -187,7 +188,10 @@ function send(reply: FastifyReply, ctx: RequestContext, body: string): void {
 /** Forward; returns once the response has been handed to Fastify (streaming may still be going on). */
 export async function forward(ctx: RequestContext, req: FastifyRequest, reply: FastifyReply, chain: PluginChain, deps: ForwardDeps): Promise<void> {
   const route = (ctx.route ??= defaultRoute(ctx));
-  const eps = candidates(route.backend, deps.mesh);
+  // From outside the mesh (an ingress gateway), a Service with a waypoint is reached through its waypoint.
+  const hop = ctx.ingress ? waypointHop(route.backend, deps.mesh) : undefined;
+  if (hop) route.backend.alternatives = undefined;
+  const eps = hop ? [hop] : candidates(route.backend, deps.mesh);
   if (eps.length === 0) {
     ctx.responseFlags = NO_HEALTHY_UPSTREAM.flag;
     return finishLocal(ctx, reply, chain, NO_HEALTHY_UPSTREAM);
@@ -195,7 +199,9 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
   const method = ctx.request.method;
   const path = route.rewrite?.path ?? req.raw.url ?? '/';
   const headers = upstreamHeaders(ctx, route);
-  const protocol = upstreamProtocol(route.backend, deps.mesh, ctx.request.protocol);
+  // An ingress gateway speaks HTTP/1.1 to a port that does not declare HTTP/2 (Istio's gateways do not reuse the
+  // client's protocol upstream as a sidecar's auto-detected ports do).
+  const protocol = upstreamProtocol(route.backend, deps.mesh, ctx.ingress ? 'HTTP/1.1' : ctx.request.protocol);
   const body = hasBody(req) ? counted(ctx, req.raw) : null;
   // A streamed body cannot be replayed: only bodiless requests are retried.
   const attempts = body ? 1 : 1 + Math.max(0, route.retries?.attempts ?? 0);

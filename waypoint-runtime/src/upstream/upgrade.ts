@@ -11,6 +11,7 @@ import type { Headers, PluginChain, RequestContext } from '@ambit/plugin-sdk';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Upgrade } from '../server/upgrade.js';
 import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT } from './errors.js';
+import { waypointHop } from './waypoint-hop.js';
 import { candidates, defaultRoute, finishLocal, responseHeaders, sendLocal, upstreamHeaders, type ForwardDeps } from './forward.js';
 
 type Answer = { res: IncomingMessage; socket?: Duplex; head?: Buffer } | { error: Error };
@@ -57,7 +58,8 @@ function splice(client: Duplex, server: Duplex, ctx: RequestContext): void {
 
 export async function forwardUpgrade(ctx: RequestContext, req: FastifyRequest, reply: FastifyReply, chain: PluginChain, up: Upgrade, deps: ForwardDeps): Promise<void> {
   const route = (ctx.route ??= defaultRoute(ctx));
-  const ep = candidates(route.backend, deps.mesh)[0];
+  // From an ingress listener, a Service with a waypoint is reached through it (./waypoint-hop), as in forward().
+  const ep = (ctx.ingress ? waypointHop(route.backend, deps.mesh) : undefined) ?? candidates(route.backend, deps.mesh)[0];
   if (!ep) {
     ctx.responseFlags = NO_HEALTHY_UPSTREAM.flag;
     return finishLocal(ctx, reply, chain, NO_HEALTHY_UPSTREAM);

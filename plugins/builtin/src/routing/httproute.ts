@@ -168,6 +168,11 @@ export interface CompileEnv {
   /** Is a reference from an HTTPRoute in `fromNs` to Service `name` in `toNs` granted (ReferenceGrant)? Gateway-bound routes only. */
   granted(fromNs: string, toNs: string, name: string): boolean;
   domain: string;
+  /**
+   * Where each route attaches, when the caller decided it already (an ingress listener's routes, which the
+   * controller accepted on it: all of them count as bound to the gateway). Default: from their parentRefs.
+   */
+  parentsOf?(route: K8sObject<HTTPRouteSpec>): Parent[];
 }
 
 /** How a rule's references are checked: mesh routes (Service parents) need no ReferenceGrant (GEP-1294). */
@@ -317,7 +322,7 @@ export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: 
   function compileRoute(route: K8sObject<HTTPRouteSpec>): Ranked[] {
     const ranked: Ranked[] = [];
     checkHTTPRouteSpec(route.spec);
-    const parents = routeParents(route, waypoint);
+    const parents = env.parentsOf ? env.parentsOf(route) : routeParents(route, waypoint);
     if (parents.length === 0) return ranked;
     const namespace = route.metadata.namespace ?? 'default';
     const name = `${kind}/${namespace}/${route.metadata.name}`;

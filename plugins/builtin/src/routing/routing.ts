@@ -25,6 +25,7 @@ import {
   type Backend,
   type Clock,
   type Endpoint,
+  type IngressInfo,
   type K8sObject,
   type Logger,
   type MeshStateReader,
@@ -64,6 +65,28 @@ interface Table {
   vs: Array<{ hosts: string[]; rules: RouteEntry[] }>;
   /** host FQDN -> DestinationRule spec (first by creation time wins). */
   dr: Map<string, { spec: DestinationRuleSpec; ns: string }>;
+  /** A VirtualService destination as a backend (host expanded in the VirtualService's namespace, DR subsets). */
+  backend: (d: Destination, vsNs: string) => Backend | undefined;
+  /** Ingress listeners' rules, compiled on first use after each table build (the runtime does it on apply). */
+  ingress: Map<string, RouteEntry[]>;
+  /** TLS passthrough listeners' routes (TLSRoute, VirtualService `tls`), likewise. */
+  passthrough: Map<string, PassthroughRoute[]>;
+}
+
+/** A TLS passthrough route: the SNI patterns it takes (none: any) and its weighted backends. */
+interface PassthroughRoute {
+  name: string;
+  hosts: string[];
+  backends: Array<{ backend?: Backend; weight: number }>;
+}
+
+interface TLSRouteSpec {
+  hostnames?: string[];
+  rules?: Array<{ backendRefs?: Array<{ group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number }> }>;
+}
+
+interface VirtualServiceTls {
+  tls?: Array<{ match?: Array<{ sniHosts?: string[]; port?: number }>; route?: Array<{ destination: Destination; weight?: number }> }>;
 }
 
 export interface RoutingOptions {
@@ -102,14 +125,7 @@ export class RoutingPlugin implements Plugin {
   }
 
   #compile(): Table {
-    const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
-    const grantedTo = (kind: string) => (fromNs: string, toNs: string, name: string) =>
-      grants.some(
-        (g) =>
-          (g.metadata.namespace ?? 'default') === toNs &&
-          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === kind && f.namespace === fromNs) &&
-          (g.spec?.to ?? []).some((t) => (t.group ?? '') === '' && t.kind === 'Service' && (!t.name || t.name === name)),
-      );
+    const grantedTo = (kind: string) => this.#granted(kind);
     const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain });
     const grpc = compileGRPCRoutes(this.resources.list<GRPCRouteSpec>('GRPCRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('GRPCRoute'), domain: this.domain });
     const dr = new Map<string, { spec: DestinationRuleSpec; ns: string }>();
@@ -151,7 +167,119 @@ export class RoutingPlugin implements Plugin {
       }
     }
     for (const r of refused) this.#logRefused(r);
-    return { http, grpc, vs, dr };
+    return { http, grpc, vs, dr, backend, ingress: new Map(), passthrough: new Map() };
+  }
+
+  /**
+   * The rules of an ingress listener, in the order they are tried: its HTTPRoutes' rules by the Gateway API's
+   * precedence (the route's hostnames must match the Host), then its VirtualServices' `http` rules, each
+   * VirtualService's only for a Host its `hosts` match, in creation order. Only the routes the controller accepted
+   * on the listener (`routes`) count. Compiled once per listener and config.
+   */
+  ingressRules(info: Pick<IngressInfo, 'listener' | 'routes'>): RouteEntry[] {
+    const t = this.table();
+    const key = `${info.listener}\n${info.routes.join('\n')}`;
+    let rules = t.ingress.get(key);
+    if (!rules) {
+      rules = this.#compileIngress(t, new Set(info.routes));
+      t.ingress.set(key, rules);
+    }
+    return rules;
+  }
+
+  /**
+   * TLS passthrough: the backend for a connection with server name `sni` on an ingress listener, from its
+   * TLSRoutes (hostnames against the SNI; none: any) and its VirtualServices' `tls` rules (`sniHosts`), first
+   * match in that order; the endpoint already chosen. Undefined: no route takes it (the connection is closed).
+   */
+  passthroughBackend(info: Pick<IngressInfo, 'listener' | 'routes' | 'port'>, sni: string): { route: string; backend: Backend } | undefined {
+    const t = this.table();
+    const key = `${info.listener}\n${info.routes.join('\n')}`;
+    let routes = t.passthrough.get(key);
+    if (!routes) {
+      routes = this.#compilePassthrough(t, new Set(info.routes), info.port);
+      t.passthrough.set(key, routes);
+    }
+    const name = sni.toLowerCase();
+    const r = routes.find((x) => x.hosts.length === 0 || x.hosts.some((h) => hostMatches(h, name)));
+    const chosen = r && pickWeighted(r.backends, (b) => b.weight, this.random);
+    if (!r || !chosen?.backend) return undefined;
+    const backend: Backend = { ...chosen.backend };
+    const s = backend.service!;
+    const view = this.mesh.serviceByHostname(s.hostname);
+    const eps = view ? this.mesh.endpoints(view, s.port) : [];
+    const ordered = this.lb.pick(`${s.hostname}:${s.port}:`, eps, this.lbPolicy(s.hostname, undefined));
+    backend.endpoint = ordered[0];
+    backend.alternatives = ordered.slice(1, 3);
+    return { route: r.name, backend };
+  }
+
+  #compilePassthrough(t: Table, accepted: Set<string>, port: number): PassthroughRoute[] {
+    const out: PassthroughRoute[] = [];
+    for (const o of this.resources.list<TLSRouteSpec>('TLSRoute', GW)) {
+      if (!accepted.has(routeKey(o, GW))) continue;
+      const ns = o.metadata.namespace ?? 'default';
+      const backends: PassthroughRoute['backends'] = [];
+      for (const rule of o.spec?.rules ?? []) {
+        for (const ref of rule.backendRefs ?? []) {
+          const refNs = ref.namespace ?? ns;
+          const svc = (ref.kind ?? 'Service') === 'Service' && !ref.group ? this.mesh.serviceByName(refNs, ref.name) : undefined;
+          const ok = svc && ref.port !== undefined && (refNs === ns || this.#granted('TLSRoute')(ns, refNs, ref.name));
+          backends.push({ backend: ok ? { service: { hostname: svc.hostname, namespace: refNs, name: svc.name, port: ref.port! } } : undefined, weight: ref.weight ?? 1 });
+        }
+      }
+      out.push({ name: `TLSRoute/${ns}/${o.metadata.name}`, hosts: (o.spec?.hostnames ?? []).map((h) => h.toLowerCase()), backends });
+    }
+    for (const o of this.resources.list<VirtualServiceTls>('VirtualService', NET)) {
+      if (!accepted.has(routeKey(o, NET))) continue;
+      const ns = o.metadata.namespace ?? 'default';
+      (o.spec?.tls ?? []).forEach((rule, i) => {
+        const matches = (rule.match ?? []).filter((m) => m.port === undefined || m.port === port);
+        if (rule.match?.length && matches.length === 0) return;
+        const route = rule.route ?? [];
+        out.push({
+          name: `VirtualService/${ns}/${o.metadata.name}/tls/${i}`,
+          hosts: matches.flatMap((m) => m.sniHosts ?? []).map((h) => h.toLowerCase()),
+          backends: route.map((d) => ({ backend: t.backend(d.destination, ns), weight: route.length === 1 ? 1 : d.weight ?? 0 })),
+        });
+      });
+    }
+    return out;
+  }
+
+  #granted(kind: string): (fromNs: string, toNs: string, name: string) => boolean {
+    const grants = this.resources.list<{ from?: Array<{ group?: string; kind?: string; namespace?: string }>; to?: Array<{ group?: string; kind?: string; name?: string }> }>('ReferenceGrant', GW);
+    return (fromNs, toNs, name) =>
+      grants.some(
+        (g) =>
+          (g.metadata.namespace ?? 'default') === toNs &&
+          (g.spec?.from ?? []).some((f) => f.group === GW && f.kind === kind && f.namespace === fromNs) &&
+          (g.spec?.to ?? []).some((to) => (to.group ?? '') === '' && to.kind === 'Service' && (!to.name || to.name === name)),
+      );
+  }
+
+  #compileIngress(t: Table, accepted: Set<string>): RouteEntry[] {
+    const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+    const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted: this.#granted('HTTPRoute'), domain: this.domain, parentsOf: () => [{ kind: 'gateway' }] });
+    const out = [...http.gateway];
+    const refused = [...http.refused];
+    for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
+      if (!accepted.has(routeKey(o, NET))) continue;
+      try {
+        checkVirtualServiceSpec(o.spec);
+        const ns = o.metadata.namespace ?? 'default';
+        const hosts = (o.spec?.hosts ?? []).map((h) => expandHost(h, ns, this.domain));
+        const forHost = (ctx: RequestContext) => hosts.some((h) => hostMatches(h, hostOf(ctx.request.authority)));
+        (o.spec?.http ?? []).forEach((r, i) => {
+          const e = compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend: t.backend, labelsOf: () => ({}) }, i);
+          out.push({ ...e, match: (ctx) => (forHost(ctx) ? e.match(ctx) : undefined) });
+        });
+      } catch (err) {
+        refused.push({ object: objectName('VirtualService', o), error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    }
+    for (const r of refused) this.#logRefused(r);
+    return out;
   }
 
   /** One warning per refused route and table build: `route refused  object="HTTPRoute ns/name" field="spec..." reason="..."`. */
@@ -189,6 +317,8 @@ export class RoutingPlugin implements Plugin {
 
   async onRequest(ctx: RequestContext): Promise<void> {
     if (ctx.route) return; // an earlier plugin chose
+    // An ingress listener: its own routes only, never the mesh's nor a default route.
+    if (ctx.ingress) return this.#route(ctx, this.ingressRules(ctx.ingress));
     for (const entry of this.grpcRulesFor(ctx)) {
       const m = entry.match(ctx);
       if (m) return this.#apply(ctx, entry, m);
@@ -204,6 +334,11 @@ export class RoutingPlugin implements Plugin {
       // pod-addressed traffic: the runtime forwards to the original destination
       return;
     }
+    return this.#route(ctx, rules);
+  }
+
+  /** The first of `rules` that matches decides; none -> 404 (Envoy `NR`). */
+  async #route(ctx: RequestContext, rules: RouteEntry[]): Promise<void> {
     for (const entry of rules) {
       const m = entry.match(ctx);
       if (m) return this.#apply(ctx, entry, m);
@@ -293,6 +428,17 @@ export class RoutingPlugin implements Plugin {
     this.lb.begin(ordered[0]!);
     ctx.state.set(LB_STATE, ordered[0]);
   }
+}
+
+/** `resourceKey` of a route object (`Kind.group/ns/name`), as an ingress listener's `routes` name it. */
+function routeKey(o: K8sObject, group: string): string {
+  return `${o.kind}.${group}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+/** The Host without its port. */
+function hostOf(authority: string): string {
+  const i = authority.lastIndexOf(':');
+  return i > 0 && !authority.endsWith(']') ? authority.slice(0, i).toLowerCase() : authority.toLowerCase();
 }
 
 /**

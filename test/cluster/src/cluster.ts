@@ -43,6 +43,7 @@ import {
 import { defaultStateDir, machineLockFile, net, nodeName, ports } from './controlplane/paths.js';
 import { ManagedProcess } from './controlplane/process.js';
 import { installUpstreamCRDs } from './crds/upstream.js';
+import { LoadBalancerAllocator } from './loadbalancer/allocator.js';
 import { startRealNodes, realNodeAddress } from './realnode/cluster-nodes.js';
 import { teardownRealNodes } from './realnode/teardown.js';
 
@@ -116,6 +117,7 @@ class LocalCluster implements Cluster {
   private readonly procs: ManagedProcess[] = [];
   private nodeProcs: ManagedProcess[] = [];
   private network: HostNetworkState | undefined;
+  private loadBalancer: LoadBalancerAllocator | undefined;
   private guardTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
   private stopping = false;
@@ -208,6 +210,14 @@ class LocalCluster implements Cluster {
     const apiserver = this.spawn(apiserverCommand(paths));
     const tls = { ca: pki.caPem, cert: pki.adminCertPem, key: pki.adminKeyPem };
     await this.waitReady(apiserver, 'kube-apiserver ready', () => isOk(`https://127.0.0.1:${ports.apiserver}/readyz`, tls), 90_000);
+
+    this.loadBalancer = new LoadBalancerAllocator({
+      api: { server: `https://127.0.0.1:${ports.apiserver}`, ...tls },
+      cidr: net.loadBalancerCidr,
+      log: this.log,
+    });
+    this.loadBalancer.start();
+    this.log(`LoadBalancer addresses from ${net.loadBalancerCidr} (routed to ${net.bridge})`);
 
     const kcm = this.spawn(controllerManagerCommand(paths));
     const scheduler = this.spawn(schedulerCommand(paths));
@@ -327,6 +337,7 @@ class LocalCluster implements Cluster {
     this.stopping = true;
     await rm(`${this.stateDir}-last-logs`, { recursive: true, force: true });
     if (this.guardTimer) clearTimeout(this.guardTimer);
+    await this.loadBalancer?.stop();
     // The pods' network namespaces: named after the pods' UIDs (ask while the apiserver still runs) and
     // attached to our bridge.
     const podNetns = new Set<string>(await netnsOnBridge(net.bridge));

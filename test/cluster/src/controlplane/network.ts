@@ -45,6 +45,9 @@ export async function setupHostNetwork(log: (l: string) => void): Promise<HostNe
     await runOk('ip', ['addr', 'add', net.bridgeCidr, 'dev', net.bridge]);
   }
   await runOk('ip', ['link', 'set', net.bridge, 'up']);
+  // LoadBalancer addresses: routed to the bridge, where kube-proxy's DNAT (nat OUTPUT for this machine's own
+  // connections, PREROUTING for pods') turns them into a pod's address.
+  await runOk('ip', ['route', 'replace', net.loadBalancerCidr, 'dev', net.bridge]);
 
   const ipForwardBefore = await sysctlRead('net.ipv4.ip_forward');
   if (!(await sysctlWrite('net.ipv4.ip_forward', '1'))) throw new Error('cannot enable net.ipv4.ip_forward');
@@ -122,6 +125,7 @@ export async function ensureForwardGuardFirst(): Promise<boolean> {
 export async function teardownHostNetwork(state: HostNetworkState | undefined): Promise<string[]> {
   const removed: string[] = [];
   removed.push(...(await removeChains('iptables', /^AMBIT-/)));
+  if ((await run('ip', ['route', 'del', net.loadBalancerCidr, 'dev', net.bridge])).code === 0) removed.push(`route ${net.loadBalancerCidr}`);
   if (await linkExists(net.bridge)) {
     await run('ip', ['link', 'del', net.bridge]);
     removed.push(`bridge ${net.bridge}`);

@@ -37,6 +37,11 @@ export const net = {
   serviceCidr: '10.96.0.0/16',
   kubernetesServiceIP: '10.96.0.1',
   dnsServiceIP: '10.96.0.10',
+  /**
+   * Addresses for Services of type LoadBalancer (status.loadBalancer.ingress), as kind's cloud provider or
+   * MetalLB give: routed to the pod bridge from this machine; outside the pod, node and Service ranges.
+   */
+  loadBalancerCidr: '10.245.0.0/24',
   clusterDomain: 'cluster.local',
 };
 

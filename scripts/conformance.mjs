@@ -17,7 +17,8 @@ import { counts, failedTests, markPassed, mergeReports } from '../conformance/re
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = process.env.AMBIT_CACHE ?? '/var/cache/ambit';
-const kubeconfig = join(repo, '.ambit', 'kubeconfig');
+// The running cluster's kubeconfig, from its machine lock (set in main): `cluster:up` and `demo --keep` alike.
+let kubeconfig = join(repo, '.ambit', 'kubeconfig');
 const logDir = join(repo, '.ambit', 'conformance');
 const goEnv = {
   ...process.env,
@@ -164,6 +165,7 @@ async function runSuite(bin, name, options, { runTest, timeout, log }) {
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('npm run conformance needs root (buildah, loading images into the nodes)');
   const lock = await readMachineLock();
+  if (lock?.kubeconfigPath) kubeconfig = lock.kubeconfigPath;
   if (!existsSync(kubeconfig) || !lock) throw new Error('no local cluster: start it with npm run cluster:up');
   // The cluster's own kubectl, for this script and the ambit CLI.
   process.env.PATH = `${lock.binDir}:${process.env.PATH}`;

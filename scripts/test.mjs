@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: unit tests, then (as root, where the local cluster can be built) the system tests that own a
-// cluster each, then the integration and end-to-end tests against one shared cluster. Every phase runs ava
-// with TAP output; the counts are summed into the closing line `N passed, N failed, N skipped`.
+// cluster each, then the integration and end-to-end tests against one shared cluster, then the upstream Gateway API
+// conformance suite on that cluster. Every phase but the last runs ava with TAP output; the counts (the suite's
+// own for the last) are summed into the closing line `N passed, N failed, N skipped`.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +13,7 @@ const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.js');
 const totals = { pass: 0, fail: 0, skip: 0, todo: 0 };
 /** Names of the failed tests, repeated at the end: a long log is often read only from its tail. */
 const failures = [];
-const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'images', 'system', 'integration'];
+const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'images', 'system', 'integration', 'conformance'];
 
 function runAva(config, env = {}) {
   return new Promise((resolve) => {
@@ -35,6 +36,37 @@ function runAva(config, env = {}) {
       if (code !== 0 && phase.fail === 0) phase.fail = 1;
       for (const k of Object.keys(totals)) totals[k] += phase[k];
       resolve(phase);
+    });
+  });
+}
+
+/**
+ * The upstream Gateway API conformance suite (`npm run conformance`) against the running shared cluster: each
+ * profile's tests count into the totals, and a profile that failed or could not run counts as a failure.
+ */
+function runConformance() {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'scripts/conformance.mjs')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      out += chunk.toString();
+    });
+    child.on('close', (code) => {
+      let pass = 0;
+      let fail = 0;
+      for (const m of out.matchAll(/^(\S+): .*tests run: (\d+) passed, (\d+) failed\)/gm)) {
+        pass += Number(m[2]);
+        fail += Number(m[3]);
+        if (Number(m[3]) > 0) failures.push(`conformance ${m[1]}: ${m[3]} failed (logs in .ambit/conformance)`);
+      }
+      if (code !== 0 && fail === 0) {
+        fail = 1;
+        failures.push(`conformance: exit ${code} (logs in .ambit/conformance)`);
+      }
+      totals.pass += pass;
+      totals.fail += fail;
+      resolve({ pass, fail });
     });
   });
 }
@@ -90,15 +122,20 @@ async function main() {
     if (only.includes('system') && existsSync(join(root, 'test/cluster/dist/test/system'))) {
       await phase('system (each test owns its cluster)', () => runAva('ava.system.config.js'));
     }
-    if (only.includes('integration')) {
-      await phase('integration (one shared cluster)', async () => {
-        const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
-        try {
-          await runAva('ava.integration.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath });
-        } finally {
-          await cluster.stop();
+    if (only.includes('integration') || only.includes('conformance')) {
+      const t0 = Date.now();
+      const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
+      console.log(`# shared cluster up in ${secs(t0)}`);
+      try {
+        if (only.includes('integration')) {
+          await phase('integration (one shared cluster)', () => runAva('ava.integration.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath }));
         }
-      });
+        if (only.includes('conformance')) {
+          await phase('conformance (the upstream Gateway API suite, on the same cluster)', () => runConformance());
+        }
+      } finally {
+        await cluster.stop();
+      }
     }
   }
   console.log(`# npm test took ${secs(started)}`);

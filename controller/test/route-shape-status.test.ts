@@ -46,6 +46,15 @@ test('HTTPRoute the waypoint refuses: Accepted False UnsupportedValue naming the
   t.deepEqual(accepted(good), [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid', observedGeneration: 5 }]);
 });
 
+test('HTTPRoute with a CORS filter: Accepted when well formed; a malformed one Accepted False UnsupportedValue naming the field', (t) => {
+  const cors = (c: unknown) => route('HTTPRoute', 'cors', [reviews], [{ filters: [{ type: 'CORS', cors: c }], backendRefs: [{ name: 'reviews-v1', port: 9080 }] }]);
+  t.like(accepted(cors({ allowOrigins: ['https://*.bar.com'], allowMethods: ['*'], allowCredentials: true, maxAge: 3600 }))[0], { status: 'True', reason: 'Accepted' });
+  t.deepEqual(accepted(cors({ allowOrigins: ['https://a.com'], allowMethods: ['GET', 'get'] })), [
+    { type: 'Accepted', status: 'False', reason: 'UnsupportedValue', message: "spec.rules[0].filters[0].cors.allowMethods[1]: expected an HTTP method or '*'", observedGeneration: 5 },
+  ]);
+  t.like(accepted(cors(undefined))[0], { status: 'False', reason: 'UnsupportedValue', message: 'spec.rules[0].filters[0].cors: required for a CORS filter' });
+});
+
 test('GRPCRoute the waypoint refuses: checked as a GRPCRoute (method matches), Accepted False UnsupportedValue', (t) => {
   const bad = route('GRPCRoute', 'bad', [reviews], [{ matches: [{ method: { type: 'RegularExpression', service: 'a(' } }], backendRefs: [{ name: 'reviews-v1', port: 9080 }] }]);
   t.like(accepted(bad)[0], { status: 'False', reason: 'UnsupportedValue' });

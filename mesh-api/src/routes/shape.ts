@@ -82,6 +82,27 @@ const headerModifier: Shape = { obj: { set: { list: nameValue }, add: { list: na
 const pathModifier: Shape = { obj: { type: 'string', replaceFullPath: 'string', replacePrefixMatch: 'string' } };
 const backendFields = { group: 'string', kind: 'string', name: 'string', namespace: 'string', port: 'int', weight: 'int' } as const;
 const backendFilter: Shape = { obj: { type: 'string', requestHeaderModifier: headerModifier, responseHeaderModifier: headerModifier } };
+// CORS (GEP-1767): the values the API server's schema admits, refused by field otherwise (a `*` stands alone).
+const CORS_ORIGIN = /^(?:\*|https?:\/\/(?:(?:\*\.)?(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+|\*)(?::[0-9]{1,5})?)$/;
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', '*']);
+const HEADER_NAME = /^(?:\*|[A-Za-z0-9!#$%&'*+\-.^_`|~]+)$/;
+function checkCorsList(o: Record<string, unknown>, path: string, field: string, valid: (v: string) => boolean, what: string): void {
+  const list = o[field] as string[] | undefined;
+  list?.forEach((v, i) => {
+    if (!valid(v)) throw new RouteShapeError(`${path}.${field}[${i}]`, `expected ${what}`);
+    if (v === '*' && list.length > 1) throw new RouteShapeError(`${path}.${field}[${i}]`, "'*' cannot be listed with other values");
+  });
+}
+const corsFilter: Shape = {
+  obj: { allowOrigins: { list: 'string' }, allowMethods: { list: 'string' }, allowHeaders: { list: 'string' }, exposeHeaders: { list: 'string' }, allowCredentials: 'bool', maxAge: 'int' },
+  test: (o, path) => {
+    checkCorsList(o, path, 'allowOrigins', (v) => CORS_ORIGIN.test(v), "an origin (<scheme>://<host>[:<port>], scheme http or https) or '*'");
+    checkCorsList(o, path, 'allowMethods', (v) => HTTP_METHODS.has(v), "an HTTP method or '*'");
+    checkCorsList(o, path, 'allowHeaders', (v) => HEADER_NAME.test(v), "a header name or '*'");
+    checkCorsList(o, path, 'exposeHeaders', (v) => HEADER_NAME.test(v), "a header name or '*'");
+    if (typeof o.maxAge === 'number' && o.maxAge < 1) throw new RouteShapeError(`${path}.maxAge`, 'expected at least 1');
+  },
+};
 const httpRouteFilter: Shape = {
   obj: {
     type: 'string',
@@ -90,8 +111,18 @@ const httpRouteFilter: Shape = {
     requestRedirect: { obj: { scheme: 'string', hostname: 'string', path: pathModifier, port: 'int', statusCode: 'int' } },
     urlRewrite: { obj: { hostname: 'string', path: pathModifier } },
     requestMirror: { obj: { backendRef: { obj: backendFields }, percent: 'number', fraction: { obj: { numerator: 'number', denominator: 'number' }, req: ['numerator'] } }, req: ['backendRef'] },
+    cors: corsFilter,
+  },
+  test: (o, path) => {
+    if (o.type === 'CORS' && (o.cors === undefined || o.cors === null)) throw new RouteShapeError(`${path}.cors`, 'required for a CORS filter');
   },
 };
+/** A rule has at most one CORS filter. */
+function oneCorsFilter(rule: Record<string, unknown>, path: string): void {
+  const filters = Array.isArray(rule.filters) ? (rule.filters as Array<{ type?: unknown }>) : [];
+  const i = filters.findIndex((f, k) => f.type === 'CORS' && filters.findIndex((g) => g.type === 'CORS') !== k);
+  if (i >= 0) throw new RouteShapeError(`${path}.filters[${i}]`, 'a rule has at most one CORS filter');
+}
 const parentRefs: Shape = { list: { obj: { group: 'string', kind: 'string', name: 'string', namespace: 'string', port: 'int' } } };
 const httpRouteSpec: Shape = {
   obj: {
@@ -108,6 +139,7 @@ const httpRouteSpec: Shape = {
           timeouts: { obj: { request: 'string', backendRequest: 'string' } },
           retry: { obj: { attempts: 'int', codes: { list: 'int' } } },
         },
+        test: oneCorsFilter,
       },
     },
   },

@@ -34,6 +34,26 @@ test('HTTPRoute: a field of the wrong type is refused by name', (t) => {
   t.is(compile({ parentRefs: svcParent, rules: [{ matches: [{ headers: [{ name: 'x', value: 'a' }] }] }] }).byService.get('mesh/echo')?.length, 1);
 });
 
+test('HTTPRoute CORS filter: a malformed one is refused by field, a valid one compiles', (t) => {
+  const withCors = (cors: unknown, extra: unknown[] = []) => ({ parentRefs: svcParent, rules: [{ filters: [{ type: 'CORS', cors }, ...extra] }] });
+  const f = 'spec.rules[0].filters[0].cors';
+  t.throws(() => compile({ parentRefs: svcParent, rules: [{ filters: [{ type: 'CORS' }] }] }), { message: `${f}: required for a CORS filter` });
+  t.throws(() => compile(withCors({ allowOrigins: 'https://a.com' })), { message: `${f}.allowOrigins: expected a list` });
+  t.throws(() => compile(withCors({ allowOrigins: ['ftp://a.com'] })), { message: `${f}.allowOrigins[0]: expected an origin (<scheme>://<host>[:<port>], scheme http or https) or '*'` });
+  t.throws(() => compile(withCors({ allowOrigins: ['https://a.com/path'] })), { message: /allowOrigins\[0\]: expected an origin/ });
+  t.throws(() => compile(withCors({ allowOrigins: ['https://a.com', '*'] })), { message: `${f}.allowOrigins[1]: '*' cannot be listed with other values` });
+  t.throws(() => compile(withCors({ allowMethods: ['GET', 'FETCH'] })), { message: `${f}.allowMethods[1]: expected an HTTP method or '*'` });
+  t.throws(() => compile(withCors({ allowMethods: ['*', 'GET'] })), { message: `${f}.allowMethods[0]: '*' cannot be listed with other values` });
+  t.throws(() => compile(withCors({ allowHeaders: ['x a'] })), { message: `${f}.allowHeaders[0]: expected a header name or '*'` });
+  t.throws(() => compile(withCors({ exposeHeaders: [':status'] })), { message: `${f}.exposeHeaders[0]: expected a header name or '*'` });
+  t.throws(() => compile(withCors({ allowCredentials: 'true' })), { message: `${f}.allowCredentials: expected a boolean` });
+  t.throws(() => compile(withCors({ maxAge: 0 })), { message: `${f}.maxAge: expected at least 1` });
+  t.throws(() => compile(withCors({}, [{ type: 'CORS', cors: {} }])), { message: 'spec.rules[0].filters[1]: a rule has at most one CORS filter' });
+  const ok = { allowOrigins: ['https://www.foo.com', 'https://*.bar.com', 'http://*:8080'], allowMethods: ['GET', 'OPTIONS'], allowHeaders: ['x-header-1'], exposeHeaders: ['*'], allowCredentials: true, maxAge: 3600 };
+  t.is(compile(withCors(ok)).byService.get('mesh/echo')?.length, 1);
+  t.is(compile(withCors({ allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'] })).byService.get('mesh/echo')?.length, 1);
+});
+
 test('VirtualService http route: a route or field of the wrong type is refused by name', (t) => {
   t.throws(() => compileVs(undefined), { instanceOf: Error, message: 'http[0]: expected an object' });
   t.throws(() => compileVs({ match: [null] }), { message: 'http[0].match[0]: expected a value' });

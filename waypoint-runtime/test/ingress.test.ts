@@ -458,3 +458,91 @@ test('readiness: not ready before the listeners are open, ready once they are', 
     await app.close();
   }
 });
+
+function send(port: number, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { host: 'cors.example.com', ...headers }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('HTTPRoute CORS filter (the conformance routes): preflights answered at the gateway with access-control-* headers, allowed origins get them on the backend response', async (t) => {
+  const app = await echo('productpage');
+  const port = await freePort();
+  const rule = (prefix: string, cors: Record<string, unknown>) => ({ filters: [{ type: 'CORS', cors }], matches: [{ path: { type: 'PathPrefix', value: prefix } }], backendRefs: [{ name: 'productpage', port: 9080 }] });
+  const routes = [
+    httpRoute('multiple', 'productpage', 9080, {
+      rules: [rule('/cors-1', { allowOrigins: ['https://www.foo.com', 'https://*.bar.com'], allowMethods: ['GET', 'OPTIONS'], allowHeaders: ['x-header-1', 'x-header-2'], exposeHeaders: ['x-header-3', 'x-header-4'], allowCredentials: true, maxAge: 3600 })],
+    }),
+    httpRoute('wildcard-methods', 'productpage', 9080, { rules: [rule('/cors-2', { allowOrigins: ['https://www.foo.com'], allowMethods: ['*'] })] }),
+    httpRoute('wildcard-origin', 'productpage', 9080, { rules: [rule('/cors-wildcard-origin', { allowOrigins: ['*'], allowMethods: ['PUT'], allowCredentials: false })] }),
+    httpRoute('wildcard-all', 'productpage', 9080, {
+      rules: [
+        rule('/cors-wildcard-methods-headers', { allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true }),
+        rule('/cors-wildcard-methods-headers-unauth', { allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: false }),
+      ],
+    }),
+  ];
+  const gw = await gateway({ mesh: mesh(app.port), resources: routes, ingress: { listeners: [listener('http', port, routes.map(key))] } });
+  const cors = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k.startsWith('access-control-')));
+  const preflight = (path: string, origin: string, method: string, requestHeaders?: string) =>
+    send(port, 'OPTIONS', path, { origin, 'access-control-request-method': method, ...(requestHeaders ? { 'access-control-request-headers': requestHeaders } : {}) });
+  try {
+    const full = { 'access-control-allow-methods': 'GET, OPTIONS', 'access-control-allow-headers': 'x-header-1, x-header-2', 'access-control-expose-headers': 'x-header-3, x-header-4', 'access-control-max-age': '3600', 'access-control-allow-credentials': 'true' };
+    for (const origin of ['https://www.foo.com', 'https://www.bar.com', 'https://xpto.www.bar.com']) {
+      const r = await preflight('/cors-1', origin, 'GET', 'x-header-1, x-header-2');
+      t.is(r.status, 200, origin);
+      t.is(r.body, '', 'answered by the gateway, not the backend');
+      t.not(r.headers['content-type'], 'application/json');
+      t.deepEqual(cors(r.headers), { 'access-control-allow-origin': origin, ...full }, origin);
+    }
+    // Not an allowed origin (nor is the bare domain of *.bar.com, nor another scheme or port): answered, no CORS headers.
+    for (const origin of ['https://foobar.com', 'https://bar.com', 'http://www.foo.com', 'https://www.foo.com:8443']) {
+      const r = await preflight('/cors-1', origin, 'GET');
+      t.is(r.status, 200, origin);
+      t.is(r.body, '');
+      t.deepEqual(cors(r.headers), {}, origin);
+    }
+    t.is((await preflight('/cors-1', 'https://www.foo.com:443', 'GET')).headers['access-control-allow-origin'], 'https://www.foo.com:443', 'the default port is the same origin');
+    t.is(app.requests.length, 0, 'no preflight reached the backend');
+
+    // Simple requests go to the backend; an allowed origin gets allow-origin, credentials and expose-headers.
+    const simple = await send(port, 'GET', '/cors-1', { origin: 'https://www.bar.com' });
+    t.is(simple.status, 200);
+    t.is((JSON.parse(simple.body) as { url: string }).url, '/cors-1');
+    t.deepEqual(cors(simple.headers), { 'access-control-allow-origin': 'https://www.bar.com', 'access-control-allow-credentials': 'true', 'access-control-expose-headers': 'x-header-3, x-header-4' });
+    const denied = await send(port, 'GET', '/cors-1', { origin: 'https://foobar.com', 'access-control-request-method': 'GET' });
+    t.is(denied.status, 200);
+    t.deepEqual(cors(denied.headers), {});
+    t.deepEqual(cors((await send(port, 'GET', '/cors-1', {})).headers), {}, 'no Origin: not a CORS request');
+    t.is(app.requests.length, 3);
+
+    // allowMethods *: the requested method; no credentials header unless allowCredentials.
+    t.deepEqual(cors((await preflight('/cors-2', 'https://www.foo.com', 'POST')).headers), { 'access-control-allow-origin': 'https://www.foo.com', 'access-control-allow-methods': 'POST', 'access-control-max-age': '5' });
+    for (const origin of ['https://foobar.com', 'https://foobar.com:12345']) {
+      t.deepEqual(cors((await preflight('/cors-wildcard-origin', origin, 'PUT')).headers), { 'access-control-allow-origin': origin, 'access-control-allow-methods': 'PUT', 'access-control-max-age': '5' });
+      const put = await send(port, 'PUT', '/cors-wildcard-origin', { origin });
+      t.is(put.status, 200);
+      t.deepEqual(cors(put.headers), { 'access-control-allow-origin': origin });
+    }
+    // Wildcards with credentials: the origin, method and headers asked for, never `*`.
+    const auth = await preflight('/cors-wildcard-methods-headers', 'https://other.foo.com', 'PUT', 'x-header-1, x-header-2');
+    t.deepEqual(cors(auth.headers), { 'access-control-allow-origin': 'https://other.foo.com', 'access-control-allow-methods': 'PUT', 'access-control-allow-headers': 'x-header-1, x-header-2', 'access-control-allow-credentials': 'true', 'access-control-max-age': '5' });
+    const unauth = await preflight('/cors-wildcard-methods-headers-unauth', 'https://other.foo.com', 'PUT', 'x-header-1, x-header-2');
+    t.deepEqual(cors(unauth.headers), { 'access-control-allow-origin': 'https://other.foo.com', 'access-control-allow-methods': 'PUT', 'access-control-allow-headers': 'x-header-1, x-header-2', 'access-control-max-age': '5' });
+    t.deepEqual(cors((await send(port, 'GET', '/cors-wildcard-methods-headers', { origin: 'https://other.foo.com' })).headers), { 'access-control-allow-origin': 'https://other.foo.com', 'access-control-allow-credentials': 'true' });
+    t.deepEqual(cors((await send(port, 'GET', '/cors-wildcard-methods-headers-unauth', { origin: 'https://other.foo.com' })).headers), { 'access-control-allow-origin': 'https://other.foo.com' });
+    // An OPTIONS without Access-Control-Request-Method is no preflight: the backend answers it.
+    const options = await send(port, 'OPTIONS', '/cors-1', { origin: 'https://www.foo.com' });
+    t.is((JSON.parse(options.body) as { method: string }).method, 'OPTIONS');
+    t.is(options.headers['access-control-allow-origin'], 'https://www.foo.com');
+  } finally {
+    await gw.close();
+    await app.close();
+  }
+});

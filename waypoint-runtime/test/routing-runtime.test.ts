@@ -107,3 +107,38 @@ test('HTTPRoute RequestRedirect and URLRewrite end to end', async (t) => {
     await app.close();
   }
 });
+
+test('HTTPRoute CORS filter on a mesh route (Service parent): the waypoint answers the preflight, the backend response gets allow-origin', async (t) => {
+  const app = await echo('app');
+  const mesh = { services: [service('reviews', '10.96.0.31', { 9080: 0 })], workloads: [workload('r', '127.0.0.1', 'r', { 'default/reviews.default.svc.cluster.local': { 9080: app.port } })] };
+  const route: K8sObject = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'cors', namespace: 'default' },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }],
+      rules: [{ filters: [{ type: 'CORS', cors: { allowOrigins: ['https://*.example.com'], allowMethods: ['GET', 'PUT'], allowHeaders: ['x-a'], maxAge: 60 } }], backendRefs: [{ name: 'reviews', port: 9080 }] }],
+    },
+  };
+  const h = await startWaypoint(mesh, [route]);
+  try {
+    const pre = await request(h.url + '/items', { method: 'OPTIONS', headers: { host: 'reviews:9080', origin: 'https://app.example.com', 'access-control-request-method': 'PUT' } });
+    t.is(pre.statusCode, 200);
+    t.is(await pre.body.text(), '');
+    t.like(pre.headers, { 'access-control-allow-origin': 'https://app.example.com', 'access-control-allow-methods': 'GET, PUT', 'access-control-allow-headers': 'x-a', 'access-control-max-age': '60' });
+    t.false('access-control-allow-credentials' in pre.headers);
+    const other = await request(h.url + '/items', { method: 'OPTIONS', headers: { host: 'reviews:9080', origin: 'https://example.org', 'access-control-request-method': 'PUT' } });
+    t.is(other.statusCode, 200);
+    await other.body.dump();
+    t.false('access-control-allow-origin' in other.headers);
+    t.is(app.requests.length, 0);
+    const r = await get(h.url, 'reviews:9080', '/items');
+    t.false('access-control-allow-origin' in r.headers);
+    const simple = await request(h.url + '/items', { headers: { host: 'reviews:9080', origin: 'https://app.example.com' } });
+    t.is(simple.headers['access-control-allow-origin'], 'https://app.example.com');
+    t.is((JSON.parse(await simple.body.text()) as { url: string }).url, '/items');
+  } finally {
+    await h.close();
+    await app.close();
+  }
+});

@@ -7,6 +7,7 @@ export * from './routing/routing.js';
 export * from './routing/httproute.js';
 export * from './routing/grpcroute.js';
 export * from './routing/virtualservice.js';
+export * from './routing/cors.js';
 export * from './routing/lb.js';
 export * from './routing/types.js';
 export * from './routing/weights.js';

@@ -11,6 +11,7 @@ import type { K8sObject, MeshStateReader, RequestContext, WaypointIdentity } fro
 import { parseDuration } from '../common/strings.js';
 import { fromMap, fullRegex, type HeaderOps, type MatchResult, type RouteAction, type RouteEntry, type WeightedBackend } from './types.js';
 import { checkHTTPRouteSpec } from '@ambit/mesh-api/routes';
+import { compileCors, type HTTPCORSFilter } from './cors.js';
 
 const GW_GROUP = 'gateway.networking.k8s.io';
 
@@ -55,6 +56,7 @@ export interface HTTPRouteFilter {
   requestRedirect?: { scheme?: string; hostname?: string; path?: PathModifier; port?: number; statusCode?: number };
   urlRewrite?: { hostname?: string; path?: PathModifier };
   requestMirror?: { backendRef: BackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
+  cors?: HTTPCORSFilter;
 }
 export interface HTTPRouteRule {
   name?: string;
@@ -231,6 +233,9 @@ function compileRule(route: K8sObject<HTTPRouteSpec>, rule: HTTPRouteRule, env: 
         if (b.backend) (action.mirrors ??= []).push({ backend: b.backend, percent });
         break;
       }
+      case 'CORS':
+        if (f.cors) action.cors = compileCors(f.cors);
+        break;
       default:
         break;
     }

@@ -347,9 +347,13 @@ export class RoutingPlugin implements Plugin {
     ctx.localReply!.flag = 'NR';
   }
 
-  /** Do what a matching rule says: fault, header operations, then redirect, direct response or a backend. */
+  /**
+   * Do what a matching rule says: CORS (a preflight is answered there), fault, header operations, then redirect,
+   * direct response or a backend.
+   */
   async #apply(ctx: RequestContext, entry: RouteEntry, m: MatchResult): Promise<void> {
     const a = entry.action;
+    if (a.cors?.(ctx)) return;
     if (a.fault) {
       const f = a.fault;
       if (f.delayMs && this.random() * 100 < (f.delayPercent ?? 100)) await this.clock.sleep(f.delayMs);

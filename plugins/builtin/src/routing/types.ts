@@ -1,4 +1,5 @@
 import type { Backend, RequestContext, Route } from '@ambit/plugin-sdk';
+import type { CorsHandler } from './cors.js';
 
 /** A compiled route rule: a predicate and what to do with a matching request. */
 export interface RouteEntry {
@@ -15,6 +16,8 @@ export interface MatchResult {
 
 /** What a rule does: apply header ops, then reply locally or route to a weighted backend. */
 export interface RouteAction {
+  /** The rule's CORS filter: answers preflights, adds the access-control-* response headers. */
+  cors?: CorsHandler;
   requestHeaders?: HeaderOps;
   responseHeaders?: HeaderOps;
   redirect?: (ctx: RequestContext, m: MatchResult) => { location: string; status: number };

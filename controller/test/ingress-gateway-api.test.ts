@@ -56,6 +56,22 @@ test('the walkthrough gateway: role ingress, one listener with the route accepte
   t.true(cfg!.services.some((s) => s.hostname === 'productpage.default.svc.cluster.local'), 'the mesh it forwards into');
 });
 
+test('a GRPCRoute on an ingress listener: sent in the listener\'s routes and resources, Accepted with ResolvedRefs; ingress routes of both kinds side by side', (t) => {
+  const g = route('echo', 'default', { parentRefs: [parent({ sectionName: 'http' })], rules: [{ matches: [{ method: { service: 'echo.Echo', method: 'Get' } }], backendRefs: [{ name: 'productpage', port: 9080 }] }] }, 'GRPCRoute');
+  const h = route('bookinfo', 'default', { parentRefs: [parent()], ...backend('productpage') });
+  const inp = input(gateway([HTTP]), { httpRoutes: [h], grpcRoutes: [g] });
+  const cfg = buildMesh(inp).waypoints.get('istio-system/bookinfo-gateway');
+  t.deepEqual(cfg!.waypoint.listeners?.[0]?.routes, ['GRPCRoute.gateway.networking.k8s.io/default/echo', 'HTTPRoute.gateway.networking.k8s.io/default/bookinfo']);
+  t.deepEqual(cfg!.resources.map(resourceKey), ['GRPCRoute.gateway.networking.k8s.io/default/echo', 'HTTPRoute.gateway.networking.k8s.io/default/bookinfo']);
+  t.deepEqual(
+    ingressRouteParentStatuses(g, inp)[0]!.conditions.map(({ type, status, reason }) => ({ type, status, reason })),
+    [
+      { type: 'Accepted', status: 'True', reason: 'Accepted' },
+      { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' },
+    ],
+  );
+});
+
 test('HTTPS: the certificate reaches the listener as PEM; a listener whose Secret is missing is not sent, the others are', (t) => {
   const missing = { ...HTTPS, name: 'https-missing', hostname: 'missing.example.com', tls: { certificateRefs: [{ name: 'nope' }] } };
   const model = buildMesh(input(gateway([HTTP, HTTPS, missing]), { secrets: [secret('bookinfo-cert', 'istio-system')] }));

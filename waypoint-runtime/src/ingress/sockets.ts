@@ -76,7 +76,9 @@ export class IngressSockets {
 
   #open(port: number, plan: PortPlan): Promise<boolean> {
     const conns = new Set<Socket>();
-    const server = createServer((socket) => {
+    // No Nagle: HTTP/2 sends a call's HEADERS, DATA and trailers as separate small writes, which Nagle would hold
+    // for the client's delayed ACK (~40 ms a call on Linux), as node:http's own servers avoid by default.
+    const server = createServer({ noDelay: true }, (socket) => {
       const open = this.#ports.get(port);
       if (!open || open.server !== server) {
         socket.destroy();

@@ -10,6 +10,8 @@
 // A route that cannot be compiled (a field of the wrong type, an invalid regular expression) is left out alone: the
 // others compile as if it did not exist, and its Services get their other routes or default routing. Each table
 // build (a new config version) logs one warning per such route, naming the object, the field and the reason.
+// On an ingress listener only the routes the controller accepted on it apply (see ingressRules): for a gRPC request
+// its GRPCRoutes first, then its HTTPRoutes and VirtualServices, as 0.-2. above; never the default route.
 // Routes exist but none matches -> 404 (Envoy `NR`). The backend service's endpoint is chosen here, through the
 // mesh state, with DestinationRule subsets (workload labels) and load balancer (default LEAST_REQUEST).
 
@@ -68,9 +70,15 @@ interface Table {
   /** A VirtualService destination as a backend (host expanded in the VirtualService's namespace, DR subsets). */
   backend: (d: Destination, vsNs: string) => Backend | undefined;
   /** Ingress listeners' rules, compiled on first use after each table build (the runtime does it on apply). */
-  ingress: Map<string, RouteEntry[]>;
+  ingress: Map<string, IngressRules>;
   /** TLS passthrough listeners' routes (TLSRoute, VirtualService `tls`), likewise. */
   passthrough: Map<string, PassthroughRoute[]>;
+}
+
+/** An ingress listener's rules: for any request (`http`), and for a gRPC request (`grpc`: its GRPCRoutes' first). */
+export interface IngressRules {
+  http: RouteEntry[];
+  grpc: RouteEntry[];
 }
 
 /** A TLS passthrough route: the SNI patterns it takes (none: any) and its weighted backends. */
@@ -171,12 +179,13 @@ export class RoutingPlugin implements Plugin {
   }
 
   /**
-   * The rules of an ingress listener, in the order they are tried: its HTTPRoutes' rules by the Gateway API's
-   * precedence (the route's hostnames must match the Host), then its VirtualServices' `http` rules, each
-   * VirtualService's only for a Host its `hosts` match, in creation order. Only the routes the controller accepted
-   * on the listener (`routes`) count. Compiled once per listener and config.
+   * The rules of an ingress listener, in the order they are tried. `http`: its HTTPRoutes' rules by the Gateway
+   * API's precedence (the route's hostnames must match the Host), then its VirtualServices' `http` rules, each
+   * VirtualService's only for a Host its `hosts` match, in creation order. `grpc`, for a gRPC request: its
+   * GRPCRoutes' rules by the same precedence (hostnames likewise), then the `http` rules, as on a waypoint. Only
+   * the routes the controller accepted on the listener (`routes`) count. Compiled once per listener and config.
    */
-  ingressRules(info: Pick<IngressInfo, 'listener' | 'routes'>): RouteEntry[] {
+  ingressRules(info: Pick<IngressInfo, 'listener' | 'routes'>): IngressRules {
     const t = this.table();
     const key = `${info.listener}\n${info.routes.join('\n')}`;
     let rules = t.ingress.get(key);
@@ -258,11 +267,14 @@ export class RoutingPlugin implements Plugin {
       );
   }
 
-  #compileIngress(t: Table, accepted: Set<string>): RouteEntry[] {
+  #compileIngress(t: Table, accepted: Set<string>): IngressRules {
     const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
-    const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted: this.#granted('HTTPRoute'), domain: this.domain, parentsOf: () => [{ kind: 'gateway' }] });
+    const onListener = () => [{ kind: 'gateway' as const }];
+    const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted: this.#granted('HTTPRoute'), domain: this.domain, parentsOf: onListener });
+    const grpcRoutes = this.resources.list<GRPCRouteSpec>('GRPCRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+    const grpc = compileGRPCRoutes(grpcRoutes, this.waypoint, { mesh: this.mesh, granted: this.#granted('GRPCRoute'), domain: this.domain, parentsOf: onListener });
     const out = [...http.gateway];
-    const refused = [...http.refused];
+    const refused = [...http.refused, ...grpc.refused];
     for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
       if (!accepted.has(routeKey(o, NET))) continue;
       try {
@@ -279,7 +291,7 @@ export class RoutingPlugin implements Plugin {
       }
     }
     for (const r of refused) this.#logRefused(r);
-    return out;
+    return { http: out, grpc: [...grpc.gateway, ...out] };
   }
 
   /** One warning per refused route and table build: `route refused  object="HTTPRoute ns/name" field="spec..." reason="..."`. */
@@ -318,7 +330,10 @@ export class RoutingPlugin implements Plugin {
   async onRequest(ctx: RequestContext): Promise<void> {
     if (ctx.route) return; // an earlier plugin chose
     // An ingress listener: its own routes only, never the mesh's nor a default route.
-    if (ctx.ingress) return this.#route(ctx, this.ingressRules(ctx.ingress));
+    if (ctx.ingress) {
+      const rules = this.ingressRules(ctx.ingress);
+      return this.#route(ctx, isGrpcRequest(ctx) ? rules.grpc : rules.http);
+    }
     for (const entry of this.grpcRulesFor(ctx)) {
       const m = entry.match(ctx);
       if (m) return this.#apply(ctx, entry, m);

@@ -21,7 +21,9 @@ export function runCase(inputYaml: string): string {
   for (const d of docs) if (['ServiceAccount', 'Deployment', 'Service'].includes(d.kind!)) existing.set(`${d.kind}/${d.metadata.name}`, d);
   const endpointSlices = docs.filter((d) => d.kind === 'EndpointSlice') as EndpointSlice[];
   const ingress = { secrets: docs.filter((d) => d.kind === 'Secret'), referenceGrants: docs.filter((d) => d.kind === 'ReferenceGrant') };
-  const plan = planGateway({ gateway, gatewayClass, existing, endpointSlices, render: { version: '0.1.0' }, now: NOW, ingress });
+  const configMaps = docs.filter((d) => d.kind === 'ConfigMap');
+  const configMap = (ns: string, name: string) => configMaps.find((c) => c.metadata.namespace === ns && c.metadata.name === name);
+  const plan = planGateway({ gateway, gatewayClass, existing, endpointSlices, render: { version: '0.1.0' }, now: NOW, ingress, configMap });
   if (plan.action === 'ignore') return `# ignored: ${plan.reason}\n`;
   const out: unknown[] = [...plan.apply];
   const meta: Record<string, unknown> = { name: gateway.metadata.name, namespace: gateway.metadata.namespace };
@@ -49,7 +51,7 @@ for (const file of cases) {
 }
 
 test('golden cases cover the dialects and failure modes', (t) => {
-  for (const c of ['namespace-waypoint', 'namespace-waypoint-ready', 'sa-waypoint-2022', 'sa-waypoint-2024', 'for-service-account', 'invalid-listener', 'other-class', 'overrides', 'unmanaged-conflict', 'newer-controller', 'ingress-gateway', 'ingress-gateway-pending', 'ingress-gateway-ready', 'ingress-gateway-clusterip', 'ingress-gateway-listeners']) {
+  for (const c of ['namespace-waypoint', 'namespace-waypoint-ready', 'sa-waypoint-2022', 'sa-waypoint-2024', 'for-service-account', 'invalid-listener', 'other-class', 'overrides', 'unmanaged-conflict', 'newer-controller', 'ingress-gateway', 'ingress-gateway-pending', 'ingress-gateway-ready', 'ingress-gateway-clusterip', 'ingress-gateway-listeners', 'ingress-invalid-parameters-ref', 'ingress-parameters-configmap-missing', 'ingress-parameters-configmap']) {
     t.true(cases.includes(`${c}.yaml`), c);
   }
 });

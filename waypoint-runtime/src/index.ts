@@ -20,7 +20,7 @@ export * from './hbone/connector.js';
 export * from './config/controller.js';
 export * from './config/plugin-status.js';
 export * from './heap.js';
-export { hostnameMatches, hostOnly, pickListener, planPorts, SniCertificates, type PortKind, type PortPlan } from './ingress/select.js';
+export { hostnameMatches, hostOnly, pickListener, pickRequestListener, planPorts, SniCertificates, type PortKind, type PortPlan } from './ingress/select.js';
 export { readClientHello, sniOf } from './ingress/client-hello.js';
 export { IngressSockets, type IngressSocketsOptions } from './ingress/sockets.js';
 export { waypointHop } from './upstream/waypoint-hop.js';

@@ -60,7 +60,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Socket } from 'node:net';
 import type { IngressListener } from '@ambit/mesh-api';
-import { hostnameMatches, hostOnly, pickListener, type PortPlan } from './ingress/select.js';
+import { hostOnly, pickRequestListener, type PortPlan } from './ingress/select.js';
 import { relayPassthrough } from './ingress/passthrough.js';
 import { IngressSockets } from './ingress/sockets.js';
 import { tlsTerminator, type Terminator } from './ingress/tls.js';
@@ -451,18 +451,15 @@ export class Waypoint {
 
   /**
    * Pick the listener of the request's port for its Host, and record it on the context: the client is the socket's
-   * peer, appended to X-Forwarded-For (never trusted from it), the scheme is the listener's. False: no listener.
+   * peer, appended to X-Forwarded-For (never trusted from it), the scheme is the listener's. Else the status to
+   * answer: 404 (no listener serves the Host), 421 (the Host belongs to another listener than the SNI chose).
    */
-  #enterIngress(ctx: RequestContext, conn: NonNullable<PeerInfo['ingress']>): boolean {
-    let listeners = this.#ingress?.planOf(conn.targetPort)?.listeners ?? this.#ingressListeners.filter((l) => l.targetPort === conn.targetPort);
-    // Over TLS, the listeners whose hostnames the SNI matches come first (the handshake chose among them).
-    const sni = conn.sni;
-    if (sni) {
-      const bySni = listeners.filter((l) => !l.hostnames?.length || l.hostnames.some((h) => hostnameMatches(h, sni)));
-      if (bySni.length) listeners = bySni;
-    }
-    const l = pickListener(listeners, hostOnly(ctx.request.authority));
-    if (!l) return false;
+  #enterIngress(ctx: RequestContext, conn: NonNullable<PeerInfo['ingress']>): true | 404 | 421 {
+    const listeners = this.#ingress?.planOf(conn.targetPort)?.listeners ?? this.#ingressListeners.filter((l) => l.targetPort === conn.targetPort);
+    const picked = pickRequestListener(listeners, hostOnly(ctx.request.authority), conn.tls ? conn.sni : undefined);
+    if (!picked) return 404;
+    if ('misdirected' in picked) return 421;
+    const l = picked.listener;
     ctx.ingress = { listener: l.name, port: l.port, hostnames: l.hostnames, routes: l.routes, sni: conn.sni };
     ctx.destination.port = l.port;
     const scheme = conn.tls ? 'https' : 'http';
@@ -497,9 +494,10 @@ export class Waypoint {
     try {
       const peer = peerOf(req.raw);
       // An ingress listener serves only its routes' backends: the listener is chosen by Host (404 without one).
-      if (peer?.ingress && !this.#enterIngress(ctx, peer.ingress)) {
+      const refused = peer?.ingress ? this.#enterIngress(ctx, peer.ingress) : true;
+      if (refused !== true) {
         ctx.responseFlags = 'NR';
-        sendLocal(reply, ctx, { status: 404, body: '' });
+        sendLocal(reply, ctx, { status: refused, body: '' });
         return reply;
       }
       // Tunnels were admitted by their CONNECT authority; the plain listener routes by Host, held to the same rule.

@@ -380,6 +380,51 @@ test('HTTP/2: ALPN h2 on an HTTPS listener and h2c prior knowledge on an HTTP on
   }
 });
 
+test('HTTPS listeners sharing a port: a request whose Host belongs to another listener than the SNI chose gets 421, also on a coalesced HTTP/2 connection', async (t) => {
+  const app = await echo('productpage');
+  const port = await freePort();
+  const r1 = httpRoute('r1', 'productpage', 9080, { hostnames: ['example.org'] });
+  const r2 = httpRoute('r2', 'productpage', 9080);
+  const r3 = httpRoute('r3', 'productpage', 9080);
+  const tls = { mode: 'Terminate' as const, certificates: [selfSigned('example.org')] };
+  const listeners = [
+    listener('https', port, [key(r1)], { protocol: 'HTTPS', port: 443, tls }),
+    listener('https-with-hostname', port, [key(r2)], { protocol: 'HTTPS', port: 443, hostnames: ['second-example.org'], tls }),
+    listener('https-with-wildcard-hostname', port, [key(r3)], { protocol: 'HTTPS', port: 443, hostnames: ['*.wildcard.org'], tls }),
+  ];
+  const gw = await gateway({ mesh: mesh(app.port), resources: [r1, r2, r3], ingress: { listeners } });
+  const url = `https://127.0.0.1:${port}`;
+  const status = async (servername: string, host: string) => (await h2Get(url, host, '/detect', { servername })).status;
+  try {
+    t.is(await status('example.org', 'example.org'), 200);
+    t.is(await status('example.org', 'second-example.org'), 421);
+    t.is(await status('example.org', 'unknown-example.org'), 404);
+    t.is(await status('second-example.org', 'second-example.org'), 200);
+    t.is(await status('second-example.org', 'example.org'), 421);
+    t.is(await status('second-example.org', 'unknown-example.org'), 421);
+    t.is(await status('a.wildcard.org', 'b.wildcard.org'), 200);
+    t.is(await status('a.wildcard.org', 'second-example.org'), 421);
+    t.is(await status('unknown-example.org', 'example.org'), 200);
+    // HTTP/1.1 over TLS is held to the same rule.
+    t.regex((await tlsGet(port, 'second-example.org', 'example.org', '/')).response, /^HTTP\/1.1 421/);
+    // One HTTP/2 connection made for second-example.org, reused for example.org (connection coalescing).
+    const session = http2Connect(url, { rejectUnauthorized: false, servername: 'second-example.org' });
+    const one = (authority: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = session.request({ ':path': '/', ':authority': authority });
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      });
+    t.deepEqual([await one('second-example.org'), await one('example.org'), await one('second-example.org')], [200, 421, 200]);
+    session.close();
+  } finally {
+    await gw.close();
+    await app.close();
+  }
+});
+
 test('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHosts) and the stream reaches the backend undecrypted', async (t) => {
   const backendCert = selfSigned('secure.example.com');
   const backend = createTlsServer({ cert: backendCert.certChain, key: backendCert.privateKey }, (s) => {

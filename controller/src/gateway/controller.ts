@@ -14,6 +14,7 @@ import { waypointBoundCondition, type ResolveContext } from './binding.js';
 import { A, ANY_MANAGED_SELECTOR, BUILTIN_CLASSES, CLASS_DESCRIPTION, CONTROLLER_VERSION, FIELD_MANAGER, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, WAYPOINT_BOUND } from './constants.js';
 import type { IngressListenerContext } from './ingress-listeners.js';
 import { ingressNames } from './ingress-render.js';
+import { configMapKeysOnly, parametersConfigMapName, type ConfigMapKeys } from './parameters.js';
 import { controllerFor, DEPLOYING_CONTROLLERS, planGateway } from './plan.js';
 import { waypointNames, type RenderContext } from './render.js';
 import { computeGatewayClassStatus } from './status.js';
@@ -47,6 +48,8 @@ export class WaypointController {
   readonly serviceAccounts: Informer;
   readonly endpointSlices: Informer<EndpointSlice>;
   readonly namespaces: Informer<Namespace>;
+  /** Every ConfigMap, keys only: what `spec.infrastructure.parametersRef` may name. */
+  readonly configMaps: Informer<ConfigMapKeys>;
   private gatewayQueue?: WorkQueue;
   private classQueue?: WorkQueue;
   private serviceQueue?: WorkQueue;
@@ -73,6 +76,7 @@ export class WaypointController {
     // Every EndpointSlice of the cluster when shared (the mesh model reads them all); only the waypoints' otherwise.
     this.endpointSlices = this.ownInformers ? inf.informer<EndpointSlice>(R.endpointSlice, { labelSelector: MANAGED_SELECTOR }) : inf.informer<EndpointSlice>(R.endpointSlice);
     this.namespaces = inf.informer<Namespace>(R.namespace);
+    this.configMaps = inf.informer<ConfigMapKeys>(R.configMap, { transform: configMapKeysOnly });
     this.m = {
       applies: this.registry.counter('gateway_objects_applied_total', 'Objects server-side applied for waypoint Gateways, by kind'),
       statusWrites: this.registry.counter('status_writes_total', 'Status writes, by kind'),
@@ -84,7 +88,7 @@ export class WaypointController {
   /** Starts the informers (safe before leadership: a standby keeps warm caches). */
   async startInformers(): Promise<void> {
     if (this.gateways.hasSynced) return;
-    await Promise.all([this.gatewayClasses, this.gateways, this.deployments, this.serviceAccounts, this.services, this.endpointSlices, this.namespaces].map((i) => i.start()));
+    await Promise.all([this.gatewayClasses, this.gateways, this.deployments, this.serviceAccounts, this.services, this.endpointSlices, this.namespaces, this.configMaps].map((i) => i.start()));
     this.log.info('caches synced', { gateways: this.gateways.size, services: this.services.size });
   }
 
@@ -194,6 +198,11 @@ export class WaypointController {
         if (isManagedObject(s)) this.enqueueOwner(s);
       },
     });
+    // A ConfigMap that appears, changes or goes: the Gateways of its namespace whose parametersRef names it.
+    const onConfigMap = (cm: ConfigMapKeys) => {
+      for (const g of this.gateways.list((g) => g.metadata.namespace === cm.metadata.namespace && parametersConfigMapName(g) === cm.metadata.name)) this.enqueueGateway(g.metadata.namespace, g.metadata.name);
+    };
+    this.configMaps.on({ add: onConfigMap, update: (_o, n) => onConfigMap(n), delete: onConfigMap });
     this.namespaces.on({
       update: (o, n) => {
         if (o.metadata.labels?.[L.useWaypoint] === n.metadata.labels?.[L.useWaypoint] && o.metadata.labels?.[L.useWaypointNamespace] === n.metadata.labels?.[L.useWaypointNamespace] && o !== n) return;
@@ -283,7 +292,7 @@ export class WaypointController {
     found.forEach((live, i) => live && existing.set(`${lookups[i][0].kind}/${lookups[i][1]}`, live));
     const slices = this.endpointSlices.list((s) => s.metadata.namespace === namespace && isManagedObject(s) && s.metadata.labels?.['kubernetes.io/service-name'] === names.deployment);
     const ingressCtx = ingress ? this.opts.ingressContext?.() : undefined;
-    const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime(), ...(ingressCtx ? { ingress: ingressCtx } : {}) });
+    const plan = planGateway({ gateway: gw, gatewayClass: this.gatewayClasses.get(gw.spec.gatewayClassName), existing, endpointSlices: slices, render: this.opts, now: kubeTime(), configMap: (ns, n) => this.configMaps.get(`${ns}/${n}`), ...(ingressCtx ? { ingress: ingressCtx } : {}) });
     if (plan.action === 'ignore') {
       log.debug('ignored', { reason: plan.reason });
       return;

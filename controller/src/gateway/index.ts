@@ -9,3 +9,4 @@ export * from './ingress-attach.js';
 export * from './ingress-listeners.js';
 export * from './ingress-render.js';
 export * from './ingress-status.js';
+export * from './parameters.js';

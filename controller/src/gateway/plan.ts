@@ -6,6 +6,7 @@ import { A, BUILTIN_CLASSES, CONTROLLER_VERSION, GATEWAY_CONTROLLER, INGRESS_MAN
 import { resolveIngressListeners, type IngressListenerContext } from './ingress-listeners.js';
 import { ingressNames, renderIngressGateway } from './ingress-render.js';
 import { computeIngressGatewayStatus } from './ingress-status.js';
+import { resolveInfrastructureParameters, withParametersStatus, type ConfigMapKeys } from './parameters.js';
 import { isManaged, renderWaypoint, waypointNames, type RenderContext, type Rendered } from './render.js';
 import { computeGatewayStatus } from './status.js';
 import type { EndpointSlice, Gateway, GatewayClass, GatewayStatus, Service } from './types.js';
@@ -22,6 +23,8 @@ export interface PlanInput {
   now: string;
   /** Secrets and ReferenceGrants for a class `istio` Gateway's TLS listeners (absent: none exist). */
   ingress?: IngressListenerContext;
+  /** ConfigMaps by namespace and name, for `spec.infrastructure.parametersRef` (absent: none exist). */
+  configMap?: (namespace: string, name: string) => ConfigMapKeys | undefined;
 }
 
 export type Plan =
@@ -48,12 +51,23 @@ export function planGateway(input: PlanInput): Plan {
     return { action: 'ignore', reason: `managed by controller version ${raw}` };
   }
   const names = ingress ? ingressNames(gw) : waypointNames(gw);
+  // An unusable parametersRef: nothing is deployed (what exists is left as it is), the status says why.
+  const parameters = resolveInfrastructureParameters(gw, input.configMap ?? (() => undefined));
   const apply: KubeObject[] = [];
   const conflicts: string[] = [];
   const claimed: Record<string, string> = {};
   let accountRefused = false;
   let unmanagedReason: string | undefined;
-  if (!isManaged(gw)) {
+  const finish = (status: GatewayStatus): Plan => ({
+    action: 'reconcile',
+    setControllerVersion: raw !== String(CONTROLLER_VERSION),
+    apply,
+    conflicts: [...conflicts, ...Object.keys(claimed)],
+    status: withParametersStatus(status, parameters, gw, input.now),
+  });
+  if (parameters.kind === 'invalid') {
+    // Nothing is rendered: istiod deploys nothing for a Gateway whose parameters it cannot read.
+  } else if (!isManaged(gw)) {
     unmanagedReason = 'Gateway spec.addresses requests more than one address or a hostname; waypoint deployment is not managed';
   } else {
     const r: Rendered = ingress ? renderIngressGateway(gw, input.render) : renderWaypoint(gw, input.render);
@@ -88,7 +102,7 @@ export function planGateway(input: PlanInput): Plan {
       clusterDomain: input.render.clusterDomain,
       now: input.now,
     });
-    return { action: 'reconcile', setControllerVersion: raw !== String(CONTROLLER_VERSION), apply, conflicts: [...conflicts, ...Object.keys(claimed)], status };
+    return finish(status);
   }
   const status = computeGatewayStatus({
     gateway: gw,
@@ -101,7 +115,7 @@ export function planGateway(input: PlanInput): Plan {
     clusterDomain: input.render.clusterDomain,
     now: input.now,
   });
-  return { action: 'reconcile', setControllerVersion: raw !== String(CONTROLLER_VERSION), apply, conflicts: [...conflicts, ...Object.keys(claimed)], status };
+  return finish(status);
 }
 
 /** The other Gateway a managed object belongs to (its gateway-name label or a Gateway owner), if not `gw`. */

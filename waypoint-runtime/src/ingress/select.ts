@@ -1,7 +1,8 @@
 // Which listener of an ingress gateway serves a connection or a request: listeners are grouped by the pod port
 // they share (one socket each); a TLS handshake gets the certificate whose hostname matches the SNI (exact before
 // wildcard, the port's first terminating listener as default); a request goes to the listener whose hostnames
-// match its Host most specifically (exact, then the longest wildcard, then a listener without hostnames).
+// match its Host most specifically (exact, then the longest wildcard, then a listener without hostnames), and a
+// request whose Host selects another listener than its connection's SNI did is misdirected (421).
 
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { IngressListener } from '@ambit/mesh-api';
@@ -48,6 +49,25 @@ export function pickListener<L extends { hostnames?: readonly string[] }>(listen
     }
   }
   return best;
+}
+
+/**
+ * The listener a request on a port is served by. Over TLS, the listener the SNI selects is the one the connection
+ * was made for: a Host that selects another listener of the port (HTTP/2 connection coalescing, or a client that
+ * sends one name in the handshake and another in the request) is misdirected, answered 421 so the client retries
+ * on a connection of its own. A Host no listener serves is not misdirected (no listener: 404). An SNI that selects
+ * no listener (the default certificate answered it) leaves the choice to the Host alone.
+ */
+export function pickRequestListener<L extends { hostnames?: readonly string[] }>(
+  listeners: readonly L[],
+  host: string,
+  sni: string | undefined,
+): { listener: L } | { misdirected: L } | undefined {
+  const byHost = pickListener(listeners, host);
+  if (!byHost) return undefined;
+  const bySni = sni ? pickListener(listeners, sni) : undefined;
+  if (bySni && bySni !== byHost) return { misdirected: bySni };
+  return { listener: byHost };
 }
 
 /** The `Host` (or `:authority`) without its port. */

@@ -103,6 +103,21 @@ async function ensureAmbit() {
  * them), and the namespaces kept out of the mesh. The suite replaces the labels of the Namespaces it applies, so
  * a keeper puts them back while it runs. Returns the keeper's stop function.
  */
+/**
+ * The suite deletes its namespaces when a run ends; a run that starts while they are still terminating fails at
+ * once ("unable to create new content in namespace ... because it is being terminated"). Waits for them to go.
+ */
+async function suiteNamespacesGone() {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const r = await kubectl(['get', 'namespaces', '-o', 'jsonpath={range .items[?(@.status.phase=="Terminating")]}{.metadata.name}{"\\n"}{end}']);
+    const left = r.stdout.split('\n').filter((n) => n.startsWith('gateway-conformance'));
+    if (r.code === 0 && left.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`the suite's namespaces are still terminating after 300 s: ${left.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
 async function prepareProfile(profile) {
   for (const w of profile.waypoints ?? []) {
     if ((await kubectl(['get', 'namespace', w.namespace, '-o', 'name'])).code !== 0) await runOk('kubectl', ['create', 'namespace', w.namespace]);
@@ -194,6 +209,7 @@ async function main() {
     const options = { ...config.suite, ...profile.suite };
     t = Date.now();
     say(`${name}: preparing`);
+    await suiteNamespacesGone();
     const stopKeeper = await prepareProfile(profile);
     let res;
     try {
@@ -204,6 +220,7 @@ async function main() {
       for (const test of entry ? failedTests(entry).filter((f) => config.flakes.tests.includes(f)) : []) {
         for (let i = 1; i <= config.flakes.reruns; i++) {
           say(`${name}: ${test} is a known flake: rerun ${i}/${config.flakes.reruns}`);
+          await suiteNamespacesGone();
           const again = await runSuite(bin, name, options, { runTest: test, timeout: config.timeouts.rerun, log: (l) => say(`${name}: ${l}`) });
           const rerun = again.report?.profiles?.find((p) => p.name === name);
           if (again.code === 0 && rerun && !failedTests(rerun).includes(test)) {

@@ -80,6 +80,10 @@ const USED = {
     'gateway.networking.k8s.io grpcroutes list', // mesh model
     'gateway.networking.k8s.io grpcroutes watch',
     'gateway.networking.k8s.io grpcroutes/status update',
+    'gateway.networking.k8s.io tlsroutes get', // kube/status.ts updateOwnRouteParents
+    'gateway.networking.k8s.io tlsroutes list', // mesh model: ingress TLS passthrough
+    'gateway.networking.k8s.io tlsroutes watch',
+    'gateway.networking.k8s.io tlsroutes/status update',
     'gateway.networking.k8s.io referencegrants list', // mesh model: cross-namespace backendRefs
     'gateway.networking.k8s.io referencegrants watch',
     'security.istio.io authorizationpolicies list',

@@ -475,6 +475,54 @@ test('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHost
   }
 });
 
+test('TLS passthrough: the most specific TLSRoute hostname takes the SNI (exact over *.com, listener hostname first), other names are refused', async (t) => {
+  // Two TLS backends, each answering with its own certificate's name, as the suite's tls-backend and tls-backend-2.
+  const backends = await Promise.all(
+    (['127.0.0.1', '127.0.0.2'] as const).map(async (host, i) => {
+      const cert = selfSigned(`backend-${i + 1}.example.com`);
+      const server = createTlsServer({ cert: cert.certChain, key: cert.privateKey }, (s) => s.on('data', () => s.end(`backend-${i + 1}`)));
+      await new Promise<void>((r) => server.listen(0, host, () => r()));
+      return { server, host, port: (server.address() as AddressInfo).port };
+    }),
+  );
+  const port = await freePort();
+  const m = {
+    services: backends.map((b, i) => service(`tls-backend-${i + 1}`, `10.96.0.7${i}`, { 443: b.port })),
+    workloads: backends.map((b, i) => workload(`tls-backend-${i + 1}-a`, b.host, `tls-backend-${i + 1}`, { [`default/tls-backend-${i + 1}.default.svc.cluster.local`]: { 443: b.port } })),
+  };
+  const route = (name: string, hostnames: string[], backend: string): K8sObject => ({
+    apiVersion: `${GW}/v1`,
+    kind: 'TLSRoute',
+    metadata: { name, namespace: 'default' },
+    spec: { hostnames, rules: [{ backendRefs: [{ name: backend, port: 443 }] }] },
+  });
+  // Listed first, and first by name: a first-match table would send abc.example.com here.
+  const wide = route('a-less-specific', ['*.com'], 'tls-backend-2');
+  const exact = route('b-exact', ['abc.example.com'], 'tls-backend-1');
+  const l = listener('tls', port, [key(wide), key(exact)], { protocol: 'TLS', port: 443, hostnames: ['*.example.com'], tls: { mode: 'Passthrough', certificates: [] } });
+  const gw = await gateway({ mesh: m, resources: [wide, exact], ingress: { listeners: [l] } });
+  const call = (servername: string) =>
+    new Promise<{ cn: string; data: string }>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+        const cn = String(s.getPeerCertificate().subject.CN);
+        let data = '';
+        s.on('data', (c) => (data += c));
+        s.on('end', () => resolve({ cn, data }));
+        s.write('hi');
+      });
+      s.on('error', reject);
+    });
+  try {
+    t.deepEqual(await call('abc.example.com'), { cn: 'backend-1.example.com', data: 'backend-1' });
+    t.deepEqual(await call('other.example.com'), { cn: 'backend-2.example.com', data: 'backend-2' });
+    // *.com takes it, but the listener (*.example.com) does not: closed before any handshake answer.
+    await t.throwsAsync(() => call('non.matching.com'));
+  } finally {
+    await gw.close();
+    await Promise.all(backends.map((b) => new Promise<void>((r) => b.server.close(() => r()))));
+  }
+});
+
 test('readiness: not ready before the listeners are open, ready once they are', async (t) => {
   const app = await echo('productpage');
   const port = await freePort();

@@ -56,12 +56,19 @@ function protocolProblem(p: string): string | undefined {
 
 const tlsOf = (l: Listener): TlsConfig | undefined => (l as Listener & { tls?: TlsConfig }).tls;
 
+/** A TLS listener is served only in mode Passthrough (TLSRoute); one that terminates (TLSRoute mode Terminate, TCPRoute) is not. */
+function tlsModeProblem(l: Listener): string | undefined {
+  if (l.protocol !== 'TLS') return undefined;
+  const mode = tlsOf(l)?.mode ?? 'Terminate';
+  return mode === 'Passthrough' ? undefined : `TLS mode ${mode} is not supported on a listener of protocol TLS (only Passthrough)`;
+}
+
 /** Route kinds a listener of this protocol takes, narrowed by `allowedRoutes.kinds`; `valid` false if some asked kind is not one. */
 export function supportedKinds(l: Listener): { kinds: RouteKind[]; valid: boolean } {
   const k = (kind: string): RouteKind => ({ group: GATEWAY_GROUP, kind });
   let supported: RouteKind[] = [];
   if (l.protocol === 'HTTP' || l.protocol === 'HTTPS') supported = [k('HTTPRoute'), k('GRPCRoute')];
-  else if (l.protocol === 'TLS') supported = tlsOf(l)?.mode === 'Passthrough' ? [k('TLSRoute')] : [k('TCPRoute')];
+  else if (l.protocol === 'TLS') supported = tlsModeProblem(l) ? [] : [k('TLSRoute')];
   else if (l.protocol === 'TCP') supported = [k('TCPRoute')];
   const asked = l.allowedRoutes?.kinds ?? [];
   if (!asked.length) return { kinds: supported, valid: true };
@@ -184,6 +191,12 @@ export function resolveIngressListeners(gw: Gateway, ctx: IngressListenerContext
       programmed = cond('Programmed', 'False', 'Invalid', 'Bad TLS configuration', gen);
       serves = false;
     }
+    const mode = proto ? undefined : tlsModeProblem(l);
+    if (mode) {
+      accepted = cond('Accepted', 'False', 'UnsupportedValue', mode, gen);
+      programmed = cond('Programmed', 'False', 'Invalid', mode, gen);
+      serves = false;
+    }
     if (proto) {
       accepted = cond('Accepted', 'False', 'UnsupportedProtocol', proto, gen);
       programmed = cond('Programmed', 'False', 'Invalid', proto, gen);
@@ -197,7 +210,7 @@ export function resolveIngressListeners(gw: Gateway, ctx: IngressListenerContext
     }
     const kinds = supportedKinds(l);
     if (!kinds.valid) resolvedRefs = cond('ResolvedRefs', 'False', 'InvalidRouteKinds', 'Invalid route kinds', gen);
-    const out: ResolvedListener = { listener: l, supportedKinds: kinds.kinds, conditions: [accepted, conflictedCond, programmed, resolvedRefs], accepted: !proto };
+    const out: ResolvedListener = { listener: l, supportedKinds: kinds.kinds, conditions: [accepted, conflictedCond, programmed, resolvedRefs], accepted: !proto && !mode };
     if (serves) {
       out.ingress = {
         name: l.name,

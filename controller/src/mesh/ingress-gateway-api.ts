@@ -40,7 +40,7 @@ export function isIngressGateway(gw: MeshInput['gateways'][number], input: Pick<
 export function buildIngressGatewayConfigs(input: MeshInput, ctx: IngressBuildContext): IngressGatewayBuild[] {
   const out: IngressGatewayBuild[] = [];
   const listenerCtx = { secrets: input.secrets ?? [], referenceGrants: input.referenceGrants ?? [] };
-  const routes = [...(input.httpRoutes ?? []), ...(input.grpcRoutes ?? [])];
+  const routes = [...(input.httpRoutes ?? []), ...(input.grpcRoutes ?? []), ...(input.tlsRoutes ?? [])];
   for (const gw of input.gateways) {
     if (!isIngressGateway(gw, input) || gw.metadata.deletionTimestamp) continue;
     const ns = gw.metadata.namespace!;

@@ -37,6 +37,8 @@ export interface MeshInput {
   peerAuthentications?: KubeObject[];
   httpRoutes?: KubeObject[];
   grpcRoutes?: KubeObject[];
+  /** Gateway API TLSRoutes: TLS passthrough routes of class `istio` Gateways' TLS listeners. */
+  tlsRoutes?: KubeObject[];
   virtualServices?: KubeObject[];
   destinationRules?: KubeObject[];
   waypointPlugins?: KubeObject[];

@@ -1,5 +1,5 @@
 // Keeps the mesh model current: informers on everything the builder reads, a short debounce, a rebuild, and the
-// result handed to the push server. Istio's CRDs (security/networking.istio.io), GRPCRoute, ReferenceGrant and
+// result handed to the push server. Istio's CRDs (security/networking.istio.io), GRPCRoute, TLSRoute, ReferenceGrant and
 // WaypointPlugin are optional: watched once the API server serves them (checked again every 30 s).
 
 import { KubeError, type KubeClient } from '../kube/client.js';
@@ -39,6 +39,8 @@ const WATCHED: Watched[] = [
   // Which cross-namespace backendRefs of routes on waypoint Gateways are allowed (served as v1 and v1beta1).
   { slot: 'referenceGrants', discover: { group: 'gateway.networking.k8s.io', plural: 'referencegrants', kind: 'ReferenceGrant' } },
   { slot: 'grpcRoutes', discover: { group: 'gateway.networking.k8s.io', plural: 'grpcroutes', kind: 'GRPCRoute' } },
+  // TLS passthrough routes of ingress Gateways (experimental channel: v1 from v1.5, v1alpha2 before).
+  { slot: 'tlsRoutes', discover: { group: 'gateway.networking.k8s.io', plural: 'tlsroutes', kind: 'TLSRoute' } },
   { slot: 'authorizationPolicies', discover: { group: 'security.istio.io', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' } },
   { slot: 'peerAuthentications', discover: { group: 'security.istio.io', plural: 'peerauthentications', kind: 'PeerAuthentication' } },
   { slot: 'virtualServices', discover: { group: 'networking.istio.io', plural: 'virtualservices', kind: 'VirtualService' } },

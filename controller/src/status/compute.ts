@@ -102,6 +102,7 @@ const objects = <T>(v: unknown): T[] => (Array.isArray(v) ? (v.filter((x) => typ
 
 /** Why a waypoint will refuse this HTTPRoute or GRPCRoute (the checks it runs before compiling one), if it will. */
 export function routeShapeProblem(route: KubeObject): RouteShapeError | undefined {
+  if (route.kind !== 'HTTPRoute' && route.kind !== 'GRPCRoute') return undefined; // TLSRoute: nothing to compile
   try {
     (route.kind === 'GRPCRoute' ? checkGRPCRouteSpec : checkHTTPRouteSpec)((route as { spec?: unknown }).spec);
     return undefined;

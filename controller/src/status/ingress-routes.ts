@@ -1,5 +1,5 @@
 // Pure route status for parents that are class `istio` (ingress) Gateways: the `istio.io/gateway-controller`
-// entries of HTTPRoute/GRPCRoute `status.parents` (istiod's createRouteStatus: Accepted from listener attachment,
+// entries of HTTPRoute/GRPCRoute/TLSRoute `status.parents` (istiod's createRouteStatus: Accepted from listener attachment,
 // ResolvedRefs from the backendRefs, which need a ReferenceGrant across namespaces), and each listener's
 // attachedRoutes.
 import { GATEWAY_CONTROLLER } from '../gateway/constants.js';
@@ -81,7 +81,7 @@ export function ingressRouteParentStatuses(route: KubeObject, input: MeshInput, 
 export function ingressAttachedRoutes(gw: Gateway, input: MeshInput): Map<string, number> {
   const listeners = resolveIngressListeners(gw, { secrets: input.secrets ?? [], referenceGrants: input.referenceGrants ?? [] });
   const counts = new Map((gw.spec?.listeners ?? []).map((l) => [l.name, 0]));
-  for (const route of [...(input.httpRoutes ?? []), ...(input.grpcRoutes ?? [])]) {
+  for (const route of [...(input.httpRoutes ?? []), ...(input.grpcRoutes ?? []), ...(input.tlsRoutes ?? [])]) {
     if (routeShapeProblem(route)) continue;
     for (const l of new Set(attachRoute(route, gw, listeners, input.namespaces).flatMap((a) => a.listeners))) counts.set(l, (counts.get(l) ?? 0) + 1);
   }

@@ -98,7 +98,7 @@ export class StatusWriter {
     }
   }
 
-  /** One pass: every AuthorizationPolicy, HTTPRoute and GRPCRoute of the input. */
+  /** One pass: every AuthorizationPolicy, HTTPRoute, GRPCRoute and TLSRoute of the input. */
   async sync(model: MeshModel, input: MeshInput): Promise<void> {
     const now = kubeTime();
     for (const ap of input.authorizationPolicies ?? []) {
@@ -119,8 +119,8 @@ export class StatusWriter {
       if (sameIgnoringTransitionTimes(parents, mergeRouteParents(parents, MESH_CONTROLLER, ours, now))) continue;
       await this.#write(route, () => updateOwnRouteParents(this.#opts.client, rtOf(route, plural), route.metadata.namespace!, route.metadata.name!, MESH_CONTROLLER, ours));
     }
-    // The ingress (class `istio`) controller's entries, under its own controllerName.
-    for (const [route, plural] of routes) {
+    // The ingress (class `istio`) controller's entries, under its own controllerName (TLSRoutes only attach there).
+    for (const [route, plural] of [...routes, ...(input.tlsRoutes ?? []).map((r) => [r, 'tlsroutes'] as const)]) {
       if (this.#stopped) return;
       const ours = ingressRouteParentStatuses(route, input);
       const parents = ((route.status ?? {}) as { parents?: RouteParentStatus[] }).parents ?? [];

@@ -51,6 +51,7 @@ import {
   type DestinationRuleSpec,
   type VirtualServiceSpec,
 } from './virtualservice.js';
+import { mostSpecificSni } from './sni.js';
 import { pickWeighted } from './weights.js';
 
 const GW = 'gateway.networking.k8s.io';
@@ -198,8 +199,9 @@ export class RoutingPlugin implements Plugin {
 
   /**
    * TLS passthrough: the backend for a connection with server name `sni` on an ingress listener, from its
-   * TLSRoutes (hostnames against the SNI; none: any) and its VirtualServices' `tls` rules (`sniHosts`), first
-   * match in that order; the endpoint already chosen. Undefined: no route takes it (the connection is closed).
+   * TLSRoutes (hostnames against the SNI; none: any) and its VirtualServices' `tls` rules (`sniHosts`), the most
+   * specific match (exact, longest wildcard, any), the first in that order among equals; the endpoint already
+   * chosen. Undefined: no route takes it (the connection is closed).
    */
   passthroughBackend(info: Pick<IngressInfo, 'listener' | 'routes' | 'port'>, sni: string): { route: string; backend: Backend } | undefined {
     const t = this.table();
@@ -210,7 +212,7 @@ export class RoutingPlugin implements Plugin {
       t.passthrough.set(key, routes);
     }
     const name = sni.toLowerCase();
-    const r = routes.find((x) => x.hosts.length === 0 || x.hosts.some((h) => hostMatches(h, name)));
+    const r = mostSpecificSni(routes, name);
     const chosen = r && pickWeighted(r.backends, (b) => b.weight, this.random);
     if (!r || !chosen?.backend) return undefined;
     const backend: Backend = { ...chosen.backend };

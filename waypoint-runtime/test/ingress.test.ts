@@ -14,6 +14,10 @@ import { echo, service, workload } from './helpers.js';
 
 const GW = 'gateway.networking.k8s.io';
 
+/**
+ * A port free now. The tests of this file run serially (test.serial): run concurrently, another test's server
+ * listening on port 0 could take the port between this check and the gateway binding it (serial: a free port).
+ */
 async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
@@ -86,7 +90,7 @@ const mesh = (backendPort: number): { services: ServiceView[]; workloads: Worklo
   workloads: [workload('productpage-v1', '127.0.0.1', 'bookinfo-productpage', { 'default/productpage.default.svc.cluster.local': { 9080: backendPort } })],
 });
 
-test('HTTP listener + HTTPRoute: the backend answers; a Host no listener serves gets 404; X-Forwarded-For is appended', async (t) => {
+test.serial('HTTP listener + HTTPRoute: the backend answers; a Host no listener serves gets 404; X-Forwarded-For is appended', async (t) => {
   const app = await echo('productpage');
   const port = await freePort();
   const route = httpRoute('bookinfo', 'productpage', 9080, { hostnames: ['bookinfo.example.com'] });
@@ -112,7 +116,7 @@ test('HTTP listener + HTTPRoute: the backend answers; a Host no listener serves 
   }
 });
 
-test('a backendRef that does not resolve answers 500; no rule matching the path 404', async (t) => {
+test.serial('a backendRef that does not resolve answers 500; no rule matching the path 404', async (t) => {
   const port = await freePort();
   const route = httpRoute('bookinfo', 'nowhere', 9080, { rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [{ name: 'nowhere', port: 9080 }] }] });
   const gw = await gateway({ mesh: mesh(1), resources: [route], ingress: { listeners: [listener('http', port, [key(route)])] } });
@@ -143,7 +147,7 @@ function tlsGet(port: number, servername: string, host: string, path: string): P
   });
 }
 
-test('two HTTPS listeners on one port: each SNI gets its certificate and its route', async (t) => {
+test.serial('two HTTPS listeners on one port: each SNI gets its certificate and its route', async (t) => {
   const a = await echo('app-a');
   const b = await echo('app-b');
   const port = await freePort();
@@ -186,7 +190,7 @@ test('two HTTPS listeners on one port: each SNI gets its certificate and its rou
   }
 });
 
-test('a Service with a waypoint: HBONE CONNECT <VIP>:<port> to the waypoint, with the gateway SPIFFE identity', async (t) => {
+test.serial('a Service with a waypoint: HBONE CONNECT <VIP>:<port> to the waypoint, with the gateway SPIFFE identity', async (t) => {
   const certs = new CertificateManager(new LocalCA(createRootCA()));
   const GATEWAY_ID = 'spiffe://cluster.local/ns/istio-system/sa/bookinfo-gateway-istio';
   const WAYPOINT_ID = 'spiffe://cluster.local/ns/default/sa/waypoint';
@@ -224,7 +228,7 @@ test('a Service with a waypoint: HBONE CONNECT <VIP>:<port> to the waypoint, wit
   }
 });
 
-test('a VirtualService bound to the gateway: hosts against Host, a 100/0 split reaches the right subset', async (t) => {
+test.serial('a VirtualService bound to the gateway: hosts against Host, a 100/0 split reaches the right subset', async (t) => {
   const v1 = await echo('reviews-v1');
   const v2 = await echo('reviews-v2');
   const port = await freePort();
@@ -277,7 +281,7 @@ test('a VirtualService bound to the gateway: hosts against Host, a 100/0 split r
   }
 });
 
-test('a config change that adds a listener does not break a request in flight on another', async (t) => {
+test.serial('a config change that adds a listener does not break a request in flight on another', async (t) => {
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   const app = await echo('productpage', (req, res) => {
@@ -310,7 +314,7 @@ test('a config change that adds a listener does not break a request in flight on
   }
 });
 
-test('a listener whose port is taken, or whose certificate is unusable, is logged by name and skipped; the rest serve', async (t) => {
+test.serial('a listener whose port is taken, or whose certificate is unusable, is logged by name and skipped; the rest serve', async (t) => {
   const app = await echo('productpage');
   const taken = createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
@@ -355,7 +359,7 @@ function h2Get(url: string, host: string, path: string, opts: { rejectUnauthoriz
   });
 }
 
-test('HTTP/2: ALPN h2 on an HTTPS listener and h2c prior knowledge on an HTTP one reach the same routes', async (t) => {
+test.serial('HTTP/2: ALPN h2 on an HTTPS listener and h2c prior knowledge on an HTTP one reach the same routes', async (t) => {
   const app = await echo('productpage');
   const [plain, secure] = [await freePort(), await freePort()];
   const route = httpRoute('bookinfo', 'productpage', 9080);
@@ -380,7 +384,7 @@ test('HTTP/2: ALPN h2 on an HTTPS listener and h2c prior knowledge on an HTTP on
   }
 });
 
-test('HTTPS listeners sharing a port: a request whose Host belongs to another listener than the SNI chose gets 421, also on a coalesced HTTP/2 connection', async (t) => {
+test.serial('HTTPS listeners sharing a port: a request whose Host belongs to another listener than the SNI chose gets 421, also on a coalesced HTTP/2 connection', async (t) => {
   const app = await echo('productpage');
   const port = await freePort();
   const r1 = httpRoute('r1', 'productpage', 9080, { hostnames: ['example.org'] });
@@ -425,7 +429,7 @@ test('HTTPS listeners sharing a port: a request whose Host belongs to another li
   }
 });
 
-test('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHosts) and the stream reaches the backend undecrypted', async (t) => {
+test.serial('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHosts) and the stream reaches the backend undecrypted', async (t) => {
   const backendCert = selfSigned('secure.example.com');
   const backend = createTlsServer({ cert: backendCert.certChain, key: backendCert.privateKey }, (s) => {
     s.on('data', () => s.end('hello from the backend over its own TLS'));
@@ -475,7 +479,7 @@ test('TLS passthrough: the SNI picks the TLSRoute (or VirtualService tls sniHost
   }
 });
 
-test('TLS passthrough: the most specific TLSRoute hostname takes the SNI (exact over *.com, listener hostname first), other names are refused', async (t) => {
+test.serial('TLS passthrough: the most specific TLSRoute hostname takes the SNI (exact over *.com, listener hostname first), other names are refused', async (t) => {
   // Two TLS backends, each answering with its own certificate's name, as the suite's tls-backend and tls-backend-2.
   const backends = await Promise.all(
     (['127.0.0.1', '127.0.0.2'] as const).map(async (host, i) => {
@@ -523,7 +527,7 @@ test('TLS passthrough: the most specific TLSRoute hostname takes the SNI (exact 
   }
 });
 
-test('readiness: not ready before the listeners are open, ready once they are', async (t) => {
+test.serial('readiness: not ready before the listeners are open, ready once they are', async (t) => {
   const app = await echo('productpage');
   const port = await freePort();
   const route = httpRoute('bookinfo', 'productpage', 9080);
@@ -564,7 +568,7 @@ function send(port: number, method: string, path: string, headers: Record<string
   });
 }
 
-test('HTTPRoute CORS filter (the conformance routes): preflights answered at the gateway with access-control-* headers, allowed origins get them on the backend response', async (t) => {
+test.serial('HTTPRoute CORS filter (the conformance routes): preflights answered at the gateway with access-control-* headers, allowed origins get them on the backend response', async (t) => {
   const app = await echo('productpage');
   const port = await freePort();
   const rule = (prefix: string, cors: Record<string, unknown>) => ({ filters: [{ type: 'CORS', cors }], matches: [{ path: { type: 'PathPrefix', value: prefix } }], backendRefs: [{ name: 'productpage', port: 9080 }] });

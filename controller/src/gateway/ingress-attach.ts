@@ -25,7 +25,11 @@ export interface Attachment {
   denied?: { reason: string; message: string };
 }
 
-/** Bidirectional hostname match, `*` and `*.suffix` wildcards (istio host.Name.Matches). */
+/**
+ * Bidirectional hostname match, `*` and `*.suffix` wildcards (istio host.Name.Matches); exact names compare without
+ * case (Istio Gateway hosts may carry capitals; Gateway API hostnames are lower case by their schema). Shared by
+ * Gateway API listeners and the Istio API ingress's servers.
+ */
 export function hostnamesMatch(a: string, b: string): boolean {
   if (a === '*' || b === '*') return true;
   const wa = a.startsWith('*.');
@@ -33,7 +37,7 @@ export function hostnamesMatch(a: string, b: string): boolean {
   if (wa && wb) return a.length >= b.length ? a.endsWith(b.slice(1)) : b.endsWith(a.slice(1));
   if (wa) return b.endsWith(a.slice(1));
   if (wb) return a.endsWith(b.slice(1));
-  return a === b;
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 function namespaceAllowed(l: Listener, gwNs: string, routeNs: string, namespaces: Namespace[]): boolean {

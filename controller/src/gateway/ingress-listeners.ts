@@ -8,6 +8,7 @@ import type { IngressListener, TlsCertificate } from '@ambit/mesh-api';
 import type { Condition, KubeObject } from '../kube/resources.js';
 import { GATEWAY_GROUP } from '../kube/resources.js';
 import { MSG, PROTOCOL_HBONE } from './constants.js';
+import { cond } from './status.js';
 import type { Gateway, Listener } from './types.js';
 
 export interface IngressListenerContext {
@@ -164,14 +165,6 @@ function conflicts(listeners: Listener[]): Map<string, Problem> {
   });
   return out;
 }
-
-const cond = (type: string, status: Condition['status'], reason: string, message: string, gen: number | undefined): Condition => ({
-  type,
-  status,
-  reason,
-  message,
-  ...(gen !== undefined ? { observedGeneration: gen } : {}),
-});
 
 /** Every listener of `gw` with its status, and the IngressListener of each one the gateway serves. */
 export function resolveIngressListeners(gw: Gateway, ctx: IngressListenerContext): ResolvedListener[] {

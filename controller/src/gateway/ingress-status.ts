@@ -7,7 +7,7 @@ import { mergeConditions } from '../kube/status.js';
 import { MSG } from './constants.js';
 import type { ResolvedListener } from './ingress-listeners.js';
 import { serviceHost } from './render.js';
-import { hasReadyEndpoint, humanReadableJoin } from './status.js';
+import { cond, hasReadyEndpoint, humanReadableJoin } from './status.js';
 import type { EndpointSlice, Gateway, GatewayAddress, GatewayStatus, ListenerStatus, Service } from './types.js';
 
 export interface IngressStatusInput {
@@ -22,14 +22,6 @@ export interface IngressStatusInput {
   clusterDomain?: string;
   now: string;
 }
-
-const cond = (type: string, status: Condition['status'], reason: string, message: string, gen: number | undefined): Condition => ({
-  type,
-  status,
-  reason,
-  message,
-  ...(gen !== undefined ? { observedGeneration: gen } : {}),
-});
 
 const isIp = (v: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.includes(':');
 

@@ -52,7 +52,8 @@ function supportedKinds(l: Listener): Array<{ group: string; kind: string }> {
   }
 }
 
-const cond = (type: string, status: Condition['status'], reason: string, message: string, generation: number | undefined): Condition => ({
+/** A status condition, with observedGeneration when the object's generation is known. */
+export const cond = (type: string, status: Condition['status'], reason: string, message: string, generation: number | undefined): Condition => ({
   type,
   status,
   reason,

@@ -3,6 +3,7 @@
 // pods' labels) and the VirtualServices bound to them by `spec.gateways`. Each server becomes one IngressListener
 // of the contract (mesh-api config-stream/types.ts); servers that cannot be served are left out with a warning.
 import { resourceKey, type IngressListener, type KubeObject as WireObject, type TlsCertificate, type WaypointConfig, type WaypointService, type WaypointWorkload } from '@ambit/mesh-api';
+import { hostnamesMatch } from '../gateway/ingress-attach.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Pod, Service } from './input.js';
 import { matchLabels } from './policies.js';
@@ -56,17 +57,6 @@ interface Server {
 const spec = (o: KubeObject): Record<string, unknown> => ((o as { spec?: unknown }).spec ?? {}) as Record<string, unknown>;
 const nsName = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-
-/** Istio's hostname match: `*` matches all, `*.a.b` matches any name ending `.a.b` (and `*.a.b` itself). */
-function hostsOverlap(a: string, b: string): boolean {
-  if (a === '*' || b === '*') return true;
-  const wa = a.startsWith('*.');
-  const wb = b.startsWith('*.');
-  if (wa && wb) return a.length >= b.length ? a.endsWith(b.slice(1)) : b.endsWith(a.slice(1));
-  if (wa) return b.endsWith(a.slice(1));
-  if (wb) return a.endsWith(b.slice(1));
-  return a.toLowerCase() === b.toLowerCase();
-}
 
 /** A server host `ns/host`, `./host`, `*\/host` or `host`: which namespaces' VirtualServices it admits, and the host. */
 function serverHost(h: string, gwNamespace: string): { namespace: string; host: string } {
@@ -200,7 +190,7 @@ export function buildIngressIstio(input: IngressInput): IngressResult | undefine
         if (!virtualServiceGateways(vs).includes(gwKey)) continue;
         const vsNs = vs.metadata.namespace!;
         const vsHosts = strings(spec(vs).hosts).map((h) => fqdn(h, vsNs, input.domain));
-        const admitted = hosts.some((h) => (h.namespace === '*' || h.namespace === vsNs) && vsHosts.some((v) => hostsOverlap(h.host, v)));
+        const admitted = hosts.some((h) => (h.namespace === '*' || h.namespace === vsNs) && vsHosts.some((v) => hostnamesMatch(h.host, v)));
         if (!admitted) continue;
         routes.push(resourceKey(wireObject(vs)));
         routed.add(vs);

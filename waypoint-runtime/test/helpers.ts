@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
 import { StaticConfigSource, Waypoint, type WaypointOptions } from '../src/index.js';
 
@@ -74,4 +74,16 @@ export async function startWaypoint(
   await waypoint.start();
   const ports = await waypoint.listen({ http: { port: 0, host: '127.0.0.1' }, readiness: { port: 0, host: '127.0.0.1' }, metrics: { port: 0, host: '127.0.0.1' } });
   return { waypoint, source, url: `http://127.0.0.1:${ports.http}`, ports, accessLog, close: () => waypoint.close(200) };
+}
+
+/**
+ * A port free now. Tests that hand it to a gateway run serially (test.serial): run concurrently, another test's
+ * server listening on port 0 could take the port between this check and the gateway binding it.
+ */
+export async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

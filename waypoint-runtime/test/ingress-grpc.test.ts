@@ -5,28 +5,17 @@
 // grpc-status/grpc-message trailers carried back intact.
 import test from 'ava';
 import http2 from 'node:http2';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { IngressListener } from '@ambit/mesh-api';
 import { createRootCA } from '@ambit/mesh-api';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
 import { StaticConfigSource, Waypoint, type WaypointSnapshot } from '../src/index.js';
-import { service, workload } from './helpers.js';
+import { service, workload, freePort } from './helpers.js';
 
 const GW = 'gateway.networking.k8s.io';
 const NS = 'gateway-conformance-infra';
 const SVC = 'gateway_api_conformance.echo_basic.grpcecho.GrpcEcho';
 
-/**
- * A port free now. The tests of this file run serially (test.serial): run concurrently, another test's server
- * listening on port 0 could take the port between this check and the gateway binding it (serial: a free port).
- */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** gRPC message framing: 1 byte compressed flag, 4 bytes length, payload. */
 function frame(payload: Buffer): Buffer {

@@ -10,21 +10,10 @@ import type { IngressListener } from '@ambit/mesh-api';
 import { CertificateManager, createRootCA, HboneServer, LocalCA } from '@ambit/mesh-api';
 import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
 import { HboneConnector, StaticConfigSource, StreamDuplex, Waypoint, type WaypointSnapshot } from '../src/index.js';
-import { echo, service, workload } from './helpers.js';
+import { echo, service, workload, freePort } from './helpers.js';
 
 const GW = 'gateway.networking.k8s.io';
 
-/**
- * A port free now. The tests of this file run serially (test.serial): run concurrently, another test's server
- * listening on port 0 could take the port between this check and the gateway binding it (serial: a free port).
- */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function listener(name: string, targetPort: number, routes: string[], extra: Partial<IngressListener> = {}): IngressListener {
   return { name, parent: { group: GW, namespace: 'istio-system', name: 'bookinfo-gateway' }, port: 80, targetPort, protocol: 'HTTP', routes, ...extra };

@@ -223,3 +223,23 @@ test('using an identity makes it the most recently used', async (t) => {
   t.deepEqual(certs.identities(), [a, c]);
   certs.close();
 });
+
+test('CA down across a renewal and back before expiry: renewed in time despite a long back-off, never expired', async (t) => {
+  const ca = controlledCA(6); // renewal due at once (backdated), expiry in 6 s
+  const certs = new CertificateManager(ca.source, { initialBackoffMs: 60_000, maxBackoffMs: 150_000 });
+  const first = await certs.get(CLIENT);
+  ca.state.down = true; // the renewal due now fails; the back-off alone would wait 60 s, past expiry
+  const outcome = new Promise<string>((resolve) => {
+    certs.on('updated', (id: string) => id === CLIENT && resolve('renewed'));
+    certs.on('expired', (id: string) => id === CLIENT && resolve('expired'));
+  });
+  setTimeout(() => (ca.state.down = false), 1500);
+  // The manager's timers are unref'd (they never hold a process open): keep this one alive meanwhile.
+  const alive = setInterval(() => {}, 1000);
+  t.is(await outcome.finally(() => clearInterval(alive)), 'renewed');
+  const renewed = certs.current(CLIENT)!;
+  t.not(renewed.serial, first.serial);
+  t.true(renewed.notAfter > first.notAfter);
+  t.deepEqual(certs.expired(), []);
+  certs.close();
+});

@@ -26,6 +26,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@ambit/plugin-sdk';
+import { waypointDrainMs } from './drain-deadline.js';
 import { parseNamespaceList } from '@ambit/plugins';
 import { CaClient, CertificateManager, LocalCA, loadCA, type CertificateSource, type WorkloadCertificate } from '@ambit/mesh-api';
 import { ControllerConfigSource } from './config/controller.js';
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
     log.warn('no certificate configured (tls): HBONE listener disabled, upstreams reached over plain HTTP');
   }
   log.info('waypoint ready', { name: `${w.namespace}/${w.name}`, ...ports });
-  const drainMs = Number(values['drain-seconds'] ?? 5) * 1000;
+  const drainMs = waypointDrainMs(values['drain-seconds'], process.env);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

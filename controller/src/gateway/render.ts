@@ -67,6 +67,8 @@ export function isManaged(gw: Gateway): boolean {
   return !addrs.some((a) => a.type === 'Hostname');
 }
 
+/** The waypoint pod's terminationGracePeriodSeconds (Istio's waypoint template uses 2). */
+const GRACE_SECONDS = 2;
 const DROP_ANNOTATIONS = new Set([A.lastApplied, A.nameOverride, A.serviceAccount, A.controllerVersion]);
 
 function infraLabels(gw: Gateway): Record<string, string> {
@@ -175,6 +177,8 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext, variant?: Render
     fieldEnv('ISTIO_META_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     fieldEnv('ISTIO_META_NODE_NAME', 'spec.nodeName'),
     { name: 'CA_ADDR', value: istiod },
+    // The runtime drains within the pod's grace period (less the exit), never past the kubelet's SIGKILL.
+    { name: 'TERMINATION_GRACE_PERIOD_SECONDS', value: String(GRACE_SECONDS) },
     // What waypoint-runtime reads: the config push stream (istiod's 15012) and which waypoint it is.
     { name: 'XDS_ADDRESS', value: istiod },
     { name: 'AMBIT_WAYPOINT', value: `${ns}/${gwName}` },
@@ -211,7 +215,7 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext, variant?: Render
         spec: {
           ...(variant?.podSecurityContext ? { securityContext: variant.podSecurityContext } : {}),
           serviceAccountName: names.serviceAccount,
-          terminationGracePeriodSeconds: 2,
+          terminationGracePeriodSeconds: GRACE_SECONDS,
           containers: [
             {
               name: 'istio-proxy',

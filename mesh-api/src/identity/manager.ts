@@ -222,8 +222,10 @@ export class CertificateManager extends EventEmitter {
       e.pending = undefined;
       e.lastError = (err as Error).message;
       this.opts.log?.('warn', `failed to fetch certificate for ${identity}: ${(err as Error).message}`);
-      const wait = e.backoff.next();
-      // Keep the valid certificate; retry in the background.
+      // Keep the valid certificate; retry in the background, and never later than half of its remaining validity
+      // (at least 0.5 s apart): a CA back before expiry renews it in time even after a long back-off.
+      const left = e.current ? e.current.notAfter.getTime() - Date.now() : 0;
+      const wait = left > 0 ? Math.min(e.backoff.next(), Math.max(500, left / 2)) : e.backoff.next();
       this.schedule(identity, e, wait);
       if (e.current && e.current.notAfter.getTime() > Date.now()) return e.current;
       throw err;

@@ -142,9 +142,34 @@ class LocalCluster implements Cluster {
     this.log(`${p.name} exited unexpectedly (code ${e?.code}, signal ${e?.signal}); log: ${this.logFile(p.name)}`);
   };
 
+  /** The command of each control-plane process, to start it again when it dies. */
+  private readonly commands = new Map<ManagedProcess, Command>();
+  private restarts = 0;
+
+  /**
+   * A control-plane component that dies is started again after 1 s, as the kubelet restarts a static pod on a real
+   * control-plane node; the fault suite kills kube-apiserver to check that the mesh rides out its restart. Bounded
+   * (20 restarts per cluster) so a component that cannot start does not loop forever.
+   */
+  private restartOnExit = (p: ManagedProcess) => {
+    this.onUnexpectedExit(p);
+    const c = this.commands.get(p);
+    if (!c || this.stopping || this.restarts >= 20) return;
+    this.restarts++;
+    setTimeout(() => {
+      if (this.stopping) return;
+      const i = this.procs.indexOf(p);
+      const next = this.spawn(c);
+      if (i >= 0) this.procs.splice(i, 1);
+      this.commands.delete(p);
+      this.log(`${c.name} started again (pid ${next.pid}, restart ${this.restarts} of at most 20)`);
+    }, 1000).unref();
+  };
+
   private spawn(c: Command): ManagedProcess {
-    const p = new ManagedProcess({ name: c.name, cmd: c.cmd, args: c.args, logFile: this.logFile(c.name) }, this.onUnexpectedExit);
+    const p = new ManagedProcess({ name: c.name, cmd: c.cmd, args: c.args, logFile: this.logFile(c.name) }, this.restartOnExit);
     this.procs.push(p);
+    this.commands.set(p, c);
     return p;
   }
 

@@ -71,6 +71,27 @@ const KNOWN = new Set([
   'explicit',
 ]);
 
+/**
+ * How long a draining ztunnel keeps its open connections: DRAIN_DEADLINE_MS (or the file's drainDeadlineMs) when
+ * set; else, as Istio's ztunnel, the pod's grace period less 5 s when TERMINATION_GRACE_PERIOD_SECONDS is given (the
+ * DaemonSet passes it), so connections get as long as possible and the process still exits before the kubelet's
+ * SIGKILL; else 5 s.
+ */
+export function drainDeadline(env: NodeJS.ProcessEnv, fromFile?: number): number {
+  const explicit = env.DRAIN_DEADLINE_MS ?? fromFile;
+  if (explicit !== undefined && explicit !== '') {
+    const ms = Number(explicit);
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`DRAIN_DEADLINE_MS must be a number of milliseconds >= 0, got ${JSON.stringify(explicit)}`);
+    return ms;
+  }
+  const grace = env.TERMINATION_GRACE_PERIOD_SECONDS;
+  if (grace !== undefined && grace !== '') {
+    if (!/^\d+$/.test(grace.trim())) throw new Error(`TERMINATION_GRACE_PERIOD_SECONDS must be a whole number of seconds (the pod's terminationGracePeriodSeconds), got ${JSON.stringify(grace)}`);
+    return Math.max(0, Number(grace) - 5) * 1000;
+  }
+  return 5000;
+}
+
 /** Builds the configuration from a YAML text (may be empty) and the environment. */
 export function parseZtunnelConfig(text: string | undefined, env: NodeJS.ProcessEnv = process.env): ZtunnelConfig {
   const raw = (text ? parse(text) : {}) ?? {};
@@ -90,7 +111,7 @@ export function parseZtunnelConfig(text: string | undefined, env: NodeJS.Process
     adminAddr: addr(raw.adminAddr, 'ADMIN_ADDR', '127.0.0.1:15000'),
     readinessAddr: addr(raw.readinessAddr, 'READINESS_ADDR', '0.0.0.0:15021'),
     statsAddr: addr(raw.statsAddr, 'STATS_ADDR', '0.0.0.0:15020'),
-    drainDeadlineMs: Number(env.DRAIN_DEADLINE_MS ?? raw.drainDeadlineMs ?? 5000),
+    drainDeadlineMs: drainDeadline(env, raw.drainDeadlineMs),
     secretTtlSeconds: Number(env.SECRET_TTL_SECONDS ?? raw.secretTtlSeconds ?? 86_400),
     poolMaxStreams: Number(env.POOL_MAX_STREAMS_PER_CONNECTION ?? raw.poolMaxStreams ?? 100),
     poolIdleMs: Number(raw.poolIdleMs ?? 300_000),

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: unit tests, then (as root, where the local cluster can be built) the system tests that own a
 // cluster each, then the integration and end-to-end tests against one shared cluster, then the upstream Gateway API
-// conformance suite on that cluster. Every phase but the last runs ava with TAP output; the counts (the suite's
-// own for the last) are summed into the closing line `N passed, N failed, N skipped`.
+// conformance suite on that cluster, then the fault suite (which kills and restarts parts of it). Every phase but
+// conformance runs ava with TAP output; the counts (the suite's own for conformance) are summed into the closing
+// line `N passed, N failed, N skipped`. AMBIT_TEST_PHASES=a,b runs only those phases.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,7 +14,7 @@ const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.js');
 const totals = { pass: 0, fail: 0, skip: 0, todo: 0 };
 /** Names of the failed tests, repeated at the end: a long log is often read only from its tail. */
 const failures = [];
-const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'images', 'system', 'integration', 'conformance'];
+const only = process.env.AMBIT_TEST_PHASES?.split(',') ?? ['unit', 'images', 'system', 'integration', 'conformance', 'faults'];
 
 function runAva(config, env = {}) {
   return new Promise((resolve) => {
@@ -124,7 +125,7 @@ async function main() {
     if (only.includes('system') && existsSync(join(root, 'test/cluster/dist/test/system'))) {
       await phase('system (each test owns its cluster)', () => runAva('ava.system.config.js'));
     }
-    if (only.includes('integration') || only.includes('conformance')) {
+    if (only.includes('integration') || only.includes('conformance') || only.includes('faults')) {
       const t0 = Date.now();
       const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
       console.log(`# shared cluster up in ${secs(t0)}`);
@@ -134,6 +135,10 @@ async function main() {
         }
         if (only.includes('conformance')) {
           await phase('conformance (the upstream Gateway API suite, on the same cluster)', () => runConformance());
+        }
+        if (only.includes('faults')) {
+          // Last: it kills and restarts parts of the cluster on purpose.
+          await phase('faults (the fault suite, on the same cluster)', () => runAva('ava.faults.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath }));
         }
       } finally {
         await cluster.stop();

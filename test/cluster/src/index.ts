@@ -11,3 +11,4 @@ export { net as clusterNetwork, cacheRoot, binCacheDir, goModCache } from './con
 export { waitFor } from './controlplane/exec.js';
 export type { RunResult } from './controlplane/exec.js';
 export { podNetnsPath } from './realnode/pod-netns.js';
+export { MeshFixture, serverManifest, exec as execFileAsync, repo as repoRoot, sleep, type KubectlResult } from './mesh-fixture.js';

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { MeshFixture, exec, repo, serverManifest, sleep } from './mesh-fixture.js';
+import { MeshFixture, execFileAsync as exec, repoRoot as repo, serverManifest, sleep } from '@ambit/cluster';
 import { podNetnsPath } from '@ambit/cluster';
 
 const ns = MeshFixture.namespace('zt-l4');

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { MeshFixture, exec, serverManifest, sleep } from './mesh-fixture.js';
+import { MeshFixture, execFileAsync as exec, serverManifest, sleep } from '@ambit/cluster';
 
 const ns = MeshFixture.namespace('zt-wire');
 const work = mkdtempSync(join(tmpdir(), 'ambit-wire-'));

@@ -1,15 +1,16 @@
-// The set-up the in-cluster mesh tests (mesh-l4, mesh-wire) share: the shared cluster named by AMBIT_KUBECONFIG (or
+// The set-up the in-cluster mesh tests (mesh-l4, mesh-wire, node-agent, the fault suite) share: the shared cluster named by AMBIT_KUBECONFIG (or
 // one of their own), Ambit installed unless it already is (and uninstalled afterwards only then), a fresh namespace,
 // and the kubectl helpers the tests speak through. Root.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
+import { connectCluster, startCluster, type Cluster } from './cluster.js';
+import { waitFor } from './controlplane/exec.js';
+import { repoRoot } from './controlplane/paths.js';
 
 export const exec = promisify(execFile);
-export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+export const repo = repoRoot;
 const cli = join(repo, 'controller', 'dist', 'src', 'cli', 'main.js');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { MeshFixture, repo, serverManifest } from './mesh-fixture.js';
+import { MeshFixture, repoRoot as repo, serverManifest } from '@ambit/cluster';
 
 let f: MeshFixture;
 const ns = MeshFixture.namespace('zt-agent');

@@ -293,3 +293,18 @@ test('a route on the waypoint Gateway with a backend in another namespace: the R
   input.referenceGrants = [];
   t.deepEqual(buildMesh(input).waypoints.get('default/waypoint')!.resources.filter((r) => r.kind === 'ReferenceGrant'), []);
 });
+
+test('a terminating pod (still Ready while it drains) is Unhealthy: no new connections are sent to it', (t) => {
+  const input: MeshInput = { pods: [], services: [], namespaces: [namespace('ns')], gateways: [], gatewayClasses: [] };
+  const mk = (name: string, ip: string, deleting: boolean): Pod => ({
+    metadata: { name, namespace: 'ns', labels: { app: 'web' }, ...(deleting ? { deletionTimestamp: '2026-12-06T11:00:00Z' } : {}) },
+    spec: { serviceAccountName: 'web', containers: [{ name: 'c' }] },
+    status: { podIP: ip, conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  input.pods = [mk('old', '10.1.0.1', true), mk('new', '10.1.0.2', false)];
+  input.services = [{ metadata: { name: 'web', namespace: 'ns' }, spec: { clusterIP: '10.96.1.1', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }];
+  const { mesh } = buildMesh(input);
+  t.is(wl(mesh, 'old').status, 'Unhealthy');
+  t.is(wl(mesh, 'new').status, 'Healthy');
+  t.is(svc(mesh, 'web').endpoints!['Kubernetes//Pod/ns/old']!.status, 'Unhealthy');
+});

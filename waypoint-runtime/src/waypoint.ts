@@ -271,7 +271,15 @@ export class Waypoint {
   }
 
   get ready(): boolean {
-    return this.#config.configured && !this.#connections.draining && (this.#opts.certificateValid?.() ?? true) && (this.#ingress?.settled ?? true);
+    return this.serving && !this.#connections.draining;
+  }
+
+  /**
+   * Whether new tunnels are served: configured, with a valid certificate. Unlike `ready` it stays true while
+   * draining, so a ztunnel that has not yet heard that this pod is going is still answered, not refused.
+   */
+  get serving(): boolean {
+    return this.#config.configured && (this.#opts.certificateValid?.() ?? true) && (this.#ingress?.settled ?? true);
   }
 
   /** Replace the plugins that come from resources (WaypointPlugin); in-flight requests keep their chain. */
@@ -430,6 +438,11 @@ export class Waypoint {
     if (opts.readiness) out.readiness = await this.#admin.readiness(opts.readiness, () => this.ready);
     if (opts.metrics) out.metrics = await this.#admin.metrics(opts.metrics, this.metrics);
     return out;
+  }
+
+  /** The first step of a drain: readiness turns 503 and HTTP/1.1 responses carry `connection: close`. */
+  startDrain(): void {
+    this.#connections.startDrain();
   }
 
   /**

@@ -167,3 +167,44 @@ test('a captured pod bound to the waypoint and addressed by its IP is reached ov
     certs.close();
   }
 });
+
+test('drain on SIGTERM keeps serving new tunnels at first (ztunnels have not yet heard the pod is going) while readiness says 503', async (t) => {
+  const certs = new CertificateManager(new LocalCA(createRootCA()));
+  const [wpCert, sleepCert] = await Promise.all([certs.get(WAYPOINT_ID), certs.get(SLEEP)]);
+  const app = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const appPort = (app.address() as { port: number }).port;
+  const mesh = {
+    services: [service('productpage', '10.96.0.30', { 9080: appPort })],
+    workloads: [workload('productpage-v1', '127.0.0.1', 'bookinfo-productpage', { 'default/productpage.default.svc.cluster.local': { 9080: appPort } })],
+  };
+  const waypoint = new Waypoint({
+    identity: { name: 'waypoint', namespace: 'default' },
+    source: new StaticConfigSource({ mesh, resources: [] }),
+    accessLog: { write: () => {} },
+    logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+  });
+  await waypoint.start();
+  const term = new HboneTermination(waypoint, { certificate: wpCert });
+  const wpPort = (await term.listen(0, '127.0.0.1')).port;
+  const client = new HboneClient();
+  try {
+    t.true(waypoint.ready);
+    const draining = drainWaypoint(waypoint, term, 4000);
+    t.false(waypoint.ready, 'readiness fails as soon as the drain starts');
+    // A tunnel opened after SIGTERM, as a ztunnel does until the controller's push reaches it.
+    const stream = await client.connect({ nextHop: { host: '127.0.0.1', port: wpPort }, authority: '10.96.0.30:9080', expectedIdentities: [WAYPOINT_ID], certificate: sleepCert });
+    let out = '';
+    stream.on('data', (c) => (out += c));
+    stream.write('GET / HTTP/1.1\r\nhost: productpage:9080\r\n\r\n');
+    await new Promise((r) => stream.on('end', r));
+    t.regex(out, /^HTTP\/1.1 200 OK/);
+    t.regex(out, /\r\nconnection: close\r\n/i, 'the client is told to reconnect (elsewhere) next time');
+    stream.end();
+    await draining;
+  } finally {
+    client.close();
+    await new Promise((r) => app.close(r));
+    certs.close();
+  }
+});

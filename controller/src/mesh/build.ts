@@ -144,7 +144,9 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
       workloadType: type,
       canonicalName: c.name,
       canonicalRevision: c.revision,
-      status: podReady(p) ? 'Healthy' : 'Unhealthy',
+      // A terminating pod is no longer chosen for new connections (its open ones finish), as an EndpointSlice
+      // marks it not ready: a waypoint or app pod rolled under load gets no new work while it drains.
+      status: podReady(p) && !p.metadata.deletionTimestamp ? 'Healthy' : 'Unhealthy',
       clusterId,
     };
     if (trustDomain !== 'cluster.local') w.trustDomain = trustDomain;

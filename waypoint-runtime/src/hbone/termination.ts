@@ -27,7 +27,7 @@ export class HboneTermination {
       t.reject(400);
       return;
     }
-    if (!this.waypoint.ready) {
+    if (!this.waypoint.serving) {
       t.reject(503);
       return;
     }
@@ -72,10 +72,18 @@ export class HboneTermination {
 }
 
 /**
- * The waypoint's SIGTERM drain: HBONE sessions get GOAWAY while the waypoint drains its HTTP connections (the
- * tunnels' keep-alive connections end when idle or after the grace), so both finish within `graceMs` (plus the
- * closes) and the process can exit before the pod's termination grace period runs out.
+ * The waypoint's SIGTERM drain, in two steps within `graceMs`:
+ * 1. for the first half (at most 1 s) everything keeps being served, new tunnels included, while readiness says 503
+ *    and HTTP/1.1 responses carry `connection: close`: the ztunnels still send new connections here until the
+ *    controller's push tells them the pod is terminating (refusing them then would lose requests in a rollout);
+ * 2. then HBONE sessions get GOAWAY and the listener closes, while the waypoint drains its HTTP connections (the
+ *    tunnels' keep-alive connections end when idle or at the deadline).
+ * Both finish within `graceMs` (plus the closes), so the process exits before the pod's grace period runs out.
  */
 export async function drainWaypoint(waypoint: Waypoint, term: HboneTermination | undefined, graceMs: number): Promise<void> {
-  await Promise.all([term?.close(graceMs), waypoint.close(graceMs)]);
+  waypoint.startDrain();
+  const settle = Math.min(1000, graceMs / 2);
+  await new Promise((r) => setTimeout(r, settle));
+  const rest = graceMs - settle;
+  await Promise.all([term?.close(rest), waypoint.close(rest)]);
 }

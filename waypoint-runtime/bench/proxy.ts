@@ -17,9 +17,13 @@ import { HboneConnector, HboneTermination, PlainHttpConnector, StaticConfigSourc
 const [mode, a, b, caDir, hbonePort] = process.argv.slice(2);
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet; } };
 
+// Both proxies run like for like: the same heap tuning as main.ts and the same 64 upstream connections.
+const UPSTREAM_CONNECTIONS = 64;
+
 if (mode === 'http-proxy') {
+  tuneHeap();
   const app = Fastify({ logger: false });
-  await app.register(httpProxy, { upstream: `http://127.0.0.1:${a}` });
+  await app.register(httpProxy, { upstream: `http://127.0.0.1:${a}`, undici: { connections: UPSTREAM_CONNECTIONS, pipelining: 1 } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   process.stdout.write(JSON.stringify({ port: (app.server.address() as AddressInfo).port }) + '\n');
 } else if (mode === 'waypoint') {
@@ -58,7 +62,7 @@ if (mode === 'http-proxy') {
     builtin,
     logger: quiet,
     accessLog: { write: () => {} },
-    connector: cert ? new HboneConnector({ certificate: () => cert!, hbonePort: Number(hbonePort), connections: 64 }) : new PlainHttpConnector({ connections: 64 }),
+    connector: cert ? new HboneConnector({ certificate: () => cert!, hbonePort: Number(hbonePort), connections: UPSTREAM_CONNECTIONS }) : new PlainHttpConnector({ connections: UPSTREAM_CONNECTIONS }),
   });
   await waypoint.start();
   if (cert) {

@@ -12,7 +12,14 @@ const sink = net.createServer({ allowHalfOpen: true }, (c) => {
   c.on('end', () => c.end());
   c.on('error', () => undefined);
 });
-const hold = net.createServer((c) => c.on('error', () => undefined));
+let holding = 0;
+const hold = net.createServer((c) => {
+  holding++;
+  c.on('close', () => holding--);
+  c.on('error', () => undefined);
+});
+// The bench asks how many held connections reached the app: only those count in the memory per connection.
+process.on('message', (m) => m === 'holding' && process.send?.({ holding }));
 let n = 0;
 const up = () => ++n === 3 && process.send?.({ ready: true });
 app.listen(8080, host, up);

@@ -1,14 +1,27 @@
-// Baseline for single-stream throughput: a plain Node TLS server that pipes each connection to a TCP upstream.
-// argv: <certPem file> <keyPem file> <listen host> <listen port> <upstream host> <upstream port>
+// Baseline for single-stream throughput: the mesh's own two-process topology without the mesh. Run twice: an
+// `encrypt` process takes plain TCP (as the source ztunnel does from the app) and opens mutual TLS 1.3 to the next
+// hop, and a `decrypt` process terminates that TLS and pipes to the TCP upstream (as the destination ztunnel does).
+// What is left between this and the mesh is HBONE itself (HTTP/2 CONNECT framing, windows) and policy.
+// argv: encrypt <listen host> <listen port> <tls host> <tls port> <cert file> <key file>
+//       decrypt <listen host> <listen port> <upstream host> <upstream port> <cert file> <key file>
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
-const [certPath, keyPath, host, port, upHost, upPort] = process.argv.slice(2) as [string, string, string, string, string, string];
-const srv = tls.createServer({ cert: readFileSync(certPath), key: readFileSync(keyPath), minVersion: 'TLSv1.3' }, (c) => {
-  const u = net.connect(Number(upPort), upHost);
-  c.pipe(u).pipe(c);
-  c.on('error', () => u.destroy());
-  u.on('error', () => c.destroy());
-});
+const [mode, host, port, nextHost, nextPort, certPath, keyPath] = process.argv.slice(2) as [string, string, string, string, string, string, string];
+const cert = readFileSync(certPath);
+const key = readFileSync(keyPath);
+
+function pipe(a: net.Socket, b: net.Socket): void {
+  a.setNoDelay(true);
+  b.setNoDelay(true);
+  a.pipe(b).pipe(a);
+  a.on('error', () => b.destroy());
+  b.on('error', () => a.destroy());
+}
+
+const srv =
+  mode === 'decrypt'
+    ? tls.createServer({ cert, key, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false }, (c) => pipe(c, net.connect(Number(nextPort), nextHost)))
+    : net.createServer((c) => pipe(c, tls.connect({ host: nextHost, port: Number(nextPort), cert, key, minVersion: 'TLSv1.3', rejectUnauthorized: false })));
 srv.listen(Number(port), host, () => process.send?.({ ready: true }));

@@ -7,13 +7,19 @@
 import { parse as parseYaml } from 'yaml';
 import { tryParseGoDuration, type TracingConfig } from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';
-import type { ModelWarning } from './build.js';
 import { GATEWAY_API_GROUP, resolveHost, targetRefsOf } from './resources.js';
 
 /** The ConfigMap of the root namespace that holds Istio's mesh config (key `mesh`). */
 export const MESH_CONFIGMAP = 'istio';
 /** Istio's default sampling when neither a Telemetry nor `defaultConfig.tracing.sampling` sets one (percent). */
 export const DEFAULT_SAMPLING_PERCENTAGE = 1;
+
+/** A model warning (build.ts's ModelWarning, kept structural so this module does not import the builder). */
+interface ModelWarning {
+  object: string;
+  reason: string;
+  message: string;
+}
 
 interface Provider {
   name: string;

@@ -99,6 +99,8 @@ const USED = {
     'networking.istio.io gateways watch',
     'extensions.ambit.dev waypointplugins list',
     'extensions.ambit.dev waypointplugins watch',
+    'telemetry.istio.io telemetries list', // mesh/watch.ts: which extensionProvider a waypoint traces to
+    'telemetry.istio.io telemetries watch',
     'extensions.ambit.dev waypointplugins/status patch', // status/writer.ts: Active from waypoint reports
     'apiextensions.k8s.io customresourcedefinitions list', // mesh/watch.ts: which CRD serves WaypointPlugin
     'apps deployments get', // gateway/controller.ts existing()

@@ -1,9 +1,9 @@
 // Config application: a snapshot from the config source becomes the mesh model and the resource set plugins
 // read, and the set of destinations bound to this waypoint (the only ones it admits). The waypoint is
-// configured (may turn ready) once the first snapshot is in. `onApplied` runs after each snapshot: the waypoint
+// configured (may turn ready) once the first snapshot is in. Span-export settings go to the plugins' TRACING. `onApplied` runs after each snapshot: the waypoint
 // compiles its route table there, once per config change, instead of on the first request after it.
 
-import type { DestinationInfo, InMemoryMeshState, InMemoryResources, Logger } from '@ambit/plugin-sdk';
+import type { DestinationInfo, InMemoryMeshState, InMemoryResources, InMemoryTracing, Logger } from '@ambit/plugin-sdk';
 import { BoundDestinations, type Admission } from './binding.js';
 import type { WaypointSnapshot } from './config/source.js';
 
@@ -12,11 +12,13 @@ export class ConfigState {
   readonly #resources: InMemoryResources;
   readonly #logger: Logger;
   readonly #onApplied?: () => void;
+  readonly #tracing?: InMemoryTracing;
   #bound: BoundDestinations;
   #configured = false;
 
-  constructor(mesh: InMemoryMeshState, resources: InMemoryResources, logger: Logger, onApplied?: () => void) {
+  constructor(mesh: InMemoryMeshState, resources: InMemoryResources, logger: Logger, onApplied?: () => void, tracing?: InMemoryTracing) {
     this.#mesh = mesh;
+    this.#tracing = tracing;
     this.#onApplied = onApplied;
     this.#resources = resources;
     this.#logger = logger;
@@ -31,6 +33,7 @@ export class ConfigState {
   apply(snapshot: WaypointSnapshot): void {
     this.#mesh.replace(snapshot.mesh);
     this.#resources.replace(snapshot.resources);
+    this.#tracing?.replace(snapshot.tracing);
     this.#bound = new BoundDestinations(this.#mesh, snapshot.binding);
     this.#configured = true;
     this.#logger.info('config applied', {

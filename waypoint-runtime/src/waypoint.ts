@@ -21,6 +21,7 @@ import {
   createMetricsRegistry,
   InMemoryMeshState,
   InMemoryResources,
+  InMemoryTracing,
   LOGGER,
   MemoryStatusReporter,
   MESH_STATE,
@@ -28,6 +29,7 @@ import {
   PLUGIN,
   PluginChain,
   RESOURCES,
+  TRACING,
   STATUS,
   systemClock,
   WAYPOINT,
@@ -164,6 +166,8 @@ export class Waypoint {
   readonly container: DependencyContainer;
   readonly mesh = new InMemoryMeshState();
   readonly resources = new InMemoryResources();
+  /** Span-export settings from the config (plugins read them through TRACING); absent: tracing off. */
+  readonly tracing = new InMemoryTracing();
   readonly metrics: MetricsRegistry;
   readonly status = new MemoryStatusReporter();
   readonly logger: Logger;
@@ -213,7 +217,7 @@ export class Waypoint {
     if (!Number.isInteger(hops) || hops < 0) throw new Error(`numTrustedProxies must be a whole number >= 0, got ${hops}`);
     this.numTrustedProxies = hops;
     const accessLog = opts.accessLog ?? bufferedStdout();
-    this.#config = new ConfigState(this.mesh, this.resources, this.logger, () => this.#compileRoutes());
+    this.#config = new ConfigState(this.mesh, this.resources, this.logger, () => this.#compileRoutes(), this.tracing);
     this.#deps = { connector: this.connector, mesh: this.mesh, logger: this.logger };
     this.#contexts = new RequestContexts({ mesh: this.mesh, namespace: this.identity.namespace, domain: opts.domain, numTrustedProxies: hops });
 
@@ -223,6 +227,7 @@ export class Waypoint {
     c.register(METRICS, { useValue: this.metrics });
     c.register(MESH_STATE, { useValue: this.mesh });
     c.register(RESOURCES, { useValue: this.resources });
+    c.register(TRACING, { useValue: this.tracing });
     c.register(WAYPOINT, { useValue: this.identity });
     c.register(CLOCK, { useValue: systemClock });
     c.register(STATUS, { useValue: this.status });
@@ -460,6 +465,8 @@ export class Waypoint {
     await this.#admin.close();
     await this.connector.close();
     await this.plugins?.close();
+    // Span export stops (its queue is flushed in the background, never holding the close up).
+    this.tracing.replace(undefined);
   }
 
   /**

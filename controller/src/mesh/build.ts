@@ -25,6 +25,7 @@ import { appProtocolOf } from './protocol.js';
 import { buildIngressGatewayConfigs } from './ingress-gateway-api.js';
 import { indexPeerAuthentications, matchLabels, type PeerAuthentication } from './policies.js';
 import { waypointResources, type WaypointScope } from './resources.js';
+import { resolveTracing } from './tracing.js';
 import { buildIngressIstio, INGRESS_SERVICE_ACCOUNT } from './ingress-istio.js';
 import { canonical, isModelledPod, namedPort, podIps, podReady, podServiceAccount, REDIRECTION_ANNOTATION, workloadNameAndType } from './workloads.js';
 
@@ -342,6 +343,13 @@ export function buildMesh(input: MeshInput, opts: MeshOptions = {}): MeshModel {
     identities.set(key, { serviceAccount: INGRESS_SERVICE_ACCOUNT, podLabels: ingress.podLabels });
     warnings.push(...ingress.warnings);
   }
+  // Span export per waypoint and ingress gateway (Telemetry + the mesh config's extensionProviders).
+  const tracing = resolveTracing(input, { rootNamespace, domain });
+  for (const config of waypoints.values()) {
+    const t = tracing.forWaypoint(config.waypoint.namespace, config.waypoint.name);
+    if (t) config.tracing = t;
+  }
+  warnings.push(...tracing.warnings);
   return { mesh, waypoints, warnings, identities };
 }
 

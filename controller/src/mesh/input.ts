@@ -50,6 +50,10 @@ export interface MeshInput {
   pluginPolicies?: KubeObject[];
   /** networking.istio.io Gateways (v1, v1beta1, v1alpha3): the servers of the installed ingress gateway. */
   istioGateways?: KubeObject[];
+  /** ConfigMap `istio` of the root namespace: Istio's mesh config (key `mesh`: extensionProviders, defaultProviders). */
+  meshConfigs?: KubeObject[];
+  /** telemetry.istio.io Telemetries: which extensionProvider traces, and how much is sampled. */
+  telemetries?: KubeObject[];
   /** Secrets of the system namespace, of any type: the installed ingress gateway's TLS credentials (`credentialName`). */
   systemSecrets?: KubeObject[];
 }

@@ -11,6 +11,7 @@ import type { PodLookup } from '../ca/pods.js';
 import { podFacts, kubePodLookup, type PodLike } from '../ca/pods.js';
 import { buildMesh, type MeshModel } from './build.js';
 import { PLUGIN_POLICY_CONFIGMAP } from './resources.js';
+import { MESH_CONFIGMAP } from './tracing.js';
 import type { MeshInput, MeshOptions } from './input.js';
 
 type Slot = keyof Omit<MeshInput, never>;
@@ -52,6 +53,9 @@ const WATCHED: Watched[] = [
   { slot: 'systemSecrets', rt: R.secret, rootNamespace: true },
   // The administrator's WaypointPlugin allow-list, pushed to every waypoint (SECURITY.md, Plugins).
   { slot: 'pluginPolicies', rt: R.configMap, rootObject: PLUGIN_POLICY_CONFIGMAP },
+  // Istio's mesh config (extensionProviders for tracing) and the Telemetries that choose a tracing provider.
+  { slot: 'meshConfigs', rt: R.configMap, rootObject: MESH_CONFIGMAP },
+  { slot: 'telemetries', discover: { group: 'telemetry.istio.io', plural: 'telemetries', kind: 'Telemetry' } },
   // Certificates of class `istio` Gateways' HTTPS listeners (only TLS Secrets are listed and kept).
   { slot: 'secrets', rt: R.secret, fieldSelector: 'type=kubernetes.io/tls' },
 ];
@@ -181,14 +185,21 @@ export class MeshWatcher {
 
   #ingressWarnings = new Set<string>();
 
-  /** Servers of networking.istio.io Gateways the ingress leaves out (missing credential...), each logged once. */
+  /**
+   * Servers of networking.istio.io Gateways the ingress leaves out (missing credential...), and tracing config
+   * that cannot apply (a Telemetry naming an unknown provider, a bad extensionProvider), each logged once.
+   */
   #logIngressWarnings(model: MeshModel): void {
     const now = new Set<string>();
     for (const w of model.warnings) {
-      if (!w.object.startsWith('Gateway.networking.istio.io ')) continue;
+      const ingress = w.object.startsWith('Gateway.networking.istio.io ');
+      const tracing = w.object.startsWith('Telemetry ') || w.object.startsWith(`ConfigMap `);
+      if (!ingress && !tracing) continue;
       const line = `${w.object}: ${w.reason}: ${w.message}`;
       now.add(line);
-      if (!this.#ingressWarnings.has(line)) this.#opts.log?.warn('ingress gateway server left out', { gateway: w.object.slice(w.object.indexOf(' ') + 1), reason: w.reason, message: w.message });
+      if (this.#ingressWarnings.has(line)) continue;
+      if (ingress) this.#opts.log?.warn('ingress gateway server left out', { gateway: w.object.slice(w.object.indexOf(' ') + 1), reason: w.reason, message: w.message });
+      else this.#opts.log?.warn('tracing config not applied', { object: w.object, reason: w.reason, message: w.message });
     }
     this.#ingressWarnings = now;
   }

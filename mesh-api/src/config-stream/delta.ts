@@ -256,6 +256,27 @@ function validateIngressListener(l: unknown, path: string): void {
   });
 }
 
+function validateTracing(t: unknown, path: string): void {
+  if (!isObj(t)) return fail(path, 'expected an object');
+  str(t.provider, `${path}.provider`);
+  str(t.endpoint, `${path}.endpoint`);
+  let url: URL | undefined;
+  try {
+    url = new URL(t.endpoint as string);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(`${path}.endpoint`, 'expected an http(s) URL');
+  const pct = t.randomSamplingPercentage;
+  if (typeof pct !== 'number' || !Number.isFinite(pct) || pct < 0 || pct > 100) fail(`${path}.randomSamplingPercentage`, 'expected a number from 0 to 100');
+  if (t.timeoutMs !== undefined && (typeof t.timeoutMs !== 'number' || !Number.isInteger(t.timeoutMs) || t.timeoutMs <= 0)) fail(`${path}.timeoutMs`, 'expected a whole number of milliseconds > 0');
+  if (t.headers !== undefined) {
+    if (!isObj(t.headers)) fail(`${path}.headers`, 'expected an object');
+    for (const [k, v] of Object.entries(t.headers as object)) str(v, `${path}.headers.${k}`);
+  }
+  if (t.disableSpanReporting !== undefined && typeof t.disableSpanReporting !== 'boolean') fail(`${path}.disableSpanReporting`, 'expected a boolean');
+}
+
 const ITEM_VALIDATORS: Record<string, (v: unknown, path: string) => void> = {
   workloads: validateWorkload,
   services: validateService,
@@ -279,6 +300,8 @@ export function validateConfig(kind: ClientKind, config: unknown, partial = fals
       });
     } else if (kind === 'waypoint' && name === 'waypoint') {
       validateWaypointInfo(value, 'waypoint');
+    } else if (kind === 'waypoint' && name === 'tracing') {
+      validateTracing(value, 'tracing');
     } else {
       fail(name, 'unknown field');
     }
@@ -322,7 +345,7 @@ export function applyMessage<C extends object>(
   const out: Record<string, unknown> = { ...(current.config as Record<string, unknown>) };
   const removals = msg.removals ?? {};
   for (const name of Object.keys(removals)) {
-    if (!keyOf(kind, name) && !(kind === 'waypoint' && name === 'waypoint')) fail(`removals.${name}`, 'unknown field');
+    if (!keyOf(kind, name) && !(kind === 'waypoint' && (name === 'waypoint' || name === 'tracing'))) fail(`removals.${name}`, 'unknown field');
   }
   for (const name of new Set([...Object.keys(msg.upserts ?? {}), ...Object.keys(removals)])) {
     const key = keyOf(kind, name);

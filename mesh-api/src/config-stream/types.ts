@@ -109,6 +109,28 @@ export interface WaypointConfig {
   workloads: WaypointWorkload[];
   services: WaypointService[];
   resources: KubeObject[];
+  /**
+   * Span export, resolved by the controller from Istio's config: the mesh config's `extensionProviders` entry of
+   * kind `opentelemetry` that the Telemetry resources (root namespace, the waypoint's namespace, a targetRef to its
+   * Gateway) choose. Absent: tracing is off (trace headers pass through unchanged; no span is made).
+   */
+  tracing?: TracingConfig;
+}
+
+/** What a waypoint needs to export one server span per request over OTLP/HTTP. */
+export interface TracingConfig {
+  /** The extensionProvider's name (for logs). */
+  provider: string;
+  /** OTLP/HTTP traces endpoint: `http://<service>:<port><http.path>`. */
+  endpoint: string;
+  /** 0-100: the share of requests without a prior sampling decision that start a sampled trace. */
+  randomSamplingPercentage: number;
+  /** The provider's `http.timeout`, in milliseconds. */
+  timeoutMs?: number;
+  /** The provider's `http.headers` with literal values (sent with every export; never logged). */
+  headers?: Record<string, string>;
+  /** Telemetry `disableSpanReporting`: trace context is still continued, no span is sent. */
+  disableSpanReporting?: boolean;
 }
 
 export type ClientKind = 'ztunnel' | 'waypoint';

@@ -13,3 +13,4 @@ export * from './mesh.js';
 export * from './resources.js';
 export * from './destination.js';
 export * from './chain.js';
+export * from './tracing.js';

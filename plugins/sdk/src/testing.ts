@@ -14,7 +14,8 @@ import { InMemoryMeshState, type ServiceView, type WorkloadView } from './mesh.j
 import { createMetricsRegistry, type MetricsRegistry } from './metrics.js';
 import type { FailStrategy, Plugin, PluginBinding, PluginClass } from './plugin.js';
 import { InMemoryResources, type K8sObject } from './resources.js';
-import { ACCESS_LOG, CLOCK, LOGGER, MESH_STATE, METRICS, MemoryStatusReporter, RESOURCES, STATUS, WAYPOINT, type Clock, type WaypointIdentity } from './tokens.js';
+import { ACCESS_LOG, CLOCK, LOGGER, MESH_STATE, METRICS, MemoryStatusReporter, RESOURCES, STATUS, TRACING, WAYPOINT, type Clock, type WaypointIdentity } from './tokens.js';
+import { InMemoryTracing, type TracingSettings } from './tracing.js';
 
 export interface TestEnvOptions {
   services?: ServiceView[];
@@ -23,6 +24,8 @@ export interface TestEnvOptions {
   waypoint?: Partial<WaypointIdentity>;
   /** Fixed epoch ms for CLOCK.now(); sleep() resolves immediately and advances it. */
   now?: number;
+  /** Span-export settings (token TRACING); absent: tracing off. */
+  tracing?: TracingSettings;
 }
 
 export interface TestEnv {
@@ -35,6 +38,7 @@ export interface TestEnv {
   clock: Clock & { advance(ms: number): void };
   status: MemoryStatusReporter;
   accessLog: string[];
+  tracing: InMemoryTracing;
   /** Instantiate a plugin class with the env's tokens. */
   create<T extends Plugin>(cls: PluginClass<T>): T;
 }
@@ -79,7 +83,9 @@ export function createTestEnv(opts: TestEnvOptions = {}): TestEnv {
   const accessLog: string[] = [];
   container.register(STATUS, { useValue: status });
   container.register(ACCESS_LOG, { useValue: { write: (l: string) => void accessLog.push(l) } });
-  return { container, logger, metrics, mesh, resources, waypoint, clock, status, accessLog, create: (cls) => container.resolve(cls) };
+  const tracing = new InMemoryTracing(opts.tracing);
+  container.register(TRACING, { useValue: tracing });
+  return { container, logger, metrics, mesh, resources, waypoint, clock, status, accessLog, tracing, create: (cls) => container.resolve(cls) };
 }
 
 export interface FakeRequest {

@@ -6,6 +6,7 @@ import type { MetricsRegistry } from './metrics.js';
 import type { MeshStateReader } from './mesh.js';
 import type { ResourceReader } from './resources.js';
 import type { Plugin } from './plugin.js';
+import type { TracingReader } from './tracing.js';
 
 export interface Clock {
   /** Epoch milliseconds. */
@@ -72,6 +73,8 @@ export const WAYPOINT: InjectionToken<WaypointIdentity> = Symbol.for('ambit.plug
 export const STATUS: InjectionToken<StatusReporter> = Symbol.for('ambit.plugin-sdk.Status');
 /** A sink for access-log lines (one line per request, no trailing newline). */
 export const ACCESS_LOG: InjectionToken<AccessLogSink> = Symbol.for('ambit.plugin-sdk.AccessLog');
+/** The waypoint's span-export settings (undefined `current`: tracing off). */
+export const TRACING: InjectionToken<TracingReader> = Symbol.for('ambit.plugin-sdk.Tracing');
 /** All plugin classes of a chain are registered under this token. */
 export const PLUGIN: InjectionToken<Plugin> = Symbol.for('ambit.plugin-sdk.Plugin');
 

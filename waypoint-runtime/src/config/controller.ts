@@ -12,6 +12,7 @@ export function snapshotFromPush(config: WaypointConfig, version?: string): Wayp
     binding: { services: config.waypoint?.services ?? [], workloads: config.waypoint?.workloads ?? [] },
     version,
     ingress: config.waypoint?.role === 'ingress' ? { listeners: config.waypoint.listeners ?? [] } : undefined,
+    ...(config.tracing ? { tracing: config.tracing } : {}),
   };
 }
 

@@ -5,8 +5,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
-import type { K8sObject, ServiceView, WorkloadView } from '@ambit/plugin-sdk';
-import type { IngressListener, StatusReport } from '@ambit/mesh-api';
+import type { K8sObject, ServiceView, TracingSettings, WorkloadView } from '@ambit/plugin-sdk';
+import { validateConfig, type IngressListener, type StatusReport } from '@ambit/mesh-api';
 import { parse } from 'yaml';
 import type { WaypointBinding } from '../binding.js';
 
@@ -25,6 +25,8 @@ export interface WaypointSnapshot {
    * a waypoint (HBONE only).
    */
   ingress?: { listeners: IngressListener[] };
+  /** Span export (the controller's `WaypointConfig.tracing`); absent: tracing off. */
+  tracing?: TracingSettings;
 }
 
 export interface ConfigSource {
@@ -50,18 +52,27 @@ export interface WaypointFile extends WaypointFileSettings {
   binding?: { services?: string[]; workloads?: string[] };
   /** An ingress gateway's listeners (`WaypointInfo.listeners` as the controller sends them). */
   ingress?: { listeners?: IngressListener[] };
+  /** Span export, as the controller sends it (`WaypointConfig.tracing`). */
+  tracing?: TracingSettings;
 }
 
 export function parseWaypointFile(text: string): WaypointFile {
   const doc = parse(text) as WaypointFile | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('config file: expected a YAML mapping');
   for (const key of Object.keys(doc)) {
-    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources', 'binding', 'ingress'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
+    if (!['waypoint', 'listeners', 'tls', 'mesh', 'resources', 'binding', 'ingress', 'tracing'].includes(key)) throw new Error(`config file: unknown key ${JSON.stringify(key)}`);
   }
   if (doc.resources !== undefined && !Array.isArray(doc.resources)) throw new Error('config file: resources must be a list of Kubernetes objects');
   const b = doc.binding;
   if (b !== undefined && (b === null || typeof b !== 'object' || Array.isArray(b) || [b.services, b.workloads].some((l) => l !== undefined && (!Array.isArray(l) || l.some((x) => typeof x !== 'string'))))) {
     throw new Error('config file: binding must be {services: [ns/hostname, ...], workloads: [uid, ...]}');
+  }
+  if (doc.tracing !== undefined) {
+    try {
+      validateConfig('waypoint', { tracing: doc.tracing }, true);
+    } catch (err) {
+      throw new Error(`config file: ${(err as Error).message}`);
+    }
   }
   for (const [i, o] of (doc.resources ?? []).entries()) {
     if (!o?.kind || !o.apiVersion || !o.metadata?.name) throw new Error(`config file: resources[${i}] needs apiVersion, kind and metadata.name`);
@@ -72,7 +83,7 @@ export function parseWaypointFile(text: string): WaypointFile {
 export function snapshotOf(file: WaypointFile, version?: string): WaypointSnapshot {
   const binding = file.binding ? { services: file.binding.services ?? [], workloads: file.binding.workloads ?? [] } : undefined;
   const ingress = file.ingress ? { listeners: file.ingress.listeners ?? [] } : undefined;
-  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], binding, version, ingress };
+  return { mesh: { workloads: file.mesh?.workloads ?? [], services: file.mesh?.services ?? [] }, resources: file.resources ?? [], binding, version, ingress, ...(file.tracing ? { tracing: file.tracing } : {}) };
 }
 
 /** A fixed snapshot (tests, benchmarks); `set` pushes a new one. */

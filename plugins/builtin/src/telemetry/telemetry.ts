@@ -1,6 +1,7 @@
 // Telemetry (STATS phase): Istio's standard HTTP metrics with reporter="waypoint", an Envoy-format access-log
-// line per request, and trace context: `x-request-id` kept or generated, W3C `traceparent` continued with a new
-// span id (or started).
+// line per request, and tracing: `x-request-id` kept or generated; with tracing on, W3C and B3 trace context
+// continued with the waypoint's own span (or a new trace started) and one server span exported per sampled
+// request; with tracing off (the default), valid trace headers pass through untouched.
 
 import { randomFillSync, randomUUID } from 'node:crypto';
 import {
@@ -10,19 +11,25 @@ import {
   DEFAULT_BUCKETS_MS,
   inject,
   injectable,
+  LOGGER,
   METRICS,
+  TRACING,
   WAYPOINT,
   workloadLabels,
   type AccessLogSink,
   type Clock,
   type Counter,
   type Histogram,
+  type Logger,
   type MetricsRegistry,
   type Plugin,
   type RequestContext,
+  type TracingReader,
   type WaypointIdentity,
   type WorkloadView,
 } from '@ambit/plugin-sdk';
+import { B3_HEADERS, continueTrace, dropMalformed, readTrace, writeTrace, type OutgoingTrace } from './trace-context.js';
+import { Tracing } from './tracing.js';
 
 export const LABELS = [
   'reporter',
@@ -53,7 +60,9 @@ export const LABELS = [
 ] as const;
 
 const START = Symbol('ambit.telemetry.start');
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+/** The request's sampled span, to export in onLog. */
+const SPAN = Symbol('ambit.telemetry.span');
+const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', ...B3_HEADERS];
 
 // Random ids from a refilled pool: one getrandom call per 512 ids instead of one per id.
 const pool = Buffer.alloc(4096);
@@ -118,13 +127,19 @@ export class TelemetryPlugin implements Plugin {
   readonly #resBytes: Histogram;
   /** Label sets seen, keyed by what they derive from (bounded; cleared when full). */
   readonly #bound = new Map<string, Bound>();
+  /** Span export, following the waypoint's TRACING settings (off: nothing loaded). */
+  readonly tracing: Tracing;
 
   constructor(
     @inject(METRICS) metrics: MetricsRegistry,
     @inject(ACCESS_LOG) private readonly accessLog: AccessLogSink,
     @inject(CLOCK) private readonly clock: Clock,
     @inject(WAYPOINT) private readonly waypoint: WaypointIdentity,
+    @inject(TRACING) tracing: TracingReader,
+    @inject(LOGGER) logger: Logger,
   ) {
+    // Istio names a proxy's spans' service after its canonical service and namespace: a waypoint's is its Gateway.
+    this.tracing = new Tracing(tracing, logger.child('tracing'), `${waypoint.name}.${waypoint.namespace}`);
     this.#requests = metrics.counter({ name: 'istio_requests_total', help: 'Total requests handled by an Istio proxy', labelNames: LABELS });
     this.#duration = metrics.histogram({ name: 'istio_request_duration_milliseconds', help: 'Request duration', labelNames: LABELS, buckets: DEFAULT_BUCKETS_MS });
     this.#reqBytes = metrics.histogram({ name: 'istio_request_bytes', help: 'Request size', labelNames: LABELS, buckets: DEFAULT_BUCKETS_BYTES });
@@ -139,10 +154,64 @@ export class TelemetryPlugin implements Plugin {
       ctx.setRequestHeader('x-request-id', id);
     }
     ctx.id = id;
-    const tp = ctx.header('traceparent');
-    const m = tp ? TRACEPARENT.exec(tp) : null;
-    if (m && m[2] !== '0'.repeat(32)) ctx.setRequestHeader('traceparent', `00-${m[2]}-${hex(8)}-${m[4]}`);
-    else ctx.setRequestHeader('traceparent', `00-${hex(16)}-${hex(8)}-01`);
+    const h = ctx.request.headers;
+    const settings = this.tracing.settings;
+    if (!settings) {
+      // Off: as Envoy without a tracer, no span and no new trace; only a malformed header is kept from going on.
+      if (TRACE_HEADERS.some((n) => h[n] !== undefined)) dropMalformed(h, readTrace(h));
+      return;
+    }
+    const incoming = readTrace(h);
+    const pct = settings.randomSamplingPercentage;
+    const out = continueTrace(incoming, { traceId: () => hex(16), spanId: () => hex(8) }, () => pct >= 100 || (pct > 0 && Math.random() * 100 < pct));
+    writeTrace(h, out, incoming.singleB3);
+    if (out.sampled && !settings.disableSpanReporting) ctx.state.set(SPAN, out);
+  }
+
+  /** One server span with Envoy's tags as Istio users find them in their tracing backend. */
+  #exportSpan(ctx: RequestContext, span: OutgoingTrace): void {
+    const sink = this.tracing.sink;
+    if (!sink) return;
+    const svc = ctx.route?.backend.service ?? ctx.destination.service;
+    const status = ctx.response?.status ?? 0;
+    const r = ctx.request;
+    const attributes: Record<string, string | number | boolean> = {
+      'http.method': r.method,
+      'http.url': `${r.scheme}://${r.authority}${r.path}${r.rawQuery ? '?' + r.rawQuery : ''}`,
+      'http.protocol': r.protocol,
+      'http.status_code': status,
+      'response_flags': ctx.responseFlags,
+      'request_size': ctx.requestBytes,
+      'response_size': ctx.response?.bytes ?? 0,
+      'guid:x-request-id': ctx.id,
+      'node_id': `waypoint~${this.waypoint.namespace}~${this.waypoint.name}`,
+      'component': 'proxy',
+      'istio.namespace': this.waypoint.namespace,
+      'istio.canonical_service': this.waypoint.name,
+      'peer.address': ctx.source.address,
+    };
+    const ua = ctx.header('user-agent');
+    if (ua) attributes.user_agent = ua;
+    if (ctx.source.principal) attributes['source.principal'] = ctx.source.principal;
+    if (svc) {
+      attributes.upstream_cluster = `outbound|${svc.port}||${svc.hostname}`;
+      attributes['upstream_cluster.name'] = attributes.upstream_cluster;
+      attributes['destination.service'] = svc.hostname;
+    }
+    const ep = ctx.route?.backend.endpoint;
+    if (ep) attributes['upstream.address'] = `${ep.address}:${ep.port}`;
+    const error = status === 0 || status >= 500;
+    if (error) attributes.error = true;
+    sink.record({
+      name: svc ? `${svc.hostname}:${svc.port}/*` : `${ctx.destination.originalAuthority}/*`,
+      traceId: span.traceId,
+      spanId: span.spanId,
+      ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
+      startTime: ctx.startTime,
+      endTime: Math.max(ctx.startTime, this.clock.now()),
+      attributes,
+      error,
+    });
   }
 
   labels(ctx: RequestContext): Record<(typeof LABELS)[number], string | undefined> {
@@ -202,6 +271,8 @@ export class TelemetryPlugin implements Plugin {
     b.reqBytes.observe(ctx.requestBytes);
     b.resBytes.observe(ctx.response?.bytes ?? 0);
     this.accessLog.write(this.accessLine(ctx, Math.round(duration)));
+    const span = ctx.state.get(SPAN) as OutgoingTrace | undefined;
+    if (span) this.#exportSpan(ctx, span);
   }
 
   /** Envoy/Istio's default text access-log format. */

@@ -9,9 +9,9 @@ export interface Layout {
   positions: Record<string, { x: number; y: number; layer: number }>;
 }
 
-export const COLUMN = 250;
+export const COLUMN = 290;
 export const ROW = 120;
-const MARGIN_X = 110;
+const MARGIN_X = 90;
 const MARGIN_Y = 80;
 
 export function layoutGraph(g: Pick<Graph, 'nodes' | 'edges'>): Layout {
@@ -57,7 +57,7 @@ export function layoutGraph(g: Pick<Graph, 'nodes' | 'edges'>): Layout {
   const layer = new Map<string, number>(ids.map((id) => [id, 0]));
   for (const id of order.reverse()) for (const t of dag.get(id)!) layer.set(t, Math.max(layer.get(t)!, layer.get(id)! + 1));
 
-  // Rows: column by column, each node at the mean row of its callers in earlier columns, then by id.
+  // Rows: column by column, ordered by the mean row of their callers in earlier columns, then by id.
   const columns = new Map<number, string[]>();
   for (const id of ids) columns.set(layer.get(id)!, [...(columns.get(layer.get(id)!) ?? []), id]);
   const row = new Map<string, number>();
@@ -68,7 +68,13 @@ export function layoutGraph(g: Pick<Graph, 'nodes' | 'edges'>): Layout {
       const callers = inc.get(id)!.filter((c) => row.has(c));
       return callers.length ? callers.reduce((s, c) => s + row.get(c)!, 0) / callers.length : Number.POSITIVE_INFINITY;
     };
-    col.sort((a, b) => key(a) - key(b) || a.localeCompare(b)).forEach((id, i) => row.set(id, i));
+    // Each node as near its callers' mean row as the nodes above it in the column allow.
+    let prev = -1;
+    for (const id of col.sort((a, b) => key(a) - key(b) || a.localeCompare(b))) {
+      const k = key(id);
+      prev = Math.max(prev + 1, Number.isFinite(k) ? Math.round(k) : 0);
+      row.set(id, prev);
+    }
   }
 
   const positions: Layout['positions'] = {};

@@ -29,8 +29,8 @@ export const PAGE_HTML = String.raw`<!doctype html>
   .node .name { font-size: 13px; font-weight: 600; fill: var(--ink); }
   .node .sub { font-size: 11px; fill: var(--muted); }
   .edge path { fill: none; stroke-width: 2; }
-  .edge .label { font-size: 11px; fill: var(--ink); }
-  .edge .labelbg { fill: #fff; opacity: 0.9; }
+  .edgelabel .label { font-size: 11px; fill: var(--ink); }
+  .edgelabel .labelbg { fill: #fff; fill-opacity: 0.92; stroke: #d5dde6; }
 </style>
 </head>
 <body data-state="loading">
@@ -57,7 +57,7 @@ export const PAGE_HTML = String.raw`<!doctype html>
 export const PAGE_JS = String.raw`'use strict';
 (function () {
   var NS = 'http://www.w3.org/2000/svg';
-  var W = 156, H = 46;
+  var W = 140, H = 46;
   var REFRESH_MS = 5000;
 
   function el(name, attrs, parent) {
@@ -86,13 +86,14 @@ export const PAGE_JS = String.raw`'use strict';
     if (e.errorRate > 0 || e.clientErrorRate > 0.1) return '#d08a00';
     return '#2e8b57';
   }
+  /** Two short lines: the rate and p99, then the error shares (HTTP); bytes, then connections (TCP). */
   function edgeLabel(e) {
-    if (e.protocol === 'tcp') return bytes(e.bytesPerSecond) + ' \u00b7 ' + num(e.connectionsPerSecond) + ' conn/s';
-    var parts = [num(e.rps) + ' rps'];
-    parts.push(pct(e.errorRate) + ' 5xx');
-    if (e.clientErrorRate > 0) parts.push(pct(e.clientErrorRate) + ' 4xx');
-    if (e.p99Ms !== undefined && e.p99Ms !== null) parts.push('p99 ' + (e.p99Ms >= 10 ? e.p99Ms.toFixed(0) : e.p99Ms.toFixed(1)) + ' ms');
-    return parts.join(' \u00b7 ');
+    if (e.protocol === 'tcp') return [bytes(e.bytesPerSecond), num(e.connectionsPerSecond) + ' conn/s'];
+    var first = num(e.rps) + ' rps';
+    if (e.p99Ms !== undefined && e.p99Ms !== null) first += ' \u00b7 p99 ' + (e.p99Ms >= 10 ? e.p99Ms.toFixed(0) : e.p99Ms.toFixed(1)) + ' ms';
+    var second = pct(e.errorRate) + ' 5xx';
+    if (e.clientErrorRate > 0) second += ' \u00b7 ' + pct(e.clientErrorRate) + ' 4xx';
+    return [first, second];
   }
 
   function padlock(parent, x, y, title) {
@@ -143,13 +144,16 @@ export const PAGE_JS = String.raw`'use strict';
     el('path', { d: d, stroke: color, 'stroke-dasharray': e.protocol === 'tcp' ? '6 4' : '', 'marker-end': 'url(#arrow-' + color.slice(1) + ')' }, g);
     // The label near the target end of the edge, where edges fanning out of one node have separated.
     var la = pts[pts.length - 2], lb = pts[pts.length - 1];
-    var lx = (la[0] + lb[0]) / 2, ly = (la[1] + lb[1]) / 2 - 7;
+    var lx = (la[0] + lb[0]) / 2, ly = (la[1] + lb[1]) / 2;
+    // Through a waypoint: the figures are the waypoint's own (reporter="waypoint"), under its name.
+    if (w) { lx = w.x; ly = w.y + 58; }
     var lg = el('g', { 'class': 'edgelabel', 'data-edge': e.id }, labels);
-    var label = edgeLabel(e);
-    var width = label.length * 6.1 + (e.mtls ? 18 : 6);
-    el('rect', { 'class': 'labelbg', x: lx - width / 2, y: ly - 11, width: width, height: 15, rx: 3 }, lg);
-    text(lg, lx - width / 2 + 4, ly, 'label', label, 'start');
-    if (e.mtls) padlock(lg, lx + width / 2 - 15, ly - 10, 'mTLS (connection_security_policy=mutual_tls)');
+    var lines = edgeLabel(e);
+    var width = Math.max(lines[0].length, lines[1].length) * 6.3 + (e.mtls ? 24 : 10);
+    el('rect', { 'class': 'labelbg', x: lx - width / 2, y: ly - 14, width: width, height: 30, rx: 4 }, lg);
+    text(lg, lx - width / 2 + 5, ly - 1, 'label', lines[0], 'start');
+    text(lg, lx - width / 2 + 5, ly + 12, 'label', lines[1], 'start');
+    if (e.mtls) padlock(lg, lx + width / 2 - 17, ly - 6, 'mTLS (connection_security_policy=mutual_tls)');
   }
 
   function showPanel(state, data) {

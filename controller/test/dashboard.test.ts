@@ -5,7 +5,7 @@ import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runCli } from '../src/cli/run.js';
-import { buildGraph, type Graph, type GraphEdge } from '../src/dashboard/graph.js';
+import { buildGraph, waypointOf, type Graph, type GraphEdge } from '../src/dashboard/graph.js';
 import { layoutGraph } from '../src/dashboard/layout.js';
 import { instantQuery, serviceProxyTransport, urlTransport } from '../src/dashboard/prometheus.js';
 import { graphQueries } from '../src/dashboard/queries.js';
@@ -75,6 +75,13 @@ test('Bookinfo from Prometheus: workloads with versions, services, waypoints, an
   t.is(edge(g, S('ratings'), W('ratings-v1'))!.bytesPerSecond, 2400);
   t.is(g.edges.length, 11);
   t.is(g.totalEdges, 11);
+});
+
+test('a waypoint is named by its Gateway, else by its pod or Deployment, when Prometheus keeps fewer target labels', (t) => {
+  t.deepEqual(waypointOf({ namespace: 'bi', gateway_networking_k8s_io_gateway_name: 'waypoint', pod: 'waypoint-7f9c6d5b8-abcde' }), { name: 'waypoint', namespace: 'bi' });
+  t.deepEqual(waypointOf({ namespace: 'bi', pod: 'bookinfo-reviews-istio-waypoint-7f9c6d5b8-abcde' }), { name: 'bookinfo-reviews', namespace: 'bi' });
+  t.deepEqual(waypointOf({ service_istio_io_canonical_name: 'waypoint', destination_service_namespace: 'bi' }), { name: 'waypoint', namespace: 'bi' });
+  t.deepEqual(waypointOf({}), { name: 'waypoint', namespace: 'unknown' });
 });
 
 test('the layout reads Bookinfo left to right by call depth, the same every time', async (t) => {

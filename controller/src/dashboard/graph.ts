@@ -69,12 +69,9 @@ const known = (v: string | undefined): string | undefined => (v && v !== 'unknow
 
 /** The waypoint that reported a sample, from the scrape target's labels (Istio's Prometheus maps pod labels and adds namespace, pod). */
 export function waypointOf(m: Labels): { name: string; namespace: string } {
-  const name =
-    known(m.gateway_networking_k8s_io_gateway_name) ??
-    known(m.istio_io_gateway_name) ??
-    known(m.service_istio_io_canonical_name) ??
-    (m.pod ? m.pod.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '') : undefined) ??
-    'waypoint';
+  // The Gateway's name; else its Deployment's (a service-account waypoint's is `<gateway>-istio-waypoint`).
+  const deployment = known(m.service_istio_io_canonical_name) ?? (m.pod ? m.pod.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '') : undefined);
+  const name = known(m.gateway_networking_k8s_io_gateway_name) ?? known(m.istio_io_gateway_name) ?? deployment?.replace(/-istio-waypoint$/, '') ?? 'waypoint';
   const namespace = known(m.namespace) ?? known(m.destination_service_namespace) ?? known(m.destination_workload_namespace) ?? 'unknown';
   return { name, namespace };
 }

@@ -4,7 +4,7 @@ import { DEFAULT_MAX_EDGES } from './graph.js';
 
 const EDGE = 'reporter, source_workload, source_workload_namespace, source_version, destination_service, destination_workload, destination_workload_namespace, destination_version, connection_security_policy';
 /** The scrape target's labels that name a waypoint (Istio's Prometheus maps pod labels and adds namespace and pod). */
-const REPORTER = 'namespace, pod, gateway_networking_k8s_io_gateway_name, service_istio_io_canonical_name';
+const REPORTER = 'namespace, pod, gateway_networking_k8s_io_gateway_name, service_istio_io_canonical_name, destination_service_namespace';
 
 /** A Prometheus duration: 30s, 1m, 5m, 1h. */
 export const WINDOW = /^[1-9][0-9]*(ms|s|m|h|d)$/;

@@ -160,7 +160,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const g = this.optsWithGlobals<Globals>();
       const o = this.opts<{ port: string; address: string; prometheusUrl?: string; window: string; maxEdges: string; browser: boolean }>();
       // Loaded only for this command, so the other commands start as fast as before.
-      const { runDashboard } = await import('../dashboard/command.js');
+      const { runDashboard } = await import('./dashboard.js');
       await runDashboard({ ...o, istioNamespace: g.istioNamespace }, { out: (s) => io.out(s), client: () => clientFor(g), stopped: io.stopped });
     });
 

@@ -3,11 +3,11 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import type { KubeClient } from '../kube/client.js';
-import { CliError } from '../cli/waypoint.js';
-import { PrometheusError, serviceProxyPath, serviceProxyTransport, urlTransport, type PrometheusTransport } from './prometheus.js';
-import { WINDOW } from './queries.js';
-import { startDashboardServer, type DashboardServer } from './server.js';
-import { takeSnapshot } from './snapshot.js';
+import { CliError } from './waypoint.js';
+import { PrometheusError, serviceProxyPath, serviceProxyTransport, urlTransport, type PrometheusTransport } from '../dashboard/prometheus.js';
+import { WINDOW } from '../dashboard/queries.js';
+import { startDashboardServer, type DashboardServer } from '../dashboard/server.js';
+import { takeSnapshot } from '../dashboard/snapshot.js';
 
 export interface DashboardFlags {
   port: string;

@@ -1,4 +1,4 @@
-// The `ambit` command line: istioctl's waypoint commands, install/uninstall, version.
+// The `ambit` command line: istioctl's waypoint commands, install/uninstall, dashboard, version.
 import { Command, CommanderError, Option } from 'commander';
 import { KubeClient, KubeError } from '../kube/client.js';
 import { KubeConfigError, loadClusterAccess } from '../kube/kubeconfig.js';
@@ -11,6 +11,8 @@ export interface CliIO extends Out {
   env?: NodeJS.ProcessEnv;
   /** Test seam: a ready client instead of one from the kubeconfig. */
   client?: KubeClient;
+  /** Test seam: ends long-running commands (`dashboard`) instead of SIGINT/SIGTERM. */
+  stopped?: Promise<void>;
 }
 
 interface Globals {
@@ -142,6 +144,24 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const c = clientFor(g);
       const pod = await findZtunnelPod(c, g.istioNamespace, this.opts<{ node?: string }>().node);
       io.out(renderZtunnelConfig(kind, await fetchConfigDump(c, pod), g.namespace));
+    });
+
+  program
+    .command('dashboard')
+    .description('Serve a live service graph of the mesh (from Prometheus) on a local web page')
+    .option('--port <port>', 'Local port to serve the page on (0 picks a free one)', '20001')
+    .option('--address <address>', 'Loopback address to listen on', '127.0.0.1')
+    .option('--prometheus-url <url>', 'Prometheus to read (default: Service <istio-namespace>/prometheus:9090 through the API server)')
+    .option('--window <duration>', 'Rate window of the graph\'s figures', '1m')
+    .option('--max-edges <n>', 'Most edges drawn, the busiest first', '100')
+    .option('--browser', 'Open the page in the default browser', true)
+    .option('--no-browser', 'Only print the URL')
+    .action(async function (this: Command) {
+      const g = this.optsWithGlobals<Globals>();
+      const o = this.opts<{ port: string; address: string; prometheusUrl?: string; window: string; maxEdges: string; browser: boolean }>();
+      // Loaded only for this command, so the other commands start as fast as before.
+      const { runDashboard } = await import('./dashboard.js');
+      await runDashboard({ ...o, istioNamespace: g.istioNamespace }, { out: (s) => io.out(s), client: () => clientFor(g), stopped: io.stopped });
     });
 
   program

@@ -1,0 +1,133 @@
+// `ambit dashboard` on the local cluster: Bookinfo in the mesh with a waypoint for reviews, traffic from sleep, the
+// Prometheus add-on scraping ztunnels and waypoints; the dashboard (reaching Prometheus through the API server's
+// service proxy, as a user's would) draws productpage, details, reviews v1/v2/v3 and ratings with edges between
+// them in real headless Chromium, and a screenshot is kept under .ambit/test-output/dashboard/.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { buildControlPlane, connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
+import { createShell, type Shell } from '../../src/shell.js';
+
+const run = promisify(execFile);
+const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
+const outDir = join(repo, '.ambit', 'test-output', 'dashboard');
+const NS = 'dashboard-it';
+let cluster: Cluster;
+let shell: Shell;
+let owned = false;
+let installedHere = false;
+let dashboard: ChildProcess | undefined;
+
+async function sh(command: string, timeoutMs = 300_000): Promise<string> {
+  const r = await shell.run(command, { timeoutMs });
+  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+/** Debian's headless Chromium with a throw-away profile. */
+async function chromium(args: string[]): Promise<string> {
+  const profile = await mkdtemp(join(tmpdir(), 'ambit-chromium-'));
+  try {
+    const bin = process.env.CHROMIUM ?? 'chromium';
+    const { stdout } = await run(bin, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--hide-scrollbars', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', ...args], {
+      timeout: 90_000,
+      maxBuffer: 32 * 1024 * 1024,
+    });
+    return stdout;
+  } finally {
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
+interface GraphAnswer {
+  state: string;
+  message?: string;
+  graph: { nodes: Array<{ id: string; kind: string; name: string; version?: string }>; edges: Array<{ source: string; target: string; waypoint?: string }>; layout: { width: number; height: number } };
+}
+
+test.before(async () => {
+  const binDir = await buildControlPlane();
+  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
+  else {
+    cluster = await startCluster();
+    owned = true;
+  }
+  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
+  if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
+    await waitFor('istio-system not terminating', async () => (await shell.run('kubectl get namespace istio-system')).code !== 0, 180_000, 1000);
+    await sh('ambit install --addons prometheus');
+    installedHere = true;
+  } else if ((await shell.run('kubectl get service prometheus -n istio-system')).code !== 0) {
+    await sh('ambit install --addons prometheus');
+  }
+  await sh('kubectl rollout status deployment/prometheus -n istio-system --timeout=180s');
+});
+
+test.after.always(async () => {
+  dashboard?.kill('SIGTERM');
+  if (shell) {
+    await shell.run(`kubectl delete namespace ${NS} --ignore-not-found --wait=true --timeout=120s`);
+    if (installedHere) await shell.run('ambit uninstall');
+  }
+  if (owned) await cluster.stop();
+});
+
+test.serial('ambit dashboard draws the Bookinfo graph from the real Prometheus, in Chromium', async (t) => {
+  await sh(`kubectl create namespace ${NS} && kubectl label namespace ${NS} istio.io/dataplane-mode=ambient`);
+  await sh(`kubectl apply -n ${NS} -f samples/manifests/bookinfo.yaml -f samples/manifests/sleep.yaml`);
+  await sh(`kubectl wait --for=condition=Ready pods --all -n ${NS} --timeout=240s`);
+  await sh(`ambit waypoint apply -n ${NS} --service-account bookinfo-reviews --wait`);
+
+  // The dashboard as a user runs it: no --prometheus-url, so through the API server to istio-system/prometheus:9090.
+  dashboard = spawn('ambit', ['dashboard', '--no-browser', '--port', '0'], { env: shell.env, cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  dashboard.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  dashboard.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const url = await waitFor('the dashboard prints its URL', async () => /(http:\/\/127\.0\.0\.1:\d+\/) /.exec(out)?.[1], 30_000, 200);
+  t.regex(out, /^ambit dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(Prometheus: istio-system\/prometheus:9090 via .*\/api\/v1\/namespaces\/istio-system\/services\/http:prometheus:9090\/proxy\/; Ctrl-C to stop\)\n$/, err);
+
+  // Traffic until Prometheus has scraped it and the graph holds every Bookinfo workload.
+  const wanted = ['productpage-v1', 'details-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'ratings-v1'];
+  let last: GraphAnswer | undefined;
+  const graph = await waitFor(
+    'the Bookinfo graph in /api/graph',
+    async () => {
+      await shell.run(`kubectl exec -n ${NS} deploy/sleep -- sh -c 'for i in $(seq 1 20); do curl -s -o /dev/null http://productpage:9080/productpage; done'`, { timeoutMs: 60_000 });
+      last = (await (await fetch(`${url}api/graph`)).json()) as GraphAnswer;
+      const names = new Set(last.graph.nodes.filter((n) => n.kind === 'workload').map((n) => n.name));
+      return last.state === 'ok' && wanted.every((w) => names.has(w)) ? last : undefined;
+    },
+    300_000,
+    5000,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; last answer: ${JSON.stringify(last)?.slice(0, 2000)}`);
+  });
+  const W = (n: string) => `workload:${NS}/${n}`;
+  const S = (n: string) => `service:${n}.${NS}.svc.cluster.local`;
+  const has = (s: string, d: string) => graph.graph.edges.some((e) => e.source === s && e.target === d);
+  t.true(has(W('sleep'), S('productpage')));
+  t.true(has(W('productpage-v1'), S('details')));
+  t.true(has(W('productpage-v1'), S('reviews')));
+  for (const v of ['reviews-v1', 'reviews-v2', 'reviews-v3']) t.true(has(S('reviews'), W(v)), v);
+  t.true(has(S('ratings'), W('ratings-v1')));
+  t.is(graph.graph.edges.find((e) => e.target === S('reviews'))?.waypoint, `waypoint:${NS}/bookinfo-reviews`, 'the reviews waypoint is the hop');
+  t.deepEqual(
+    ['reviews-v1', 'reviews-v2', 'reviews-v3'].map((v) => graph.graph.nodes.find((n) => n.id === W(v))?.version),
+    ['v1', 'v2', 'v3'],
+  );
+
+  // The page, drawn by Chromium.
+  const dom = await chromium(['--dump-dom', url]);
+  t.regex(dom, /<body data-state="ok"/);
+  for (const w of wanted) t.true(dom.includes(`data-name="${w}"`) && dom.includes(`>${w}</text>`), w);
+  t.true(dom.includes(`data-source="${W('productpage-v1')}" data-target="${S('reviews')}"`));
+  await mkdir(outDir, { recursive: true });
+  const file = join(outDir, 'cluster-bookinfo.png');
+  await chromium([`--window-size=${graph.graph.layout.width + 60},${graph.graph.layout.height + 130}`, `--screenshot=${file}`, url]);
+  t.log(`screenshot: ${file}`);
+});

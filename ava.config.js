@@ -8,6 +8,7 @@ export default {
     '!**/dist/test/integration/**',
     '!**/dist/test/system/**',
     '!**/dist/test/images/**',
+    '!**/dist/test/faults/**',
   ],
   nodeArguments: ['--enable-source-maps'],
   timeout: '2m',

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli/run.js';
 import type { Snapshot } from '../src/dashboard/snapshot.js';
-import { dumpDom, elements, findChromium, screenshot } from './chromium.js';
+import { dumpDom, findChromium, screenshot } from '../src/dashboard/chromium.js';
+import { elements } from './chromium.js';
 import { bookinfo, startFakePrometheus, type Canned } from './dashboard-fixtures.js';
 
 const outDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '.ambit', 'test-output', 'dashboard');
@@ -120,4 +121,22 @@ test.serial('with no traffic yet the page says so', async (t) => {
   const dom = await statePage(t, idle, 'no-traffic.png');
   t.regex(dom, /<body data-state="no-traffic"/);
   t.regex(dom, /<h2>No traffic yet<\/h2>/);
+});
+
+test.serial('`ambit dashboard --screenshot FILE` saves a PNG of the graph, prints where, and exits', async (t) => {
+  const prom = await startFakePrometheus(bookinfo());
+  await mkdir(outDir, { recursive: true });
+  const file = join(outDir, 'cli-screenshot.png');
+  let out = '';
+  let err = '';
+  try {
+    const code = await runCli(['dashboard', '--port', '0', '--prometheus-url', prom.url, '--screenshot', file], { out: (s) => (out += s), err: (s) => (err += s), env: { HOME: '/nonexistent' } });
+    t.is(code, 0, err);
+  } finally {
+    await prom.close();
+  }
+  t.regex(out, new RegExp(`saved to ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+  const png = pngSize(await readFile(file));
+  t.is(png.signature, 'PNG');
+  t.true(png.width >= 1000 && png.height >= 600, `${png.width}x${png.height}`);
 });

@@ -2,12 +2,14 @@
 // istio-system/prometheus:9090), serves the page on loopback, prints its URL and, if asked, opens a browser.
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import type { KubeClient } from '../kube/client.js';
 import { CliError } from './waypoint.js';
 import { PrometheusError, serviceProxyPath, serviceProxyTransport, urlTransport, type PrometheusTransport } from '../dashboard/prometheus.js';
 import { WINDOW } from '../dashboard/queries.js';
 import { startDashboardServer, type DashboardServer } from '../dashboard/server.js';
 import { takeSnapshot } from '../dashboard/snapshot.js';
+import { screenshot } from '../dashboard/chromium.js';
 
 export interface DashboardFlags {
   port: string;
@@ -16,6 +18,8 @@ export interface DashboardFlags {
   window: string;
   maxEdges: string;
   browser: boolean;
+  /** Save a PNG of the page (headless Chromium) and stop instead of serving until interrupted. */
+  screenshot?: string;
   istioNamespace: string;
 }
 
@@ -62,6 +66,20 @@ export async function runDashboard(f: DashboardFlags, io: DashboardIO): Promise<
   }).catch((err: NodeJS.ErrnoException) => {
     throw new CliError(err.code === 'EADDRINUSE' ? `port ${port} on ${f.address} is in use: pick another with --port` : `cannot listen on ${f.address}:${port}: ${err.message}`);
   });
+  if (f.screenshot) {
+    try {
+      // The window fits the drawn graph (its layout's size), so nothing is cut off.
+      const api = (await (await fetch(`${server.url}api/graph`)).json().catch(() => ({}))) as { graph?: { layout?: { width?: number; height?: number } } };
+      const fit = (n: number | undefined, pad: number, min: number, max: number) => Math.min(max, Math.max(min, Math.ceil((n ?? 0) + pad)));
+      await screenshot(server.url, resolve(f.screenshot), fit(api.graph?.layout?.width, 60, 1000, 4000), fit(api.graph?.layout?.height, 130, 600, 3000));
+    } catch (err) {
+      throw new CliError(`--screenshot ${f.screenshot}: ${(err as Error).message.split('\n')[0]}`);
+    } finally {
+      await server.close();
+    }
+    io.out(`ambit dashboard: the graph from ${where} saved to ${resolve(f.screenshot)}\n`);
+    return;
+  }
   io.out(`ambit dashboard: ${server.url} (Prometheus: ${where}; Ctrl-C to stop)\n`);
   io.onListening?.(server);
   if (f.browser) openBrowser(server.url, io.out);

@@ -156,9 +156,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .option('--max-edges <n>', 'Most edges drawn, the busiest first', '100')
     .option('--browser', 'Open the page in the default browser', true)
     .option('--no-browser', 'Only print the URL')
+    .option('--screenshot <file>', 'Save a PNG of the graph with headless Chromium, print its path and exit (no browser)')
     .action(async function (this: Command) {
       const g = this.optsWithGlobals<Globals>();
-      const o = this.opts<{ port: string; address: string; prometheusUrl?: string; window: string; maxEdges: string; browser: boolean }>();
+      const o = this.opts<{ port: string; address: string; prometheusUrl?: string; window: string; maxEdges: string; browser: boolean; screenshot?: string }>();
       // Loaded only for this command, so the other commands start as fast as before.
       const { runDashboard } = await import('./dashboard.js');
       await runDashboard({ ...o, istioNamespace: g.istioNamespace }, { out: (s) => io.out(s), client: () => clientFor(g), stopped: io.stopped });

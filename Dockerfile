@@ -14,6 +14,8 @@
 # samples/manifests/sleep.yaml and notsleep.yaml, and the one tools image the tests' pods run:
 #   docker build --target curl       -t curlimages/curl:8.16.0 .
 #   docker build --target test-tools -t ambit/test-tools:0.1.0 .
+# and the metrics add-on samples/addons/prometheus.yaml deploys (`ambit install --addons prometheus`):
+#   docker build --target prometheus -t ambit/prometheus:0.1.0 .
 #
 # The ambit/* tags follow VERSION in controller/src/install/version.ts (the VERSION build arg below defaults to it):
 # controller/manifests/20-controller.yaml and ztunnel.yaml run ambit/controller and ambit/ztunnel, and the
@@ -168,3 +170,20 @@ LABEL org.opencontainers.image.ref.name="ambit/test-tools" org.opencontainers.im
 RUN apt-get update && apt-get install -y --no-install-recommends python3 curl ca-certificates netcat-openbsd \
   && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 CMD ["sh"]
+
+# ambit/prometheus: the add-on samples/addons/prometheus.yaml runs (`ambit install --addons prometheus`), a real
+# Prometheus from Debian's package (bookworm: 2.42), as Istio's samples/addons run the upstream image. Non-root,
+# nobody (65534) like the upstream image; it only needs a writable /prometheus (the add-on mounts an emptyDir there).
+# Debian's package adds a `prometheus` user and a systemd unit; neither is used here.
+FROM ${DEBIAN_IMAGE} AS prometheus
+ARG VERSION
+LABEL org.opencontainers.image.ref.name="ambit/prometheus" org.opencontainers.image.version="${VERSION}"
+RUN apt-get update && apt-get install -y --no-install-recommends prometheus \
+  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+  && mkdir -p /prometheus && chown 65534:65534 /prometheus \
+  && /usr/bin/prometheus --version
+USER 65534:65534
+WORKDIR /prometheus
+EXPOSE 9090
+ENTRYPOINT ["/usr/bin/prometheus"]
+CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]

@@ -180,6 +180,7 @@ bookinfo-reviews|docker.io/istio/examples-bookinfo-reviews-v2:1.20.3|SERVICE_VER
 bookinfo-reviews|docker.io/istio/examples-bookinfo-reviews-v3:1.20.3|SERVICE_VERSION=v3 ENABLE_RATINGS=true STAR_COLOR=red
 curl|curlimages/curl:8.16.0|
 test-tools|ambit/test-tools:$v|
+prometheus|ambit/prometheus:$v|
 EOF
 }
 

@@ -217,6 +217,21 @@ test('Dockerfile --target test-tools builds one image with sh, python3, curl and
   t.regex(image.chain[0]!.runs.join('\n'), /apt-get install .*\bpython3 curl ca-certificates netcat-openbsd\b/);
 });
 
+test('Dockerfile --target prometheus builds the image the Prometheus add-on runs: Debian\'s prometheus, non-root', (t) => {
+  const refs = [...read('samples/addons/prometheus.yaml').matchAll(/^\s*image:\s*(\S+)/gm)].map((m) => m[1]!);
+  const image = component('prometheus');
+  t.deepEqual(refs, [image.tag]);
+  t.is(image.tag, `ambit/prometheus:${VERSION}`);
+  t.truthy(dockerfile.comments.find((c) => c.includes('docker build --target prometheus ') && c.endsWith(` -t ${image.tag} .`)), 'the header builds it');
+  // Plain Debian with Debian's package (no Node), the binary as ENTRYPOINT, nobody's uid as the upstream image.
+  t.deepEqual(image.chain.map((s) => s.from), ['${DEBIAN_IMAGE}']);
+  t.regex(image.chain[0]!.runs.join('\n'), /apt-get install .*\bprometheus\b/);
+  t.deepEqual(image.entrypoint, ['/usr/bin/prometheus']);
+  t.is(image.user, '65534:65534');
+  // scripts/images.sh builds it under the name the add-on asks for.
+  t.regex(read('scripts/images.sh'), /^prometheus\|ambit\/prometheus:\$v\|$/m);
+});
+
 test('the build secret for a CA bundle reaches only the npm ci steps, and the bases are build args', (t) => {
   t.is(dockerfile.globals.get('NODE_IMAGE'), 'node:24-bookworm-slim');
   t.is(dockerfile.globals.get('DEBIAN_IMAGE'), 'debian:bookworm-slim');

@@ -1,6 +1,7 @@
 // The OCI archives `npm run images` writes are real images: one per image the manifests, the rendered waypoint and
 // the tests ask for, each under the name containerd's CRI looks it up by, with the entrypoint the local cluster
-// runs for it, non-root except ztunnel, its entrypoint's file inside its layers, and a Node base that runs.
+// runs for it, non-root except ztunnel, its entrypoint's file inside its layers (the Prometheus add-on's image: the
+// prometheus binary), and a Node base that runs.
 // AMBIT_IMAGES_DIR is the directory `npm run images` prints last; without it (or without an archive) this fails.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -58,6 +59,7 @@ const wanted = [
     ...refsIn('samples/manifests/sleep.yaml'),
     ...refsIn('samples/manifests/notsleep.yaml'),
     `ambit/test-tools:${VERSION}`,
+    ...refsIn('samples/addons/prometheus.yaml'),
   ]),
 ];
 
@@ -132,6 +134,13 @@ for (const ref of wanted) {
       t.deepEqual(cfg.Entrypoint ?? [], []);
       t.deepEqual(cfg.Cmd, ['sh']);
       for (const f of ['usr/bin/sh', 'usr/bin/sleep', 'usr/bin/python3', 'usr/bin/curl', 'usr/bin/nc']) t.true(hasFile(img, f) || hasFile(img, f.replace('usr/', '')), f);
+      return;
+    }
+    if (ref.startsWith('ambit/prometheus:')) {
+      // Debian's Prometheus, its binary the ENTRYPOINT, run as nobody (the add-on's pods write only to an emptyDir).
+      t.deepEqual(cfg.Entrypoint, ['/usr/bin/prometheus']);
+      t.is(cfg.User, '65534:65534');
+      t.true(hasFile(img, 'usr/bin/prometheus'), '/usr/bin/prometheus is in the image');
       return;
     }
     t.truthy(local, `an expectation for ${ref}`);

@@ -14,6 +14,8 @@
 # samples/manifests/sleep.yaml and notsleep.yaml, and the one tools image the tests' pods run:
 #   docker build --target curl       -t curlimages/curl:8.16.0 .
 #   docker build --target test-tools -t ambit/test-tools:0.1.0 .
+# and the metrics add-on samples/addons/prometheus.yaml deploys (`ambit install --addons prometheus`):
+#   docker build --target prometheus -t ambit/prometheus:0.1.0 .
 #
 # The ambit/* tags follow VERSION in controller/src/install/version.ts (the VERSION build arg below defaults to it):
 # controller/manifests/20-controller.yaml and ztunnel.yaml run ambit/controller and ambit/ztunnel, and the
@@ -32,6 +34,8 @@
 # shared by every `npm ci` and never part of an image.
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG DEBIAN_IMAGE=debian:bookworm-slim
+# Only the Prometheus add-on's image compiles Go (its prometheus-go stage; scripts/images.sh skips that stage).
+ARG GOLANG_IMAGE=golang:1.26-bookworm
 ARG VERSION=0.1.0
 # A machine whose egress re-signs TLS (a corporate or sandbox proxy) passes its CA bundle to npm as a build secret:
 #   --secret id=extra-ca,src=<bundle> --build-arg NODE_EXTRA_CA_CERTS=/run/secrets/extra-ca
@@ -168,3 +172,36 @@ LABEL org.opencontainers.image.ref.name="ambit/test-tools" org.opencontainers.im
 RUN apt-get update && apt-get install -y --no-install-recommends python3 curl ca-certificates netcat-openbsd \
   && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 CMD ["sh"]
+
+# ambit/prometheus: the add-on samples/addons/prometheus.yaml runs (`ambit install --addons prometheus`), a real
+# Prometheus (3.16, the version test/prometheus/go.mod pins), as Istio's samples/addons run the upstream image.
+# Built from its Go module, not Debian's package: Debian builds Prometheus without Kubernetes service discovery,
+# which the add-on's scrape config needs. test/prometheus/build.sh keeps only that discovery (and file/http) and
+# embeds no web UI (the React app is not in the module): the HTTP API is what the mesh's tools read.
+#
+# prometheus-go compiles prometheus and promtool in the official Go image; prometheus-build is just the two
+# binaries at its root. scripts/images.sh builds them on the host with the same script and passes that directory
+# as the prometheus-build stage (`buildah bud --build-context prometheus-build=<dir>`), so it needs no Go image.
+FROM ${GOLANG_IMAGE} AS prometheus-go
+WORKDIR /src
+COPY test/prometheus/ test/prometheus/
+RUN --mount=type=cache,target=/cache/ambit bin=$(AMBIT_CACHE=/cache/ambit bash test/prometheus/build.sh | tail -n 1) \
+  && mkdir /out && cp "$bin/prometheus" "$bin/promtool" /out/
+
+FROM scratch AS prometheus-build
+COPY --from=prometheus-go /out/ /
+
+# On plain Debian (ca-certificates for https scrapes), non-root: nobody (65534) like the upstream image; it only
+# needs a writable data directory (the add-on mounts an emptyDir at /data; /prometheus is the default here).
+FROM ${DEBIAN_IMAGE} AS prometheus
+ARG VERSION
+LABEL org.opencontainers.image.ref.name="ambit/prometheus" org.opencontainers.image.version="${VERSION}"
+COPY --from=prometheus-build /prometheus /promtool /usr/bin/
+RUN mkdir -p /prometheus /etc/prometheus && chown 65534:65534 /prometheus \
+  && printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["localhost:9090"]\n' >/etc/prometheus/prometheus.yml \
+  && /usr/bin/promtool check config /etc/prometheus/prometheus.yml && /usr/bin/prometheus --version
+USER 65534:65534
+WORKDIR /prometheus
+EXPOSE 9090
+ENTRYPOINT ["/usr/bin/prometheus"]
+CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]

@@ -5,6 +5,8 @@
 # layer, measured 7x slower and 8x the disk for three targets here) builds the targets on a base made here
 # from Debian's packages (mmdebstrap) and the Node binary of the npm package `node`. The archives go to
 # ${AMBIT_CACHE:-/var/cache/ambit}/images/<key>/, where <key> hashes every input, so a second run is instant.
+# The one Go program among them, the Prometheus add-on's server, is compiled on the host by
+# test/prometheus/build.sh (cached the same way) and handed to its Dockerfile target as the prometheus-build stage.
 #
 #   scripts/images.sh [build]        build (or reuse) every image; the last line printed is the archives' directory
 #   scripts/images.sh key            print the directory `build` writes for the current inputs (builds nothing)
@@ -30,7 +32,8 @@ JOBS=${AMBIT_IMAGES_JOBS:-2}
 NODE_BIN=$REPO/node_modules/node/bin/node
 # The package files npm ci reads and everything the shipped packages compile from: the images' inputs.
 KEY_PATHS=(Dockerfile .dockerignore package.json package-lock.json tsconfig.base.json tsconfig.json scripts/images.sh
-  mesh-api ztunnel-runtime plugins waypoint-runtime controller samples test/cluster/package.json test/e2e/package.json)
+  mesh-api ztunnel-runtime plugins waypoint-runtime controller samples test/cluster/package.json test/e2e/package.json
+  test/prometheus)
 
 WORK_DIRS=()
 trap 'rm -rf "${WORK_DIRS[@]}"' EXIT
@@ -180,6 +183,7 @@ bookinfo-reviews|docker.io/istio/examples-bookinfo-reviews-v2:1.20.3|SERVICE_VER
 bookinfo-reviews|docker.io/istio/examples-bookinfo-reviews-v3:1.20.3|SERVICE_VERSION=v3 ENABLE_RATINGS=true STAR_COLOR=red
 curl|curlimages/curl:8.16.0|
 test-tools|ambit/test-tools:$v|
+prometheus|ambit/prometheus:$v|
 EOF
 }
 
@@ -232,6 +236,12 @@ cmd_build() {
   build_base "$(base_key)" "$node_ver" "$debian_ref" "$node_ref"
   echo "phase base: $(since "$t") s"
 
+  # Prometheus and promtool from the Go module proxy (about 3 minutes on 2 cores the first time, then cached).
+  local prom_bin
+  t=$(now)
+  prom_bin=$(bash "$REPO/test/prometheus/build.sh" | tail -n 1) || die "test/prometheus/build.sh failed (above)"
+  echo "phase prometheus: $(since "$t") s ($prom_bin)"
+
   local tmp=$dir.tmp.$$
   rm -rf "$tmp"
   mkdir -p "$tmp/logs"
@@ -244,6 +254,8 @@ cmd_build() {
       bargs+=(--secret "id=extra-ca,src=$NODE_EXTRA_CA_CERTS" --build-arg NODE_EXTRA_CA_CERTS=/run/secrets/extra-ca)
     fi
     for a in $args; do bargs+=(--build-arg "$a"); done
+    # The Dockerfile's prometheus-build stage (a Go build) is the directory built above.
+    [ "$target" != prometheus ] || bargs+=(--build-context "prometheus-build=$prom_bin")
     tt=$(now)
     if ! bh bud --isolation chroot --layers --pull-never -f "$REPO/Dockerfile" --target "$target" \
       "${bargs[@]}" -t "$ref" "$REPO" >"$tmp/logs/$(archive_name "$ref").log" 2>&1; then

@@ -4,6 +4,7 @@ import { KubeClient, KubeError } from '../kube/client.js';
 import { KubeConfigError, loadClusterAccess } from '../kube/kubeconfig.js';
 import { VERSION } from '../install/version.js';
 import { InstallValuesError, SET_KEY_NAMES, parseInstallValues } from '../install/values.js';
+import { ADDONS } from '../install/addons.js';
 import { parseDuration } from './format.js';
 import { CliError, applyWaypoint, deleteWaypoints, generateYaml, listCommand, makeGateway, statusCommand, validateTrafficType, type Out } from './waypoint.js';
 
@@ -174,6 +175,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .option('--hub <registry>', 'Registry prefix of the Ambit images: ambit/controller becomes <registry>/controller (istioctl: --set hub=)')
     .option('--tag <tag>', `Tag of the Ambit images (default ${VERSION}; istioctl: --set tag=)`)
     .option('-s, --set <key=value>', `Set an install value (repeatable): ${SET_KEY_NAMES.join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--addons <names>', `Also install these add-ons (comma-separated or repeated): ${ADDONS.join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .addHelpText(
       'after',
       [
@@ -186,20 +188,25 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         '  components.ingressGateways[0].enabled   true: also install the Istio API ingress gateway (default false)',
         '  components.ingressGateways[0].name      istio-ingressgateway (the only name supported)',
         '',
+        'Add-ons (--addons, as Istio ships samples/addons):',
+        '  prometheus                Prometheus in istio-system scraping ztunnel, the waypoints and the controller',
+        '                            (image <hub>/prometheus:<tag>); uninstall removes it',
+        '',
         'Examples:',
         '  ambit install                                           # images loaded into the nodes (kind load ...)',
         '  ambit install --hub registry.example.com/ambit --tag 0.1.0',
         '  ambit install --set values.cni.cniBinDir=/var/lib/rancher/k3s/data/current/bin \\',
         '                --set values.cni.cniConfDir=/var/lib/rancher/k3s/agent/etc/cni/net.d   # k3s',
         '  ambit install --set components.ingressGateways[0].enabled=true --set components.ingressGateways[0].name=istio-ingressgateway',
+        '  ambit install --addons prometheus                       # then: kubectl -n istio-system port-forward svc/prometheus 9090',
         '',
       ].join('\n'),
     )
     .action(async function (this: Command) {
       const g = this.optsWithGlobals<Globals>();
-      const o = this.opts<{ wait: boolean; readinessTimeout: string; hub?: string; tag?: string; set?: string[] }>();
+      const o = this.opts<{ wait: boolean; readinessTimeout: string; hub?: string; tag?: string; set?: string[]; addons?: string[] }>();
       // Checked before the cluster is contacted: a bad value changes nothing.
-      const values = parseInstallValues({ hub: o.hub, tag: o.tag, set: o.set });
+      const values = parseInstallValues({ hub: o.hub, tag: o.tag, set: o.set, addons: o.addons });
       const { install } = await import('../install/install.js');
       await install(clientFor(g), { values, wait: o.wait, timeoutMs: parseDuration(o.readinessTimeout), log: (l) => io.out(`${l}\n`) });
     });

@@ -14,6 +14,7 @@ import { removeLegacyGatewayVersion, serveLegacyGatewayVersion } from './legacy-
 import { waitForRedirectionRelease } from './redirection-release.js';
 import { customizeManifests } from './customize.js';
 import { renderIngressGateway } from './ingress-gateway.js';
+import { ADDONS, ADDON_DIR, renderAddons } from './addons.js';
 import { INGRESS_GATEWAY_NAME, type InstallValues } from './values.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -23,6 +24,13 @@ export const MANIFEST_DIR = join(here, '..', '..', '..', 'manifests');
 export const PROJECT_CRD_DIR = join(here, '..', '..', '..', '..', 'crds', 'ambit');
 export const FIELD_MANAGER = 'ambit-install';
 export const SYSTEM_NAMESPACE = 'istio-system';
+
+/** Where install reads its manifests: the controller's, the project's CRDs, the add-ons (default samples/addons). */
+export interface InstallDirs {
+  manifests: string;
+  crds: string;
+  addons?: string;
+}
 
 export class InstallError extends Error {}
 
@@ -44,8 +52,9 @@ function readManifestFile(path: string): KubeObject[] {
   return objs;
 }
 
-/** istioctl's components, in the order its install prints them (seed 003). */
-export const COMPONENTS = ['Istio core', 'Istiod', 'CNI', 'Ingress gateways', 'Ztunnel'] as const;
+/** istioctl's components, in the order its install prints them (seed 003); Addons last, as istioctl 1.5 printed
+ * its add-ons (`--addons`: samples/addons). */
+export const COMPONENTS = ['Istio core', 'Istiod', 'CNI', 'Ingress gateways', 'Ztunnel', 'Addons'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 /** Which component each manifest file belongs to; a file not listed is part of the core. */
 const COMPONENT_OF_FILE: Record<string, ComponentName> = {
@@ -66,25 +75,27 @@ export interface Component {
  * applied: the manifests by file, and the ingress gateway when `values.ingressGateway.enabled`. Components with no
  * objects are left out.
  */
-export function installComponents(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; components: Component[] } {
+export function installComponents(dirs: InstallDirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; components: Component[] } {
   const byName = new Map<ComponentName, KubeObject[]>(COMPONENTS.map((c) => [c, []]));
   if (existsSync(dirs.manifests)) {
     for (const f of readdirSync(dirs.manifests).filter((f) => /\.ya?ml$/.test(f)).sort()) byName.get(COMPONENT_OF_FILE[f] ?? 'Istio core')!.push(...readManifestFile(join(dirs.manifests, f)));
   }
   if (values.ingressGateway?.enabled) byName.get('Ingress gateways')!.push(...renderIngressGateway(SYSTEM_NAMESPACE, VERSION));
+  if (values.addons?.length) byName.get('Addons')!.push(...renderAddons(values.addons, dirs.addons ?? ADDON_DIR));
   const components = COMPONENTS.map((name) => ({ name, objects: customizeManifests(byName.get(name)!, values) })).filter((c) => c.objects.length > 0);
   return { crds: readManifestDir(dirs.crds), components };
 }
 
 /** The CRDs and the objects to apply, in apply order, with the install values applied. */
-export function manifests(dirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; objects: KubeObject[] } {
+export function manifests(dirs: InstallDirs = { manifests: MANIFEST_DIR, crds: PROJECT_CRD_DIR }, values: InstallValues = {}): { crds: KubeObject[]; objects: KubeObject[] } {
   const { crds, components } = installComponents(dirs, values);
   return { crds, objects: components.flatMap((c) => c.objects) };
 }
 
-/** Everything an install may have applied, whatever its values (what uninstall removes). */
-function everything(dirs?: { manifests: string; crds: string }): { crds: KubeObject[]; objects: KubeObject[] } {
-  return manifests(dirs, { ingressGateway: { enabled: true, name: INGRESS_GATEWAY_NAME } });
+/** Everything an install may have applied, whatever its values (what uninstall removes): the add-ons too, whose
+ * cluster-scoped RBAC would outlive the system namespace. */
+function everything(dirs?: InstallDirs): { crds: KubeObject[]; objects: KubeObject[] } {
+  return manifests(dirs, { ingressGateway: { enabled: true, name: INGRESS_GATEWAY_NAME }, addons: [...ADDONS] });
 }
 
 function typeOf(o: KubeObject): ResourceType {
@@ -129,7 +140,7 @@ async function checkRights(client: KubeClient, objs: KubeObject[], verbs: string
 }
 
 export interface InstallOptions {
-  dirs?: { manifests: string; crds: string };
+  dirs?: InstallDirs;
   /** Image hub/tag and CNI directories (parseInstallValues checks them). */
   values?: InstallValues;
   wait?: boolean;
@@ -201,7 +212,7 @@ async function waitReady(client: KubeClient, objs: KubeObject[], deadline: numbe
 }
 
 export interface UninstallOptions {
-  dirs?: { manifests: string; crds: string };
+  dirs?: InstallDirs;
   purge?: boolean;
   log?: (line: string) => void;
   /** Wait for the system namespace to be gone. */

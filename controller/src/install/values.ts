@@ -4,6 +4,7 @@
 // shorthands, and checked up front: a bad value is one line naming the flag and the fix, before the cluster is
 // contacted.
 import { isAbsolute, normalize } from 'node:path';
+import { ADDONS, isAddon, type AddonName } from './addons.js';
 
 export interface InstallValues {
   /** Registry prefix the `ambit/*` images move to: `<hub>/controller:<tag>`. */
@@ -16,6 +17,8 @@ export interface InstallValues {
   cniConfDir?: string;
   /** The Istio API's ingress gateway (`components.ingressGateways[0]`): installed when enabled. */
   ingressGateway?: { enabled: boolean; name: string };
+  /** The add-ons (samples/addons/<name>.yaml) to apply with the mesh: `--addons prometheus`. */
+  addons?: AddonName[];
 }
 
 /** The one ingress gateway `ambit install` can install (the controller serves its config under this name). */
@@ -77,7 +80,7 @@ function checkDir(v: string, flag: string): string {
   return p;
 }
 
-type StringValue = Exclude<keyof InstallValues, 'ingressGateway'>;
+type StringValue = Exclude<keyof InstallValues, 'ingressGateway' | 'addons'>;
 
 const CHECK: Record<StringValue, (v: string, flag: string) => string> = { hub: checkHub, tag: checkTag, cniBinDir: checkDir, cniConfDir: checkDir };
 
@@ -86,6 +89,19 @@ export interface ValueFlags {
   tag?: string;
   /** Each `--set key=value`, as given. */
   set?: string[];
+  /** Each `--addons` value, as given (a value may list several, comma-separated). */
+  addons?: string[];
+}
+
+/** The add-on names of `--addons a,b --addons c`, checked, each once, in the order known add-ons are installed. */
+function checkAddons(given: string[]): AddonName[] {
+  const names = given.flatMap((g) => g.split(',')).map((n) => n.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !isAddon(n));
+  if (unknown.length) {
+    throw new InstallValuesError(`--addons ${unknown.join(',')}: unknown add-on${unknown.length > 1 ? 's' : ''} "${unknown.join('", "')}"; the known add-ons are: ${ADDONS.join(', ')}`);
+  }
+  if (given.length && !names.length) throw new InstallValuesError(`--addons: no add-on named; the known add-ons are: ${ADDONS.join(', ')}`);
+  return ADDONS.filter((a) => names.includes(a));
 }
 
 /** Parses and checks the flags; throws InstallValuesError with one line naming the flag and the fix. */
@@ -128,5 +144,6 @@ export function parseInstallValues(flags: ValueFlags): InstallValues {
   }
   // istioctl's default name for ingressGateways[0]; a name alone does not enable it (the ambient profile has none).
   if (ingress.enabled !== undefined || ingress.name !== undefined) values.ingressGateway = { enabled: ingress.enabled ?? false, name: ingress.name ?? INGRESS_GATEWAY_NAME };
+  if (flags.addons?.length) values.addons = checkAddons(flags.addons);
   return values;
 }

@@ -122,7 +122,7 @@ export interface LocalReply {
   headers: Record<string, string>;
   /** Which plugin produced it, for logs (`RBAC`, `fault`, ...). */
   by?: string;
-  /** Envoy-like response flag for metrics/logs: UAEX, RBAC ("-" none), FI, UF, URX, UT ... */
+  /** Envoy's response flag for metrics/logs: UAEX, FI, UF, URX, UT ... (none, "-", for an RBAC denial, as Envoy). */
   flag?: string;
 }
 

@@ -217,6 +217,36 @@ test('Dockerfile --target test-tools builds one image with sh, python3, curl and
   t.regex(image.chain[0]!.runs.join('\n'), /apt-get install .*\bpython3 curl ca-certificates netcat-openbsd\b/);
 });
 
+test('Dockerfile --target prometheus builds the image the Prometheus add-on runs: Prometheus from its Go module, non-root', (t) => {
+  const refs = [...read('samples/addons/prometheus.yaml').matchAll(/^\s*image:\s*(\S+)/gm)].map((m) => m[1]!);
+  const image = component('prometheus');
+  t.deepEqual(refs, [image.tag]);
+  t.is(image.tag, `ambit/prometheus:${VERSION}`);
+  t.truthy(dockerfile.comments.find((c) => c.includes('docker build --target prometheus ') && c.endsWith(` -t ${image.tag} .`)), 'the header builds it');
+  // Plain Debian (no Node, no Debian prometheus package: it lacks Kubernetes service discovery), the two binaries
+  // from the prometheus-build stage, the server as ENTRYPOINT, nobody's uid as the upstream image.
+  t.deepEqual(image.chain.map((s) => s.from), ['${DEBIAN_IMAGE}']);
+  const own = image.chain[0]!;
+  t.notRegex(own.runs.join('\n'), /apt-get install/);
+  t.deepEqual(own.copies, ['--from=prometheus-build /prometheus /promtool /usr/bin/']);
+  t.deepEqual(image.entrypoint, ['/usr/bin/prometheus']);
+  t.is(image.user, '65534:65534');
+  // prometheus-build is the two binaries alone, compiled by test/prometheus/build.sh in the Go image (Docker) ...
+  const bins = stageNamed('prometheus-build')!;
+  t.is(bins.from, 'scratch');
+  t.deepEqual(bins.copies, ['--from=prometheus-go /out/ /']);
+  const go = stageNamed('prometheus-go')!;
+  t.is(go.from, '${GOLANG_IMAGE}');
+  t.regex(dockerfile.globals.get('GOLANG_IMAGE') ?? '', /^golang:1\.26-/);
+  t.regex(go.runs.join('\n'), /bash test\/prometheus\/build\.sh/);
+  t.true(existsSync(join(repo, 'test/prometheus/go.mod')), 'the wrapper module it builds');
+  // ... and the same script's output directory on the host when scripts/images.sh builds it under the add-on's name.
+  const images = read('scripts/images.sh');
+  t.regex(images, /^prometheus\|ambit\/prometheus:\$v\|$/m);
+  t.regex(images, /bash "\$REPO\/test\/prometheus\/build\.sh"/);
+  t.regex(images, /--build-context "prometheus-build=\$prom_bin"/);
+});
+
 test('the build secret for a CA bundle reaches only the npm ci steps, and the bases are build args', (t) => {
   t.is(dockerfile.globals.get('NODE_IMAGE'), 'node:24-bookworm-slim');
   t.is(dockerfile.globals.get('DEBIAN_IMAGE'), 'debian:bookworm-slim');

@@ -134,8 +134,9 @@ export class AuthzPlugin implements Plugin {
     );
     if (!d.allowed) {
       this.logger.debug('request denied', { reason: d.reason, src: ctx.source.principal, method: ctx.request.method, path: ctx.request.path });
+      // No response flag: Envoy's RBAC filter sets none (its access log reads `403 - rbac_access_denied_matched_policy[...]`,
+      // the metric response_flags="-"); the details say why.
       ctx.deny(403, RBAC_DENIED_BODY, {}, 'rbac');
-      ctx.localReply!.flag = 'RBAC';
       ctx.state.set('istio.authz.decision', d);
     }
   }

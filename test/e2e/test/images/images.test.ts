@@ -1,10 +1,11 @@
 // The OCI archives `npm run images` writes are real images: one per image the manifests, the rendered waypoint and
 // the tests ask for, each under the name containerd's CRI looks it up by, with the entrypoint the local cluster
-// runs for it, non-root except ztunnel, its entrypoint's file inside its layers, and a Node base that runs.
+// runs for it, non-root except ztunnel, its entrypoint's file inside its layers (the Prometheus add-on's image: the
+// prometheus binary built from its Go module, which runs from the image's own root), and a Node base that runs.
 // AMBIT_IMAGES_DIR is the directory `npm run images` prints last; without it (or without an archive) this fails.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,7 @@ const wanted = [
     ...refsIn('samples/manifests/sleep.yaml'),
     ...refsIn('samples/manifests/notsleep.yaml'),
     `ambit/test-tools:${VERSION}`,
+    ...refsIn('samples/addons/prometheus.yaml'),
   ]),
 ];
 
@@ -134,6 +136,16 @@ for (const ref of wanted) {
       for (const f of ['usr/bin/sh', 'usr/bin/sleep', 'usr/bin/python3', 'usr/bin/curl', 'usr/bin/nc']) t.true(hasFile(img, f) || hasFile(img, f.replace('usr/', '')), f);
       return;
     }
+    if (ref.startsWith('ambit/prometheus:')) {
+      // Prometheus from its Go module (test/prometheus/build.sh), its binary the ENTRYPOINT, promtool beside it, run
+      // as nobody (the add-on's pods write only to an emptyDir), with a default config for a plain `run`.
+      t.deepEqual(cfg.Entrypoint, ['/usr/bin/prometheus']);
+      t.deepEqual(cfg.Cmd, ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus']);
+      t.is(cfg.User, '65534:65534');
+      t.is(cfg.WorkingDir, '/prometheus');
+      for (const f of ['usr/bin/prometheus', 'usr/bin/promtool', 'etc/prometheus/prometheus.yml']) t.true(hasFile(img, f), `/${f} is in the image`);
+      return;
+    }
     t.truthy(local, `an expectation for ${ref}`);
     if (local?.run.kind === 'command') {
       // curlimages/curl: curl as ENTRYPOINT, its upstream non-root uid 100, and the sleep its manifests run.
@@ -163,6 +175,20 @@ for (const ref of wanted) {
   });
 }
 
+/** Unpacks an archive's layers, bottom first, into the directory `root`. */
+function unpack(archive: string, img: OciImage, root: string) {
+  const blobs = mkdtempSync(join(tmpdir(), 'ambit-images-blobs-'));
+  try {
+    for (const l of img.manifest.layers) {
+      const path = `blobs/${l.digest.replace(':', '/')}`;
+      execFileSync('tar', ['-xf', archive, '-C', blobs, path]);
+      execFileSync('tar', ['-xzf', join(blobs, path), '-C', root]);
+    }
+  } finally {
+    rmSync(blobs, { recursive: true, force: true });
+  }
+}
+
 test('the Node base runs node and npm from its own root file system (chroot, as root)', (t) => {
   if (typeof built === 'string') return t.fail(built);
   const base = built.find((b) => b.target === 'base' && b.ref.includes('/node-base:'));
@@ -171,22 +197,34 @@ test('the Node base runs node and npm from its own root file system (chroot, as 
   const img = readOciArchive(base.archive);
   const root = mkdtempSync(join(tmpdir(), 'ambit-images-test-'));
   try {
-    const blobs = mkdtempSync(join(tmpdir(), 'ambit-images-blobs-'));
-    try {
-      for (const l of img.manifest.layers) {
-        const path = `blobs/${l.digest.replace(':', '/')}`;
-        execFileSync('tar', ['-xf', base.archive, '-C', blobs, path]);
-        execFileSync('tar', ['-xzf', join(blobs, path), '-C', root]);
-      }
-    } finally {
-      rmSync(blobs, { recursive: true, force: true });
-    }
+    unpack(base.archive, img, root);
     const version = execFileSync('chroot', [root, '/usr/local/bin/node', '--version'], { encoding: 'utf8' }).trim();
     t.is(`v${env(img).get('NODE_VERSION')}`, version);
     const pinned = (JSON.parse(read('node_modules/node/package.json')) as { version: string }).version;
     t.is(version, `v${pinned}`, 'the Node of the npm package `node` the repository installs');
     t.regex(execFileSync('chroot', [root, '/usr/local/bin/npm', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
     t.regex(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^node:x:1000:1000:/m);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("the Prometheus add-on's image runs Prometheus 3.16 with Kubernetes service discovery (chroot, as root)", (t) => {
+  if (typeof built === 'string') return t.fail(built);
+  const ref = refsIn('samples/addons/prometheus.yaml')[0]!;
+  const b = built.find((i) => i.ref === ref);
+  if (!b) return t.fail(`no archive for ${ref} in ${dir}/images.json: run \`npm run images\``);
+  if (process.getuid?.() !== 0) return t.fail('this check unpacks the image and chroots into it: run it as root');
+  const root = mkdtempSync(join(tmpdir(), 'ambit-images-test-'));
+  try {
+    unpack(b.archive, readOciArchive(b.archive), root);
+    const version = execFileSync('chroot', [root, '/usr/bin/prometheus', '--version'], { encoding: 'utf8' });
+    t.regex(version, /^prometheus, version 3\.16\.\d+ /);
+    t.regex(version, /tags:\s+remove_all_sd,enable_kubernetes_sd/);
+    // The image's default config checks, and so does a job with Kubernetes pod discovery (Debian's build refused it).
+    t.regex(execFileSync('chroot', [root, '/usr/bin/promtool', 'check', 'config', '/etc/prometheus/prometheus.yml'], { encoding: 'utf8' }), /SUCCESS/);
+    writeFileSync(join(root, 'tmp/k8s.yml'), 'scrape_configs:\n  - job_name: kubernetes-pods\n    kubernetes_sd_configs:\n      - role: pod\n');
+    t.regex(execFileSync('chroot', [root, '/usr/bin/promtool', 'check', 'config', '/tmp/k8s.yml'], { encoding: 'utf8' }), /SUCCESS/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

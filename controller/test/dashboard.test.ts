@@ -301,3 +301,26 @@ test('ambit dashboard refuses bad flags with a message naming the flag', async (
   t.is(r.code, 1);
   t.regex(r.err, /kubeconfig|KUBECONFIG|cluster/i, 'without --prometheus-url the cluster is needed, and its absence is named');
 });
+
+test("an L4 hop both ztunnels report is one path: the destination side's unknown service joins the source side's", (t) => {
+  const sleep = { w: 'sleep' };
+  const pp = { w: 'productpage-v1', v: 'v1' };
+  const g = buildGraph({
+    requests: [],
+    p99In: [],
+    p99Out: [],
+    tcpBytes: [
+      { metric: { reporter: 'source', ...hop(sleep, 'productpage', pp) }, value: 100 },
+      { metric: { reporter: 'destination', ...hop(sleep, undefined, pp) }, value: 120 },
+    ],
+    tcpConnections: [
+      { metric: { reporter: 'source', ...hop(sleep, 'productpage', pp) }, value: 1 },
+      { metric: { reporter: 'destination', ...hop(sleep, undefined, pp) }, value: 1 },
+    ],
+  });
+  t.deepEqual(g.edges.map((e) => `${e.source} -> ${e.target}`).sort(), [
+    'service:productpage.default.svc.cluster.local -> workload:default/productpage-v1',
+    'workload:default/sleep -> service:productpage.default.svc.cluster.local',
+  ]);
+  t.is(g.edges[0]!.bytesPerSecond, 120, 'the destination reporter is preferred, as for any L4 hop');
+});

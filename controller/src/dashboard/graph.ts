@@ -168,10 +168,20 @@ export function buildGraph(input: GraphInput, opts: BuildOptions = {}): Graph {
   // L4: ztunnel's connections and bytes. A hop to or from a waypoint is the transport of requests drawn above.
   const viaWaypoint = (m: Labels) =>
     waypointWorkloads.has(`${m.source_workload_namespace}/${m.source_workload}`) || waypointWorkloads.has(`${m.destination_workload_namespace}/${m.destination_workload}`);
+  // ztunnel's destination side reports the service as "unknown" (the tunnel names a pod address): join its figures
+  // to the service the source side named for the same pair of workloads, so one hop is one edge, not two.
+  const pair = (m: Labels) => `${m.source_workload_namespace}/${m.source_workload}->${m.destination_workload_namespace}/${m.destination_workload}`;
+  const serviceOfPair = new Map<string, string>();
+  for (const s of [...input.tcpBytes, ...input.tcpConnections].slice(0, 2 * maxSamples)) {
+    const m = s.metric;
+    if (known(m.destination_service) && known(m.destination_workload)) serviceOfPair.set(pair(m), m.destination_service!);
+  }
   const tcp = (samples: Sample[], slot: 0 | 1) => {
     for (const s of samples.slice(0, maxSamples)) {
-      const m = s.metric;
+      let m = s.metric;
       if (viaWaypoint(m)) continue;
+      const svc = known(m.destination_service) ? undefined : serviceOfPair.get(pair(m));
+      if (svc) m = { ...m, destination_service: svc };
       const mtls = m.connection_security_policy === 'mutual_tls' ? s.value : 0;
       const values = slot === 0 ? [s.value, 0, mtls, 0] : [0, s.value, 0, mtls];
       for (const a of hops(m, 'tcp')) add(a, m.reporter ?? 'destination', values);

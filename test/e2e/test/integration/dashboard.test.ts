@@ -110,6 +110,7 @@ test.serial('ambit dashboard draws the Bookinfo graph from the real Prometheus, 
   const W = (n: string) => `workload:${NS}/${n}`;
   const S = (n: string) => `service:${n}.${NS}.svc.cluster.local`;
   const has = (s: string, d: string) => graph.graph.edges.some((e) => e.source === s && e.target === d);
+  t.log(`edges:\n${graph.graph.edges.map((e) => `${e.source} -> ${e.target}${e.waypoint ? ` via ${e.waypoint}` : ''}`).join('\n')}`);
   t.true(has(W('sleep'), S('productpage')));
   t.true(has(W('productpage-v1'), S('details')));
   t.true(has(W('productpage-v1'), S('reviews')));

@@ -203,7 +203,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
     monitoring = await startMonitoringServer({
       port: config.monitoringPort,
       registry,
-      routes: { '/version': () => istiodVersion() },
+      routes: { '/version': () => istiodVersion(VERSION) },
       ready: () => informersReady && components.every((c) => c.ready?.() ?? true),
     });
     const addr = monitoring.address();

@@ -17,6 +17,7 @@ import type { KubeObject } from './kube/resources.js';
 import { loadClusterAccess } from './kube/kubeconfig.js';
 import { LeaderElector } from './kube/leader.js';
 import { createLogger, setLogLevel, type Logger } from './kube/log.js';
+import { istiodVersion } from './kube/istiod-version.js';
 import { registry as defaultRegistry, startMonitoringServer, type Registry } from './kube/metrics.js';
 import { WaypointController } from './gateway/controller.js';
 import { VERSION } from './install/version.js';
@@ -202,6 +203,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
     monitoring = await startMonitoringServer({
       port: config.monitoringPort,
       registry,
+      routes: { '/version': () => istiodVersion(VERSION) },
       ready: () => informersReady && components.every((c) => c.ready?.() ?? true),
     });
     const addr = monitoring.address();

@@ -39,6 +39,8 @@ export {
   type CertificateSource,
   type WorkloadCertificate,
   type CertificateManagerOptions,
+  type CertificateDump,
+  type CertificateInfo,
 } from './identity/manager.js';
 export { HboneClient, openHboneSession, defaultSocketFactory, bindingSocketFactory, type SocketFactory, type HboneConnectRequest, type HboneClientOptions } from './hbone/client.js';
 export { HboneServer, type HboneTunnel, type HboneServerOptions } from './hbone/server.js';

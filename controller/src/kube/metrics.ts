@@ -119,14 +119,32 @@ export interface MonitoringServerOptions {
   registry?: Registry;
   /** /ready answers 200 once this returns true. */
   ready?: () => boolean;
+  /** More GET paths (istiod's `/version`, `/debug/syncz`), each answered with what its function returns. */
+  routes?: Record<string, () => MonitoringResponse>;
 }
 
-/** Serves /metrics (Prometheus text), /healthz and /ready. */
+export interface MonitoringResponse {
+  contentType: string;
+  body: string;
+}
+
+/**
+ * Serves /metrics (Prometheus text), /healthz and /ready, and `routes`. Leading slashes are collapsed, as Go's
+ * ServeMux does by redirect: istioctl asks istiod for `//version`.
+ */
 export async function startMonitoringServer(opts: MonitoringServerOptions): Promise<Server> {
   const reg = opts.registry ?? registry;
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics' || path === '/stats/prometheus') {
+    const path = (req.url ?? '/').split('?')[0]!.replace(/^\/+/, '/');
+    const route = opts.routes?.[path];
+    if (route && (req.method === 'GET' || req.method === 'HEAD')) {
+      try {
+        const r = route();
+        res.writeHead(200, { 'content-type': r.contentType }).end(r.body);
+      } catch (e) {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
+      }
+    } else if (path === '/metrics' || path === '/stats/prometheus') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(reg.render());
     } else if (path === '/healthz' || path === '/healthz/ready' || path === '/ready') {

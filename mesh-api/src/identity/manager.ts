@@ -176,15 +176,17 @@ export class CertificateManager extends EventEmitter {
     }
   }
 
-  /** Certificates without private keys, for /config_dump. */
-  dump(): { identity: string; state: string; certChain: { pem: string; notBefore: string; notAfter: string; serial: string }[]; roots: string[] }[] {
+  /**
+   * Certificates without private keys, for /config_dump. Each certificate carries ztunnel's fields, which
+   * `istioctl ztunnel-config certificates` reads (`serialNumber` in decimal, `validFrom`/`expirationTime` in
+   * RFC 3339, the roots apart in `rootCerts`), next to Ambit's own (`notBefore`, `notAfter`, hex `serial`, `roots`).
+   */
+  dump(): CertificateDump[] {
     return [...this.entries].map(([identity, e]) => ({
       identity,
       state: e.current ? (e.current.notAfter.getTime() > Date.now() ? 'Available' : 'Expired') : e.pending ? 'Initializing' : 'Unavailable',
-      certChain: (e.current?.certChainPem ?? []).map((pem) => {
-        const c = new crypto.X509Certificate(pem);
-        return { pem, notBefore: new Date(c.validFrom).toISOString(), notAfter: new Date(c.validTo).toISOString(), serial: c.serialNumber };
-      }),
+      certChain: (e.current?.certChainPem ?? []).map(describeCertificate),
+      rootCerts: (e.current?.rootsPem ?? []).map(describeCertificate),
       roots: e.current?.rootsPem ?? [],
     }));
   }
@@ -261,4 +263,44 @@ export class CertificateManager extends EventEmitter {
     }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
     e.timer.unref();
   }
+}
+
+/** One certificate of a dumped chain: public parts only. */
+export interface CertificateInfo {
+  pem: string;
+  /** ztunnel's names: the serial in decimal, the validity in RFC 3339 (seconds). */
+  serialNumber: string;
+  validFrom: string;
+  expirationTime: string;
+  /** Ambit's names: the same validity with milliseconds, the serial in hex as Node gives it. */
+  notBefore: string;
+  notAfter: string;
+  serial: string;
+}
+
+export interface CertificateDump {
+  identity: string;
+  /** Available, Expired, Initializing or Unavailable. */
+  state: string;
+  /** Leaf first, then intermediates; never the roots. */
+  certChain: CertificateInfo[];
+  rootCerts: CertificateInfo[];
+  /** The roots' PEM. */
+  roots: string[];
+}
+
+function describeCertificate(pem: string): CertificateInfo {
+  const c = new crypto.X509Certificate(pem);
+  const from = new Date(c.validFrom);
+  const to = new Date(c.validTo);
+  const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return {
+    pem,
+    serialNumber: BigInt(`0x${c.serialNumber}`).toString(10),
+    validFrom: rfc3339(from),
+    expirationTime: rfc3339(to),
+    notBefore: from.toISOString(),
+    notAfter: to.toISOString(),
+    serial: c.serialNumber,
+  };
 }

@@ -236,10 +236,31 @@ export class NodeProxy {
       services: cfg.services,
       policies: cfg.policies,
       certificates: this.certs.dump(),
+      workloadState: this.#workloadState(),
       pods: [...this.#proxies.values()].map((p) => ({ ...p.pod, identity: p.identity, openConnections: p.openConnections })),
       xds: { connected: this.#source?.connected, version: this.#source?.version },
       podSource: { zdsSocket: this.#config.zdsSocket, zdsConnected: this.#zds?.connected ?? false },
       config: this.#config,
     };
   }
+
+  /**
+   * ztunnel's `workloadState`, by pod UID: the pods this node proxies, as `istioctl ztunnel-config all` and
+   * `connections` read it. Connections are not listed one by one (only counted, in `pods[].openConnections`).
+   */
+  #workloadState(): Record<string, WorkloadState> {
+    const states: Record<string, WorkloadState> = {};
+    for (const p of this.#proxies.values()) {
+      const { uid, name, namespace, serviceAccount } = p.pod;
+      states[uid] = { state: 'Up', connections: { inbound: [], outbound: [] }, info: { name, namespace, trustDomain: this.#config.trustDomain, serviceAccount } };
+    }
+    return states;
+  }
+}
+
+/** One proxied pod in /config_dump, with ztunnel's field names. */
+interface WorkloadState {
+  state: string;
+  connections: { inbound: never[]; outbound: never[] };
+  info: { name: string; namespace: string; trustDomain: string; serviceAccount: string };
 }

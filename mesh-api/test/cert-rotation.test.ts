@@ -243,3 +243,20 @@ test('CA down across a renewal and back before expiry: renewed in time despite a
   t.deepEqual(certs.expired(), []);
   certs.close();
 });
+
+test('the dump keeps the roots apart from the chain even when the CA sends its root inside the chain', async (t) => {
+  const ca = new LocalCA(createRootCA());
+  const withRoot: CertificateSource = {
+    fetch: async (id, csr) => {
+      const r = await ca.fetch(id, csr);
+      return { certChainPem: [...r.certChainPem, ...r.rootsPem], rootsPem: r.rootsPem };
+    },
+  };
+  const certs = new CertificateManager(withRoot);
+  await certs.get(CLIENT);
+  const [d] = certs.dump();
+  t.is(d!.certChain.length, 1, 'the leaf only');
+  t.is(d!.rootCerts.length, 1);
+  t.not(d!.certChain[0]!.serialNumber, d!.rootCerts[0]!.serialNumber);
+  certs.close();
+});

@@ -31,6 +31,8 @@ export interface DumpCertificate {
   identity: string;
   state: string;
   certChain?: { pem?: string; notBefore: string; notAfter: string; serial: string }[];
+  /** The roots, apart from the chain (as ztunnel's dump has them). */
+  rootCerts?: { pem?: string; notBefore: string; notAfter: string; serial: string }[];
   roots?: string[];
 }
 export interface ConfigDump {
@@ -93,10 +95,15 @@ export function renderCertificates(dump: ConfigDump, namespace?: string, now = n
   for (const c of certs) {
     const chain = c.certChain ?? [];
     if (chain.length === 0) rows.push([c.identity, 'Leaf', c.state, 'false', '', '', '']);
-    chain.forEach((x, i) => {
+    const row = (x: (typeof chain)[number], type: string) => {
       const valid = new Date(x.notBefore) <= now && now < new Date(x.notAfter);
-      rows.push([c.identity, i === 0 ? 'Leaf' : i === chain.length - 1 ? 'Root' : 'Intermediate', c.state, String(valid), x.serial.toLowerCase(), x.notAfter, x.notBefore]);
-    });
+      rows.push([c.identity, type, c.state, String(valid), x.serial.toLowerCase(), x.notAfter, x.notBefore]);
+    };
+    // The chain (leaf, intermediates) then the roots, which the dump keeps apart; an older dump had the root last in
+    // the chain and no rootCerts.
+    const roots = c.rootCerts ?? [];
+    chain.forEach((x, i) => row(x, i === 0 ? 'Leaf' : roots.length === 0 && i === chain.length - 1 ? 'Root' : 'Intermediate'));
+    for (const x of roots) row(x, 'Root');
   }
   return tabwrite([['CERTIFICATE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE'], ...rows]);
 }

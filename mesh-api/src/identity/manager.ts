@@ -185,7 +185,9 @@ export class CertificateManager extends EventEmitter {
     return [...this.entries].map(([identity, e]) => ({
       identity,
       state: e.current ? (e.current.notAfter.getTime() > Date.now() ? 'Available' : 'Expired') : e.pending ? 'Initializing' : 'Unavailable',
-      certChain: (e.current?.certChainPem ?? []).map(describeCertificate),
+      // The chain without the roots, as ztunnel's dump: a CA that sends its root inside the chain would otherwise
+      // show it twice (once as an Intermediate).
+      certChain: (e.current?.certChainPem ?? []).filter((c) => !(e.current?.rootsPem ?? []).some((r) => r.trim() === c.trim())).map(describeCertificate),
       rootCerts: (e.current?.rootsPem ?? []).map(describeCertificate),
       roots: e.current?.rootsPem ?? [],
     }));

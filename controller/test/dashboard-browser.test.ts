@@ -135,6 +135,7 @@ test.serial('`ambit dashboard --screenshot FILE` saves a PNG of the graph, print
   } finally {
     await prom.close();
   }
+  t.regex(out, /^ambit dashboard: the graph \(13 nodes, 11 edges\) from http:\/\/127\.0\.0\.1:\d+ saved to /);
   t.regex(out, new RegExp(`saved to ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
   const png = pngSize(await readFile(file));
   t.is(png.signature, 'PNG');

@@ -2,7 +2,8 @@
 // istio-system/prometheus:9090), serves the page on loopback, prints its URL and, if asked, opens a browser.
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { KubeClient } from '../kube/client.js';
 import { CliError } from './waypoint.js';
 import { PrometheusError, serviceProxyPath, serviceProxyTransport, urlTransport, type PrometheusTransport } from '../dashboard/prometheus.js';
@@ -67,17 +68,23 @@ export async function runDashboard(f: DashboardFlags, io: DashboardIO): Promise<
     throw new CliError(err.code === 'EADDRINUSE' ? `port ${port} on ${f.address} is in use: pick another with --port` : `cannot listen on ${f.address}:${port}: ${err.message}`);
   });
   if (f.screenshot) {
+    let drawn = 'the page';
     try {
       // The window fits the drawn graph (its layout's size), so nothing is cut off.
-      const api = (await (await fetch(`${server.url}api/graph`)).json().catch(() => ({}))) as { graph?: { layout?: { width?: number; height?: number } } };
+      const api = (await (await fetch(`${server.url}api/graph`)).json().catch(() => ({}))) as {
+        state?: string;
+        graph?: { nodes?: unknown[]; edges?: unknown[]; layout?: { width?: number; height?: number } };
+      };
+      drawn = api.state === 'ok' ? `the graph (${api.graph?.nodes?.length ?? 0} nodes, ${api.graph?.edges?.length ?? 0} edges)` : `the page (${api.state ?? 'no answer'})`;
       const fit = (n: number | undefined, pad: number, min: number, max: number) => Math.min(max, Math.max(min, Math.ceil((n ?? 0) + pad)));
+      await mkdir(dirname(resolve(f.screenshot)), { recursive: true });
       await screenshot(server.url, resolve(f.screenshot), fit(api.graph?.layout?.width, 60, 1000, 4000), fit(api.graph?.layout?.height, 130, 600, 3000));
     } catch (err) {
       throw new CliError(`--screenshot ${f.screenshot}: ${(err as Error).message.split('\n')[0]}`);
     } finally {
       await server.close();
     }
-    io.out(`ambit dashboard: the graph from ${where} saved to ${resolve(f.screenshot)}\n`);
+    io.out(`ambit dashboard: ${drawn} from ${where} saved to ${resolve(f.screenshot)}\n`);
     return;
   }
   io.out(`ambit dashboard: ${server.url} (Prometheus: ${where}; Ctrl-C to stop)\n`);

@@ -1,12 +1,13 @@
 // `npm run demo`: brings up the local cluster, replays the getting-started walkthrough printing each command
 // as a user types it with its real output, then tears everything down. `--keep` leaves the cluster running.
 // `--dialect 2022` replays the 2022 seed (an istio-mesh Gateway YAML, DestinationRule + VirtualService).
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildControlPlane, startCluster, type Cluster } from '@ambit/cluster';
 import { createShell, type Shell } from './shell.js';
 import { diagnostics, runSteps } from './runner.js';
-import { walkthrough, type Dialect } from './walkthrough.js';
+import { GRAPH_FILE, walkthrough, type Dialect } from './walkthrough.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const keep = process.argv.includes('--keep');
@@ -65,7 +66,10 @@ async function main(): Promise<number> {
     console.log(`\nThe walkthrough stopped: "${failure.command.run}" did not show ${failure.failed.join('; ')}.`);
     console.log(dim(`What the cluster looked like:\n${await diagnostics(shell)}`));
   }
-  else console.log(`\n${bold('Every step showed what getting-started.md promises.')}`);
+  else {
+    console.log(`\n${bold('Every step showed what getting-started.md promises.')}`);
+    if (existsSync(join(repo, GRAPH_FILE))) console.log(`The mesh as Prometheus saw it (step 7b): ${join(repo, GRAPH_FILE)}; on a running mesh, \`ambit dashboard\` serves it live.`);
+  }
   if (keep) {
     console.log(`\nThe cluster is still running:\n  export KUBECONFIG=${cluster.kubeconfigPath}\n  export PATH=${binDir}:$PATH\nIt runs as long as this demo does: Ctrl-C here, or from another terminal: npm run cluster:down`);
   } else {

@@ -46,6 +46,16 @@ const sameAppPods: Expect = {
 
 /** 100 product pages fetched from sleep through the ingress gateway, as the 2024 seed does: one line per page. */
 const hundredPages = 'kubectl exec deploy/sleep -- sh -c "for i in \\$(seq 1 100); do curl -s http://$GATEWAY_HOST/productpage | grep reviews-v.-; done"';
+/** Where the demo saves the service graph (the demo's last lines point at it). */
+export const GRAPH_FILE = '.ambit/demo/mesh-graph.png';
+const GRAPH = `kubectl exec deploy/sleep -- sh -c "for i in \\$(seq 1 30); do curl -s -o /dev/null http://$GATEWAY_HOST/productpage; done" && ambit dashboard --screenshot ${GRAPH_FILE}`;
+const bookinfoGraph: Expect = {
+  says: 'a graph of at least 8 nodes and 8 edges (the gateway, productpage, details, reviews, ratings, the waypoints) saved',
+  check: (r) => {
+    const m = /the graph \((\d+) nodes, (\d+) edges\)/.exec(r.stdout);
+    return r.code === 0 && !!m && Number(m[1]) >= 8 && Number(m[2]) >= 8;
+  },
+};
 /** The 2022 seed's ten pages through `istio-ingressgateway`. */
 const tenPages2022 = `kubectl exec deploy/sleep -- sh -c 'for i in $(seq 1 10); do curl -s http://istio-ingressgateway.istio-system/productpage | grep reviews-v.-; done'`;
 const countOf = (out: string, v: string): number => out.split('\n').filter((l) => l.includes(`reviews-${v}-`)).length;
@@ -270,6 +280,15 @@ export function walkthrough(dialect: Dialect): Step[] {
           { run: 'kubectl apply -f samples/manifests/bookinfo-versions.yaml', expect: [exitCode(0)] },
           { run: 'kubectl apply -f samples/manifests/gateway-api/route-reviews-90-10.yaml', expect: [exitCode(0)] },
           { run: hundredPages, expect: [aboutTenPercentV2()], retryForMs: 60_000, timeoutMs: 120_000 },
+        ],
+      },
+      {
+        title: '7b. See the mesh: Prometheus scrapes ztunnels and waypoints; the service graph',
+        commands: [
+          { run: 'kubectl apply -f samples/addons/prometheus.yaml', expect: [exitCode(0)] },
+          { run: 'kubectl rollout status deployment/prometheus -n istio-system --timeout=180s', expect: [exitCode(0)], timeoutMs: 200_000 },
+          // Traffic while Prometheus scrapes (every 15 s), until the graph holds Bookinfo: then a picture of it.
+          { run: GRAPH, expect: [bookinfoGraph], retryForMs: 180_000, timeoutMs: 120_000 },
         ],
       },
     );

@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const cert = await certificateFrom(settings, identity);
   const listeners = settings.listeners ?? {};
   const waypoint = new Waypoint({
-    identity: { name: w.name, namespace: w.namespace, serviceAccount: sa, trustDomain, rootNamespace: w.rootNamespace },
+    identity: { name: w.name, namespace: w.namespace, serviceAccount: sa, trustDomain, rootNamespace: w.rootNamespace, workload: process.env.ISTIO_META_WORKLOAD_NAME || undefined },
     source,
     logger: log,
     connector: cert ? new HboneConnector({ certificate: cert.get }) : new PlainHttpConnector(),

@@ -208,6 +208,7 @@ export class Waypoint {
       serviceAccount,
       rootNamespace: id.rootNamespace ?? 'istio-system',
       spiffeId: id.spiffeId ?? `spiffe://${trustDomain}/ns/${id.namespace}/sa/${serviceAccount}`,
+      ...(id.workload ? { workload: id.workload } : {}),
     };
     this.logger = opts.logger ?? createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
     this.metrics = opts.metrics ?? createMetricsRegistry();

@@ -67,3 +67,15 @@ test('tracing on: an incoming traceparent keeps its trace id and flags, with a n
   t.is(r.requestHeaders['x-request-id'], 'req-1');
   t.is(r.ctx.id, 'req-1');
 });
+
+test('an ingress gateway reports as Istio\'s gateways do: reporter="source", the gateway itself the source', async (t) => {
+  const env = createTestEnv({ services, workloads, waypoint: { name: 'bookinfo-gateway', namespace: 'istio-system', serviceAccount: 'bookinfo-gateway-istio', workload: 'bookinfo-gateway-istio' } });
+  await runChain([TelemetryPlugin, RoutingPlugin], { destination: '10.96.0.30:9080', authority: 'productpage:9080', sourceAddress: '203.0.113.7', path: '/productpage', ingress: { listener: 'http', port: 80, routes: [] }, upstream: { status: 200 } }, { env });
+  const text = env.metrics.render();
+  const line = text.split('\n').find((l) => l.startsWith('istio_requests_total{'))!;
+  t.regex(line, /reporter="source"/);
+  t.regex(line, /source_workload="bookinfo-gateway-istio",source_workload_namespace="istio-system",source_principal="spiffe:\/\/cluster.local\/ns\/istio-system\/sa\/bookinfo-gateway-istio"/);
+  t.regex(line, /destination_service="productpage.default.svc.cluster.local"/);
+  t.regex(line, /connection_security_policy="unknown"/);
+  t.notRegex(text, /reporter="waypoint"/);
+});

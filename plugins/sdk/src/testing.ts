@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import { PluginChain } from './chain.js';
-import { RequestContext, type Headers, type LocalReply, type Route } from './context.js';
+import { RequestContext, type Headers, type IngressInfo, type LocalReply, type Route } from './context.js';
 import { resolveDestination, resolveSource, trustedClientAddress } from './destination.js';
 import { memoryLogger, type Logger } from './logger.js';
 import { InMemoryMeshState, type ServiceView, type WorkloadView } from './mesh.js';
@@ -57,6 +57,7 @@ export function createTestEnv(opts: TestEnvOptions = {}): TestEnv {
     serviceAccount: w.serviceAccount ?? w.name ?? 'waypoint',
     rootNamespace: w.rootNamespace ?? 'istio-system',
     spiffeId: '',
+    ...(w.workload ? { workload: w.workload } : {}),
   };
   waypoint.spiffeId = w.spiffeId ?? `spiffe://${waypoint.trustDomain}/ns/${waypoint.namespace}/sa/${waypoint.serviceAccount}`;
   let now = opts.now ?? Date.UTC(2026, 0, 1);
@@ -106,6 +107,8 @@ export interface FakeRequest {
   body?: string;
   /** What the fake upstream answers when the chain lets the request through. */
   upstream?: { status?: number; headers?: Record<string, string>; body?: string };
+  /** The ingress listener the request arrived on (an ingress gateway's request); absent on a waypoint. */
+  ingress?: IngressInfo;
 }
 
 export interface PluginRunResult {
@@ -156,6 +159,7 @@ export function fakeContext(req: FakeRequest = {}, env: TestEnv = createTestEnv(
     destination,
     request: { method: req.method ?? 'GET', path, rawQuery, query, headers, authority, scheme: 'http', protocol: 'HTTP/1.1' },
     startTime: env.clock.now(),
+    ...(req.ingress ? { ingress: req.ingress } : {}),
   });
 }
 

@@ -26,6 +26,8 @@ export interface WaypointIdentity {
   spiffeId: string;
   /** Root namespace for mesh-wide (GatewayClass-attached) policies. Default `istio-system`. */
   rootNamespace: string;
+  /** The proxy's own workload (its Deployment, ISTIO_META_WORKLOAD_NAME); an ingress gateway reports as it. */
+  workload?: string;
 }
 
 export interface ResourceRef {

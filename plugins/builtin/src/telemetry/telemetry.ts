@@ -1,7 +1,7 @@
-// Telemetry (STATS phase): Istio's standard HTTP metrics with reporter="waypoint", an Envoy-format access-log
-// line per request, and tracing: `x-request-id` kept or generated; with tracing on, W3C and B3 trace context
-// continued with the waypoint's own span (or a new trace started) and one server span exported per sampled
-// request; with tracing off (the default), valid trace headers pass through untouched.
+// Telemetry (STATS phase): Istio's standard HTTP metrics with reporter="waypoint" ("source" on an ingress gateway,
+// as Istio's gateways), an Envoy-format access-log line per request, and tracing: `x-request-id` kept or
+// generated; with tracing on, W3C and B3 trace context continued with the waypoint's own span (or a new trace
+// started) and one server span exported per sampled request; with tracing off (the default), valid trace headers pass through untouched.
 
 import { randomFillSync, randomUUID } from 'node:crypto';
 import {
@@ -215,15 +215,21 @@ export class TelemetryPlugin implements Plugin {
   }
 
   labels(ctx: RequestContext): Record<(typeof LABELS)[number], string | undefined> {
-    const src = workloadOf(ctx.source.workload);
     const dstW = ctx.route?.backend.endpoint?.workload ?? ctx.destination.workload;
     const dst = workloadOf(dstW);
     const svc = ctx.route?.backend.service ?? ctx.destination.service;
+    // An ingress gateway reports as Istio's gateways do: reporter "source", the gateway itself the source (its
+    // clients are outside the mesh), the connection's security unknown to a source reporter.
+    const gateway = ctx.ingress !== undefined;
+    const self = this.waypoint.workload ?? this.waypoint.name;
+    const src = gateway
+      ? { workload: self, namespace: this.waypoint.namespace, app: undefined, version: undefined, canonicalService: self, canonicalRevision: 'latest', cluster: undefined }
+      : workloadOf(ctx.source.workload);
     return {
-      reporter: 'waypoint',
+      reporter: gateway ? 'source' : 'waypoint',
       source_workload: src?.workload,
       source_workload_namespace: src?.namespace ?? ctx.source.namespace,
-      source_principal: ctx.source.principal,
+      source_principal: gateway ? this.waypoint.spiffeId : ctx.source.principal,
       source_app: src?.app,
       source_version: src?.version,
       source_canonical_service: src?.canonicalService,
@@ -244,7 +250,7 @@ export class TelemetryPlugin implements Plugin {
       response_code: String(ctx.response?.status ?? 0),
       grpc_response_status: '',
       response_flags: ctx.responseFlags,
-      connection_security_policy: ctx.source.principal ? 'mutual_tls' : 'unknown',
+      connection_security_policy: !gateway && ctx.source.principal ? 'mutual_tls' : 'unknown',
     };
   }
 

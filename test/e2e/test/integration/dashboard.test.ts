@@ -100,7 +100,10 @@ test.serial('ambit dashboard draws the Bookinfo graph from the real Prometheus, 
       await shell.run(`kubectl exec -n ${NS} deploy/sleep -- sh -c 'for i in $(seq 1 20); do curl -s -o /dev/null http://productpage:9080/productpage; done'`, { timeoutMs: 60_000 });
       last = (await (await fetch(`${url}api/graph`)).json()) as GraphAnswer;
       const names = new Set(last.graph.nodes.filter((n) => n.kind === 'workload').map((n) => n.name));
-      return last.state === 'ok' && wanted.every((w) => names.has(w)) ? last : undefined;
+      // Every workload, and the waypoint's own series: Prometheus discovers and scrapes the new waypoint pod a scrape
+      // interval or two after ztunnel's series already name every workload.
+      const viaWaypoint = last.graph.edges.some((e) => e.source === `workload:${NS}/productpage-v1` && e.target === `service:reviews.${NS}.svc.cluster.local` && e.waypoint);
+      return last.state === 'ok' && wanted.every((w) => names.has(w)) && viaWaypoint ? last : undefined;
     },
     300_000,
     5000,

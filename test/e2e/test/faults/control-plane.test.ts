@@ -39,12 +39,19 @@ async function pids(exe: string): Promise<number[]> {
 
 test.before(async () => {
   f = await MeshFixture.open(ns);
+  // Pods enrolled as they start (the namespace is labelled first): enrolling running pods is the integration
+  // tests' subject, and a fault test must start from a mesh that serves.
+  await f.must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
   await f.must(['apply', '-n', ns, '-f', '-'], serverManifest(NODE));
   for (const file of ['sleep.yaml', 'notsleep.yaml']) await f.must(['apply', '-n', ns, '-f', '-'], readFileSync(join(repoRoot, 'samples', 'manifests', file), 'utf8'));
   await f.must(['apply', '-n', ns, '-f', '-'], proberManifest('http://server/', 'ambit-node-2'));
-  await f.must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
   await f.must(['wait', '-n', ns, '--for=condition=Available', 'deployment', '--all', '--timeout=180s']);
   await f.eventually('every pod enrolled', async () => (await f.redirected()).every(Boolean) && (await outcome('sleep')) === '200', 120_000);
+  // The prober's last 8 requests (2 s) all answered before any fault is injected.
+  await f.eventually('the prober served', async () => {
+    const last = (await probes(f, 0, Date.now())).slice(-8);
+    return last.length === 8 && last.every((p) => p.code === '200');
+  }, 120_000);
 });
 
 test.after.always(async () => {

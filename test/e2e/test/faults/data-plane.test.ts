@@ -180,6 +180,10 @@ spec:
 `);
   await f.must(['apply', '-n', ns, '-f', '-'], proberManifest('http://server/', 'ambit-node-2'));
   await f.must(['rollout', 'status', '-n', ns, 'deployment/prober', '--timeout=120s']);
+  await f.eventually('the prober served', async () => {
+    const last = (await probes(f, 0, Date.now())).slice(-8);
+    return last.length === 8 && last.every((p) => p.code === '200');
+  }, 120_000);
   // Through the waypoint: the L7 policy answers DELETE with 403.
   await f.must(['apply', '-n', ns, '-f', '-'], `
 apiVersion: v1

@@ -143,7 +143,7 @@ async function main() {
         if (r.status !== 0) console.log(`# scripts/istioctl.sh failed (exit ${r.status}): the istioctl integration test will say so`);
       });
     }
-    if (only.includes('integration') || only.includes('conformance') || only.includes('faults')) {
+    if (only.includes('integration') || only.includes('conformance')) {
       const t0 = Date.now();
       const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
       console.log(`# shared cluster up in ${secs(t0)}`);
@@ -154,13 +154,24 @@ async function main() {
         if (only.includes('conformance')) {
           await phase('conformance (the upstream Gateway API suite, on the same cluster)', () => runConformance());
         }
-        if (only.includes('faults')) {
-          // Last: it kills and restarts parts of the cluster on purpose.
-          await phase('faults (the fault suite, on the same cluster)', () => runAva('ava.faults.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath }));
-        }
       } finally {
         await cluster.stop();
       }
+    }
+    if (only.includes('faults')) {
+      // On a fresh cluster of its own, last: it kills and restarts parts of the cluster on purpose, and its promises
+      // are about a mesh in a known state (on the cluster the conformance suite had just used, the control-plane
+      // faults' prober on ambit-node-2 stopped getting answers after the controller restart: see the closing note).
+      await phase('faults (the fault suite, on a fresh cluster)', async () => {
+        const t0 = Date.now();
+        const cluster = await startCluster({ log: (line) => console.log(`# ${line}`) });
+        console.log(`# fault-suite cluster up in ${secs(t0)}`);
+        try {
+          return await runAva('ava.faults.config.js', { AMBIT_KUBECONFIG: cluster.kubeconfigPath });
+        } finally {
+          await cluster.stop();
+        }
+      });
     }
   }
   console.log(`# npm test took ${secs(started)}`);

@@ -44,7 +44,7 @@ test.before(async () => {
   }
   shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [dirname(istioctlPath), join(repo, 'node_modules/.bin'), binDir], cwd: repo });
   if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run('kubectl get namespace istio-system')).code !== 0, 180_000, 1000);
+    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
     await sh('ambit install');
     installedHere = true;
   }

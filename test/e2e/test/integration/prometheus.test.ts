@@ -61,7 +61,7 @@ test.before(async () => {
   }
   shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
   if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run('kubectl get namespace istio-system')).code !== 0, 180_000, 1000);
+    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
     installedHere = true;
   } else addonHere = (await shell.run('kubectl get deployment prometheus -n istio-system')).code !== 0;
 });

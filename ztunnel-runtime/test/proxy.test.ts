@@ -111,7 +111,7 @@ function setPolicies(policies: Authorization[]) {
   server.store.applyFull({ ...cfgParsed, policies });
 }
 
-test.serial('service VIP → HBONE to the endpoint; access log and metrics as Istio prints them', async (t) => {
+test.serial('service VIP → HBONE to the endpoint; access log and metrics as Istio prints them, the service named on both sides', async (t) => {
   const r = await talk(clientPorts[0]!, 'hello mesh');
   t.deepEqual(r, { data: 'hello mesh', error: undefined });
   await waitFor(() => logs.filter((l) => l.includes('connection complete')).length >= 2);
@@ -121,11 +121,11 @@ test.serial('service VIP → HBONE to the endpoint; access log and metrics as Is
     /^\d{4}-\d\d-\d\dT[\d:.]+Z\tinfo\taccess\tconnection complete\tsrc\.addr=127\.79\.0\.2:\d+ src\.workload="client" src\.namespace="default" src\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/client" dst\.addr=127\.79\.0\.3:15308 dst\.hbone_addr=127\.79\.0\.3:8080 dst\.service="server\.default\.svc\.cluster\.local" dst\.workload="server" dst\.namespace="default" dst\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/server" direction="outbound" bytes_sent=10 bytes_recv=10 duration="\d+ms"$/,
   );
   const inb = logs.find((l) => l.includes('\taccess\tconnection complete\t') && l.includes('direction="inbound"'))!;
-  t.regex(inb, /\tinfo\taccess\tconnection complete\tsrc\.addr=127\.79\.0\.2:\d+ src\.workload="client" src\.namespace="default" src\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/client" dst\.addr=127\.79\.0\.3:15308 dst\.hbone_addr=127\.79\.0\.3:8080 dst\.workload="server" dst\.namespace="default" dst\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/server" direction="inbound" bytes_sent=10 bytes_recv=10 duration="\d+ms"$/);
+  t.regex(inb, /\tinfo\taccess\tconnection complete\tsrc\.addr=127\.79\.0\.2:\d+ src\.workload="client" src\.namespace="default" src\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/client" dst\.addr=127\.79\.0\.3:15308 dst\.hbone_addr=127\.79\.0\.3:8080 dst\.service="server\.default\.svc\.cluster\.local" dst\.workload="server" dst\.namespace="default" dst\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/server" direction="inbound" bytes_sent=10 bytes_recv=10 duration="\d+ms"$/);
   const metrics = server.ctx.metrics.render();
   t.true(
     metrics.includes(
-      'istio_tcp_connections_opened_total{reporter="destination",source_workload="client",source_canonical_service="unknown",source_canonical_revision="unknown",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/client",source_app="unknown",source_version="unknown",source_cluster="Kubernetes",destination_service="unknown",destination_service_namespace="unknown",destination_service_name="unknown",destination_workload="server",destination_canonical_service="server",destination_canonical_revision="v1",destination_workload_namespace="default",destination_principal="spiffe://cluster.local/ns/default/sa/server",destination_app="server",destination_version="v1",destination_cluster="Kubernetes",request_protocol="tcp",response_flags="-",connection_security_policy="mutual_tls"} 1',
+      'istio_tcp_connections_opened_total{reporter="destination",source_workload="client",source_canonical_service="unknown",source_canonical_revision="unknown",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/client",source_app="unknown",source_version="unknown",source_cluster="Kubernetes",destination_service="server.default.svc.cluster.local",destination_service_namespace="default",destination_service_name="server",destination_workload="server",destination_canonical_service="server",destination_canonical_revision="v1",destination_workload_namespace="default",destination_principal="spiffe://cluster.local/ns/default/sa/server",destination_app="server",destination_version="v1",destination_cluster="Kubernetes",request_protocol="tcp",response_flags="-",connection_security_policy="mutual_tls"} 1',
     ),
     metrics,
   );

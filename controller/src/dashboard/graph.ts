@@ -168,8 +168,8 @@ export function buildGraph(input: GraphInput, opts: BuildOptions = {}): Graph {
   // L4: ztunnel's connections and bytes. A hop to or from a waypoint is the transport of requests drawn above.
   const viaWaypoint = (m: Labels) =>
     waypointWorkloads.has(`${m.source_workload_namespace}/${m.source_workload}`) || waypointWorkloads.has(`${m.destination_workload_namespace}/${m.destination_workload}`);
-  // ztunnel's destination side reports the service as "unknown" (the tunnel names a pod address): join its figures
-  // to the service the source side named for the same pair of workloads, so one hop is one edge, not two.
+  // ztunnel's destination side only guesses the service (the tunnel names a pod address) and may report "unknown":
+  // join such figures to the service the source side named for the same pair of workloads, so one hop is one edge.
   const pair = (m: Labels) => `${m.source_workload_namespace}/${m.source_workload}->${m.destination_workload_namespace}/${m.destination_workload}`;
   const serviceOfPair = new Map<string, string>();
   for (const s of [...input.tcpBytes, ...input.tcpConnections].slice(0, 2 * maxSamples)) {

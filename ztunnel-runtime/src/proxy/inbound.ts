@@ -15,6 +15,7 @@ import {
 import { evaluateRbac, type RbacConnection } from '../rbac/evaluate.js';
 import type { ChangeEvent } from '../state/store.js';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
+import { forwardedHost, guessInboundService } from '../telemetry/inbound-service.js';
 import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
 import { copyBidirectional } from './copy.js';
@@ -134,9 +135,10 @@ export class InboundProxy {
     if (!a) return fail(400, `invalid authority: ${t.authority}`);
     const target = this.resolveTarget(local, a.ip, a.port);
     if (typeof target === 'string') return fail(400, target);
-    if (target.service) {
-      entry.dstService = target.service.hostname;
-      Object.assign(labels, destinationLabels(local, target.service, identityOf(local), this.ctx.settings.clusterId));
+    const service = target.service ?? guessInboundService(this.ctx.store, local, target.port, forwardedHost(t.headers.forwarded));
+    if (service) {
+      entry.dstService = service.hostname;
+      Object.assign(labels, destinationLabels(local, service, identityOf(local), this.ctx.settings.clusterId));
     }
     if (this.ctx.settings.illegalPorts.includes(target.port)) return fail(400, 'attempted recursive call to ourselves');
     const rbac: RbacConnection = { srcIp, srcIdentity: t.peerIdentity || undefined, dstIp: target.ip, dstPort: target.port };
@@ -197,10 +199,12 @@ export class InboundProxy {
       dstNamespace: local.namespace,
       direction: 'inbound',
     };
+    const service = guessInboundService(this.ctx.store, local, originalDst.port);
+    if (service) entry.dstService = service.hostname;
     const labels: TrafficLabels = {
       reporter: 'destination',
       ...sourceLabels(srcW, undefined, this.ctx.settings.clusterId),
-      ...destinationLabels(local, undefined, identityOf(local), this.ctx.settings.clusterId),
+      ...destinationLabels(local, service, identityOf(local), this.ctx.settings.clusterId),
       request_protocol: 'tcp',
       response_flags: '-',
       connection_security_policy: 'unknown',

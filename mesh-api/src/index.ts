@@ -1,6 +1,7 @@
 // @ambit/mesh-api: the contract between the control plane and the runtimes (ztunnel, waypoint). The mesh model
 // (what ztunnel receives as WDS/RBAC), the config stream's wire messages and the delta code both ends share, the
-// runtimes' clients of the controller's :15012 (config stream and CA), SPIFFE identities and X.509, and HBONE.
+// runtimes' clients of the controller's :15012 (config stream and CA), SPIFFE identities and X.509, HBONE, and the
+// admin HTTP server every process's admin/stats/health ports run on.
 //
 // HBONE (for the runtimes):
 //   const certs = new CertificateManager(new LocalCA(createRootCA()));     // or any CertificateSource
@@ -51,3 +52,4 @@ export { logger, setLogSink, setLogLevel, levelEnabled, type Logger, type Level,
 export * from './config-stream/index.js';
 export * from './plumbing/index.js';
 export * from './routes/index.js';
+export * from './admin/index.js';

@@ -1,9 +1,8 @@
 // The admin listeners: readiness (`/healthz/ready`: 200 `ready` or 503 `not ready`) and metrics
-// (`/stats/prometheus`, `/metrics`), each a bare HTTP server on its own port, apart from the proxied traffic.
-// Any other path answers 404.
+// (`/stats/prometheus`, `/metrics`), each on its own port apart from the proxied traffic, served by mesh-api's
+// AdminServer (any other path answers 404).
 
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { AdminServer, type AdminHandler } from '@ambit/mesh-api';
 import type { MetricsRegistry } from '@ambit/plugin-sdk';
 
 export interface ListenAt {
@@ -11,37 +10,30 @@ export interface ListenAt {
   host?: string;
 }
 
-type Route = (path: string) => [number, string] | undefined;
-
 export class AdminServers {
-  readonly #servers: Server[] = [];
+  readonly #servers: AdminServer[] = [];
 
   /** Readiness: 200 while `ready()`, else 503. Resolves to the bound port. */
   readiness(at: ListenAt, ready: () => boolean): Promise<number> {
-    return this.#listen(at, (path) => (path === '/healthz/ready' ? (ready() ? [200, 'ready\n'] : [503, 'not ready\n']) : undefined));
+    return this.#listen(at, { '/healthz/ready': () => (ready() ? { contentType: 'text/plain', body: 'ready\n' } : { status: 503, contentType: 'text/plain', body: 'not ready\n' }) });
   }
 
   /** Prometheus text of `metrics`. Resolves to the bound port. */
   metrics(at: ListenAt, metrics: MetricsRegistry): Promise<number> {
-    return this.#listen(at, (path) => (path === '/stats/prometheus' || path === '/metrics' ? [200, metrics.render()] : undefined));
+    const render: AdminHandler = () => {
+      const body = metrics.render();
+      return { contentType: body.startsWith('#') ? 'text/plain; version=0.0.4' : 'text/plain', body };
+    };
+    return this.#listen(at, { '/stats/prometheus': render, '/metrics': render });
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.#servers.map((s) => s.close()));
   }
 
-  async #listen(at: ListenAt, route: Route): Promise<number> {
-    const server = createServer((req, res) => {
-      const r = route((req.url ?? '/').split('?')[0]!);
-      const [status, body] = r ?? [404, 'not found\n'];
-      res.writeHead(status, { 'content-type': status === 200 && body.startsWith('#') ? 'text/plain; version=0.0.4' : 'text/plain' });
-      res.end(body);
-    });
+  async #listen(at: ListenAt, routes: Record<string, AdminHandler>): Promise<number> {
+    const server = await AdminServer.listen({ port: at.port, host: at.host ?? '0.0.0.0', routes });
     this.#servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(at.port, at.host ?? '0.0.0.0', () => resolve());
-    });
-    return (server.address() as AddressInfo).port;
+    return server.port;
   }
 }

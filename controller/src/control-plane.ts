@@ -18,7 +18,8 @@ import { loadClusterAccess } from './kube/kubeconfig.js';
 import { LeaderElector } from './kube/leader.js';
 import { createLogger, setLogLevel, type Logger } from './kube/log.js';
 import { istiodVersion } from './kube/istiod-version.js';
-import { registry as defaultRegistry, startMonitoringServer, type Registry } from './kube/metrics.js';
+import { registry as defaultRegistry, type Registry } from './kube/metrics.js';
+import { startMonitoringServer } from './kube/monitoring.js';
 import { WaypointController } from './gateway/controller.js';
 import { VERSION } from './install/version.js';
 import { CaComponent } from './ca/index.js';
@@ -206,8 +207,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
       routes: { '/version': () => istiodVersion(VERSION) },
       ready: () => informersReady && components.every((c) => c.ready?.() ?? true),
     });
-    const addr = monitoring.address();
-    log.info('monitoring server listening', { port: typeof addr === 'object' && addr ? addr.port : config.monitoringPort });
+    log.info('monitoring server listening', { port: monitoring.port });
   }
 
   const shutdown = new AbortController();
@@ -251,7 +251,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
     waypoints: cp.waypoints,
     elector,
     components,
-    monitoringPort: monitoring ? (monitoring.address() as { port: number }).port : undefined,
+    monitoringPort: monitoring?.port,
     isLeader: () => leading,
     async stop() {
       shutdown.abort();
@@ -260,8 +260,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
       for (const c of components.filter((c) => !c.leaderOnly)) await c.stop();
       await cp.waypoints.stop(true);
       await cp.informers.stop();
-      monitoring?.close();
-      monitoring?.closeAllConnections();
+      await monitoring?.close();
       client.close();
       log.info('controller stopped');
     },

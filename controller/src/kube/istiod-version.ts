@@ -1,6 +1,6 @@
 // istiod's `/version` on the monitoring port, so `istioctl version` finds a control plane: the text istiod writes
 // there (BuildInfo's `version-revision-status`), which istioctl splits on its last two dashes.
-import type { MonitoringResponse } from './metrics.js';
+import type { MonitoringResponse } from './monitoring.js';
 
 /**
  * Istio stamps the revision and tree status at build time; Ambit's build does not, so both are `unknown`, as in

@@ -1,5 +1,4 @@
-// A small Prometheus text-format registry: counters, gauges, histograms with labels, and an HTTP endpoint.
-import { createServer, type Server } from 'node:http';
+// A small Prometheus text-format registry: counters, gauges, histograms with labels (served by ./monitoring.ts).
 
 type Labels = Record<string, string>;
 
@@ -112,52 +111,3 @@ export function registerProcessMetrics(reg: Registry): void {
 /** The process-wide registry the controller's parts share. */
 export const registry = new Registry();
 registerProcessMetrics(registry);
-
-export interface MonitoringServerOptions {
-  port: number;
-  host?: string;
-  registry?: Registry;
-  /** /ready answers 200 once this returns true. */
-  ready?: () => boolean;
-  /** More GET paths (istiod's `/version`, `/debug/syncz`), each answered with what its function returns. */
-  routes?: Record<string, () => MonitoringResponse>;
-}
-
-export interface MonitoringResponse {
-  contentType: string;
-  body: string;
-}
-
-/**
- * Serves /metrics (Prometheus text), /healthz and /ready, and `routes`. Leading slashes are collapsed, as Go's
- * ServeMux does by redirect: istioctl asks istiod for `//version`.
- */
-export async function startMonitoringServer(opts: MonitoringServerOptions): Promise<Server> {
-  const reg = opts.registry ?? registry;
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!.replace(/^\/+/, '/');
-    const route = opts.routes?.[path];
-    if (route && (req.method === 'GET' || req.method === 'HEAD')) {
-      try {
-        const r = route();
-        res.writeHead(200, { 'content-type': r.contentType }).end(r.body);
-      } catch (e) {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`);
-      }
-    } else if (path === '/metrics' || path === '/stats/prometheus') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(reg.render());
-    } else if (path === '/healthz' || path === '/healthz/ready' || path === '/ready') {
-      const ok = path === '/healthz' || (opts.ready?.() ?? true);
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ok ? 'ok\n' : 'not ready\n');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  return server;
-}

@@ -115,7 +115,7 @@ test.before(async () => {
   f = await MeshFixture.open(ns);
   await f.must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
   await f.must(['apply', '-n', ns, '-f', '-'], echoManifest());
-  await f.must(['apply', '-n', ns, '-f', '-'], serverManifest('ambit-node-1'));
+  await f.must(['apply', '-n', ns, '-f', '-'], serverManifest({ node: 'ambit-node-1' }));
   await f.must(['wait', '-n', ns, '--for=condition=Available', 'deployment', '--all', '--timeout=180s']);
   await f.eventually('every pod enrolled', async () => (await f.redirected()).every(Boolean), 120_000);
 });

@@ -41,45 +41,11 @@ const echoManifest = () => {
     "        print(f'{time.time():.2f} {n} closed {e}', flush=True)",
     '        s.close()',
   ].join('\n');
-  return `
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{name: tcp-echo, port: 9000}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo}
-spec:
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: ambit-node-1}
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: echo
-        image: ambit/test-tools:0.1.0
-        command: ["python3", "-u", "-c", ${JSON.stringify(server)}]
-        readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 2}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: holder}
-spec:
-  selector: {matchLabels: {app: holder}}
-  template:
-    metadata: {labels: {app: holder}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: ambit-node-2}
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: holder
-        image: ambit/test-tools:0.1.0
-        command: ["python3", "-u", "-c", ${JSON.stringify(client)}]
-`;
+  return (
+    serverManifest({ name: 'echo', node: 'ambit-node-1', port: 9000, service: { port: 9000, name: 'tcp-echo' }, command: ['python3', '-u', '-c', server] }) +
+    '---' +
+    serverManifest({ name: 'holder', node: 'ambit-node-2', port: false, command: ['python3', '-u', '-c', client] })
+  );
 };
 
 interface HolderLine {

@@ -11,4 +11,7 @@ export { net as clusterNetwork, cacheRoot, binCacheDir, goModCache } from './con
 export { waitFor } from './controlplane/exec.js';
 export type { RunResult } from './controlplane/exec.js';
 export { podNetnsPath } from './realnode/pod-netns.js';
-export { MeshFixture, serverManifest, exec as execFileAsync, repo as repoRoot, sleep, type KubectlResult } from './mesh-fixture.js';
+export { MeshFixture, exec as execFileAsync, repo as repoRoot, sleep, type KubectlResult } from './mesh-fixture.js';
+export { serverManifest, type ServerManifestOptions } from './manifests.js';
+export { openMeshCluster, openTestCluster, type MeshClusterOptions, type TestCluster, type TestClusterOptions } from './mesh-cluster.js';
+export { createShell, type Shell, type ShellResult } from './shell.js';

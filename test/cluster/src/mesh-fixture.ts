@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { connectCluster, startCluster, type Cluster } from './cluster.js';
 import { waitFor } from './controlplane/exec.js';
 import { repoRoot } from './controlplane/paths.js';
+import { meshInstalled, waitSystemNamespaceSettled } from './mesh-install.js';
 
 export const exec = promisify(execFile);
 export const repo = repoRoot;
@@ -19,40 +20,6 @@ export interface KubectlResult {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-/** The python http.server behind Service `server` (port 80 -> 8080), optionally pinned to a node. */
-export function serverManifest(node?: string): string {
-  return `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: server}
----
-apiVersion: v1
-kind: Service
-metadata: {name: server, labels: {app: server}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: server}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: server}}
-  template:
-    metadata: {labels: {app: server}}
-    spec:
-      serviceAccountName: server
-${node ? `      nodeSelector: {kubernetes.io/hostname: ${node}}\n` : ''}      terminationGracePeriodSeconds: 0
-      containers:
-      - name: server
-        image: ambit/test-tools:0.1.0
-        command: ["python3", "-m", "http.server", "8080"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}
-`;
 }
 
 export class MeshFixture {
@@ -77,13 +44,9 @@ export class MeshFixture {
     const kubeconfig = process.env.AMBIT_KUBECONFIG;
     const f = new MeshFixture(kubeconfig ? await connectCluster(kubeconfig) : await startCluster({ nodes: 2 }), ns);
     f.#ownCluster = !kubeconfig;
-    const ds = await f.kubectl(['get', 'daemonset', '-n', 'istio-system', 'ztunnel', '-o', 'name']);
-    if (ds.code !== 0) {
+    if (!(await meshInstalled(f.cluster))) {
       // A previous uninstall may still be deleting the system namespace: installing into it would be refused.
-      await f.eventually('istio-system not terminating', async () => {
-        const phase = await f.kubectl(['get', 'namespace', 'istio-system', '-o', 'jsonpath={.status.phase}']);
-        return phase.code !== 0 || phase.stdout !== 'Terminating';
-      }, 180_000);
+      await waitSystemNamespaceSettled(f.cluster);
       await f.ambit(['install'], 300_000);
       f.#installedHere = true;
     }

@@ -4,8 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildControlPlane, startCluster, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell } from './shell.js';
+import { buildControlPlane, createShell, startCluster, type Cluster, type Shell } from '@ambit/cluster';
 import { diagnostics, runSteps } from './runner.js';
 import { GRAPH_FILE, walkthrough, type Dialect } from './walkthrough.js';
 

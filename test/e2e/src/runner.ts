@@ -1,6 +1,6 @@
 // Runs walkthrough steps through a shell, retrying commands whose expectations wait on the mesh to
 // converge, and reports each command with its final output and verdicts.
-import type { Shell, ShellResult } from './shell.js';
+import type { Shell, ShellResult } from '@ambit/cluster';
 import type { Command, Memo, Step } from './walkthrough.js';
 
 export interface CommandOutcome {

@@ -1,7 +1,7 @@
 // The getting-started walkthrough as data: each step is the commands a user types (exactly as the seeds
 // show them) and what the user must see. `npm run demo` prints them with their real output; the end-to-end
 // test runs the same list and asserts every expectation.
-import type { ShellResult } from './shell.js';
+import type { ShellResult } from '@ambit/cluster';
 
 export type Dialect = '2024' | '2022';
 

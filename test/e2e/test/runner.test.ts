@@ -1,6 +1,6 @@
 // The walkthrough's `export GATEWAY_HOST=...` lines behave as in a user's terminal: later commands see the value.
 import test from 'ava';
-import { createShell } from '../src/shell.js';
+import { createShell } from '@ambit/cluster';
 import { runCommand } from '../src/runner.js';
 
 test('an export is seen by every later command, and is not run as a process', async (t) => {

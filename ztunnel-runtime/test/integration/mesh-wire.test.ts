@@ -16,29 +16,9 @@ import { MeshFixture, execFileAsync as exec, serverManifest, sleep } from '@ambi
 const ns = MeshFixture.namespace('zt-wire');
 const work = mkdtempSync(join(tmpdir(), 'ambit-wire-'));
 
-const manifests = (serverNode: string, clientNode: string) => `${serverManifest(serverNode)}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: sleep}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sleep}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: sleep}}
-  template:
-    metadata: {labels: {app: sleep}}
-    spec:
-      serviceAccountName: sleep
-      nodeSelector: {kubernetes.io/hostname: ${clientNode}}
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: sleep
-        image: curlimages/curl:8.16.0
-        command: ["/bin/sleep", "infinity"]
-`;
+/** The server on one node, sleep (curl's image) on the other. */
+const manifests = (serverNode: string, clientNode: string) =>
+  `${serverManifest({ node: serverNode })}---${serverManifest({ name: 'sleep', node: clientNode, image: 'curlimages/curl:8.16.0', command: ['/bin/sleep', 'infinity'], port: false })}`;
 
 let f: MeshFixture;
 let serverIp = '';

@@ -3,31 +3,19 @@
 // Service's pod; an address is released when its Service is deleted or changes type, and never shared.
 import { execFile } from 'node:child_process';
 import test from 'ava';
-import { clusterNetwork } from '../../src/index.js';
+import { clusterNetwork, serverManifest } from '../../src/index.js';
 import { inPool, parsePool } from '../../src/loadbalancer/pool.js';
 import { eventually, kubectlOk, sharedCluster } from './helpers.js';
 
 const ns = `lb-${process.pid}`;
 const pool = parsePool(clusterNetwork.loadBalancerCidr);
 
+/** Namespace `ns` and pod `web` answering `served by web`; the LoadBalancer Services come one by one. */
 const manifests = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: ${ns}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: ${ns}, labels: {app: web}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: web
-    image: ambit/test-tools:0.1.0
-    imagePullPolicy: Never
-    command: [sh, -c, 'mkdir -p /tmp/w && echo "served by $(hostname)" > /tmp/w/index.html && cd /tmp/w && exec python3 -m http.server 8080']
-    ports: [{containerPort: 8080}]
-    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
-`;
+---${serverManifest({ name: 'web', namespace: ns, pod: true, service: false, body: 'served by web', readinessPeriodSeconds: 1 })}`;
 const lbService = (name: string, loadBalancerIP?: string) => `
 apiVersion: v1
 kind: Service

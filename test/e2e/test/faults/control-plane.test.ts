@@ -42,7 +42,7 @@ test.before(async () => {
   // Pods enrolled as they start (the namespace is labelled first): enrolling running pods is the integration
   // tests' subject, and a fault test must start from a mesh that serves.
   await f.must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
-  await f.must(['apply', '-n', ns, '-f', '-'], serverManifest(NODE));
+  await f.must(['apply', '-n', ns, '-f', '-'], serverManifest({ node: NODE }));
   for (const file of ['sleep.yaml', 'notsleep.yaml']) await f.must(['apply', '-n', ns, '-f', '-'], readFileSync(join(repoRoot, 'samples', 'manifests', file), 'utf8'));
   await f.must(['apply', '-n', ns, '-f', '-'], proberManifest('http://server/', 'ambit-node-2'));
   await f.must(['wait', '-n', ns, '--for=condition=Available', 'deployment', '--all', '--timeout=180s']);

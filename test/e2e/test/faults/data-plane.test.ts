@@ -41,45 +41,11 @@ const echoManifest = () => {
     "        print(f'{time.time():.2f} {n} closed {e}', flush=True)",
     '        s.close()',
   ].join('\n');
-  return `
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{name: tcp-echo, port: 9000}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo}
-spec:
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: ambit-node-1}
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: echo
-        image: ambit/test-tools:0.1.0
-        command: ["python3", "-u", "-c", ${JSON.stringify(server)}]
-        readinessProbe: {tcpSocket: {port: 9000}, periodSeconds: 2}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: holder}
-spec:
-  selector: {matchLabels: {app: holder}}
-  template:
-    metadata: {labels: {app: holder}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: ambit-node-2}
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: holder
-        image: ambit/test-tools:0.1.0
-        command: ["python3", "-u", "-c", ${JSON.stringify(client)}]
-`;
+  return (
+    serverManifest({ name: 'echo', node: 'ambit-node-1', port: 9000, service: { port: 9000, name: 'tcp-echo' }, command: ['python3', '-u', '-c', server] }) +
+    '---' +
+    serverManifest({ name: 'holder', node: 'ambit-node-2', port: false, command: ['python3', '-u', '-c', client] })
+  );
 };
 
 interface HolderLine {
@@ -115,7 +81,7 @@ test.before(async () => {
   f = await MeshFixture.open(ns);
   await f.must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
   await f.must(['apply', '-n', ns, '-f', '-'], echoManifest());
-  await f.must(['apply', '-n', ns, '-f', '-'], serverManifest('ambit-node-1'));
+  await f.must(['apply', '-n', ns, '-f', '-'], serverManifest({ node: 'ambit-node-1' }));
   await f.must(['wait', '-n', ns, '--for=condition=Available', 'deployment', '--all', '--timeout=180s']);
   await f.eventually('every pod enrolled', async () => (await f.redirected()).every(Boolean), 120_000);
 });

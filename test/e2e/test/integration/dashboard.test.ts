@@ -9,24 +9,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { buildControlPlane, connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell } from '../../src/shell.js';
+import { openMeshCluster, waitFor, type TestCluster } from '@ambit/cluster';
 
 const run = promisify(execFile);
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const outDir = join(repo, '.ambit', 'test-output', 'dashboard');
 const NS = 'dashboard-it';
-let cluster: Cluster;
-let shell: Shell;
-let owned = false;
-let installedHere = false;
+let mesh: TestCluster | undefined;
 let dashboard: ChildProcess | undefined;
-
-async function sh(command: string, timeoutMs = 300_000): Promise<string> {
-  const r = await shell.run(command, { timeoutMs });
-  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
-}
+const sh = (command: string) => mesh!.sh(command);
 
 /** Debian's headless Chromium with a throw-away profile. */
 async function chromium(args: string[]): Promise<string> {
@@ -50,30 +41,12 @@ interface GraphAnswer {
 }
 
 test.before(async () => {
-  const binDir = await buildControlPlane();
-  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
-  else {
-    cluster = await startCluster();
-    owned = true;
-  }
-  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
-  if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
-    await sh('ambit install --addons prometheus');
-    installedHere = true;
-  } else if ((await shell.run('kubectl get service prometheus -n istio-system')).code !== 0) {
-    await sh('ambit install --addons prometheus');
-  }
-  await sh('kubectl rollout status deployment/prometheus -n istio-system --timeout=180s');
+  mesh = await openMeshCluster({ addons: ['prometheus'], namespaces: [NS] });
 });
 
 test.after.always(async () => {
   dashboard?.kill('SIGTERM');
-  if (shell) {
-    await shell.run(`kubectl delete namespace ${NS} --ignore-not-found --wait=true --timeout=120s`);
-    if (installedHere) await shell.run('ambit uninstall');
-  }
-  if (owned) await cluster.stop();
+  await mesh?.close();
 });
 
 test.serial('ambit dashboard draws the Bookinfo graph from the real Prometheus, in Chromium', async (t) => {
@@ -83,7 +56,7 @@ test.serial('ambit dashboard draws the Bookinfo graph from the real Prometheus, 
   await sh(`ambit waypoint apply -n ${NS} --service-account bookinfo-reviews --wait`);
 
   // The dashboard as a user runs it: no --prometheus-url, so through the API server to istio-system/prometheus:9090.
-  dashboard = spawn('ambit', ['dashboard', '--no-browser', '--port', '0'], { env: shell.env, cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  dashboard = spawn('ambit', ['dashboard', '--no-browser', '--port', '0'], { env: mesh!.shell.env, cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   dashboard.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -121,7 +94,7 @@ test.serial('ambit dashboard draws the Bookinfo graph from the real Prometheus, 
   const graph = await waitFor(
     'the Bookinfo graph in /api/graph',
     async () => {
-      await shell.run(`kubectl exec -n ${NS} deploy/sleep -- sh -c 'for i in $(seq 1 20); do curl -s -o /dev/null http://productpage:9080/productpage; done'`, { timeoutMs: 60_000 });
+      await mesh!.shell.run(`kubectl exec -n ${NS} deploy/sleep -- sh -c 'for i in $(seq 1 20); do curl -s -o /dev/null http://productpage:9080/productpage; done'`, { timeoutMs: 60_000 });
       last = (await (await fetch(`${url}api/graph`)).json()) as GraphAnswer;
       return missing(last).length === 0 ? last : undefined;
     },

@@ -3,25 +3,13 @@
 // another namespace's Service without a ReferenceGrant. Each gets its status condition and reason, and the valid
 // listener and route keep serving traffic from this machine through the LoadBalancer address.
 import { execFile } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { buildControlPlane, connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell } from '../../src/shell.js';
+import { openMeshCluster, serverManifest, waitFor, type TestCluster } from '@ambit/cluster';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const NS = 'ingress-bad-it';
 const OTHER = 'ingress-bad-other-it';
-let cluster: Cluster;
-let shell: Shell;
-let owned = false;
-let installedHere = false;
-
-async function sh(command: string, input?: string): Promise<string> {
-  const r = await shell.run(command, { timeoutMs: 200_000, input });
-  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
-}
+let mesh: TestCluster | undefined;
+const sh = (command: string, input?: string) => mesh!.sh(command, input);
 
 /** curl from this machine (outside the cluster) with a Host header: the HTTP status and body. */
 function curl(address: string, host: string): Promise<{ status: string; body: string }> {
@@ -33,27 +21,8 @@ function curl(address: string, host: string): Promise<{ status: string; body: st
   });
 }
 
-const backend = (ns: string) => `
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: ${ns}, labels: {app: web}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: web
-    image: ambit/test-tools:0.1.0
-    imagePullPolicy: Never
-    command: [sh, -c, 'mkdir -p /tmp/w && echo "served by ${ns}" > /tmp/w/index.html && cd /tmp/w && exec python3 -m http.server 8080']
-    ports: [{containerPort: 8080}]
-    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: ${ns}}
-spec:
-  selector: {app: web}
-  ports: [{port: 8080, name: http}]
-`;
+/** Pod `web` answering `served by <ns>`, behind Service `web` on 8080. */
+const backend = (ns: string) => serverManifest({ name: 'web', namespace: ns, pod: true, body: `served by ${ns}`, service: { port: 8080, name: 'http' }, readinessPeriodSeconds: 1 });
 
 const gateway = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -95,26 +64,11 @@ type Condition = { type: string; status: string; reason: string };
 const cond = (conds: Condition[] | undefined, type: string) => (conds ?? []).find((c) => c.type === type);
 
 test.before(async () => {
-  const binDir = await buildControlPlane();
-  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
-  else {
-    cluster = await startCluster();
-    owned = true;
-  }
-  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
-  if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
-    await sh('ambit install');
-    installedHere = true;
-  }
+  mesh = await openMeshCluster({ namespaces: [NS, OTHER], commandTimeoutMs: 200_000 });
 });
 
 test.after.always(async () => {
-  if (shell) {
-    await shell.run(`kubectl delete namespace ${NS} ${OTHER} --ignore-not-found --wait=true --timeout=120s`);
-    if (installedHere) await shell.run('ambit uninstall');
-  }
-  if (owned) await cluster.stop();
+  await mesh?.close();
 });
 
 test.serial('bad listeners and routes get their conditions; the valid listener and route keep serving', async (t) => {

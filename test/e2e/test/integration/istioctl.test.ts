@@ -10,25 +10,16 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { buildControlPlane, connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell, type ShellResult } from '../../src/shell.js';
+import { openMeshCluster, type ShellResult, type TestCluster } from '@ambit/cluster';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const NS = 'istioctl-it';
-let cluster: Cluster;
-let shell: Shell;
-let owned = false;
-let installedHere = false;
-
-async function sh(command: string, timeoutMs = 240_000): Promise<string> {
-  const r = await shell.run(command, { timeoutMs });
-  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
-}
+let mesh: TestCluster | undefined;
+const sh = (command: string) => mesh!.sh(command);
 
 /** An istioctl command: its exit code and output, logged for the report. */
 async function istioctl(args: string, t: { log: (...a: unknown[]) => void }): Promise<ShellResult> {
-  const r = await shell.run(`istioctl ${args}`, { timeoutMs: 120_000 });
+  const r = await mesh!.shell.run(`istioctl ${args}`, { timeoutMs: 120_000 });
   t.log(`$ istioctl ${args}  (exit ${r.code})\n${r.stdout}${r.stderr}`);
   return r;
 }
@@ -36,18 +27,7 @@ async function istioctl(args: string, t: { log: (...a: unknown[]) => void }): Pr
 test.before(async () => {
   // The binary first (a few minutes the first time on 2 cores, cached afterwards): its last line is its path.
   const istioctlPath = execFileSync('bash', [join(repo, 'scripts/istioctl.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!;
-  const binDir = await buildControlPlane();
-  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
-  else {
-    cluster = await startCluster();
-    owned = true;
-  }
-  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [dirname(istioctlPath), join(repo, 'node_modules/.bin'), binDir], cwd: repo });
-  if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
-    await sh('ambit install');
-    installedHere = true;
-  }
+  mesh = await openMeshCluster({ pathPrepend: [dirname(istioctlPath)], namespaces: [NS], commandTimeoutMs: 240_000 });
   await sh('kubectl rollout status deployment/istiod -n istio-system --timeout=180s');
   await sh('kubectl rollout status daemonset/ztunnel -n istio-system --timeout=180s');
   await sh(`kubectl create namespace ${NS} && kubectl label namespace ${NS} istio.io/dataplane-mode=ambient`);
@@ -57,11 +37,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (shell) {
-    await shell.run(`kubectl delete namespace ${NS} --ignore-not-found --wait=true --timeout=120s`);
-    if (installedHere) await shell.run('ambit uninstall');
-  }
-  if (owned) await cluster.stop();
+  await mesh?.close();
 });
 
 test.serial('istioctl version: the client and the control plane', async (t) => {

@@ -3,28 +3,15 @@
 // of it denied with 403 by an L7 AuthorizationPolicy at the waypoint) Istio's standard metrics are queryable over
 // Prometheus' HTTP API (through the API server's service proxy) with Istio's labels: mutual TLS, the client's
 // workload, the destination service, the waypoint as reporter and the 403s counted.
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { buildControlPlane, connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell } from '../../src/shell.js';
+import { openMeshCluster, serverManifest, waitFor, type TestCluster } from '@ambit/cluster';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const NS = 'prom-it';
 const SERVICE_FQDN = `server.${NS}.svc.cluster.local`;
 const ALLOWED = 6;
 const DENIED = 4;
-let cluster: Cluster;
-let shell: Shell;
-let owned = false;
-let installedHere = false;
-let addonHere = false;
-
-async function sh(command: string, input?: string): Promise<string> {
-  const r = await shell.run(command, { timeoutMs: 300_000, input });
-  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
-}
+let mesh: TestCluster | undefined;
+const sh = (command: string, input?: string) => mesh!.sh(command, input);
 
 interface Sample {
   metric: Record<string, string>;
@@ -52,27 +39,13 @@ function eventually(what: string, promql: string, ok: (s: Sample) => boolean = (
   );
 }
 
+// The install is this test's subject: the set-up only makes room for it, and the after hook removes what it added.
 test.before(async () => {
-  const binDir = await buildControlPlane();
-  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
-  else {
-    cluster = await startCluster();
-    owned = true;
-  }
-  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
-  if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
-    installedHere = true;
-  } else addonHere = (await shell.run('kubectl get deployment prometheus -n istio-system')).code !== 0;
+  mesh = await openMeshCluster({ addons: ['prometheus'], install: false, namespaces: [NS] });
 });
 
 test.after.always(async () => {
-  if (shell) {
-    await shell.run(`kubectl delete namespace ${NS} --ignore-not-found --wait=true --timeout=120s`);
-    if (installedHere) await shell.run('ambit uninstall');
-    else if (addonHere) await shell.run('kubectl delete -f samples/addons/prometheus.yaml --ignore-not-found');
-  }
-  if (owned) await cluster.stop();
+  await mesh?.close();
 });
 
 test.serial('ambit install --addons prometheus: Istio metrics from ztunnel and the waypoint, queryable with their labels', async (t) => {
@@ -85,32 +58,7 @@ test.serial('ambit install --addons prometheus: Istio metrics from ztunnel and t
   await sh(`kubectl create namespace ${NS}`);
   await sh(`kubectl label namespace ${NS} istio.io/dataplane-mode=ambient`);
   await sh(`kubectl apply -n ${NS} -f samples/manifests/sleep.yaml`);
-  await sh(
-    `kubectl apply -n ${NS} -f -`,
-    `apiVersion: v1
-kind: ServiceAccount
-metadata: {name: server}
----
-apiVersion: v1
-kind: Service
-metadata: {name: server, labels: {app: server}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: server}
-spec:
-  selector: {matchLabels: {app: server}}
-  template:
-    metadata: {labels: {app: server, version: v1}}
-    spec:
-      serviceAccountName: server
-      containers:
-      - {name: server, image: ambit/test-tools:0.1.0, command: [python3, -m, http.server, "8080"], readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}}
-`,
-  );
+  await sh(`kubectl apply -n ${NS} -f -`, serverManifest({ labels: { version: 'v1' }, readinessPeriodSeconds: 1 }));
   await sh(`ambit waypoint apply -n ${NS} --wait`);
   await sh(`kubectl label service server -n ${NS} istio.io/use-waypoint=waypoint`);
   await sh(

@@ -1,25 +1,18 @@
 // The getting-started walkthrough, end to end on the shared local cluster, in both dialects: every
 // command's expectations (titles, exit code 56, Programmed, RBAC: access denied, ~10% reviews-v2) asserted.
 import test from 'ava';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildControlPlane, connectCluster, startCluster, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell } from '../../src/shell.js';
+import { openTestCluster, type Shell, type TestCluster } from '@ambit/cluster';
 import { diagnostics, runCommand } from '../../src/runner.js';
 import { walkthrough, type Dialect, type Memo } from '../../src/walkthrough.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
-let cluster: Cluster;
+let opened: TestCluster | undefined;
 let shell: Shell;
-let owned = false;
 
 test.before(async () => {
-  const binDir = await buildControlPlane();
-  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
-  else { cluster = await startCluster(); owned = true; }
-  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
+  opened = await openTestCluster();
+  shell = opened.shell;
 });
-test.after.always(async () => { if (owned) await cluster.stop(); });
+test.after.always(async () => { await opened?.close(); });
 
 for (const dialect of ['2024', '2022'] as Dialect[]) {
   const memo: Memo = {};

@@ -5,27 +5,16 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import test from 'ava';
-import { buildControlPlane, connectCluster, startCluster, waitFor, type Cluster } from '@ambit/cluster';
-import { createShell, type Shell } from '../../src/shell.js';
+import { openMeshCluster, serverManifest, waitFor, type TestCluster } from '@ambit/cluster';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const NS = 'wpp-pod-it';
 const REPO_NS = 'wpp-repo-it';
 const PKG = 'wpp-real-hello';
 const work = mkdtempSync(join(tmpdir(), 'ambit-wpp-pod-'));
-let cluster: Cluster;
-let shell: Shell;
-let owned = false;
-let installedHere = false;
-
-async function sh(command: string, input?: string): Promise<string> {
-  const r = await shell.run(command, { timeoutMs: 200_000, input });
-  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
-}
+let mesh: TestCluster | undefined;
+const sh = (command: string, input?: string) => mesh!.sh(command, input);
 
 function pack(): { file: string; integrity: string } {
   const dir = join(work, 'pkg');
@@ -40,27 +29,11 @@ function pack(): { file: string; integrity: string } {
 }
 
 test.before(async () => {
-  const binDir = await buildControlPlane();
-  if (process.env.AMBIT_KUBECONFIG) cluster = await connectCluster(process.env.AMBIT_KUBECONFIG);
-  else {
-    cluster = await startCluster();
-    owned = true;
-  }
-  shell = createShell({ kubeconfigPath: cluster.kubeconfigPath, pathPrepend: [join(repo, 'node_modules/.bin'), binDir], cwd: repo });
-  if ((await shell.run('kubectl get daemonset ztunnel -n istio-system')).code !== 0) {
-    await waitFor('istio-system not terminating', async () => (await shell.run("kubectl get namespace istio-system -o jsonpath='{.status.phase}'")).stdout.trim() !== 'Terminating', 180_000, 1000);
-    await sh('ambit install');
-    installedHere = true;
-  }
+  mesh = await openMeshCluster({ namespaces: [NS, REPO_NS], alsoDelete: ['configmap ambit-plugin-policy -n istio-system'], commandTimeoutMs: 200_000 });
 });
 
 test.after.always(async () => {
-  if (shell) {
-    await shell.run(`kubectl delete namespace ${NS} ${REPO_NS} --ignore-not-found --wait=true --timeout=120s`);
-    await shell.run('kubectl delete configmap ambit-plugin-policy -n istio-system --ignore-not-found');
-    if (installedHere) await shell.run('ambit uninstall');
-  }
-  if (owned) await cluster.stop();
+  await mesh?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -98,27 +71,7 @@ test.serial('a WaypointPlugin from an HTTP server in the cluster is fetched, che
   await sh(`kubectl create namespace ${NS}`);
   await sh(`kubectl label namespace ${NS} istio.io/dataplane-mode=ambient`);
   await sh(`kubectl apply -n ${NS} -f samples/manifests/sleep.yaml`);
-  await sh(
-    `kubectl apply -n ${NS} -f -`,
-    `apiVersion: v1
-kind: Service
-metadata: {name: server, labels: {app: server}}
-spec:
-  selector: {app: server}
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: server}
-spec:
-  selector: {matchLabels: {app: server}}
-  template:
-    metadata: {labels: {app: server}}
-    spec:
-      containers:
-      - {name: server, image: ambit/test-tools:0.1.0, command: [python3, -m, http.server, "8080"], readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}}
-`,
-  );
+  await sh(`kubectl apply -n ${NS} -f -`, serverManifest({ readinessPeriodSeconds: 1 }));
   const applied = await sh(`ambit waypoint apply -n ${NS} --wait`);
   t.regex(applied, new RegExp(`waypoint ${NS}/waypoint applied`));
   await sh(`kubectl label service server -n ${NS} istio.io/use-waypoint=waypoint`);
@@ -142,7 +95,7 @@ spec:
   const row = await waitFor(
     'kubectl get waypointplugin hello: Active True',
     async () => {
-      const r = await shell.run(`kubectl get waypointplugin hello -n ${NS} --no-headers`);
+      const r = await mesh!.shell.run(`kubectl get waypointplugin hello -n ${NS} --no-headers`);
       return /\sTrue\s+Loaded\s/.test(r.stdout) ? r.stdout : undefined;
     },
     120_000,
@@ -153,7 +106,7 @@ spec:
   const headers = await waitFor(
     'the plugin header on a response through the waypoint',
     async () => {
-      const r = await shell.run(`kubectl exec -n ${NS} deploy/sleep -- curl -s -D - -o /dev/null http://server/`);
+      const r = await mesh!.shell.run(`kubectl exec -n ${NS} deploy/sleep -- curl -s -D - -o /dev/null http://server/`);
       return /x-real-plugin: hello from server\./i.test(r.stdout) ? r.stdout : undefined;
     },
     60_000,

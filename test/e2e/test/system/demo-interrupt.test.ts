@@ -7,8 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildControlPlane, readMachineLock } from '@ambit/cluster';
-import { eventually } from '../../src/shell.js';
+import { buildControlPlane, readMachineLock, waitFor } from '@ambit/cluster';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const stateRoot = join(repo, '.ambit');
@@ -92,9 +91,9 @@ maybe('Ctrl-C at step 3 of npm run demo stops the walkthrough and the cluster, a
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void exited.then((e) => (exit = e));
   try {
-    await eventually('the demo to reach step 3', async () => (exit ? Promise.reject(new Error(`the demo exited: ${output}`)) : /^3\. /m.test(output) || undefined), 600_000);
+    await waitFor('the demo to reach step 3', async () => (exit ? Promise.reject(new Error(`the demo exited: ${output}`)) : /^3\. /m.test(output) || undefined), 600_000, 1000);
     // Step 3's first command is running now (a detached `sh -c`): interrupt it, as Ctrl-C does.
-    await eventually('a walkthrough command to run', async () => (await processes()).some((p) => p.environ.includes(`KUBECONFIG=${stateDir}/`)) || undefined, 60_000, 100);
+    await waitFor('a walkthrough command to run', async () => (await processes()).some((p) => p.environ.includes(`KUBECONFIG=${stateDir}/`)) || undefined, 60_000, 100);
     process.kill(-demo.pid!, 'SIGINT');
     const e = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300_000).unref())]);
     t.deepEqual(e, { code: 130, signal: null }, output);

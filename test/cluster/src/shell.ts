@@ -1,5 +1,5 @@
-// Runs the walkthrough's commands the way a user types them: through `sh -c`, with KUBECONFIG set and the
-// cluster's kubectl and the `ambit` CLI first on PATH, so a printed command is exactly what ran.
+// Runs commands the way a user types them (the walkthrough, the demo, the cluster tests): through `sh -c`, with
+// KUBECONFIG set and the cluster's kubectl and the `ambit` CLI first on PATH, so a printed command is exactly what ran.
 import { spawn } from 'node:child_process';
 
 export interface ShellResult {
@@ -66,20 +66,4 @@ export function createShell(opts: { kubeconfigPath: string; pathPrepend: string[
       });
     },
   };
-}
-
-/** Polls `check` until it returns a value or the deadline passes; the last error explains a timeout. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }

@@ -133,6 +133,31 @@ test.serial('service VIP → HBONE to the endpoint; access log and metrics as Is
   t.regex(client.ctx.metrics.render(), /^istio_tcp_received_bytes_total\{reporter="source",.*\} 10$/m);
 });
 
+test.serial('a long-lived connection\'s bytes show in the metrics as they flow, and count once when it closes', async (t) => {
+  const sentOf = (text: string, reporter: string) =>
+    [...text.matchAll(new RegExp(`^istio_tcp_sent_bytes_total\\{reporter="${reporter}",[^}]*destination_service="server\\.default\\.svc\\.cluster\\.local"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  const before = { source: sentOf(client.ctx.metrics.render(), 'source'), destination: sentOf(server.ctx.metrics.render(), 'destination') };
+  const c = net.connect({ port: clientPorts[0]!, host: '127.79.0.2', localAddress: '127.79.0.2' });
+  c.on('error', () => undefined);
+  const payload = 'x'.repeat(3000);
+  let echoed = 0;
+  await new Promise<void>((r) => {
+    c.on('data', (d: Buffer) => ((echoed += d.length) >= payload.length ? r() : undefined));
+    c.write(payload);
+  });
+  // Still open: a scrape sees the 3000 bytes on both sides already.
+  t.is(sentOf(client.ctx.metrics.render(), 'source') - before.source, 3000, 'source side, connection open');
+  t.is(sentOf(server.ctx.metrics.render(), 'destination') - before.destination, 3000, 'destination side, connection open');
+  const outboundDone = () => logs.filter((l) => l.includes('\taccess\tconnection complete\t') && l.includes('direction="outbound"')).length;
+  const done = outboundDone();
+  const closed = new Promise((r) => c.once('close', r));
+  c.end();
+  await closed;
+  await waitFor(() => server.inbound.openConnections === 0 && outboundDone() > done);
+  t.is(sentOf(client.ctx.metrics.render(), 'source') - before.source, 3000, 'source side, closed: counted once');
+  t.is(sentOf(server.ctx.metrics.render(), 'destination') - before.destination, 3000, 'destination side, closed: counted once');
+});
+
 test.serial('a denying policy: 401 at the destination, the client sees a connection reset', async (t) => {
   setPolicies([{ name: 'allow-nothing', namespace: 'default', scope: 'Namespace', action: 'Allow', dryRun: false, rules: [] }]);
   logs.length = 0;

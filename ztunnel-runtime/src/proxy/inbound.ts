@@ -155,7 +155,7 @@ export class InboundProxy {
       return fail(503, 'tunnel closed before upstream was ready');
     }
     const stream = t.accept();
-    this.ctx.metrics.opened(labels);
+    const tracked = this.ctx.metrics.track(labels, () => [upstream.bytesWritten, upstream.bytesRead]);
     logConnectionOpened(entry);
     let closeReason: string | undefined;
     const live: LiveConnection = {
@@ -170,9 +170,7 @@ export class InboundProxy {
     this.live.add(live);
     await this.copy(stream, upstream);
     this.live.delete(live);
-    const sent = upstream.bytesWritten;
-    const recv = upstream.bytesRead;
-    this.ctx.metrics.closed(labels, sent, recv);
+    const [sent, recv] = tracked.end();
     logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });
   }
 
@@ -209,9 +207,10 @@ export class InboundProxy {
       response_flags: '-',
       connection_security_policy: 'unknown',
     };
-    this.ctx.metrics.opened(labels);
+    let upstream: net.Socket | undefined;
+    const tracked = this.ctx.metrics.track(labels, () => (upstream ? [upstream.bytesWritten, upstream.bytesRead] : [0, 0]));
     const fail = (error: string, flags: string) => {
-      this.ctx.metrics.closed({ ...labels }, 0, 0, true);
+      tracked.end(true, undefined, [0, 0]);
       void flags;
       downstream.destroy();
       logConnectionComplete({ ...entry, durationMs: performance.now() - start, error });
@@ -220,9 +219,9 @@ export class InboundProxy {
     const rbac: RbacConnection = { srcIp, dstIp: originalDst.ip, dstPort: originalDst.port };
     const decision = evaluateRbac(this.ctx.store.policiesFor(local), rbac);
     if (!decision.allowed) return fail(`connection closed due to policy rejection: ${decision.reason}`, 'DENY');
-    let upstream: net.Socket;
+    let connected: net.Socket;
     try {
-      upstream = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port, srcIp);
+      upstream = connected = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port, srcIp);
     } catch (e) {
       return fail(`connection failed: ${(e as Error).message}`, 'CONNECT');
     }
@@ -233,15 +232,13 @@ export class InboundProxy {
       close: (reason) => {
         closeReason = reason;
         downstream.resetAndDestroy();
-        upstream.destroy();
+        connected.destroy();
       },
     };
     this.live.add(live);
-    await copyBidirectional(downstream, upstream);
+    await copyBidirectional(downstream, connected);
     this.live.delete(live);
-    const sent = upstream.bytesWritten;
-    const recv = upstream.bytesRead;
-    this.ctx.metrics.closed(labels, sent, recv);
+    const [sent, recv] = tracked.end();
     logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });
     log.debug('plaintext inbound done');
   }

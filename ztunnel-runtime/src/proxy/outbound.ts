@@ -232,7 +232,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
   entry.dstWorkload = dw?.name;
   entry.dstNamespace = dw?.namespace;
   entry.dstIdentity = destId;
-  ctx.metrics.opened(labels);
+  const tracked = ctx.metrics.track(labels, () => [downstream.bytesRead - baseRead, downstream.bytesWritten - baseWritten]);
   logConnectionOpened(entry);
 
   let upstream: import('node:stream').Duplex;
@@ -263,8 +263,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
     }
   } catch (e) {
     const flags = e instanceof HboneError ? e.responseFlags : 'CONNECT';
-    const failLabels = { ...labels, response_flags: flags };
-    ctx.metrics.closed(failLabels, 0, 0, true);
+    tracked.end(true, { ...labels, response_flags: flags }, [0, 0]);
     // A 401 from the peer (policy) resets the client socket, so the client sees a connection reset.
     if (e instanceof HboneError && e.status === 401) downstream.resetAndDestroy();
     else downstream.destroy();
@@ -272,9 +271,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
     return;
   }
   const res = await copyBidirectional(downstream, upstream, { resetA: true });
-  const sent = downstream.bytesRead - baseRead;
-  const recv = downstream.bytesWritten - baseWritten;
-  ctx.metrics.closed(labels, sent, recv);
+  const [sent, recv] = tracked.end();
   const benign = !res.error || ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes((res.error as NodeJS.ErrnoException).code ?? '');
   logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: benign ? undefined : res.error!.message });
 }

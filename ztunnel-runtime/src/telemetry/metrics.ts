@@ -30,6 +30,9 @@ export const LABEL_NAMES = [
 export type LabelName = (typeof LABEL_NAMES)[number];
 export type TrafficLabels = Partial<Record<LabelName, string>>;
 
+/** A connection's bytes so far, [sent, received]: read from its sockets, which count as bytes flow. */
+export type ByteCounter = () => readonly [sent: number, received: number];
+
 interface Series {
   labels: string;
   opened: number;
@@ -37,6 +40,14 @@ interface Series {
   failed: number;
   sent: number;
   received: number;
+  /** Open connections: their bytes are read at each scrape, so a long-lived connection's bytes show as they flow. */
+  live?: Set<ByteCounter>;
+}
+
+/** An open connection's handle: `end` folds its final bytes into the series (or into `closeLabels`' series). */
+export interface TrackedConnection {
+  /** `bytes` overrides what the sockets say (a connection that failed before any byte was forwarded: [0, 0]). */
+  end(failed?: boolean, closeLabels?: TrafficLabels, bytes?: readonly [number, number]): readonly [sent: number, received: number];
 }
 
 const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -91,11 +102,38 @@ export class Metrics {
   }
 
   closed(labels: TrafficLabels, sent: number, received: number, failed = false): void {
+    this.close(this.series_(labels), sent, received, failed);
+  }
+
+  /**
+   * Counts a connection opened and reads its bytes live until it ends, as Istio's ztunnel counts bytes as they flow
+   * (a scrape reads `bytes()`; nothing is done per chunk on the data path).
+   */
+  track(labels: TrafficLabels, bytes: ByteCounter): TrackedConnection {
     const s = this.series_(labels);
+    s.opened++;
+    (s.live ??= new Set()).add(bytes);
+    return {
+      end: (failed = false, closeLabels?: TrafficLabels, final?: readonly [number, number]) => {
+        s.live!.delete(bytes);
+        const [sent, received] = final ?? bytes();
+        this.close(closeLabels ? this.series_(closeLabels) : s, sent, received, failed);
+        return [sent, received];
+      },
+    };
+  }
+
+  private close(s: Series, sent: number, received: number, failed: boolean): void {
     s.closed++;
     s.sent += sent;
     s.received += received;
     if (failed) s.failed++;
+  }
+
+  private liveBytes(s: Series, i: 0 | 1): number {
+    let n = 0;
+    for (const b of s.live ?? []) n += b()[i];
+    return n;
   }
 
   /** Prometheus text exposition (version 0.0.4). */
@@ -111,8 +149,8 @@ export class Metrics {
     };
     family('istio_tcp_connections_opened_total', 'The total number of TCP connections opened.', (s) => s.opened);
     family('istio_tcp_connections_closed_total', 'The total number of TCP connections closed.', (s) => s.closed);
-    family('istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.', (s) => s.received);
-    family('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.', (s) => s.sent);
+    family('istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.', (s) => s.received + this.liveBytes(s, 1));
+    family('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.', (s) => s.sent + this.liveBytes(s, 0));
     family('istio_tcp_connections_failed_total', 'The total number of TCP connections that failed to establish (unstable).', (s) => s.failed, true);
     return out.join('\n') + '\n';
   }

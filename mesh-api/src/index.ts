@@ -30,7 +30,9 @@ export {
   parseCsr,
   certificateUris,
   splitPemChain,
+  issueServingCertificate,
   type CertificateAuthority,
+  type ServingCertificate,
 } from './identity/x509.js';
 export {
   CertificateManager,

@@ -15,8 +15,8 @@ import { jsonLogger, type ComponentLogger } from './log.js';
 import { kubePodLookup, type PodLookup } from './pods.js';
 import { RootCertPublisher } from './root-publisher.js';
 import { ControlPlaneServer, type ControlPlaneServerOptions } from './server.js';
-import { issueServingCertificate, servingNames, type ServingCertificate } from './serving-cert.js';
-import { CERTIFICATES_PATH } from '@ambit/mesh-api';
+import { controlPlaneServingCertificate } from './serving-cert.js';
+import { CERTIFICATES_PATH, type ServingCertificate } from '@ambit/mesh-api';
 
 export interface CaComponentOptions {
   /** The controller's API client (TokenReviews, pods, the CA Secret, root ConfigMaps). */
@@ -230,8 +230,7 @@ export class CaComponent {
   }
 
   #issueServing(): ServingCertificate {
-    const dnsNames = this.#opts.servingDnsNames ?? [...servingNames(this.namespace), 'localhost'];
-    return issueServingCertificate(this.authority.ca, { dnsNames, ipAddresses: this.#opts.servingIps ?? ['127.0.0.1', '::1'] });
+    return controlPlaneServingCertificate(this.authority.ca, this.namespace, { dnsNames: this.#opts.servingDnsNames, ipAddresses: this.#opts.servingIps });
   }
 
   #scheduleRenewal(): void {
@@ -256,7 +255,7 @@ export { issueCertificate, certificateHandler, HttpError } from './certificates.
 export { keyPolicyError, describeKey, MIN_RSA_BITS } from './key-policy.js';
 export { ControlPlaneServer, sendJson, readBody } from './server.js';
 export type { ControlPlaneServerOptions, RouteHandler } from './server.js';
-export { issueServingCertificate, servingNames } from './serving-cert.js';
+export { controlPlaneServingCertificate, servingNames } from './serving-cert.js';
 export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } from './root-publisher.js';
 export { TrustBundle } from './trust-bundle.js';
 export { jsonLogger, silentLogger } from './log.js';

@@ -1,8 +1,10 @@
-// X.509 certificates and PKCS#10 CSRs for workload identities, built with node-forge's ASN.1 and signed with
-// node:crypto (ECDSA P-256 / SHA-256 for keys made here; a P-384 or RSA signer uses the matching algorithm).
-// node-forge's `pki` only handles RSA, so only `forge.asn1` is used.
-// Workload certificates carry an empty subject and a single critical URI SAN (the SPIFFE id), as Istio's.
+// The mesh's one X.509 module: CAs, PKCS#10 CSRs, workload leaves and TLS serving certificates, built with
+// node-forge's ASN.1 and signed with node:crypto (ECDSA P-256 / SHA-256 for keys made here; a P-384 or RSA signer
+// uses the matching algorithm). node-forge's `pki` only handles RSA, so only `forge.asn1` is used.
+// Workload certificates carry an empty subject and a single critical URI SAN (the SPIFFE id), as Istio's; serving
+// certificates (istiod's :15012) a CN and non-critical DNS/IP SANs.
 import * as crypto from 'node:crypto';
+import { isIP } from 'node:net';
 import forge from 'node-forge';
 
 const asn1 = forge.asn1;
@@ -61,8 +63,38 @@ function ext(o: string, critical: boolean, value: Asn1): Asn1 {
   return seq(critical ? [oid(o), bool(true), octets(der(value))] : [oid(o), octets(der(value))]);
 }
 
+/** A subjectAltName entry: a URI (SPIFFE id), a DNS name or an IP address (v4 or v6). */
+export type SubjectAltName = { uri: string } | { dns: string } | { ip: string };
+
+/** GeneralName: uniformResourceIdentifier [6], dNSName [2], iPAddress [7] (RFC 5280 4.2.1.6). */
+function generalName(n: SubjectAltName): Asn1 {
+  if ('uri' in n) return asn1.create(C, 6, false, n.uri);
+  if ('dns' in n) return asn1.create(C, 2, false, n.dns);
+  return asn1.create(C, 7, false, ipBytes(n.ip));
+}
+
+/** The 4 or 16 octets of an IP address (IPv6 with `::` and a trailing dotted IPv4 part allowed). */
+function ipBytes(ip: string): string {
+  const v4 = (a: string): number[] => a.split('.').map(Number);
+  if (isIP(ip) === 4) return String.fromCharCode(...v4(ip));
+  if (isIP(ip) !== 6) throw new Error(`invalid IP address SAN ${JSON.stringify(ip)}: give an IPv4 or IPv6 address`);
+  const groups = (part: string): number[] =>
+    part
+      ? part.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [parseInt(g, 16)];
+          const [a, b, c, d] = v4(g);
+          return [(a! << 8) | b!, (c! << 8) | d!];
+        })
+      : [];
+  const [headPart, tailPart] = ip.split('::');
+  const head = groups(headPart!);
+  const tail = tailPart === undefined ? [] : groups(tailPart);
+  const all = [...head, ...Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  return all.map((g) => String.fromCharCode(g >> 8, g & 0xff)).join('');
+}
+
 function sanUri(uri: string): Asn1 {
-  return seq([asn1.create(C, 6, false, uri)]);
+  return seq([generalName({ uri })]);
 }
 
 function serial(): Asn1 {
@@ -285,28 +317,76 @@ export function signCsr(ca: CertificateAuthority, csrPem: string, opts: { identi
     const got = csr.sans.map((s) => (s.type === 6 ? s.value : `<type ${s.type}>`)).join(', ') || 'none';
     throw new Error(`CSR identity mismatch: want ${opts.identity}, got ${got}`);
   }
-  return [issueLeaf(ca, csr.publicKey, opts.identity, opts.ttlSeconds ?? 86_400), ca.certPem, ...ca.parentsPem];
+  const leaf = issueLeaf(ca, csr.publicKey, {
+    sans: [{ uri: opts.identity }],
+    extKeyUsage: ['serverAuth', 'clientAuth'],
+    authorityKeyId: true,
+    ttlSeconds: opts.ttlSeconds ?? 86_400,
+  });
+  return [leaf.certPem, ca.certPem, ...ca.parentsPem];
 }
 
-function issueLeaf(ca: CertificateAuthority, publicKey: crypto.KeyObject, identity: string, ttlSeconds: number): string {
+const EXT_KEY_USAGE = { serverAuth: OID.serverAuth, clientAuth: OID.clientAuth } as const;
+
+interface LeafSpec {
+  /** Subject CN; none gives an empty subject, and then the SAN extension is critical (RFC 5280 4.2.1.6). */
+  commonName?: string;
+  sans: SubjectAltName[];
+  extKeyUsage: (keyof typeof EXT_KEY_USAGE)[];
+  /** Whether to name the issuing key (authorityKeyIdentifier), as workload leaves do. */
+  authorityKeyId: boolean;
+  /** Capped at the CA's own expiry. */
+  ttlSeconds: number;
+}
+
+/** Issues an end-entity certificate for `publicKey`: keyUsage digitalSignature+keyEncipherment, CA:FALSE. */
+function issueLeaf(ca: CertificateAuthority, publicKey: crypto.KeyObject, spec: LeafSpec): { certPem: string; notAfter: Date } {
   const now = Date.now();
-  const caNotAfter = new Date(ca.cert.validTo).getTime();
+  const notAfter = new Date(Math.min(now + spec.ttlSeconds * 1000, new Date(ca.cert.validTo).getTime()));
   const tbs = tbsCertificate({
     signer: ca.key,
     issuer: parseDer(ca.subjectDer),
-    subject: seq([]),
+    subject: spec.commonName === undefined ? seq([]) : name([[OID.commonName, spec.commonName]]),
     publicKey,
     notBefore: new Date(now - 60_000),
-    notAfter: new Date(Math.min(now + ttlSeconds * 1000, caNotAfter)),
+    notAfter,
     extensions: [
       ext(OID.keyUsage, true, bits('\xa0', 5)), // digitalSignature, keyEncipherment
-      ext(OID.extKeyUsage, false, seq([oid(OID.serverAuth), oid(OID.clientAuth)])),
+      ext(OID.extKeyUsage, false, seq(spec.extKeyUsage.map((u) => oid(EXT_KEY_USAGE[u])))),
       ext(OID.basicConstraints, true, seq([])),
-      ext(OID.authorityKeyId, false, seq([asn1.create(C, 0, false, ca.keyId)])),
-      ext(OID.subjectAltName, true, sanUri(identity)),
+      ...(spec.authorityKeyId ? [ext(OID.authorityKeyId, false, seq([asn1.create(C, 0, false, ca.keyId)]))] : []),
+      ext(OID.subjectAltName, spec.commonName === undefined, seq(spec.sans.map(generalName))),
     ],
   });
-  return toPem('CERTIFICATE', buf(signed(tbs, ca.key)));
+  return { certPem: toPem('CERTIFICATE', buf(signed(tbs, ca.key))), notAfter };
+}
+
+/** A TLS server's certificate and its fresh key. Never log it. */
+export interface ServingCertificate {
+  certPem: string;
+  /** PKCS#8 PEM; in memory only. */
+  keyPem: string;
+  notAfter: Date;
+}
+
+/**
+ * Issues a TLS serving certificate (serverAuth only) for a fresh ECDSA P-256 key: subject CN = the first DNS name
+ * (`istiod` when there is none), SANs = `dnsNames` then `ipAddresses` (entries that are not IP addresses are
+ * skipped), valid `ttlSeconds` (default 30 days) but never past the CA's own expiry.
+ */
+export function issueServingCertificate(
+  ca: CertificateAuthority,
+  opts: { dnsNames: string[]; ipAddresses?: string[]; ttlSeconds?: number },
+): ServingCertificate {
+  const key = generateKey();
+  const { certPem, notAfter } = issueLeaf(ca, crypto.createPublicKey(key), {
+    commonName: opts.dnsNames[0] ?? 'istiod',
+    sans: [...opts.dnsNames.map((dns) => ({ dns })), ...(opts.ipAddresses ?? []).filter((ip) => isIP(ip)).map((ip) => ({ ip }))],
+    extKeyUsage: ['serverAuth'],
+    authorityKeyId: false,
+    ttlSeconds: opts.ttlSeconds ?? 30 * 86_400,
+  });
+  return { certPem, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), notAfter };
 }
 
 /** Creates an intermediate CA signed by `parent` (for tests of longer chains). */

@@ -6,7 +6,6 @@ export * from './leader.js';
 export * from './log.js';
 export * from './metrics.js';
 export * from './monitoring.js';
-
 export * from './resources.js';
 export * from './status.js';
 export * from './workqueue.js';

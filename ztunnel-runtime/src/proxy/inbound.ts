@@ -128,8 +128,7 @@ export class InboundProxy {
     };
     const fail = (status: number, error: string, flags = '-') => {
       t.reject(status);
-      this.ctx.metrics.opened({ ...labels, response_flags: flags });
-      this.ctx.metrics.closed({ ...labels, response_flags: flags }, 0, 0, true);
+      this.ctx.metrics.failed({ ...labels, response_flags: flags });
       logConnectionComplete({ ...entry, durationMs: performance.now() - start, error });
     };
     if (!a) return fail(400, `invalid authority: ${t.authority}`);
@@ -207,10 +206,8 @@ export class InboundProxy {
       response_flags: '-',
       connection_security_policy: 'unknown',
     };
-    let upstream: net.Socket | undefined;
-    const tracked = this.ctx.metrics.track(labels, () => (upstream ? [upstream.bytesWritten, upstream.bytesRead] : [0, 0]));
     const fail = (error: string, flags: string) => {
-      tracked.end(true, undefined, [0, 0]);
+      this.ctx.metrics.failed(labels);
       void flags;
       downstream.destroy();
       logConnectionComplete({ ...entry, durationMs: performance.now() - start, error });
@@ -219,12 +216,13 @@ export class InboundProxy {
     const rbac: RbacConnection = { srcIp, dstIp: originalDst.ip, dstPort: originalDst.port };
     const decision = evaluateRbac(this.ctx.store.policiesFor(local), rbac);
     if (!decision.allowed) return fail(`connection closed due to policy rejection: ${decision.reason}`, 'DENY');
-    let connected: net.Socket;
+    let upstream: net.Socket;
     try {
-      upstream = connected = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port, srcIp);
+      upstream = await this.connectUpstream(local.workloadIps.includes(originalDst.ip) ? originalDst.ip : local.workloadIps[0]!, originalDst.port, srcIp);
     } catch (e) {
       return fail(`connection failed: ${(e as Error).message}`, 'CONNECT');
     }
+    const tracked = this.ctx.metrics.track(labels, () => [upstream.bytesWritten, upstream.bytesRead]);
     let closeReason: string | undefined;
     const live: LiveConnection = {
       workloadUid: local.uid,
@@ -232,11 +230,11 @@ export class InboundProxy {
       close: (reason) => {
         closeReason = reason;
         downstream.resetAndDestroy();
-        connected.destroy();
+        upstream.destroy();
       },
     };
     this.live.add(live);
-    await copyBidirectional(downstream, connected);
+    await copyBidirectional(downstream, upstream);
     this.live.delete(live);
     const [sent, recv] = tracked.end();
     logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });

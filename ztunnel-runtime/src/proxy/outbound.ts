@@ -211,8 +211,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
     req = buildOutboundRequest(ctx.store, source, target, ctx.settings);
   } catch (e) {
     entry.error = (e as Error).message;
-    ctx.metrics.opened(labels);
-    ctx.metrics.closed(labels, 0, 0, true);
+    ctx.metrics.failed(labels);
     logConnectionComplete({ ...entry, durationMs: performance.now() - start });
     downstream.destroy();
     return;

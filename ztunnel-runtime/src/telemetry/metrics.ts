@@ -97,12 +97,11 @@ export class Metrics {
     return s;
   }
 
-  opened(labels: TrafficLabels): void {
-    this.series_(labels).opened++;
-  }
-
-  closed(labels: TrafficLabels, sent: number, received: number, failed = false): void {
-    this.close(this.series_(labels), sent, received, failed);
+  /** A connection that failed before any byte was forwarded: opened and closed at once, counted as failed. */
+  failed(labels: TrafficLabels): void {
+    const s = this.series_(labels);
+    s.opened++;
+    this.close(s, 0, 0, true);
   }
 
   /**
@@ -130,15 +129,23 @@ export class Metrics {
     if (failed) s.failed++;
   }
 
-  private liveBytes(s: Series, i: 0 | 1): number {
-    let n = 0;
-    for (const b of s.live ?? []) n += b()[i];
-    return n;
+  /** [sent, received] of a series: its closed connections' bytes plus what its open ones have moved so far. */
+  private bytes(s: Series): readonly [number, number] {
+    let sent = s.sent;
+    let received = s.received;
+    for (const b of s.live ?? []) {
+      const [ls, lr] = b();
+      sent += ls;
+      received += lr;
+    }
+    return [sent, received];
   }
 
   /** Prometheus text exposition (version 0.0.4). */
   render(): string {
     const out: string[] = [];
+    // Each open connection's sockets are read once per scrape, for both byte families.
+    const bytes = new Map([...this.series.values()].map((s) => [s, this.bytes(s)] as const));
     const family = (name: string, help: string, pick: (s: Series) => number, skipZero = false) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
       for (const s of this.series.values()) {
@@ -149,8 +156,8 @@ export class Metrics {
     };
     family('istio_tcp_connections_opened_total', 'The total number of TCP connections opened.', (s) => s.opened);
     family('istio_tcp_connections_closed_total', 'The total number of TCP connections closed.', (s) => s.closed);
-    family('istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.', (s) => s.received + this.liveBytes(s, 1));
-    family('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.', (s) => s.sent + this.liveBytes(s, 0));
+    family('istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.', (s) => bytes.get(s)![1]);
+    family('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.', (s) => bytes.get(s)![0]);
     family('istio_tcp_connections_failed_total', 'The total number of TCP connections that failed to establish (unstable).', (s) => s.failed, true);
     return out.join('\n') + '\n';
   }

@@ -48,6 +48,7 @@ export {
 export { HboneClient, openHboneSession, defaultSocketFactory, bindingSocketFactory, type SocketFactory, type HboneConnectRequest, type HboneClientOptions } from './hbone/client.js';
 export { HboneServer, type HboneTunnel, type HboneServerOptions } from './hbone/server.js';
 export { HboneError, type HboneFailure } from './hbone/errors.js';
+export { formatForwarded, forwardedParam, forwardedFor } from './hbone/forwarded.js';
 export { formatAuthority, parseAuthority, STREAM_WINDOW, CONNECTION_WINDOW, MAX_FRAME_SIZE, MAX_STREAMS_PER_CONNECTION } from './hbone/h2.js';
 export { SessionPool, poolKeyString, type PoolKey, type PoolOptions } from './pool/pool.js';
 export { logger, setLogSink, setLogLevel, levelEnabled, type Logger, type Level, type LogSink } from './log.js';

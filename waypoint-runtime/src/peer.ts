@@ -37,22 +37,6 @@ export function peerOf(raw: { httpVersionMajor: number; socket: object | null; s
   return raw.httpVersionMajor === 2 ? getPeer(raw.stream?.session) : getPeer(raw.socket);
 }
 
-/** Parse `for="10.0.0.1:4000"` / `for=10.0.0.1` / `for="[::1]:4000"` from a Forwarded header. */
-export function parseForwardedFor(value: string | undefined): { address: string; port?: number } | undefined {
-  if (!value) return undefined;
-  const m = /for=(?:"([^"]*)"|([^;,\s]*))/i.exec(value);
-  const v = m?.[1] ?? m?.[2];
-  if (!v) return undefined;
-  if (v.startsWith('[')) {
-    const end = v.indexOf(']');
-    const port = v.slice(end + 2);
-    return { address: v.slice(1, end), port: port ? Number(port) : undefined };
-  }
-  const i = v.lastIndexOf(':');
-  if (i > 0 && v.indexOf(':') === i) return { address: v.slice(0, i), port: Number(v.slice(i + 1)) };
-  return { address: v };
-}
-
 export function newRequestId(): string {
   return randomUUID();
 }

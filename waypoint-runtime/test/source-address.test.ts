@@ -110,6 +110,8 @@ test('forwarded: for= is believed for a workload of the peer identity and from t
     t.is((await h.call('notsleep', '/ip', { forwarded: 'for="10.244.0.9:51000"' })).status, 403, "notsleep claiming sleep's IP");
     t.is((await h.call('sleep', '/ip', { forwarded: 'for="10.244.0.10:51000"' })).status, 403, "sleep claiming notsleep's IP");
     t.is((await h.call('sleep', '/ip', { forwarded: 'for=garbage' })).status, 403, 'malformed header: the TCP peer counts');
+    t.is((await h.call('ztunnel', '/ip', { forwarded: 'xfor="10.244.0.9:51000"' })).status, 403, 'only a for= parameter names the client');
+    t.is((await h.call('ztunnel', '/ip', { forwarded: 'for=_hidden, for="10.244.0.9:51000"' })).status, 403, "a later hop's element does not count");
     t.is((await h.call('sleep', '/ip')).status, 403, 'no header: the TCP peer (127.0.0.1) counts');
   } finally {
     await h.close();

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { Service, Workload } from '@ambit/mesh-api';
 import { MeshStore } from '../src/state/store.js';
-import { forwardedHost, guessInboundService } from '../src/telemetry/inbound-service.js';
+import { guessInboundService } from '../src/telemetry/inbound-service.js';
 
 const svc = (name: string, ports: Record<string, number>): Service => ({ name, namespace: 'shop', hostname: `${name}.shop.svc.cluster.local`, vips: [], ports });
 const pod: Workload = {
@@ -25,11 +25,4 @@ test('the destination side names the Service by target port, as Istio ztunnel gu
 test('the Service the source named wins, but only one of the pod\'s own', (t) => {
   t.is(guessInboundService(store, pod, 8080, 'api-admin.shop.svc.cluster.local')?.hostname, 'api-admin.shop.svc.cluster.local');
   t.is(guessInboundService(store, pod, 8080, 'other.shop.svc.cluster.local')?.hostname, 'api.shop.svc.cluster.local', 'a Service the pod does not back is not believed');
-});
-
-test('Forwarded host= is read from the first element, quoted or not', (t) => {
-  t.is(forwardedHost('for="10.0.0.1:5000";host=api.shop.svc.cluster.local'), 'api.shop.svc.cluster.local');
-  t.is(forwardedHost('host="a.b";for=x, host=c.d'), 'a.b');
-  t.is(forwardedHost(['for=x;HOST=e.f']), 'e.f');
-  for (const bad of [undefined, '', 'for=x', 'host=', 'host=""', ';;=;']) t.is(forwardedHost(bad), undefined, String(bad));
 });

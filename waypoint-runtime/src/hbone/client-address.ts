@@ -5,8 +5,8 @@
 // `istio-system/ztunnel`), or the address is a workload that runs as the peer's own identity (what a ztunnel
 // acting for that workload presents). Otherwise the tunnel's TCP peer address is the client address.
 
-import { isIp, parseSpiffe, spiffeId, type MeshStateReader } from '@ambit/plugin-sdk';
-import { parseForwardedFor } from '../peer.js';
+import { forwardedFor } from '@ambit/mesh-api';
+import { parseSpiffe, spiffeId, type MeshStateReader } from '@ambit/plugin-sdk';
 
 /** Istio's CA_TRUSTED_NODE_ACCOUNTS default: the accounts that act for the workloads of their node. */
 export const DEFAULT_TRUSTED_NODE_ACCOUNTS = ['istio-system/ztunnel'];
@@ -31,10 +31,8 @@ export function clientAddressOf(t: TunnelPeer, mesh: MeshStateReader, trustedNod
   const tcp: ClientAddress = { address: t.remoteAddress, port: t.remotePort, fromForwarded: false };
   const header = t.headers.forwarded;
   if (header === undefined) return tcp;
-  const fwd = parseForwardedFor(Array.isArray(header) ? header[0] : header);
-  if (!fwd || !isIp(fwd.address) || (fwd.port !== undefined && !(Number.isInteger(fwd.port) && fwd.port > 0 && fwd.port < 65536))) {
-    return { ...tcp, ignored: 'forwarded header is not for=ip[:port]' };
-  }
+  const fwd = forwardedFor(header);
+  if (!fwd) return { ...tcp, ignored: 'forwarded header is not for=ip[:port]' };
   const claimed: ClientAddress = { address: fwd.address, port: fwd.port ?? t.remotePort, fromForwarded: true };
   const id = parseSpiffe(t.peerIdentity);
   if (id && trustedNodeAccounts.has(`${id.namespace}/${id.serviceAccount}`)) return claimed;

@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   formatAuthority,
+  forwardedParam,
   identityOf,
   logger,
   parseAuthority,
@@ -15,7 +16,7 @@ import {
 import { evaluateRbac, type RbacConnection } from '../rbac/evaluate.js';
 import type { ChangeEvent } from '../state/store.js';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
-import { forwardedHost, guessInboundService } from '../telemetry/inbound-service.js';
+import { guessInboundService } from '../telemetry/inbound-service.js';
 import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
 import { copyBidirectional } from './copy.js';
@@ -134,7 +135,7 @@ export class InboundProxy {
     if (!a) return fail(400, `invalid authority: ${t.authority}`);
     const target = this.resolveTarget(local, a.ip, a.port);
     if (typeof target === 'string') return fail(400, target);
-    const service = target.service ?? guessInboundService(this.ctx.store, local, target.port, forwardedHost(t.headers.forwarded));
+    const service = target.service ?? guessInboundService(this.ctx.store, local, target.port, forwardedParam(t.headers.forwarded, 'host'));
     if (service) {
       entry.dstService = service.hostname;
       Object.assign(labels, destinationLabels(local, service, identityOf(local), this.ctx.settings.clusterId));

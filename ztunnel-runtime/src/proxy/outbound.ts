@@ -3,6 +3,7 @@ import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
 import {
   formatAuthority,
+  formatForwarded,
   HboneError,
   identityOf,
   type GatewayAddress,
@@ -195,7 +196,8 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
   const baseRead = downstream.bytesRead;
   const baseWritten = downstream.bytesWritten;
   const srcIdentity = identityOf(source);
-  const srcAddr = formatAuthority(downstream.remoteAddress ?? source.workloadIps[0] ?? '', downstream.remotePort ?? 0);
+  const client = { ip: downstream.remoteAddress ?? source.workloadIps[0] ?? '', port: downstream.remotePort ?? 0 };
+  const srcAddr = formatAuthority(client.ip, client.port);
   downstream.on('error', () => undefined);
   resetOnlyAfterClientSpoke(downstream);
   let req: OutboundRequest;
@@ -248,7 +250,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
         sourceIp: source.workloadIps[0],
         headers: {
           baggage: baggageOf(source, ctx.settings.clusterId),
-          forwarded: `for="${srcAddr}"${req.destService ? `;host=${req.destService.hostname}` : ''}`,
+          forwarded: formatForwarded(client, req.destService?.hostname),
           traceparent: traceparent(),
         },
       });

@@ -5,20 +5,6 @@
 import type { Service, Workload } from '@ambit/mesh-api';
 import type { MeshStore } from '../state/store.js';
 
-/** The `host=` of a `Forwarded` header (RFC 7239), unquoted; undefined when absent or malformed. */
-export function forwardedHost(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  // The first element only: later ones were added by hops after the source.
-  for (const pair of value.split(',')[0]!.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0 || pair.slice(0, eq).trim().toLowerCase() !== 'host') continue;
-    const v = pair.slice(eq + 1).trim();
-    return (v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v) || undefined;
-  }
-  return undefined;
-}
-
 export function guessInboundService(store: MeshStore, local: Workload, port: number, host?: string): Service | undefined {
   const mine = Object.entries(local.services ?? {});
   if (host) {

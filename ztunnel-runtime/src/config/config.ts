@@ -1,6 +1,6 @@
 // ztunnel runtime configuration: a YAML file (`--config`) plus Istio's env names where they exist.
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseYaml } from './yaml.js';
 
 export interface HostPort {
   host: string;
@@ -94,7 +94,7 @@ export function drainDeadline(env: NodeJS.ProcessEnv, fromFile?: number): number
 
 /** Builds the configuration from a YAML text (may be empty) and the environment. */
 export function parseZtunnelConfig(text: string | undefined, env: NodeJS.ProcessEnv = process.env): ZtunnelConfig {
-  const raw = (text ? parse(text) : {}) ?? {};
+  const raw = (text ? parseYaml(text) : {}) ?? {};
   for (const k of Object.keys(raw)) if (!KNOWN.has(k)) throw new Error(`unknown field \`${k}\` in ztunnel config`);
   const addr = (v: unknown, envName: string, def?: string) => {
     const s = env[envName] ?? (v as string | undefined) ?? def;

@@ -1,7 +1,7 @@
 // Shared-mode (in-pod) configuration: Istio's ztunnel environment names where they exist, on top of the common
 // runtime settings of config/config.ts.
-import { stringify } from 'yaml';
 import { parseZtunnelConfig, type HostPort, type ZtunnelConfig } from '../config/config.js';
+import { flatYaml } from '../config/yaml.js';
 import { INPOD_MARK } from '../inpod/netns.js';
 import { DEFAULT_ZDS_SOCKET } from '../zds/protocol.js';
 import { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from '@ambit/mesh-api';
@@ -73,7 +73,7 @@ const hp = (a?: HostPort) => (a ? `${a.host.includes(':') ? `[${a.host}]` : a.ho
 
 /** The `running with config:` dump (camelCase keys, as ztunnel's HEAD does); no secrets are in the config. */
 export function describeConfig(c: SharedModeConfig): string {
-  return stringify({
+  return flatYaml({
     proxyMode: 'Shared',
     nodeName: c.nodeName,
     podName: c.podName,
@@ -99,5 +99,5 @@ export function describeConfig(c: SharedModeConfig): string {
     drainDeadline: `${c.drainDeadlineMs}ms`,
     poolMaxStreamsPerConn: c.poolMaxStreams,
     poolUnusedReleaseTimeout: `${c.poolIdleMs}ms`,
-  }).trimEnd();
+  });
 }

@@ -1,6 +1,6 @@
 // Istio ztunnel's local configuration file (LOCAL_XDS_PATH / LOCAL_XDS): YAML, camelCase, unknown fields rejected.
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseYaml } from '../config/yaml.js';
 import type { MeshConfig } from '@ambit/mesh-api';
 
 type Schema =
@@ -170,7 +170,7 @@ function check(v: unknown, s: Schema, path: string): unknown {
 
 /** Parses and validates a local config document (YAML or JSON text). Throws LocalConfigError naming the field. */
 export function parseLocalConfig(text: string): MeshConfig {
-  const doc = parse(text) ?? {};
+  const doc = parseYaml(text) ?? {};
   const cfg = check(doc, root, '') as MeshConfig;
   cfg.workloads ??= [];
   cfg.services ??= [];

@@ -190,7 +190,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
   setLogLevel(config.logLevel);
   const log = opts.log ?? createLogger('ambit');
   const registry = opts.registry ?? defaultRegistry;
-  const client = opts.client ?? new KubeClient(loadClusterAccess({ kubeconfig: opts.kubeconfig, env }));
+  const client = opts.client ?? new KubeClient(await loadClusterAccess({ kubeconfig: opts.kubeconfig, env }));
   const cp = createControlPlane({ client, config, log, registry });
   const waypointController = cp.components.find((c) => c.name === 'waypoint-controller')!;
   const rest = opts.waypointsOnly ? [] : cp.components.filter((c) => c !== waypointController);

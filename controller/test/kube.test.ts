@@ -153,18 +153,18 @@ test('log lines are one key=value line per event', (t) => {
   t.is(line, 'time=2024-01-01T00:00:00.000Z level=info scope=ambit.gateway msg="applied" gateway=default/waypoint kind=Deployment msg2="two words"');
 });
 
-test('kubeconfig: current context, token, namespace, relative CA path', (t) => {
+test('kubeconfig: current context, token, namespace, relative CA path', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kc-'));
   writeFileSync(join(dir, 'ca.crt'), 'CA');
   writeFileSync(
     join(dir, 'config'),
     'apiVersion: v1\nclusters:\n- name: c\n  cluster: {server: "https://10.0.0.1:6443/", certificate-authority: ca.crt}\nusers:\n- name: u\n  user: {token: abc}\ncontexts:\n- name: x\n  context: {cluster: c, user: u, namespace: apps}\ncurrent-context: x\n',
   );
-  const a = loadClusterAccess({ kubeconfig: join(dir, 'config') });
+  const a = await loadClusterAccess({ kubeconfig: join(dir, 'config') });
   t.is(a.server, 'https://10.0.0.1:6443');
   t.is(a.namespace, 'apps');
-  t.is(a.token?.(), 'abc');
+  t.is(await a.token?.(), 'abc');
   t.is(a.ca?.toString(), 'CA');
-  const viaEnv = loadClusterAccess({ env: { KUBECONFIG: `/nonexistent:${join(dir, 'config')}` } });
+  const viaEnv = await loadClusterAccess({ env: { KUBECONFIG: `/nonexistent:${join(dir, 'config')}` } });
   t.is(viaEnv.server, 'https://10.0.0.1:6443');
 });

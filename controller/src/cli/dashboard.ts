@@ -27,7 +27,7 @@ export interface DashboardFlags {
 export interface DashboardIO {
   out(s: string): void;
   /** The cluster client, made only when Prometheus is reached through the API server. */
-  client: () => KubeClient;
+  client: () => KubeClient | Promise<KubeClient>;
   /** Resolves when the command should stop (SIGINT/SIGTERM); tests pass their own. */
   stopped?: Promise<void>;
   /** Test seam: called with the server once it listens. */
@@ -55,7 +55,7 @@ export async function runDashboard(f: DashboardFlags, io: DashboardIO): Promise<
     }
     where = f.prometheusUrl;
   } else {
-    const client = io.client();
+    const client = await io.client();
     transport = serviceProxyTransport(client, f.istioNamespace, 'prometheus', 9090);
     where = `${f.istioNamespace}/prometheus:9090 via ${client.access.server}${serviceProxyPath(f.istioNamespace, 'prometheus', 9090)}/`;
   }

@@ -34,9 +34,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const env = io.env ?? process.env;
   let client: KubeClient | undefined = io.client;
   let defaultNamespace = 'default';
-  const clientFor = (g: Globals): KubeClient => {
+  // Credentials (and @kubernetes/client-node with them) are loaded only by the commands that talk to the cluster.
+  const clientFor = async (g: Globals): Promise<KubeClient> => {
     if (!client) {
-      const access = loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env });
+      const access = await loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env });
       client = new KubeClient(access);
     }
     defaultNamespace = client.namespace || 'default';
@@ -71,9 +72,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     return { name, namespace: ns, for: o.for, revision: o.revision, serviceAccount: o.serviceAccount, g };
   };
 
-  gwFlags(waypoint.command('generate').description('Generate a waypoint configuration as YAML')).action(function (this: Command) {
+  gwFlags(waypoint.command('generate').description('Generate a waypoint configuration as YAML')).action(async function (this: Command) {
     const g = this.optsWithGlobals<Globals>();
-    const f = gatewayFlags(this, g, g.namespace || defaultNamespaceFromConfig(g, env));
+    const f = gatewayFlags(this, g, g.namespace || (await defaultNamespaceFromConfig(g, env)));
     io.out(generateYaml(makeGateway(f)));
   });
 
@@ -86,7 +87,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const g = this.optsWithGlobals<Globals>();
       const o = this.opts<{ wait: boolean; waypointTimeout: string; enrollNamespace: boolean; overwrite: boolean }>();
       const pre = gatewayFlags(this, g, '');
-      const c = clientFor(g);
+      const c = await clientFor(g);
       await applyWaypoint(c, { ...pre, namespace: nsOf(g, c), wait: o.wait, timeoutMs: parseDuration(o.waypointTimeout), enrollNamespace: o.enrollNamespace, overwrite: o.overwrite }, io);
     });
 
@@ -102,7 +103,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const o = this.opts<{ all: boolean; revision?: string }>();
       const { validateDelete } = await import('./waypoint.js');
       validateDelete({ names, all: o.all, revision: o.revision, namespace: '' });
-      const c = clientFor(g);
+      const c = await clientFor(g);
       await deleteWaypoints(c, { names, all: o.all, revision: o.revision, namespace: nsOf(g, c) }, io);
     });
 
@@ -112,7 +113,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .option('-A, --all-namespaces', 'List all waypoints in all namespaces', false)
     .action(async function (this: Command) {
       const g = this.optsWithGlobals<Globals>();
-      const c = clientFor(g);
+      const c = await clientFor(g);
       await listCommand(c, nsOf(g, c), this.opts<{ allNamespaces: boolean }>().allNamespaces, io);
     });
 
@@ -127,7 +128,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .action(async function (this: Command) {
       const g = this.optsWithGlobals<Globals>();
       const o = this.opts<{ name?: string; wait: boolean; waypointTimeout: string; allNamespaces: boolean }>();
-      const c = clientFor(g);
+      const c = await clientFor(g);
       await statusCommand(c, { namespace: nsOf(g, c), allNamespaces: o.allNamespaces, name: o.name, wait: o.wait, timeoutMs: parseDuration(o.waypointTimeout) }, io);
     });
 
@@ -142,7 +143,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const { ZTUNNEL_CONFIG_KINDS, fetchConfigDump, findZtunnelPod, renderZtunnelConfig } = await import('./ztunnel-config.js');
       const kind = ZTUNNEL_CONFIG_KINDS.find((k) => k === type || k === `${type}s`);
       if (!kind) throw new CliError(`unknown ztunnel config type "${type}" (expected one of: ${ZTUNNEL_CONFIG_KINDS.join(', ')})`);
-      const c = clientFor(g);
+      const c = await clientFor(g);
       const pod = await findZtunnelPod(c, g.istioNamespace, this.opts<{ node?: string }>().node);
       io.out(renderZtunnelConfig(kind, await fetchConfigDump(c, pod), g.namespace));
     });
@@ -208,7 +209,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       // Checked before the cluster is contacted: a bad value changes nothing.
       const values = parseInstallValues({ hub: o.hub, tag: o.tag, set: o.set, addons: o.addons });
       const { install } = await import('../install/install.js');
-      await install(clientFor(g), { values, wait: o.wait, timeoutMs: parseDuration(o.readinessTimeout), log: (l) => io.out(`${l}\n`) });
+      await install(await clientFor(g), { values, wait: o.wait, timeoutMs: parseDuration(o.readinessTimeout), log: (l) => io.out(`${l}\n`) });
     });
 
   program
@@ -219,7 +220,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .action(async function (this: Command) {
       const g = this.optsWithGlobals<Globals>();
       const { uninstall } = await import('../install/install.js');
-      await uninstall(clientFor(g), { purge: this.opts<{ purge: boolean }>().purge, log: (l) => io.out(`${l}\n`) });
+      await uninstall(await clientFor(g), { purge: this.opts<{ purge: boolean }>().purge, log: (l) => io.out(`${l}\n`) });
     });
 
   program
@@ -230,7 +231,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       io.out(`client version: ${VERSION}\n`);
       if (!this.opts<{ remote: boolean }>().remote) return;
       const g = this.optsWithGlobals<Globals>();
-      const c = clientFor(g);
+      const c = await clientFor(g);
       const { R } = await import('../kube/resources.js');
       const d = await c.getOrUndefined<{ metadata: object; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } } & import('../kube/resources.js').KubeObject>(R.deployment, g.istioNamespace, 'istiod');
       const image = (d?.spec as { template?: { spec?: { containers?: Array<{ image?: string }> } } } | undefined)?.template?.spec?.containers?.[0]?.image;
@@ -258,9 +259,9 @@ export function imageTag(image: string): string | undefined {
   return /:([\w][\w.-]*)$/.exec(image.replace(/@.*$/, ''))?.[1];
 }
 
-function defaultNamespaceFromConfig(g: Globals, env: NodeJS.ProcessEnv): string {
+async function defaultNamespaceFromConfig(g: Globals, env: NodeJS.ProcessEnv): Promise<string> {
   try {
-    return loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env }).namespace;
+    return (await loadClusterAccess({ kubeconfig: g.kubeconfig, context: g.context, env })).namespace;
   } catch {
     return 'default';
   }

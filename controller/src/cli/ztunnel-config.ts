@@ -2,8 +2,9 @@
 // `/config_dump` (port 15000, localhost inside the ztunnel pod), read through the API server with `pods/exec`.
 // Private keys are never part of the dump and never printed.
 import { PassThrough } from 'node:stream';
-import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { Exec, type V1Status } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client.js';
+import { toKubeConfig } from '../kube/kubeconfig.js';
 import { R, type KubeObject } from '../kube/resources.js';
 import { tabwrite } from './format.js';
 import { CliError } from './waypoint.js';
@@ -134,29 +135,6 @@ export async function findZtunnelPod(client: KubeClient, istioNamespace: string,
   return p;
 }
 
-function kubeConfigOf(client: KubeClient): KubeConfig {
-  const a = client.access;
-  const kc = new KubeConfig();
-  kc.loadFromClusterAndUser(
-    {
-      name: 'ambit',
-      server: a.server,
-      caData: a.ca?.toString('base64'),
-      skipTLSVerify: a.insecureSkipTLSVerify ?? false,
-      tlsServerName: a.tlsServerName,
-    },
-    {
-      name: 'ambit',
-      certData: a.cert?.toString('base64'),
-      keyData: a.key?.toString('base64'),
-      token: a.token?.(),
-      username: a.basic?.username,
-      password: a.basic?.password,
-    },
-  );
-  return kc;
-}
-
 /**
  * The ztunnel's admin endpoint (127.0.0.1:15000/config_dump, inside its pod) read through `kubectl exec`, with the
  * client's credentials. The image has Node but no curl, so Node's own fetch reads it.
@@ -168,7 +146,7 @@ const READ_CONFIG_DUMP = [
 ];
 
 export async function fetchConfigDump(client: KubeClient, pod: PodObject, timeoutMs = 30_000): Promise<ConfigDump> {
-  const exec = new Exec(kubeConfigOf(client));
+  const exec = new Exec(await toKubeConfig(client.access));
   const out = new PassThrough();
   const err = new PassThrough();
   const chunks: Buffer[] = [];

@@ -97,16 +97,15 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  private headers(contentType?: string, accept = 'application/json'): http.OutgoingHttpHeaders {
-    const h: http.OutgoingHttpHeaders = { accept, 'user-agent': 'ambit/0.1' };
-    if (contentType) h['content-type'] = contentType;
-    const token = this.access.token?.();
-    if (token) h.authorization = `Bearer ${token}`;
-    else if (this.access.basic) h.authorization = `Basic ${Buffer.from(`${this.access.basic.username}:${this.access.basic.password}`).toString('base64')}`;
-    return h;
+  /** The Authorization header, asked of the credentials for every request (tokens rotate and expire). */
+  private async authorization(): Promise<string | undefined> {
+    const token = await this.access.token?.();
+    if (token) return `Bearer ${token}`;
+    if (this.access.basic) return `Basic ${Buffer.from(`${this.access.basic.username}:${this.access.basic.password}`).toString('base64')}`;
+    return undefined;
   }
 
-  private open(opts: RequestOptions, onResponse: (res: http.IncomingMessage) => void, onError: (err: Error) => void): http.ClientRequest {
+  private open(opts: RequestOptions, authorization: string | undefined, onResponse: (res: http.IncomingMessage) => void, onError: (err: Error) => void): http.ClientRequest {
     const mod = this.url.protocol === 'http:' ? http : https;
     let payload: string | undefined;
     let contentType = opts.contentType;
@@ -115,7 +114,9 @@ export class KubeClient {
       contentType ??= 'application/json';
     }
     const basePath = this.url.pathname === '/' ? '' : this.url.pathname.replace(/\/+$/, '');
-    const headers = this.headers(contentType);
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json', 'user-agent': 'ambit/0.1' };
+    if (contentType) headers['content-type'] = contentType;
+    if (authorization) headers.authorization = authorization;
     if (payload !== undefined) headers['content-length'] = Buffer.byteLength(payload);
     this.requests++;
     const req = mod.request(
@@ -144,10 +145,12 @@ export class KubeClient {
   }
 
   /** One JSON request; resolves with the parsed body, rejects with KubeError. */
-  request<T = unknown>(opts: RequestOptions): Promise<T> {
+  async request<T = unknown>(opts: RequestOptions): Promise<T> {
+    const authorization = await this.authorization();
     return new Promise<T>((resolve, reject) => {
       this.open(
         opts,
+        authorization,
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -246,7 +249,7 @@ export class KubeClient {
    * Streams a watch. Calls onEvent for each event; resolves when the server closes the stream (normal timeout),
    * rejects with KubeError on HTTP errors (410 Gone included) or on a broken connection.
    */
-  watch<T>(
+  async watch<T>(
     rt: ResourceType,
     namespace: string | undefined,
     query: Record<string, string | number | boolean | undefined>,
@@ -259,6 +262,7 @@ export class KubeClient {
      */
     deadlineMs?: number,
   ): Promise<void> {
+    const authorization = await this.authorization();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let deadline: NodeJS.Timeout | undefined;
@@ -271,6 +275,7 @@ export class KubeClient {
       };
       const req = this.open(
         { path: resourcePath(rt, namespace), query: { ...query, watch: 'true' }, signal },
+        authorization,
         (res) => {
           const code = res.statusCode ?? 0;
           if (code !== 200) {

@@ -143,7 +143,7 @@ export async function startPrivateControlPlane(opts: { gatewayCRDs?: boolean } =
     '--disable-admission-plugins=ServiceAccount',
     '--allow-privileged=true',
   ]);
-  const client = new KubeClient(loadClusterAccess({ kubeconfig }));
+  const client = new KubeClient(await loadClusterAccess({ kubeconfig }));
   try {
     await waitHealthy(client, 60_000);
   } catch (err) {
@@ -179,7 +179,7 @@ export async function startPrivateControlPlane(opts: { gatewayCRDs?: boolean } =
 export async function getTestCluster(): Promise<TestCluster> {
   const shared = process.env.AMBIT_KUBECONFIG;
   if (shared) {
-    const client = new KubeClient(loadClusterAccess({ kubeconfig: shared }));
+    const client = new KubeClient(await loadClusterAccess({ kubeconfig: shared }));
     return { kubeconfig: shared, client, runsPods: true, stop: async () => client.close() };
   }
   return startPrivateControlPlane();

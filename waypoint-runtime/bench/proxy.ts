@@ -12,13 +12,13 @@ import { CertificateManager, LocalCA, loadCA } from '@ambit/mesh-api';
 import Fastify from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import type { PluginClass } from '@ambit/plugin-sdk';
+import { UPSTREAM_CONNECTIONS } from './like-for-like.js';
 import { HboneConnector, HboneTermination, PlainHttpConnector, StaticConfigSource, tuneHeap, Waypoint } from '../src/index.js';
 
 const [mode, a, b, caDir, hbonePort] = process.argv.slice(2);
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet; } };
 
-// Both proxies run like for like: the same heap tuning as main.ts and the same 64 upstream connections.
-const UPSTREAM_CONNECTIONS = 64;
+// Both proxies run like for like: the same heap tuning as main.ts and the same upstream connections.
 
 if (mode === 'http-proxy') {
   tuneHeap();

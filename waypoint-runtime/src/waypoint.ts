@@ -210,7 +210,7 @@ export class Waypoint {
       spiffeId: id.spiffeId ?? `spiffe://${trustDomain}/ns/${id.namespace}/sa/${serviceAccount}`,
       ...(id.workload ? { workload: id.workload } : {}),
     };
-    this.logger = opts.logger ?? createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
+    this.logger = opts.logger ?? createLogger({ scope: 'waypoint' });
     this.metrics = opts.metrics ?? createMetricsRegistry();
     this.connector = opts.connector ?? new PlainHttpConnector();
     this.trustedNodeAccounts = new Set(opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS);

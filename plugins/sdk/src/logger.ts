@@ -20,12 +20,14 @@ export function formatFields(fields: LogFields | undefined): string {
   return coreFormatFields(fields);
 }
 
+const stdout = (line: string) => void process.stdout.write(line + '\n');
+
 /**
- * Lines `<RFC3339>\t<level>\t<scope>\t<message>\t<k=v ...>` (Istio's shape). Without `level`, the process's
- * (AMBIT_LOG_LEVEL); without `write`, the process's sink (stderr).
+ * Lines `<RFC3339>\t<level>\t<scope>\t<message>\t<k=v ...>` (Istio's shape) written to `write`, stdout unless told.
+ * Without `level`, the process's (AMBIT_LOG_LEVEL).
  */
 export function createLogger(opts: { level?: LogLevel; scope?: string; write?: (line: string) => void } = {}): Logger {
-  return coreLogger(opts.scope ?? 'waypoint', { level: opts.level, sink: opts.write });
+  return coreLogger(opts.scope ?? 'waypoint', { level: opts.level, sink: opts.write ?? stdout });
 }
 
 /** A logger that keeps lines in memory (the test kit's). */

@@ -1,6 +1,6 @@
 // The SDK's Logger is the logging core's face: the same line, quoting, scopes and process sink as every Ambit process.
 import test from 'ava';
-import { setLogSink } from '@ambit/mesh-api/log';
+import { setLogLevel } from '@ambit/mesh-api/log';
 import { createLogger, formatFields, memoryLogger } from '../src/index.js';
 
 test("memoryLogger: Istio's line, the plugin's scope after the waypoint's", (t) => {
@@ -10,7 +10,7 @@ test("memoryLogger: Istio's line, the plugin's scope after the waypoint's", (t) 
   t.is(formatFields({ a: 'x y', b: true }), 'a="x y" b=true');
 });
 
-test('createLogger: its own write and level, or the process sink', (t) => {
+test("createLogger: its own write and level, else the process's threshold", (t) => {
   const mine: string[] = [];
   const own = createLogger({ level: 'warn', scope: 'w', write: (l) => void mine.push(l) });
   own.info('dropped');
@@ -18,8 +18,11 @@ test('createLogger: its own write and level, or the process sink', (t) => {
   t.deepEqual(mine.map((l) => l.split('\t').slice(1, 4).join(' ')), ['warn w kept']);
 
   const proc: string[] = [];
-  const prev = setLogSink((l) => void proc.push(l));
-  t.teardown(() => void setLogSink(prev));
-  createLogger().info('to the process sink');
-  t.deepEqual(proc.map((l) => l.split('\t').slice(1, 4).join(' ')), ['info waypoint to the process sink']);
+  const log = createLogger({ write: (l) => void proc.push(l) });
+  t.teardown(() => setLogLevel('info'));
+  setLogLevel('error');
+  log.warn('dropped at error');
+  setLogLevel('debug');
+  log.debug('kept at debug');
+  t.deepEqual(proc.map((l) => l.split('\t').slice(1, 4).join(' ')), ['debug waypoint kept at debug']);
 });

@@ -5,7 +5,7 @@
 // HOME are the API client's, read by kube/kubeconfig.ts from the same environment object.)
 import { hostname } from 'node:os';
 import { tryParseGoDuration } from '@ambit/mesh-api';
-import type { Level } from './kube/log.js';
+import type { Level } from '@ambit/mesh-api';
 
 export interface ControllerConfig {
   /** POD_NAME: this replica's identity in the leader Lease (default `<hostname>_<pid>`). */

@@ -16,7 +16,7 @@ import { InformerSet } from './kube/informers.js';
 import type { KubeObject } from './kube/resources.js';
 import { loadClusterAccess } from './kube/kubeconfig.js';
 import { LeaderElector } from './kube/leader.js';
-import { createLogger, setLogLevel, type Logger } from './kube/log.js';
+import { logger, setLogLevel, type Logger } from '@ambit/mesh-api';
 import { istiodVersion } from './kube/istiod-version.js';
 import { registry as defaultRegistry, type Registry } from './kube/metrics.js';
 import { startMonitoringServer } from './kube/monitoring.js';
@@ -188,7 +188,7 @@ export async function runController(opts: ControllerOptions = {}): Promise<Runni
     monitoringPort: opts.monitoringPort,
   });
   setLogLevel(config.logLevel);
-  const log = opts.log ?? createLogger('ambit');
+  const log = opts.log ?? logger('ambit');
   const registry = opts.registry ?? defaultRegistry;
   const client = opts.client ?? new KubeClient(await loadClusterAccess({ kubeconfig: opts.kubeconfig, env }));
   const cp = createControlPlane({ client, config, log, registry });

@@ -11,7 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from './config.js';
 import { runController, type ControllerOptions } from './control-plane.js';
-import { createLogger } from './kube/log.js';
+import { logger } from '@ambit/mesh-api';
 
 export { runController, type ControllerOptions, type RunningController } from './control-plane.js';
 
@@ -42,7 +42,7 @@ export function parseArgs(argv: string[]): ControllerOptions {
 
 const isMain = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
-  const log = createLogger('ambit');
+  const log = logger('ambit');
   runController({ ...parseArgs(process.argv.slice(2)), log })
     .then((ctl) => {
       let stopping = false;

@@ -2,7 +2,8 @@
 // secret store, so the real TLS, HTTP/2 and signing paths run without an API server.
 
 import type { TokenReviewer } from '../src/ca/auth.js';
-import { CaComponent, silentLogger, staticPodLookup, type PodFacts, type SecretStore } from '../src/ca/index.js';
+import { nullLogger } from '@ambit/mesh-api';
+import { CaComponent, staticPodLookup, type PodFacts, type SecretStore } from '../src/ca/index.js';
 
 /** Tokens of the form `test:<ns>:<sa>[:<pod>[:<uid>]]` authenticate as that ServiceAccount (bound to that pod). */
 export const fakeReviewer: TokenReviewer = async (token, audiences) => {
@@ -44,7 +45,7 @@ export async function startTestCa(pods: PodFacts[] = [], opts: { secrets?: Secre
     tokenReviewer: fakeReviewer,
     pods: staticPodLookup(() => pods),
     secrets: opts.secrets ?? memorySecrets(),
-    log: silentLogger,
+    log: nullLogger,
   });
   await ca.start();
   return { ca, address: `https://localhost:${ca.server.port}`, pods };

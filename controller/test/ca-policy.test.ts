@@ -2,8 +2,8 @@
 // names, that no certificate is issued with a zero-length lifetime, and which keys a plugged-in CA may hold.
 import test from 'ava';
 import * as crypto from 'node:crypto';
-import { createCsr, createIntermediateCA, createRootCA } from '@ambit/mesh-api';
-import { Authenticator, authorityFromPem, CaComponent, HttpError, issueCertificate, silentLogger, staticPodLookup, type MeshAuthority } from '../src/ca/index.js';
+import { createCsr, createIntermediateCA, createRootCA, nullLogger } from '@ambit/mesh-api';
+import { Authenticator, authorityFromPem, CaComponent, HttpError, issueCertificate, staticPodLookup, type MeshAuthority } from '../src/ca/index.js';
 import { fakeReviewer, token } from './ca-fixtures.js';
 
 const ID = 'spiffe://cluster.local/ns/default/sa/sleep';
@@ -75,7 +75,7 @@ test('lifetimes: a CA past its end issues nothing (503 naming the Secret to rene
 });
 
 test('lifetimes: a zero default or maximum TTL is refused when the CA is configured', (t) => {
-  const base = { port: 0, tokenReviewer: fakeReviewer, pods: staticPodLookup(() => []), log: silentLogger };
+  const base = { port: 0, tokenReviewer: fakeReviewer, pods: staticPodLookup(() => []), log: nullLogger };
   t.throws(() => new CaComponent({ ...base, defaultTtlSeconds: 0 }), { message: 'CA defaultTtlSeconds (DEFAULT_WORKLOAD_CERT_TTL) must be at least 1 second, got 0' });
   t.throws(() => new CaComponent({ ...base, maxTtlSeconds: 0 }), { message: 'CA maxTtlSeconds (MAX_WORKLOAD_CERT_TTL) must be at least 1 second, got 0' });
 });

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { runController } from '../src/control-plane.js';
 import { KubeClient } from '../src/kube/client.js';
-import { nullLogger } from '../src/kube/log.js';
+import { nullLogger } from '@ambit/mesh-api';
 import { Registry } from '../src/kube/metrics.js';
 import { FakeApiServer } from './fake-apiserver.js';
 

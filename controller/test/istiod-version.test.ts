@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { runController } from '../src/control-plane.js';
 import { VERSION } from '../src/install/version.js';
 import { KubeClient } from '../src/kube/client.js';
-import { nullLogger } from '../src/kube/log.js';
+import { nullLogger } from '@ambit/mesh-api';
 import { Registry } from '../src/kube/metrics.js';
 import { FakeApiServer } from './fake-apiserver.js';
 

@@ -2,8 +2,8 @@
 // rate-limited; config streams per caller and connections are bounded; idle connections are closed.
 import test from 'ava';
 import http2 from 'node:http2';
-import { ConfigClient, type MeshConfig } from '@ambit/mesh-api';
-import { Authenticator, AuthError, CaComponent, silentLogger, staticPodLookup, type TokenReviewer } from '../src/ca/index.js';
+import { ConfigClient, nullLogger, type MeshConfig } from '@ambit/mesh-api';
+import { Authenticator, AuthError, CaComponent, staticPodLookup, type TokenReviewer } from '../src/ca/index.js';
 import { PushComponent } from '../src/push/index.js';
 import { fakeReviewer, memorySecrets, pod, token } from './ca-fixtures.js';
 
@@ -77,7 +77,7 @@ async function startCa(t: import('ava').ExecutionContext, limits: { maxSessions?
     pods: staticPodLookup(() => [pod('istio-system', 'ztunnel-a', 'ztunnel', 'node-a'), pod('istio-system', 'ztunnel-b', 'ztunnel', 'node-b')]),
     secrets: memorySecrets(),
     limits,
-    log: { ...silentLogger, info: (m: string) => void logs.push(m), warn: (m: string) => void logs.push(m) },
+    log: { ...nullLogger, info: (m: string) => void logs.push(m), warn: (m: string) => void logs.push(m) },
   });
   await ca.start();
   t.teardown(() => ca.stop());
@@ -121,7 +121,7 @@ test('connections beyond maxSessions are refused; the open one keeps working', a
 
 test('config streams per caller pod are bounded (429 naming the pod); other callers are unaffected', async (t) => {
   const env = await startCa(t);
-  const push = new PushComponent({ server: env.ca.server, authenticator: env.ca.authenticator, pods: env.ca.pods, maxStreamsPerCaller: 2, log: silentLogger });
+  const push = new PushComponent({ server: env.ca.server, authenticator: env.ca.authenticator, pods: env.ca.pods, maxStreamsPerCaller: 2, log: nullLogger });
   await push.start();
   t.teardown(() => push.stop());
   push.update({ mesh: { workloads: [], services: [], policies: [] }, waypoints: new Map() });

@@ -51,7 +51,7 @@ export { HboneError, type HboneFailure } from './hbone/errors.js';
 export { formatForwarded, forwardedParam, forwardedFor } from './hbone/forwarded.js';
 export { formatAuthority, parseAuthority, STREAM_WINDOW, CONNECTION_WINDOW, MAX_FRAME_SIZE, MAX_STREAMS_PER_CONNECTION } from './hbone/h2.js';
 export { SessionPool, poolKeyString, type PoolKey, type PoolOptions } from './pool/pool.js';
-export { logger, setLogSink, setLogLevel, levelEnabled, type Logger, type Level, type LogSink } from './log.js';
+export * from './log/index.js';
 export * from './config-stream/index.js';
 export * from './plumbing/index.js';
 export * from './routes/index.js';

@@ -50,7 +50,7 @@ const { values } = parseArgs({
 /** `host:port` (as the controller's Deployment passes it) or a URL. */
 const controlPlaneUrl = (a: string) => (a.includes('://') ? a : `https://${a}`);
 
-const log = createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
+const log = createLogger({ scope: 'waypoint' });
 
 async function certificateFrom(settings: WaypointFileSettings, identity: string): Promise<{ get: () => WorkloadCertificate; manager?: CertificateManager } | undefined> {
   const tls = settings.tls as (WaypointFileSettings['tls'] & { caCertFile?: string; caKeyFile?: string }) | undefined;

@@ -81,7 +81,7 @@ export class Waypoint {
   constructor(opts: WaypointOptions) {
     this.#opts = opts;
     this.identity = identityOf(opts.identity);
-    this.logger = opts.logger ?? createLogger({ level: (process.env.AMBIT_LOG_LEVEL as 'info') ?? 'info', scope: 'waypoint' });
+    this.logger = opts.logger ?? createLogger({ scope: 'waypoint' });
     this.metrics = opts.metrics ?? createMetricsRegistry();
     this.connector = opts.connector ?? new PlainHttpConnector();
     this.trustedNodeAccounts = new Set(opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS);

@@ -8,15 +8,20 @@
 //   CNI plugin, serves its events, programs enrolled pods' netns and hands them to ztunnel over ZDS.
 //   Explicit mode: `node dist/src/main.js --config ztunnel.yaml` (or ZTUNNEL_CONFIG), with the mesh model from
 //   LOCAL_XDS_PATH / LOCAL_XDS / `localXdsPath`.
+// Log level: AMBIT_LOG_LEVEL, else ZTUNNEL_LOG_LEVEL, else LOG_LEVEL (error|warn|info|debug|off, default info).
 // SIGTERM/SIGINT drain gracefully (drain deadline DRAIN_DEADLINE_MS, default 5 s) then exit 0.
 // Each mode imports only what it uses. @kubernetes/client-node (~50 MB of RSS) is loaded only in node-agent mode,
 // whose informers and patches need it; `--kubeconfig` (or KUBECONFIG) is read only there.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadZtunnelConfig } from './config/config.js';
-import { logger } from '@ambit/mesh-api';
+import { levelFromEnv, logger, setLogLevel } from '@ambit/mesh-api';
 import { Ztunnel } from './ztunnel.js';
 
 const log = logger('ztunnel');
+// AMBIT_LOG_LEVEL, then Istio's ztunnel's ZTUNNEL_LOG_LEVEL and LOG_LEVEL.
+const logLevel = levelFromEnv(process.env, ['AMBIT_LOG_LEVEL', 'ZTUNNEL_LOG_LEVEL', 'LOG_LEVEL']);
+setLogLevel(logLevel.level);
+if (logLevel.problem) log.warn(logLevel.problem);
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -138,7 +138,7 @@ export class Ztunnel {
         socks5Handshake(sock).then(
           (dst) => handleOutbound(this.ctx, sock, source, dst),
           (e) => {
-            log.debug('socks5 handshake failed', `error="${(e as Error).message}"`);
+            log.debug('socks5 handshake failed', { error: (e as Error).message });
             sock.destroy();
           },
         );

@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import type { Logger } from '@ambit/mesh-api';
+import type { LevelLogger } from '@ambit/mesh-api';
 import { ZdsServer } from '../src/zds/index.js';
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-const quiet: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const quiet: LevelLogger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
 const tempDirs: string[] = [];
 test.after.always(() => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

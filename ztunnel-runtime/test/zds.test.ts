@@ -5,13 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { Netns } from '../src/inpod/netns.js';
-import type { Logger } from '@ambit/mesh-api';
+import type { LevelLogger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from '../src/zds/connection.js';
 import { ZdsClient, ZdsNotConnectedError, ZdsServer, MAX_MESSAGE_BYTES, type WorkloadInfo } from '../src/zds/index.js';
 import { Poller } from '../src/zds/poller.js';
 import { acceptSeqpacket, connectSeqpacket, listenSeqpacket } from '../src/zds/sys.js';
 
-function captureLog(): Logger & { lines: string[] } {
+function captureLog(): LevelLogger & { lines: string[] } {
   const lines: string[] = [];
   const at = (level: string) => (msg: string, fields?: string) => void lines.push(`${level} ${msg}${fields ? ' ' + fields : ''}`);
   return { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };

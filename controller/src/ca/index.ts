@@ -11,7 +11,7 @@ import { kubeSecretStore, loadAuthority, type MeshAuthority, type SecretStore } 
 import { TrustBundle } from './trust-bundle.js';
 import { certificateHandler, DEFAULT_CERT_TTL_SECONDS, MAX_CERT_TTL_SECONDS } from './certificates.js';
 import { DEFAULT_TRUST_DOMAIN, DEFAULT_TRUSTED_NODE_ACCOUNTS } from './identity.js';
-import { jsonLogger, type ComponentLogger } from './log.js';
+import { logger, type PartialLogger } from '@ambit/mesh-api';
 import { kubePodLookup, type PodLookup } from './pods.js';
 import { RootCertPublisher } from './root-publisher.js';
 import { ControlPlaneServer, type ControlPlaneServerOptions } from './server.js';
@@ -49,7 +49,7 @@ export interface CaComponentOptions {
   publishRoot?: boolean;
   /** The process's shared informers, for the root publisher (its own otherwise). */
   informers?: InformerSet;
-  log?: ComponentLogger;
+  log?: PartialLogger;
   /** Test seams: replace the API-server-backed parts. */
   tokenReviewer?: TokenReviewer;
   pods?: PodLookup;
@@ -58,7 +58,7 @@ export interface CaComponentOptions {
 
 export class CaComponent {
   readonly #opts: CaComponentOptions;
-  readonly log: ComponentLogger;
+  readonly log: PartialLogger;
   readonly authenticator: Authenticator;
   readonly pods: PodLookup;
   #authority: MeshAuthority | undefined;
@@ -75,7 +75,7 @@ export class CaComponent {
     for (const [name, v] of [['defaultTtlSeconds (DEFAULT_WORKLOAD_CERT_TTL)', opts.defaultTtlSeconds], ['maxTtlSeconds (MAX_WORKLOAD_CERT_TTL)', opts.maxTtlSeconds]] as const)
       if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`CA ${name} must be at least 1 second, got ${v}`);
     this.#opts = opts;
-    this.log = opts.log ?? jsonLogger('ca');
+    this.log = opts.log ?? logger('ca');
     const review = opts.tokenReviewer ?? (opts.client ? kubeTokenReviewer(opts.client) : undefined);
     if (!review) throw new Error('CaComponent needs a client or a tokenReviewer');
     this.authenticator = new Authenticator({ ...opts.auth, review });
@@ -258,5 +258,3 @@ export type { ControlPlaneServerOptions, RouteHandler } from './server.js';
 export { controlPlaneServingCertificate, servingNames } from './serving-cert.js';
 export { RootCertPublisher, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, rootConfigMap } from './root-publisher.js';
 export { TrustBundle } from './trust-bundle.js';
-export { jsonLogger, silentLogger } from './log.js';
-export type { ComponentLogger } from './log.js';

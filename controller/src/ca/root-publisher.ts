@@ -6,7 +6,7 @@ import type { KubeClient } from '../kube/client.js';
 import type { Informer } from '../kube/informer.js';
 import { InformerSet } from '../kube/informers.js';
 import { R, type KubeObject } from '../kube/resources.js';
-import type { ComponentLogger } from './log.js';
+import type { PartialLogger } from '@ambit/mesh-api';
 
 export const ROOT_CONFIGMAP = 'istio-ca-root-cert';
 export const ROOT_CONFIGMAP_KEY = 'root-cert.pem';
@@ -30,7 +30,7 @@ export function rootConfigMap(namespace: string, rootPem: string): ConfigMap {
 export class RootCertPublisher {
   readonly #client: KubeClient;
   readonly #root: () => string;
-  readonly #log: ComponentLogger;
+  readonly #log: PartialLogger;
   readonly #namespaces: Informer;
   readonly #configMaps: Informer<ConfigMap>;
   readonly #queue = new Set<string>();
@@ -41,7 +41,7 @@ export class RootCertPublisher {
   readonly #ownInformers: InformerSet | undefined;
 
   /** `informers`: the process's shared set (its owner stops it); without it, informers of its own. */
-  constructor(client: KubeClient, root: () => string, log: ComponentLogger, informers?: InformerSet) {
+  constructor(client: KubeClient, root: () => string, log: PartialLogger, informers?: InformerSet) {
     this.#client = client;
     this.#root = root;
     this.#log = log;

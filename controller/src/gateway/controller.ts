@@ -5,7 +5,7 @@
 import { KubeClient, KubeError } from '../kube/client.js';
 import type { Informer } from '../kube/informer.js';
 import { InformerSet } from '../kube/informers.js';
-import { nullLogger, type Logger } from '../kube/log.js';
+import { nullLogger, type Logger } from '@ambit/mesh-api';
 import { registry as defaultRegistry, type Registry } from '../kube/metrics.js';
 import { R, splitKey, type Condition, type KubeObject, type ResourceType } from '../kube/resources.js';
 import { applyStatus, kubeTime, sameIgnoringTransitionTimes } from '../kube/status.js';

@@ -3,7 +3,7 @@
 // backs off on errors, and replays every object as an update on each resync period.
 import { Backoff } from '@ambit/mesh-api';
 import { KubeClient, KubeError, type WatchEvent } from './client.js';
-import { nullLogger, type Logger } from './log.js';
+import { nullLogger, type Logger } from '@ambit/mesh-api';
 import { registry as defaultRegistry, type Registry } from './metrics.js';
 import { keyOf, type KubeObject, type ResourceType } from './resources.js';
 

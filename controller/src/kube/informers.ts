@@ -4,7 +4,7 @@
 // the set stops it.
 import type { KubeClient } from './client.js';
 import { Informer } from './informer.js';
-import type { Logger } from './log.js';
+import type { Logger } from '@ambit/mesh-api';
 import type { Registry } from './metrics.js';
 import type { KubeObject, ResourceType } from './resources.js';
 

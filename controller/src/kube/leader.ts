@@ -3,7 +3,7 @@
 // skew between replicas does not matter); the holder renews every retry period and steps down when it could not
 // renew for renewDeadline (each request aborted when the deadline passes). Writes are conditional on resourceVersion, so two replicas never both hold the Lease.
 import { KubeClient, KubeError } from './client.js';
-import { nullLogger, type Logger } from './log.js';
+import { nullLogger, type Logger } from '@ambit/mesh-api';
 import { registry as defaultRegistry, type Registry } from './metrics.js';
 import { R, type KubeObject } from './resources.js';
 

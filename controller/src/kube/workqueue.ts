@@ -2,7 +2,7 @@
 // being processed that is added again is processed once more afterwards (never concurrently), failures are retried
 // with per-key exponential backoff, and the queue reports its depth, adds and retries as metrics.
 import { backoffDelay } from '@ambit/mesh-api';
-import { nullLogger, type Logger } from './log.js';
+import { nullLogger, type Logger } from '@ambit/mesh-api';
 import { registry as defaultRegistry, type Registry } from './metrics.js';
 
 export interface WorkQueueOptions {

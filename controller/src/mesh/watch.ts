@@ -6,7 +6,7 @@ import { KubeError, type KubeClient } from '../kube/client.js';
 import type { Informer } from '../kube/informer.js';
 import { InformerSet } from '../kube/informers.js';
 import { R, apiVersionOf, type KubeObject, type ResourceType } from '../kube/resources.js';
-import type { ComponentLogger } from '../ca/log.js';
+import type { PartialLogger } from '@ambit/mesh-api';
 import type { PodLookup } from '../ca/pods.js';
 import { podFacts, kubePodLookup, type PodLike } from '../ca/pods.js';
 import { buildMesh, type MeshModel } from './build.js';
@@ -93,7 +93,7 @@ export interface MeshWatcherOptions {
   /** Quiet time before a rebuild (default 20 ms), and the longest a change waits (default 200 ms). */
   debounceMs?: number;
   maxDelayMs?: number;
-  log?: ComponentLogger;
+  log?: PartialLogger;
   /** The process's shared informers, made with `transform: transformFor` (its owner stops them); else its own. */
   informers?: InformerSet;
 }

@@ -6,8 +6,8 @@
 //   node controller/dist/src/push/bench.js [--pods 1000] [--services 300] [--clients 50] [--rounds 20]
 
 import { pathToFileURL } from 'node:url';
-import { ConfigClient, type MeshConfig } from '@ambit/mesh-api';
-import { CaComponent, silentLogger, staticPodLookup, type SecretStore } from '../ca/index.js';
+import { ConfigClient, nullLogger, type MeshConfig } from '@ambit/mesh-api';
+import { CaComponent, staticPodLookup, type SecretStore } from '../ca/index.js';
 import type { TokenReviewer } from '../ca/auth.js';
 import { buildMesh } from '../mesh/build.js';
 import type { MeshInput, Pod } from '../mesh/input.js';
@@ -89,10 +89,10 @@ async function main(): Promise<void> {
   const review: TokenReviewer = async () => ({ authenticated: true, audiences: ['istio-ca'], user: { username: 'system:serviceaccount:istio-system:ztunnel' } });
   const mem: Record<string, Record<string, string>> = {};
   const secrets: SecretStore = { get: async (n, s) => mem[`${n}/${s}`], create: async (n, s, _t, d) => ((mem[`${n}/${s}`] = d), true) };
-  const ca = new CaComponent({ port: 0, host: '127.0.0.1', tokenReviewer: review, pods: staticPodLookup(() => []), secrets, log: silentLogger });
+  const ca = new CaComponent({ port: 0, host: '127.0.0.1', tokenReviewer: review, pods: staticPodLookup(() => []), secrets, log: nullLogger });
   await ca.start();
   // The bench measures pushing, not admission: every client is let in (they share one token and no pod).
-  const push = new PushComponent({ server: ca.server, authenticator: ca.authenticator, pods: ca.pods, authorize: async () => {}, log: silentLogger });
+  const push = new PushComponent({ server: ca.server, authenticator: ca.authenticator, pods: ca.pods, authorize: async () => {}, log: nullLogger });
   await push.start();
   const input = syntheticCluster(pods, services);
   push.update(buildMesh(input));

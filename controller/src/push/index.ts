@@ -14,7 +14,7 @@ import { WaypointStatusReports } from './status.js';
 import type { Authenticator } from '../ca/auth.js';
 import type { PodLookup } from '../ca/pods.js';
 import type { ControlPlaneServer } from '../ca/server.js';
-import { jsonLogger, type ComponentLogger } from '../ca/log.js';
+import { logger, type PartialLogger } from '@ambit/mesh-api';
 import { STREAM_PATH } from '@ambit/mesh-api';
 
 export interface PushComponentOptions {
@@ -31,7 +31,7 @@ export interface PushComponentOptions {
   /** Open streams per caller pod (default 4) and in all (default 10 000). */
   maxStreamsPerCaller?: number;
   maxStreams?: number;
-  log?: ComponentLogger;
+  log?: PartialLogger;
   /** Where its waypoints' status reports are registered while started (a view of its own when absent). */
   reports?: WaypointStatusReports;
 }
@@ -45,7 +45,7 @@ export class PushComponent {
   constructor(opts: PushComponentOptions) {
     this.#opts = opts;
     this.reports = opts.reports ?? new WaypointStatusReports();
-    const log = opts.log ?? jsonLogger('push');
+    const log = opts.log ?? logger('push');
     this.push = new PushServer({
       authenticator: opts.authenticator,
       authorize:

@@ -21,7 +21,7 @@ import {
   type WaypointConfig,
 } from '@ambit/mesh-api';
 import { AuthError, callerKey, type Authenticator, type Caller } from '../ca/auth.js';
-import type { ComponentLogger } from '../ca/log.js';
+import type { PartialLogger } from '@ambit/mesh-api';
 import { sendJson } from '../ca/server.js';
 import { parseStatusReport, reportedResourceKey, type WaypointStatusReport } from './status.js';
 import type { WaypointIdentity } from '../mesh/build.js';
@@ -48,7 +48,7 @@ export type StreamAuthorizer = (caller: Caller, request: StreamRequest) => Promi
 export interface PushServerOptions {
   authenticator: Authenticator;
   authorize: StreamAuthorizer;
-  log?: ComponentLogger;
+  log?: PartialLogger;
   /** HTTP/2 PING interval to drop dead clients (default 30 s). */
   pingIntervalMs?: number;
   /** Longest accepted reply line from a client (default 1 MiB: a waypoint's status report on many plugins). */
@@ -114,7 +114,7 @@ type Listener<E> = (e: E) => void;
 
 export class PushServer {
   readonly #opts: PushServerOptions;
-  readonly #log: ComponentLogger | undefined;
+  readonly #log: PartialLogger | undefined;
   readonly #subs = new Set<Subscriber>();
   readonly #boot = randomBytes(4).toString('hex');
   #counter = 0;

@@ -5,7 +5,7 @@
 // it reconnects to the leader (the install runs one replica; no relay between replicas is built).
 
 import type { Component } from '../kube/component.js';
-import type { Logger } from '../kube/log.js';
+import type { Logger } from '@ambit/mesh-api';
 import type { KubeClient } from '../kube/client.js';
 import type { MeshModel } from '../mesh/build.js';
 import type { MeshInput } from '../mesh/input.js';

@@ -4,7 +4,8 @@
 
 import test from 'ava';
 import { CaClient, CaRequestError, createCsr, certificateUris } from '@ambit/mesh-api';
-import { CaComponent, jsonLogger } from '../../src/ca/index.js';
+import { logger } from '@ambit/mesh-api';
+import { CaComponent } from '../../src/ca/index.js';
 import { R, type KubeObject } from '../../src/kube/resources.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { eventually, getTestCluster, kubectl, type TestCluster } from './env.js';
@@ -56,7 +57,7 @@ test.before(async () => {
   await podOn(cluster.client, SYS, 'ztunnel-b', 'ztunnel', 'node-b');
   await podOn(cluster.client, APP, 'sleep-1', 'sleep', 'node-a');
   await podOn(cluster.client, APP, 'productpage-1', 'bookinfo-productpage', 'node-b');
-  ca = new CaComponent({ client: cluster.client, namespace: SYS, port: 0, host: '127.0.0.1', log: process.env.AMBIT_TEST_LOG ? jsonLogger('ca') : { info() {}, warn() {} } });
+  ca = new CaComponent({ client: cluster.client, namespace: SYS, port: 0, host: '127.0.0.1', log: process.env.AMBIT_TEST_LOG ? logger('ca') : { info() {}, warn() {} } });
   await ca.start();
 });
 

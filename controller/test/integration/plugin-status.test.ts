@@ -16,7 +16,7 @@ import { parseControllerConfig } from '../../src/config.js';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane.js';
 import type { Component } from '../../src/kube/component.js';
 import { KubeClient } from '../../src/kube/client.js';
-import { nullLogger } from '../../src/kube/log.js';
+import { nullLogger } from '@ambit/mesh-api';
 import { Registry } from '../../src/kube/metrics.js';
 import { R, type Condition, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
 import { eventually, getTestCluster, kubectl, type TestCluster } from './env.js';

@@ -5,7 +5,7 @@ import test from 'ava';
 import { ConfigClient, type MeshConfig, type WaypointConfig } from '@ambit/mesh-api';
 import { parseControllerConfig } from '../../src/config.js';
 import { createControlPlane, type ControlPlane } from '../../src/control-plane.js';
-import { createLogger, nullLogger } from '../../src/kube/log.js';
+import { logger, nullLogger } from '@ambit/mesh-api';
 import { Registry } from '../../src/kube/metrics.js';
 import { R, type KubeObject } from '../../src/kube/resources.js';
 import { eventually, getTestCluster, type TestCluster } from './env.js';
@@ -34,7 +34,7 @@ test.before(async () => {
   await create(R.service, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } });
   cp = createControlPlane({
     client: cluster.client,
-    log: process.env.AMBIT_TEST_LOG ? createLogger('it') : nullLogger,
+    log: process.env.AMBIT_TEST_LOG ? logger('it') : nullLogger,
     registry: new Registry(),
     config: parseControllerConfig({ POD_NAMESPACE: SYS, AMBIT_CA_PORT: '0' }),
   });

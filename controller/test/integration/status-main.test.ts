@@ -5,7 +5,7 @@
 // binaries or the Istio CRDs its before hook fails with one line saying which is missing.
 
 import test from 'ava';
-import { nullLogger } from '../../src/kube/log.js';
+import { nullLogger } from '@ambit/mesh-api';
 import { Registry } from '../../src/kube/metrics.js';
 import { R, type Condition, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
 import { runController, type RunningController } from '../../src/main.js';

@@ -3,7 +3,7 @@
 // ResolvedWaypoints message, next to another controller's entry that stays; a rebuild writes nothing new.
 
 import test from 'ava';
-import { nullLogger } from '../../src/kube/log.js';
+import { nullLogger } from '@ambit/mesh-api';
 import { R, type Condition, type KubeObject, type ResourceType } from '../../src/kube/resources.js';
 import { MeshWatcher } from '../../src/mesh/watch.js';
 import { MSG_MISSING_LABEL, StatusWriter } from '../../src/status/index.js';

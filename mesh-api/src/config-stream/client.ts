@@ -9,7 +9,10 @@ import http2 from 'node:http2';
 import type { MeshConfig } from '../model/types.js';
 import { Backoff } from '../plumbing/backoff.js';
 import { applyMessage, ConfigError, validateEnvelope } from './delta.js';
-import { silentLogger, type XdsLogger } from './log.js';
+import { nullLogger, type PartialLogger } from '../log/index.js';
+
+/** The logger the config-stream clients write to; the runtime passes its own. Messages never carry tokens or keys. */
+export type XdsLogger = PartialLogger;
 import { NdjsonLines } from './ndjson.js';
 import { connectSession, resolveToken, type ControlPlaneTarget } from './transport.js';
 import {
@@ -75,7 +78,7 @@ export class ConfigClient<C extends object = MeshConfig> {
 
   constructor(opts: ConfigClientOptions<C>) {
     this.#opts = opts;
-    this.#log = opts.log ?? silentLogger;
+    this.#log = opts.log ?? nullLogger;
     // Jittered over the upper half of each delay, so clients the same controller restart dropped do not reconnect in step.
     this.#backoff = new Backoff({ initialMs: opts.backoffInitialMs ?? 200, maxMs: opts.backoffMaxMs ?? 30_000, jitter: 0.5 });
     if (opts.kind === 'waypoint' && !opts.waypoint) throw new Error('a waypoint config client needs `waypoint: "ns/name"`');

@@ -6,6 +6,6 @@ export { NdjsonLines, type NdjsonEvent } from './ndjson.js';
 export type { ConfigClientOptions, ConfigUpdate, UpdateListener, WaypointConfigClient } from './client.js';
 export { CaClient, CaRequestError, sanUris } from './ca-client.js';
 export type { CaClientOptions } from './ca-client.js';
-export type { XdsLogger } from './log.js';
+export type { XdsLogger } from './client.js';
 export { DEFAULT_CA_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH } from './transport.js';
 export type { ControlPlaneTarget } from './transport.js';

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { secureContextOf, type WorkloadCertificate } from '../identity/manager.js';
 import { uriSans } from '../identity/spiffe.js';
-import { logger } from '../log.js';
+import { logger } from '../log/index.js';
 import { poolKeyString, SessionPool, type PoolOptions } from '../pool/pool.js';
 import { HboneError } from './errors.js';
 import { h2SessionOptions, raiseConnectionWindow } from './h2.js';

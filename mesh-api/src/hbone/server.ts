@@ -6,7 +6,7 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { secureContextOptions, type WorkloadCertificate } from '../identity/manager.js';
 import { parseSpiffeId, uriSans } from '../identity/spiffe.js';
-import { logger } from '../log.js';
+import { logger } from '../log/index.js';
 import { h2SessionOptions, raiseConnectionWindow } from './h2.js';
 
 const log = logger('hbone');
@@ -79,7 +79,7 @@ export class HboneServer {
       if (!this.expired()) return;
       if (this.expiredLogged !== this.cert.serial) {
         this.expiredLogged = this.cert.serial;
-        log.error('hbone connection refused', `identity="${this.cert.identity}" error="certificate expired at ${this.cert.notAfter.toISOString()} and no renewed one yet"`);
+        log.error('hbone connection refused', { identity: this.cert.identity, error: `certificate expired at ${this.cert.notAfter.toISOString()} and no renewed one yet` });
       }
       sock.destroy();
     });
@@ -89,7 +89,7 @@ export class HboneServer {
       sock.destroy();
     });
     this.server.on('unknownProtocol', (sock) => sock.destroy());
-    this.server.on('sessionError', (err) => log.debug('hbone connection error', `error="${err.message}"`));
+    this.server.on('sessionError', (err) => log.debug('hbone connection error', { error: err.message }));
     this.server.on('session', (session: http2.ServerHttp2Session) => {
       session.on('error', () => undefined);
       this.sessions.add(session);
@@ -126,7 +126,7 @@ export class HboneServer {
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', (e) => log.debug('hbone stream error', `error="${e.message}"`));
+    stream.on('error', (e) => log.debug('hbone stream error', { error: e.message }));
     const method = headers[':method'];
     const reject = (status: number, message?: string) => {
       if (stream.destroyed || stream.closed) return;
@@ -161,7 +161,7 @@ export class HboneServer {
     try {
       this.opts.onTunnel(tunnel);
     } catch (e) {
-      log.error('hbone tunnel handler failed', `error="${(e as Error).message}"`);
+      log.error('hbone tunnel handler failed', { error: (e as Error).message });
       reject(503);
     }
   }

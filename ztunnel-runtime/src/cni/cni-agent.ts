@@ -8,7 +8,7 @@
 //     (probe-snat.ts) in step;
 //   - stop() without uninstall leaves ztunnel serving its pods (an agent restart must not stop traffic).
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Namespace, type V1Pod } from '@kubernetes/client-node';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { logger, type LevelLogger } from '@ambit/mesh-api';
 import { type NamespaceLike, type PodLike, podIp } from '../inpod/enrollment.js';
 import type { Netns } from '../inpod/netns.js';
 import { type Dataplane, type EnrolledPod, NodeAgent, type PodAnnotator } from '../inpod/node-agent.js';
@@ -78,13 +78,13 @@ export interface CniAgentOptions {
   /** For pods with no CNI ADD seen (default: /proc scan). */
   netnsResolver?: (uid: string) => string | undefined;
   retryMs?: number;
-  log?: Logger;
+  log?: LevelLogger;
 }
 
 export class CniAgent {
   readonly nodeAgent: NodeAgent;
   readonly #o: CniAgentOptions;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   readonly #reader: LiveReader | undefined;
   readonly #ips = new Map<string, string>();
   #detaching = false;

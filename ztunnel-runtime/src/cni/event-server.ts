@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { logger, type LevelLogger } from '@ambit/mesh-api';
 import { ADD_PATH, DEL_PATH, type AddAnswer, type PluginEvent } from './plugin/config.js';
 
 const MAX_BODY = 64 * 1024;
@@ -48,10 +48,10 @@ const oneLine = (s: string) => s.split('\n')[0]!.trim();
 export class PluginEventServer {
   readonly #socketPath: string;
   readonly #h: PluginEventHandlers;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   #server: http.Server | undefined;
 
-  constructor(opts: { socketPath: string; handlers: PluginEventHandlers; log?: Logger }) {
+  constructor(opts: { socketPath: string; handlers: PluginEventHandlers; log?: LevelLogger }) {
     this.#socketPath = opts.socketPath;
     this.#h = opts.handlers;
     this.#log = opts.log ?? logger('cni::server');

@@ -4,7 +4,7 @@
 // (a restart or upgrade keeps the plugin in place so pods keep getting it).
 import fs from 'node:fs';
 import path from 'node:path';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { logger, type LevelLogger } from '@ambit/mesh-api';
 import { ensurePluginInConfig, removePluginFromConfigs } from './config-file.js';
 import { CniConfigError } from './conflist.js';
 import { KUBECONFIG_NAME, type KubeconfigSource, writeKubeconfig } from './kubeconfig.js';
@@ -29,13 +29,13 @@ export interface CniInstallerOptions {
   bundleLibraries?: boolean;
   /** Periodic re-check (default 5 s). */
   checkIntervalMs?: number;
-  log?: Logger;
+  log?: LevelLogger;
   onReadyChange?: (ready: boolean) => void;
 }
 
 export class CniInstaller {
   readonly #o: CniInstallerOptions;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   #ready = false;
   #watcher: fs.FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;

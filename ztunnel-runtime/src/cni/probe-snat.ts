@@ -5,7 +5,7 @@
 // new pod before the old pod's removal was processed keeps its rule. Several nodes may share one host netns (nodes run as processes or containers on one machine), so
 // the chain name carries a short hash of the node name and each agent only touches its own chain.
 import { createHash } from 'node:crypto';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { logger, type LevelLogger } from '@ambit/mesh-api';
 import { type CommandResult, run } from '../inpod/exec.js';
 
 export const PROBE_SNAT_IP = '169.254.7.127';
@@ -26,7 +26,7 @@ type Run = (cmd: string, args: string[]) => Promise<CommandResult>;
  * The host's iptables backend, as Istio picks it: whichever of iptables-legacy / iptables-nft already holds more rules
  * (kube-proxy's), so our chain sits in the tables the node really uses. Falls back to plain `iptables`.
  */
-export async function detectHostIptables(exec: Run = run, log: Logger = logger('cni::probes')): Promise<{ binary: string; runner: IptablesRunner }> {
+export async function detectHostIptables(exec: Run = run, log: LevelLogger = logger('cni::probes')): Promise<{ binary: string; runner: IptablesRunner }> {
   const count = async (save: string) => {
     try {
       const r = await exec(save, []);
@@ -45,14 +45,14 @@ export interface ProbeSnatOptions {
   nodeName: string;
   snatIp?: string;
   iptables?: IptablesRunner;
-  log?: Logger;
+  log?: LevelLogger;
 }
 
 export class ProbeSnat {
   readonly chain: string;
   readonly #snatIp: string;
   readonly #ipt: IptablesRunner;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: ProbeSnatOptions) {

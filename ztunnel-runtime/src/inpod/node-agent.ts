@@ -22,7 +22,7 @@ import {
   Watch,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { Backoff, logger, type Logger } from '@ambit/mesh-api';
+import { Backoff, logger, type LevelLogger } from '@ambit/mesh-api';
 import {
   type NamespaceLike,
   type PodLike,
@@ -100,7 +100,7 @@ export interface NodeAgentOptions {
   rules?: Partial<InpodRulesConfig>;
   /** First retry delay after a failed enrollment; doubles up to 30 s. */
   retryMs?: number;
-  log?: Logger;
+  log?: LevelLogger;
 }
 
 interface PodEntry {
@@ -122,7 +122,7 @@ export class EnrollmentError extends Error {
 export class NodeAgent {
   readonly #opts: NodeAgentOptions;
   readonly #dp: Dataplane;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   readonly #annotate: PodAnnotator | undefined;
   readonly #pods = new Map<string, V1Pod | PodLike>();
   readonly #namespaces = new Map<string, V1Namespace | NamespaceLike>();
@@ -457,7 +457,7 @@ export class NodeAgent {
  * Merge patch of the annotation through `pods/status` (Istio's choice: the node agent only needs
  * `patch pods/status`), falling back to the pod itself when that is forbidden (403).
  */
-export function kubeAnnotator(kc: KubeConfig, log: Logger = logger('inpod::statemanager')): PodAnnotator {
+export function kubeAnnotator(kc: KubeConfig, log: LevelLogger = logger('inpod::statemanager')): PodAnnotator {
   const core = kc.makeApiClient(CoreV1Api);
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   let statusForbidden = false;

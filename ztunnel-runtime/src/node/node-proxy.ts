@@ -15,7 +15,6 @@ import {
   type CertificateSource,
   type MeshConfig,
   type WorkloadCertificate,
-  type XdsLogger,
 } from '@ambit/mesh-api';
 import type { Netns } from '../inpod/netns.js';
 import type { EnrolledPod } from '../inpod/node-agent.js';
@@ -29,17 +28,6 @@ import { PodProxy } from './pod-proxy.js';
 
 const log = logger('ztunnel');
 
-function xdsLogger(target: string): XdsLogger {
-  const l = logger(target);
-  const fields = (f?: Record<string, unknown>) =>
-    f && Object.keys(f).length
-      ? Object.entries(f)
-          .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : String(v)}`)
-          .join(' ')
-      : undefined;
-  return { info: (m, f) => l.info(m, fields(f)), warn: (m, f) => l.warn(m, fields(f)), debug: (m, f) => l.debug(m, fields(f)) };
-}
 
 /** Where the model comes from: anything with ConfigClient's start/stop/ready/onUpdate shape. */
 export interface MeshConfigSource {
@@ -87,7 +75,7 @@ export class NodeProxy {
       for (const p of this.#proxies.values()) p.setCertificate(cert);
     });
     if (opts.configSource) this.#source = opts.configSource;
-    else if (!c.localXdsPath) this.#source = new ConfigClient<MeshConfig>({ ...target, address: c.xdsAddress, kind: 'ztunnel', node: c.nodeName, log: xdsLogger('xds') });
+    else if (!c.localXdsPath) this.#source = new ConfigClient<MeshConfig>({ ...target, address: c.xdsAddress, kind: 'ztunnel', node: c.nodeName, log: logger('xds') });
     this.#source?.onUpdate((cfg, u) => {
       if (u.full || !u.upserts) this.store.applyFull(cfg);
       else this.store.applyDelta(u.upserts, u.removals ?? {});

@@ -1,5 +1,5 @@
 // ztunnel's access log (target `access`): `connection complete` lines with fields in Istio's order.
-import { levelEnabled, logger } from '@ambit/mesh-api';
+import { levelEnabled, logger, quote } from '@ambit/mesh-api';
 
 const log = logger('access');
 
@@ -24,25 +24,23 @@ export interface AccessLogEntry {
   error?: string;
 }
 
-const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-
-/** The `k=v` part of an access log line. */
+/** The `k=v` part of an access log line: Istio's field order, addresses bare, strings quoted by the log core's rule. */
 export function formatAccessFields(e: AccessLogEntry, withBytes = true): string {
   const f: string[] = [`src.addr=${e.srcAddr}`];
-  if (e.srcWorkload) f.push(`src.workload=${q(e.srcWorkload)}`);
-  if (e.srcNamespace) f.push(`src.namespace=${q(e.srcNamespace)}`);
-  if (e.srcIdentity) f.push(`src.identity=${q(e.srcIdentity)}`);
+  if (e.srcWorkload) f.push(`src.workload=${quote(e.srcWorkload)}`);
+  if (e.srcNamespace) f.push(`src.namespace=${quote(e.srcNamespace)}`);
+  if (e.srcIdentity) f.push(`src.identity=${quote(e.srcIdentity)}`);
   f.push(`dst.addr=${e.dstAddr}`);
   if (e.dstHboneAddr) f.push(`dst.hbone_addr=${e.dstHboneAddr}`);
-  if (e.dstService) f.push(`dst.service=${q(e.dstService)}`);
-  if (e.dstWorkload) f.push(`dst.workload=${q(e.dstWorkload)}`);
-  if (e.dstNamespace) f.push(`dst.namespace=${q(e.dstNamespace)}`);
-  if (e.dstIdentity) f.push(`dst.identity=${q(e.dstIdentity)}`);
-  f.push(`direction=${q(e.direction)}`);
+  if (e.dstService) f.push(`dst.service=${quote(e.dstService)}`);
+  if (e.dstWorkload) f.push(`dst.workload=${quote(e.dstWorkload)}`);
+  if (e.dstNamespace) f.push(`dst.namespace=${quote(e.dstNamespace)}`);
+  if (e.dstIdentity) f.push(`dst.identity=${quote(e.dstIdentity)}`);
+  f.push(`direction=${quote(e.direction)}`);
   if (withBytes) {
-    f.push(`bytes_sent=${e.bytesSent ?? 0}`, `bytes_recv=${e.bytesRecv ?? 0}`, `duration=${q(`${Math.round(e.durationMs ?? 0)}ms`)}`);
+    f.push(`bytes_sent=${e.bytesSent ?? 0}`, `bytes_recv=${e.bytesRecv ?? 0}`, `duration=${quote(`${Math.round(e.durationMs ?? 0)}ms`)}`);
   }
-  if (e.error) f.push(`error=${q(e.error)}`);
+  if (e.error) f.push(`error=${quote(e.error)}`);
   return f.join(' ');
 }
 
@@ -58,5 +56,5 @@ export function logConnectionComplete(e: AccessLogEntry): void {
 
 /** WARN `connection failed` for denials before a connection was established. */
 export function logConnectionFailed(e: AccessLogEntry): void {
-  log.warn('connection failed', `src.addr=${e.srcAddr} dst.addr=${e.dstAddr} direction=${q(e.direction)} error=${q(e.error ?? 'unknown')}`);
+  log.warn('connection failed', `src.addr=${e.srcAddr} dst.addr=${e.dstAddr} direction=${quote(e.direction)} error=${quote(e.error ?? 'unknown')}`);
 }

@@ -4,7 +4,7 @@
 // went away). Losing the connection changes nothing for the pods being served: traffic keeps flowing while it
 // reconnects.
 import { Netns } from '../inpod/netns.js';
-import { Backoff, logger, type Logger } from '@ambit/mesh-api';
+import { Backoff, logger, type LevelLogger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from './connection.js';
 import { Poller } from './poller.js';
 import { type AgentMessage, type WorkloadInfo, ZDS_VERSION, decodeAgentMessage, encode } from './protocol.js';
@@ -19,7 +19,7 @@ export interface ZdsClientHooks {
 export interface ZdsClientOptions {
   socketPath: string;
   hooks: ZdsClientHooks;
-  log?: Logger;
+  log?: LevelLogger;
   /** First reconnect delay (default 500 ms); doubles up to 15 s, back to the start after a connection. */
   retryMs?: number;
 }
@@ -28,7 +28,7 @@ const MAX_RETRY_MS = 15_000;
 
 export class ZdsClient {
   readonly #opts: ZdsClientOptions;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   readonly #poller = Poller.shared;
   readonly #pods = new Map<string, { info: WorkloadInfo; netns: Netns }>();
   #conn: SeqpacketConnection | undefined;

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Netns } from '../inpod/netns.js';
-import { logger, type Logger } from '@ambit/mesh-api';
+import { logger, type LevelLogger } from '@ambit/mesh-api';
 import { SeqpacketConnection, type Frame } from './connection.js';
 import { Poller } from './poller.js';
 import { type AgentMessage, type WorkloadInfo, ZDS_VERSION, checkWorkloadInfo, decodeZtunnelMessage, encode } from './protocol.js';
@@ -21,7 +21,7 @@ export class ZdsNotConnectedError extends Error {
 
 export interface ZdsServerOptions {
   socketPath: string;
-  log?: Logger;
+  log?: LevelLogger;
   /** Socket file mode (default 0600: only root, which both DaemonSets run as). */
   mode?: number;
   /**
@@ -114,7 +114,7 @@ function release(r: Request): void {
 
 export class ZdsServer {
   readonly #socketPath: string;
-  readonly #log: Logger;
+  readonly #log: LevelLogger;
   readonly #mode: number;
   readonly #ackTimeoutMs: number;
   readonly #poller = Poller.shared;

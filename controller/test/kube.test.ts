@@ -148,16 +148,7 @@ test('route parents: only our controller\'s entries change', (t) => {
   t.is(next[1].conditions[0].observedGeneration, 3);
 });
 
-<<<<<<< HEAD
-test('log lines are one key=value line per event', (t) => {
-  const line = formatLine('info', 'ambit.gateway', 'applied', { gateway: 'default/waypoint', kind: 'Deployment', msg2: 'two words' }, new Date('2024-01-01T00:00:00Z'));
-  t.is(line, 'time=2024-01-01T00:00:00.000Z level=info scope=ambit.gateway msg="applied" gateway=default/waypoint kind=Deployment msg2="two words"');
-});
-
 test('kubeconfig: current context, token, namespace, relative CA path', async (t) => {
-=======
-test('kubeconfig: current context, token, namespace, relative CA path', (t) => {
->>>>>>> logcore
   const dir = mkdtempSync(join(tmpdir(), 'kc-'));
   writeFileSync(join(dir, 'ca.crt'), 'CA');
   writeFileSync(

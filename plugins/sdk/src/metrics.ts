@@ -5,7 +5,7 @@
 // come from peers (principals, authorities), so each metric keeps at most `maxSeriesPerMetric` series and evicts
 // the least recently used ones (a tenth of the bound at a time) to make room. A bound handle whose series was
 // evicted re-creates it on its next update.
-import { Registry as PromRegistry, type Metric as PromMetric } from 'prom-client';
+import type { Metric as PromMetric } from 'prom-client';
 
 export type Labels = Record<string, string | number | undefined>;
 
@@ -43,8 +43,6 @@ export interface MetricsRegistry {
   histogram(opts: MetricOptions & { buckets?: readonly number[] }): Histogram;
   /** Prometheus text format (version 0.0.4), written by prom-client. */
   render(): Promise<string>;
-  /** The content type of `render()`'s text. */
-  readonly contentType: string;
   /** Current value of a counter/gauge series, or a histogram's count (tests). */
   get(name: string, labels?: Labels): number | undefined;
 }
@@ -86,7 +84,6 @@ export interface MetricsRegistryOptions {
 export function createMetricsRegistry(opts: MetricsRegistryOptions = {}): MetricsRegistry {
   const metrics = new Map<string, Metric>();
   const maxSeries = Math.max(1, opts.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC);
-  const prom = new PromRegistry();
 
   const keyOf = (m: Metric, labels: Labels | undefined): [string, string[]] => {
     if (m.labelNames.length === 0) return ['', []];
@@ -134,7 +131,6 @@ export function createMetricsRegistry(opts: MetricsRegistryOptions = {}): Metric
     }
     const m: Metric = { kind, name: opts.name, help: opts.help, labelNames: opts.labelNames ?? [], buckets, series: new Map(), collect: opts.collect };
     metrics.set(opts.name, m);
-    prom.registerMetric(exposed(m));
     return m;
   };
 
@@ -195,8 +191,14 @@ export function createMetricsRegistry(opts: MetricsRegistryOptions = {}): Metric
       const [key] = keyOf(m, labels);
       return m.series.get(key)?.value;
     },
-    contentType: prom.contentType,
-    render: () => prom.metrics(),
+    async render() {
+      // Loaded on the first scrape: prom-client pulls in @opentelemetry/api, which a waypoint without tracing (and a
+      // sandboxed plugin process, which never renders) must not load.
+      const { Registry } = await import('prom-client');
+      const prom = new Registry();
+      for (const m of metrics.values()) prom.registerMetric(exposed(m));
+      return prom.metrics();
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-// The controller's metrics (served by ./monitoring.ts): the plugin SDK's MetricsRegistry (prom-client), with the
+// The controller's metrics (served by ./monitoring.ts): the plugin SDK's MetricsRegistry, with the
 // controller's (name, help, labelNames) call shape and its process metrics.
 import { createMetricsRegistry, type Counter, type Gauge, type Histogram, type Labels, type MetricsRegistry } from '@ambit/plugin-sdk';
 

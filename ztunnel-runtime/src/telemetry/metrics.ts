@@ -1,4 +1,4 @@
-// ztunnel's TCP metrics: counters on the SDK's MetricsRegistry (prom-client), plus open connections' bytes read at
+// ztunnel's TCP metrics: counters on the SDK's MetricsRegistry, plus open connections' bytes read at
 // scrape time, as Istio's ztunnel counts bytes as they flow.
 import { identityOf, type Service, type Workload } from '@ambit/mesh-api';
 import { createMetricsRegistry, type Counter, type MetricsRegistry } from '@ambit/plugin-sdk';

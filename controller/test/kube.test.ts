@@ -89,10 +89,10 @@ test('work queue dedups keys, never runs one key twice at once, and retries with
   await q.idle();
   t.is(runs.filter((r) => r === 'a').length, 2);
   t.is(maxActiveForA, 1);
-  t.is(reg.render().includes('reconcile_errors_total{controller="t"} 2'), true);
-  t.is(reg.render().includes('workqueue_retries_total{name="t"} 2'), true);
-  t.regex(reg.render(), /workqueue_depth\{name="t"\} 0/);
-  t.regex(reg.render(), /reconcile_duration_seconds_count\{controller="t"\} 5/);
+  t.is((await reg.render()).includes('reconcile_errors_total{controller="t"} 2'), true);
+  t.is((await reg.render()).includes('workqueue_retries_total{name="t"} 2'), true);
+  t.regex((await reg.render()), /workqueue_depth\{name="t"\} 0/);
+  t.regex((await reg.render()), /reconcile_duration_seconds_count\{controller="t"\} 5/);
   await q.shutdown();
 });
 

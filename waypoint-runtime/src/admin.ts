@@ -20,8 +20,8 @@ export class AdminServers {
 
   /** Prometheus text of `metrics`. Resolves to the bound port. */
   metrics(at: ListenAt, metrics: MetricsRegistry): Promise<number> {
-    const render: AdminHandler = () => {
-      const body = metrics.render();
+    const render: AdminHandler = async () => {
+      const body = await metrics.render();
       return { contentType: body.startsWith('#') ? 'text/plain; version=0.0.4' : 'text/plain', body };
     };
     return this.#listen(at, { '/stats/prometheus': render, '/metrics': render });

@@ -356,7 +356,7 @@ test('h2c in HBONE: routed by the HTTPRoute, forwarded as HTTP/1.1 to an HTTP po
     t.deepEqual(r.upstreamTunnels.map((u) => u.peer), [WAYPOINT_ID, WAYPOINT_ID]);
     await until(() => r.accessLog.some((l) => l.includes('"GET /v2/items?x=1 HTTP/2" 200')));
     t.true(r.accessLog.some((l) => l.includes('"GET /v2/items?x=1 HTTP/2" 200')), r.accessLog.join('\n'));
-    t.regex(r.waypoint.metrics.render(), /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep"[^}]*destination_service="web-v2.default.svc.cluster.local"[^}]*response_code="200"[^}]*\} 1/);
+    t.regex((await r.waypoint.metrics.render()), /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep"[^}]*destination_service="web-v2.default.svc.cluster.local"[^}]*response_code="200"[^}]*\} 1/);
   } finally {
     await r.close();
   }

@@ -72,7 +72,7 @@ test('HBONE both legs: client -> waypoint:15008 (mTLS CONNECT) -> plugin chain -
     t.regex(del, /RBAC: access denied$/);
     const other = await call(notsleepCert, 'GET');
     t.regex(other, /^HTTP\/1.1 403/);
-    t.regex(waypoint.metrics.render(), /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} 1/);
+    t.regex((await waypoint.metrics.render()), /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} 1/);
   } finally {
     client.close();
     await term.close();

@@ -130,5 +130,5 @@ test('a wasm filter looping forever fails its own request with 503 PF while the 
   await new Promise((r) => setTimeout(r, 50));
   t.true(h.accessLog.some((l) => /" 503 PF /.test(l) || (l.includes(' 503 ') && l.includes('PF'))), h.accessLog.join('\n'));
   t.true(statuses.some((m) => /^Degraded: onRequest ran for more than 1000ms: its wasm VM was stopped and re-created/.test(m)), statuses.join('\n'));
-  t.regex(h.waypoint.metrics.render(), /ambit_wasm_filter_stopped_total\{plugin="default\/loop",reason="deadline"\} 1/);
+  t.regex((await h.waypoint.metrics.render()), /ambit_wasm_filter_stopped_total\{plugin="default\/loop",reason="deadline"\} 1/);
 });

@@ -122,21 +122,21 @@ test.serial('service VIP → HBONE to the endpoint; access log and metrics as Is
   );
   const inb = logs.find((l) => l.includes('\taccess\tconnection complete\t') && l.includes('direction="inbound"'))!;
   t.regex(inb, /\tinfo\taccess\tconnection complete\tsrc\.addr=127\.79\.0\.2:\d+ src\.workload="client" src\.namespace="default" src\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/client" dst\.addr=127\.79\.0\.3:15308 dst\.hbone_addr=127\.79\.0\.3:8080 dst\.service="server\.default\.svc\.cluster\.local" dst\.workload="server" dst\.namespace="default" dst\.identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/server" direction="inbound" bytes_sent=10 bytes_recv=10 duration="\d+ms"$/);
-  const metrics = server.ctx.metrics.render();
+  const metrics = (await server.ctx.metrics.render());
   t.true(
     metrics.includes(
       'istio_tcp_connections_opened_total{reporter="destination",source_workload="client",source_canonical_service="unknown",source_canonical_revision="unknown",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/client",source_app="unknown",source_version="unknown",source_cluster="Kubernetes",destination_service="server.default.svc.cluster.local",destination_service_namespace="default",destination_service_name="server",destination_workload="server",destination_canonical_service="server",destination_canonical_revision="v1",destination_workload_namespace="default",destination_principal="spiffe://cluster.local/ns/default/sa/server",destination_app="server",destination_version="v1",destination_cluster="Kubernetes",request_protocol="tcp",response_flags="-",connection_security_policy="mutual_tls"} 1',
     ),
     metrics,
   );
-  t.regex(client.ctx.metrics.render(), /^istio_tcp_sent_bytes_total\{reporter="source",.*destination_service="server\.default\.svc\.cluster\.local",.*connection_security_policy="mutual_tls"\} 10$/m);
-  t.regex(client.ctx.metrics.render(), /^istio_tcp_received_bytes_total\{reporter="source",.*\} 10$/m);
+  t.regex((await client.ctx.metrics.render()), /^istio_tcp_sent_bytes_total\{reporter="source",.*destination_service="server\.default\.svc\.cluster\.local",.*connection_security_policy="mutual_tls"\} 10$/m);
+  t.regex((await client.ctx.metrics.render()), /^istio_tcp_received_bytes_total\{reporter="source",.*\} 10$/m);
 });
 
 test.serial('a long-lived connection\'s bytes show in the metrics as they flow, and count once when it closes', async (t) => {
   const sentOf = (text: string, reporter: string) =>
     [...text.matchAll(new RegExp(`^istio_tcp_sent_bytes_total\\{reporter="${reporter}",[^}]*destination_service="server\\.default\\.svc\\.cluster\\.local"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
-  const before = { source: sentOf(client.ctx.metrics.render(), 'source'), destination: sentOf(server.ctx.metrics.render(), 'destination') };
+  const before = { source: sentOf((await client.ctx.metrics.render()), 'source'), destination: sentOf((await server.ctx.metrics.render()), 'destination') };
   const c = net.connect({ port: clientPorts[0]!, host: '127.79.0.2', localAddress: '127.79.0.2' });
   c.on('error', () => undefined);
   const payload = 'x'.repeat(3000);
@@ -146,16 +146,16 @@ test.serial('a long-lived connection\'s bytes show in the metrics as they flow, 
     c.write(payload);
   });
   // Still open: a scrape sees the 3000 bytes on both sides already.
-  t.is(sentOf(client.ctx.metrics.render(), 'source') - before.source, 3000, 'source side, connection open');
-  t.is(sentOf(server.ctx.metrics.render(), 'destination') - before.destination, 3000, 'destination side, connection open');
+  t.is(sentOf((await client.ctx.metrics.render()), 'source') - before.source, 3000, 'source side, connection open');
+  t.is(sentOf((await server.ctx.metrics.render()), 'destination') - before.destination, 3000, 'destination side, connection open');
   const outboundDone = () => logs.filter((l) => l.includes('\taccess\tconnection complete\t') && l.includes('direction="outbound"')).length;
   const done = outboundDone();
   const closed = new Promise((r) => c.once('close', r));
   c.end();
   await closed;
   await waitFor(() => server.inbound.openConnections === 0 && outboundDone() > done);
-  t.is(sentOf(client.ctx.metrics.render(), 'source') - before.source, 3000, 'source side, closed: counted once');
-  t.is(sentOf(server.ctx.metrics.render(), 'destination') - before.destination, 3000, 'destination side, closed: counted once');
+  t.is(sentOf((await client.ctx.metrics.render()), 'source') - before.source, 3000, 'source side, closed: counted once');
+  t.is(sentOf((await server.ctx.metrics.render()), 'destination') - before.destination, 3000, 'destination side, closed: counted once');
 });
 
 test.serial('a denying policy: 401 at the destination, the client sees a connection reset', async (t) => {
@@ -166,7 +166,7 @@ test.serial('a denying policy: 401 at the destination, the client sees a connect
   t.is(r.error, 'ECONNRESET');
   await waitFor(() => logs.some((l) => l.includes('policy rejection')));
   t.true(logs.some((l) => /\terror\taccess\tconnection complete\t.*direction="inbound" bytes_sent=0 bytes_recv=0 duration="\d+ms" error="connection closed due to policy rejection: allow policies exist, but none allowed"$/.test(l)));
-  t.regex(server.ctx.metrics.render(), /istio_tcp_connections_opened_total\{reporter="destination",.*response_flags="DENY",connection_security_policy="mutual_tls"\} 1/);
+  t.regex((await server.ctx.metrics.render()), /istio_tcp_connections_opened_total\{reporter="destination",.*response_flags="DENY",connection_security_policy="mutual_tls"\} 1/);
   setPolicies([]);
 });
 

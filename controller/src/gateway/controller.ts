@@ -78,9 +78,9 @@ export class WaypointController {
     this.namespaces = inf.informer<Namespace>(R.namespace);
     this.configMaps = inf.informer<ConfigMapKeys>(R.configMap, { transform: configMapKeysOnly });
     this.m = {
-      applies: this.registry.counter('gateway_objects_applied_total', 'Objects server-side applied for waypoint Gateways, by kind'),
-      statusWrites: this.registry.counter('status_writes_total', 'Status writes, by kind'),
-      gateways: this.registry.gauge('waypoint_gateways', 'Waypoint Gateways known to the controller', () => [[{}, this.gateways.list((g) => this.isOurs(g)).length]]),
+      applies: this.registry.counter('gateway_objects_applied_total', 'Objects server-side applied for waypoint Gateways, by kind', ['kind']),
+      statusWrites: this.registry.counter('status_writes_total', 'Status writes, by kind', ['kind']),
+      gateways: this.registry.gauge('waypoint_gateways', 'Waypoint Gateways known to the controller', [], () => [[{}, this.gateways.list((g) => this.isOurs(g)).length]]),
     };
     this.wireEvents();
   }

@@ -65,7 +65,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   ) {
     this.synced = new Promise((r) => (this.syncedResolve = r));
     this.log = (opts.log ?? nullLogger).child('informer', { resource: rt.plural });
-    this.events = (opts.registry ?? defaultRegistry).counter('informer_events_total', 'Watch events received by informers, by resource and type');
+    this.events = (opts.registry ?? defaultRegistry).counter('informer_events_total', 'Watch events received by informers, by resource and type', ['resource', 'type']);
   }
 
   on(handlers: InformerHandlers<T>): this {

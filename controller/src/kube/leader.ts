@@ -65,7 +65,7 @@ export class LeaderElector {
     this.renewDeadline = opts.renewDeadlineMs ?? Math.round((this.leaseDuration * 1000 * 2) / 3);
     this.retryPeriod = opts.retryPeriodMs ?? Math.round((this.leaseDuration * 1000 * 2) / 15);
     this.log = (opts.log ?? nullLogger).child('leader', { lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
-    this.gauge = (opts.registry ?? defaultRegistry).gauge('leader_election_master_status', 'Whether this replica holds the lease (1) or not (0)');
+    this.gauge = (opts.registry ?? defaultRegistry).gauge('leader_election_master_status', 'Whether this replica holds the lease (1) or not (0)', ['name']);
   }
 
   get isLeader(): boolean {

@@ -24,7 +24,7 @@ export interface MonitoringResponse {
  */
 export function startMonitoringServer(opts: MonitoringServerOptions): Promise<AdminServer> {
   const reg = opts.registry ?? registry;
-  const metrics: AdminHandler = () => ({ contentType: 'text/plain; version=0.0.4', body: reg.render() });
+  const metrics: AdminHandler = async () => ({ contentType: 'text/plain; version=0.0.4', body: await reg.render() });
   const health = (path: string): AdminHandler => () => {
     const ok = path === '/healthz' || (opts.ready?.() ?? true);
     return { status: ok ? 200 : 503, contentType: 'text/plain', body: ok ? 'ok\n' : 'not ready\n' };

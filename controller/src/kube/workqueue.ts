@@ -41,12 +41,12 @@ export class WorkQueue {
     this.log = (opts.log ?? nullLogger).child('workqueue', { queue: opts.name });
     const reg = opts.registry ?? defaultRegistry;
     this.m = {
-      depth: reg.gauge('workqueue_depth', 'Keys waiting in the work queue'),
-      adds: reg.counter('workqueue_adds_total', 'Keys added to the work queue'),
-      retries: reg.counter('workqueue_retries_total', 'Keys re-added after a failure'),
-      reconciles: reg.counter('reconciles_total', 'Reconciles run, by controller and result'),
-      errors: reg.counter('reconcile_errors_total', 'Reconciles that failed, by controller'),
-      duration: reg.histogram('reconcile_duration_seconds', 'Time spent in one reconcile, by controller'),
+      depth: reg.gauge('workqueue_depth', 'Keys waiting in the work queue', ['name']),
+      adds: reg.counter('workqueue_adds_total', 'Keys added to the work queue', ['name']),
+      retries: reg.counter('workqueue_retries_total', 'Keys re-added after a failure', ['name']),
+      reconciles: reg.counter('reconciles_total', 'Reconciles run, by controller and result', ['controller', 'result']),
+      errors: reg.counter('reconcile_errors_total', 'Reconciles that failed, by controller', ['controller']),
+      duration: reg.histogram('reconcile_duration_seconds', 'Time spent in one reconcile, by controller', ['controller']),
     };
     this.concurrency = opts.concurrency ?? 4;
   }

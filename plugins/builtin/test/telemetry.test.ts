@@ -40,7 +40,7 @@ test('istio_requests_total and friends with reporter=waypoint and Istio labels; 
   };
   t.is(env.metrics.get('istio_requests_total', labels), 1);
   t.is(env.metrics.get('istio_request_duration_milliseconds', labels), 1);
-  const text = env.metrics.render();
+  const text = (await env.metrics.render());
   t.regex(text, /istio_request_bytes_sum\{[^}]*\} 3/);
   t.regex(text, /istio_response_bytes_sum\{[^}]*\} 5/);
   t.regex(r.requestHeaders['x-request-id'] as string, /^[0-9a-f-]{36}$/);
@@ -56,7 +56,7 @@ test('a denied request is counted with response_code 403 and no response flag, a
     resources: [{ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny', namespace: 'default' }, spec: { targetRef: { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }, action: 'DENY', rules: [{}] } }],
   });
   await runChain([TelemetryPlugin, AuthzPlugin, RoutingPlugin], { destination: '10.96.0.30:9080', principal: 'spiffe://cluster.local/ns/default/sa/sleep' }, { env });
-  t.regex(env.metrics.render(), /istio_requests_total\{[^}]*response_code="403",grpc_response_status="",response_flags="-"[^}]*\} 1/);
+  t.regex((await env.metrics.render()), /istio_requests_total\{[^}]*response_code="403",grpc_response_status="",response_flags="-"[^}]*\} 1/);
   t.regex(env.accessLog[0]!, /" 403 - rbac_access_denied_matched_policy\[none\]/);
 });
 
@@ -71,7 +71,7 @@ test('tracing on: an incoming traceparent keeps its trace id and flags, with a n
 test('an ingress gateway reports as Istio\'s gateways do: reporter="source", the gateway itself the source', async (t) => {
   const env = createTestEnv({ services, workloads, waypoint: { name: 'bookinfo-gateway', namespace: 'istio-system', serviceAccount: 'bookinfo-gateway-istio', workload: 'bookinfo-gateway-istio' } });
   await runChain([TelemetryPlugin, RoutingPlugin], { destination: '10.96.0.30:9080', authority: 'productpage:9080', sourceAddress: '203.0.113.7', path: '/productpage', ingress: { listener: 'http', port: 80, routes: [] }, upstream: { status: 200 } }, { env });
-  const text = env.metrics.render();
+  const text = (await env.metrics.render());
   const line = text.split('\n').find((l) => l.startsWith('istio_requests_total{'))!;
   t.regex(line, /reporter="source"/);
   t.regex(line, /source_workload="bookinfo-gateway-istio",source_workload_namespace="istio-system",source_principal="spiffe:\/\/cluster.local\/ns\/istio-system\/sa\/bookinfo-gateway-istio"/);

@@ -115,7 +115,7 @@ test('a decorated class gets its dependencies injected, and its config', async (
   const env = createTestEnv();
   await runPlugin(Counting, { method: 'POST', path: '/p?x=1' }, { env, config: { a: 1 } });
   t.is(env.metrics.get('seen_total', { method: 'POST' }), 1);
-  t.regex(env.metrics.render(), /seen_total\{method="POST"\} 1/);
+  t.regex((await env.metrics.render()), /seen_total\{method="POST"\} 1/);
   t.true(env.logger.lines.some((l) => l.includes('path="/p"') && l.includes('cfg="{\\"a\\":1}"')));
 });
 

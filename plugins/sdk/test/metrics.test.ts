@@ -1,12 +1,12 @@
 import test from 'ava';
 import { createMetricsRegistry, InMemoryMeshState, workloadLabels } from '../src/index.js';
 
-test('histogram renders buckets, sum and count; unknown labels render "unknown"', (t) => {
+test('histogram renders buckets, sum and count; unknown labels render "unknown"', async (t) => {
   const m = createMetricsRegistry();
   const h = m.histogram({ name: 'd_ms', help: 'd', labelNames: ['code', 'x'], buckets: [1, 10] });
   h.observe({ code: 200 }, 5);
   h.observe({ code: 200 }, 0.5);
-  const text = m.render();
+  const text = (await m.render());
   t.regex(text, /d_ms_bucket\{code="200",x="unknown",le="1"\} 1/);
   t.regex(text, /d_ms_bucket\{code="200",x="unknown",le="10"\} 2/);
   t.regex(text, /d_ms_bucket\{code="200",x="unknown",le="\+Inf"\} 2/);
@@ -31,7 +31,7 @@ test('mesh state: endpoints from service endpoints or workload services; labels 
   t.deepEqual(workloadLabels(eps[0]!.workload!), { app: 'r', version: 'v1' });
 });
 
-test('series per metric are bounded: the least recently used go first, a bound handle of an evicted series re-creates it', (t) => {
+test('series per metric are bounded: the least recently used go first, a bound handle of an evicted series re-creates it', async (t) => {
   const m = createMetricsRegistry({ maxSeriesPerMetric: 10 });
   const c = m.counter({ name: 'req_total', help: 'r', labelNames: ['authority'] });
   const hot = c.bind({ authority: 'hot:80' });
@@ -41,7 +41,7 @@ test('series per metric are bounded: the least recently used go first, a bound h
     c.inc({ authority: `10.0.0.1:${i}` });
     if (i % 5 === 0) hot.inc();
   }
-  const lines = m.render().split('\n').filter((l) => l.startsWith('req_total{'));
+  const lines = (await m.render()).split('\n').filter((l) => l.startsWith('req_total{'));
   t.true(lines.length <= 10, `${lines.length} series`);
   t.true(lines.includes('req_total{authority="10.0.0.1:999"} 1'), 'the newest series is kept');
   t.is(m.get('req_total', { authority: 'hot:80' }), 201, 'a series in use survives');
@@ -55,5 +55,5 @@ test('series per metric are bounded: the least recently used go first, a bound h
   t.is(m.get('req_total', { authority: 'cold:80' }), 1);
   const h = m.histogram({ name: 'd_ms', help: 'd', labelNames: ['authority'], buckets: [1] });
   for (let i = 0; i < 100; i++) h.observe({ authority: `a${i}` }, 0.5);
-  t.true(m.render().split('\n').filter((l) => l.startsWith('d_ms_count{')).length <= 10);
+  t.true((await m.render()).split('\n').filter((l) => l.startsWith('d_ms_count{')).length <= 10);
 });

@@ -5,7 +5,7 @@ import { AdminServer, type AdminHandler } from '@ambit/mesh-api';
 export interface AdminHandlers {
   ready(): boolean;
   configDump(): unknown;
-  metrics(): string;
+  metrics(): string | Promise<string>;
   quit?(): void;
 }
 
@@ -23,7 +23,7 @@ export class AdminServers {
 
   async start(addrs: { admin?: HostPort; readiness?: HostPort; stats?: HostPort }): Promise<Record<string, number>> {
     const ports: Record<string, number> = {};
-    const metrics: AdminHandler = () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: this.h.metrics() });
+    const metrics: AdminHandler = async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: await this.h.metrics() });
     const ready: AdminHandler = () => (this.h.ready() ? { contentType: 'text/plain', body: 'ready\n' } : { status: 503, contentType: 'text/plain', body: 'not ready\n' });
     const admin: Record<string, AdminHandler> = {
       '/config_dump': () => ({ contentType: 'application/json', body: JSON.stringify(this.h.configDump(), null, 2) }),

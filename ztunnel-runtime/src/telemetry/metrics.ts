@@ -1,5 +1,7 @@
-// ztunnel's TCP metrics (Prometheus text), hand-written counters keyed by their label set.
+// ztunnel's TCP metrics: counters on the SDK's MetricsRegistry, plus open connections' bytes read at
+// scrape time, as Istio's ztunnel counts bytes as they flow.
 import { identityOf, type Service, type Workload } from '@ambit/mesh-api';
+import { createMetricsRegistry, type Counter, type MetricsRegistry } from '@ambit/plugin-sdk';
 
 export const LABEL_NAMES = [
   'reporter',
@@ -32,17 +34,6 @@ export type TrafficLabels = Partial<Record<LabelName, string>>;
 
 /** A connection's bytes so far, [sent, received]: read from its sockets, which count as bytes flow. */
 export type ByteCounter = () => readonly [sent: number, received: number];
-
-interface Series {
-  labels: string;
-  opened: number;
-  closed: number;
-  failed: number;
-  sent: number;
-  received: number;
-  /** Open connections: their bytes are read at each scrape, so a long-lived connection's bytes show as they flow. */
-  live?: Set<ByteCounter>;
-}
 
 /** An open connection's handle: `end` folds its final bytes into the series (or into `closeLabels`' series). */
 export interface TrackedConnection {
@@ -86,22 +77,46 @@ export function destinationLabels(w: Workload | undefined, svc: Service | undefi
   };
 }
 
-export class Metrics {
-  private readonly series = new Map<string, Series>();
+const HELP = {
+  opened: ['istio_tcp_connections_opened_total', 'The total number of TCP connections opened.'],
+  closed: ['istio_tcp_connections_closed_total', 'The total number of TCP connections closed.'],
+  received: ['istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.'],
+  sent: ['istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.'],
+  failed: ['istio_tcp_connections_failed_total', 'The total number of TCP connections that failed to establish (unstable).'],
+} as const;
 
-  /** A handle for one connection's label set. */
-  series_(labels: TrafficLabels): Series {
-    const key = renderLabels(labels);
-    let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = { labels: key, opened: 0, closed: 0, failed: 0, sent: 0, received: 0 }));
-    return s;
+/** Every label set, with an empty or missing value as "unknown" (Istio's ztunnel). */
+function complete(l: TrafficLabels): Record<LabelName, string> {
+  const out = {} as Record<LabelName, string>;
+  for (const n of LABEL_NAMES) out[n] = l[n] || 'unknown';
+  return out;
+}
+
+export class Metrics {
+  readonly registry: MetricsRegistry;
+  readonly #c: Record<keyof typeof HELP, Counter>;
+  /** Open connections by label set: their bytes are read at each scrape, so a long-lived connection's bytes show as they flow. */
+  readonly #live = new Map<string, { labels: Record<LabelName, string>; conns: Set<ByteCounter> }>();
+
+  constructor(registry: MetricsRegistry = createMetricsRegistry()) {
+    this.registry = registry;
+    const counter = (k: keyof typeof HELP, collect?: () => Iterable<readonly [Record<LabelName, string>, number]>) =>
+      registry.counter({ name: HELP[k][0], help: HELP[k][1], labelNames: LABEL_NAMES, collect });
+    // What open connections have moved so far, added to their series' closed connections' bytes at each scrape.
+    const liveBytes = (i: 0 | 1) => () =>
+      [...this.#live.values()].map(({ labels, conns }) => {
+        let n = 0;
+        for (const b of conns) n += b()[i];
+        return [labels, n] as const;
+      });
+    this.#c = { opened: counter('opened'), closed: counter('closed'), received: counter('received', liveBytes(1)), sent: counter('sent', liveBytes(0)), failed: counter('failed') };
   }
 
   /** A connection that failed before any byte was forwarded: opened and closed at once, counted as failed. */
   failed(labels: TrafficLabels): void {
-    const s = this.series_(labels);
-    s.opened++;
-    this.close(s, 0, 0, true);
+    const l = complete(labels);
+    this.#c.opened.inc(l);
+    this.close(l, 0, 0, true);
   }
 
   /**
@@ -109,56 +124,34 @@ export class Metrics {
    * (a scrape reads `bytes()`; nothing is done per chunk on the data path).
    */
   track(labels: TrafficLabels, bytes: ByteCounter): TrackedConnection {
-    const s = this.series_(labels);
-    s.opened++;
-    (s.live ??= new Set()).add(bytes);
+    const l = complete(labels);
+    const key = renderLabels(l);
+    this.#c.opened.inc(l);
+    this.#c.closed.inc(l, 0);
+    let live = this.#live.get(key);
+    if (!live) this.#live.set(key, (live = { labels: l, conns: new Set() }));
+    live.conns.add(bytes);
     return {
       end: (failed = false, closeLabels?: TrafficLabels, final?: readonly [number, number]) => {
-        s.live!.delete(bytes);
+        live.conns.delete(bytes);
+        if (live.conns.size === 0 && this.#live.get(key) === live) this.#live.delete(key);
         const [sent, received] = final ?? bytes();
-        this.close(closeLabels ? this.series_(closeLabels) : s, sent, received, failed);
+        this.close(closeLabels ? complete(closeLabels) : l, sent, received, failed);
         return [sent, received];
       },
     };
   }
 
-  private close(s: Series, sent: number, received: number, failed: boolean): void {
-    s.closed++;
-    s.sent += sent;
-    s.received += received;
-    if (failed) s.failed++;
-  }
-
-  /** [sent, received] of a series: its closed connections' bytes plus what its open ones have moved so far. */
-  private bytes(s: Series): readonly [number, number] {
-    let sent = s.sent;
-    let received = s.received;
-    for (const b of s.live ?? []) {
-      const [ls, lr] = b();
-      sent += ls;
-      received += lr;
-    }
-    return [sent, received];
+  private close(l: Record<LabelName, string>, sent: number, received: number, failed: boolean): void {
+    this.#c.opened.inc(l, 0); // every family shows each label set, as Istio's does
+    this.#c.closed.inc(l);
+    this.#c.sent.inc(l, sent);
+    this.#c.received.inc(l, received);
+    if (failed) this.#c.failed.inc(l);
   }
 
   /** Prometheus text exposition (version 0.0.4). */
-  render(): string {
-    const out: string[] = [];
-    // Each open connection's sockets are read once per scrape, for both byte families.
-    const bytes = new Map([...this.series.values()].map((s) => [s, this.bytes(s)] as const));
-    const family = (name: string, help: string, pick: (s: Series) => number, skipZero = false) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const s of this.series.values()) {
-        const v = pick(s);
-        if (skipZero && v === 0) continue;
-        out.push(`${name}{${s.labels}} ${v}`);
-      }
-    };
-    family('istio_tcp_connections_opened_total', 'The total number of TCP connections opened.', (s) => s.opened);
-    family('istio_tcp_connections_closed_total', 'The total number of TCP connections closed.', (s) => s.closed);
-    family('istio_tcp_received_bytes_total', 'The size of total bytes received during request in case of a TCP connection.', (s) => bytes.get(s)![1]);
-    family('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.', (s) => bytes.get(s)![0]);
-    family('istio_tcp_connections_failed_total', 'The total number of TCP connections that failed to establish (unstable).', (s) => s.failed, true);
-    return out.join('\n') + '\n';
+  render(): Promise<string> {
+    return this.registry.render();
   }
 }

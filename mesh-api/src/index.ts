@@ -56,3 +56,4 @@ export * from './config-stream/index.js';
 export * from './plumbing/index.js';
 export * from './routes/index.js';
 export * from './admin/index.js';
+export * from './metrics/index.js';

@@ -1,6 +1,6 @@
-// The controller's metrics (served by ./monitoring.ts): the plugin SDK's MetricsRegistry, with the
+// The controller's metrics (served by ./monitoring.ts): mesh-api's MetricsRegistry, with the
 // controller's (name, help, labelNames) call shape and its process metrics.
-import { createMetricsRegistry, type Counter, type Gauge, type Histogram, type Labels, type MetricsRegistry } from '@ambit/plugin-sdk';
+import { createMetricsRegistry, type Counter, type Gauge, type Histogram, type Labels, type MetricsRegistry } from '@ambit/mesh-api/metrics';
 
 /** Scrape-time values of a gauge: `[labels, value]` pairs. */
 export type Collect = () => Array<[Labels, number]>;

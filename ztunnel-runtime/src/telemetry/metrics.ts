@@ -1,7 +1,7 @@
-// ztunnel's TCP metrics: counters on the SDK's MetricsRegistry, plus open connections' bytes read at
+// ztunnel's TCP metrics: counters on mesh-api's MetricsRegistry, plus open connections' bytes read at
 // scrape time, as Istio's ztunnel counts bytes as they flow.
 import { identityOf, type Service, type Workload } from '@ambit/mesh-api';
-import { createMetricsRegistry, type Counter, type MetricsRegistry } from '@ambit/plugin-sdk';
+import { createMetricsRegistry, type Counter, type MetricsRegistry } from '@ambit/mesh-api/metrics';
 
 export const LABEL_NAMES = [
   'reporter',

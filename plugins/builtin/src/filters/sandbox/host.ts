@@ -72,11 +72,11 @@ function hostReadPaths(): string[] {
   };
   const sdk = add(here, '@ambit/plugin-sdk');
   // The resolver realpaths the package's own path (a workspace link), so that path is granted whole; of its real
-  // directory only what `@ambit/mesh-api/log` loads.
+  // directory only what `@ambit/mesh-api/log` and `@ambit/mesh-api/metrics` load.
   const meshApi = sdk ? lookup(sdk, '@ambit/mesh-api') : undefined;
   if (meshApi) {
     const real = realpathSync(meshApi);
-    paths.add(meshApi).add(join(real, 'package.json')).add(join(real, 'dist', 'src', 'log'));
+    paths.add(meshApi).add(join(real, 'package.json')).add(join(real, 'dist', 'src', 'log')).add(join(real, 'dist', 'src', 'metrics'));
   }
   for (const from of [here, ...(sdk ? [sdk] : [])]) {
     for (const name of ['tsyringe', 'reflect-metadata']) {

@@ -59,7 +59,7 @@ export interface MeshStateReader {
   workloads(): Iterable<WorkloadView>;
   serviceByHostname(hostname: string): ServiceView | undefined;
   serviceByName(namespace: string, name: string): ServiceView | undefined;
-  /** By VIP (`ip`, without network). */
+  /** By VIP (`ip`, without its network: the default one). */
   serviceByAddress(ip: string): ServiceView | undefined;
   workloadByUid(uid: string): WorkloadView | undefined;
   workloadByAddress(ip: string): WorkloadView | undefined;

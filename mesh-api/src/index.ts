@@ -1,7 +1,8 @@
 // @ambit/mesh-api: the contract between the control plane and the runtimes (ztunnel, waypoint). The mesh model
 // (what ztunnel receives as WDS/RBAC), the config stream's wire messages and the delta code both ends share, the
 // runtimes' clients of the controller's :15012 (config stream and CA), SPIFFE identities and X.509, HBONE, and the
-// admin HTTP server every process's admin/stats/health ports run on.
+// admin HTTP server every process's admin/stats/health ports run on, and the one indexed store of the model
+// (`MeshStore`, also alone at `@ambit/mesh-api/model`).
 //
 // HBONE (for the runtimes):
 //   const certs = new CertificateManager(new LocalCA(createRootCA()));     // or any CertificateSource
@@ -18,7 +19,7 @@
 //   const tunnel = await client.connect({ nextHop: { host: '10.244.1.7', port: 15008 }, authority: '10.244.1.7:9080',
 //     expectedIdentities: ['spiffe://cluster.local/ns/default/sa/details'], certificate: cert, headers: { baggage } });
 //   tunnel is a Duplex (http2 stream): write/pipe, end() half-closes.
-export * from './model/types.js';
+export * from './model/index.js';
 export type * from './model/authorization-policy.js';
 export * from './identity/spiffe.js';
 export {

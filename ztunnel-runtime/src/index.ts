@@ -1,6 +1,5 @@
 // @ambit/ztunnel-runtime: the per-node L4 proxy (ztunnel). What it shares with the controller and the waypoint
 // (the mesh model, the config stream, identities, HBONE) is @ambit/mesh-api.
-export { MeshStore, splitNetworkAddress, type ChangeEvent, type MeshDelta, type MeshRemovals, type Endpoint } from './state/store.js';
 export { parseLocalConfig, loadLocalConfig, LocalConfigError } from './state/local.js';
 export { evaluateRbac, policyMatches, type RbacConnection, type RbacResult } from './rbac/evaluate.js';
 export { cidrContains } from '@ambit/mesh-api';

@@ -21,7 +21,7 @@ import { InboundProxy } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
 import { socks5Handshake } from './proxy/socks5.js';
 import { loadLocalConfig, parseLocalConfig } from './state/local.js';
-import { MeshStore } from './state/store.js';
+import { MeshStore } from '@ambit/mesh-api';
 
 const log = logger('ztunnel');
 

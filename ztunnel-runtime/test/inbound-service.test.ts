@@ -1,6 +1,5 @@
 import test from 'ava';
-import type { Service, Workload } from '@ambit/mesh-api';
-import { MeshStore } from '../src/state/store.js';
+import { MeshStore, type Service, type Workload } from '@ambit/mesh-api';
 import { guessInboundService } from '../src/telemetry/inbound-service.js';
 
 const svc = (name: string, ports: Record<string, number>): Service => ({ name, namespace: 'shop', hostname: `${name}.shop.svc.cluster.local`, vips: [], ports });

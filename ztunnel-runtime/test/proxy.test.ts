@@ -1,8 +1,8 @@
 // Two ztunnels in explicit mode on loopback (127.79.0.0/16, HBONE on :15308), apps on the workload IPs.
 import * as net from 'node:net';
 import test from 'ava';
-import { HboneClient, LocalCA, createRootCA, setLogSink, type Authorization } from '@ambit/mesh-api';
-import { MeshStore, Ztunnel, buildOutboundRequest, parseLocalConfig, parseZtunnelConfig } from '../src/index.js';
+import { HboneClient, LocalCA, MeshStore, createRootCA, setLogSink, type Authorization } from '@ambit/mesh-api';
+import { Ztunnel, buildOutboundRequest, parseLocalConfig, parseZtunnelConfig } from '../src/index.js';
 
 const HBONE_PORT = 15308;
 const logs: string[] = [];

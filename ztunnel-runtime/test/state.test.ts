@@ -1,5 +1,6 @@
 import test from 'ava';
-import { MeshStore, parseLocalConfig, type ChangeEvent } from '../src/index.js';
+import { MeshStore, type MeshChange as ChangeEvent } from '@ambit/mesh-api';
+import { parseLocalConfig } from '../src/index.js';
 
 const yaml = `
 workloads:

@@ -1,50 +1,40 @@
-// The read-only view of the mesh that plugins may depend on (token MESH_STATE). The shapes are structural
-// subsets of the mesh model (`@ambit/mesh-api` Workload/Service, Istio's WDS), so a runtime can hand its
-// own objects through, and plugin authors do not depend on the runtime.
+// The read-only view of the mesh that plugins may depend on (token MESH_STATE). The views are the mesh model's
+// own Workload/Service (`@ambit/mesh-api`, Istio's WDS) narrowed to what plugins read, so a runtime hands its own
+// objects through; `InMemoryMeshState` answers from the model's one indexed store (`MeshStore`), the same store and
+// endpoint rule the ztunnel uses.
+import type { WaypointService, WaypointWorkload } from '@ambit/mesh-api';
+import { loadBalanced, MeshStore } from '@ambit/mesh-api/model';
 
-export interface WorkloadView {
-  uid: string;
-  name: string;
-  namespace: string;
-  serviceAccount: string;
-  trustDomain?: string;
-  workloadIps: string[];
-  protocol: 'TCP' | 'HBONE';
-  workloadName?: string;
-  canonicalName?: string;
-  canonicalRevision?: string;
-  /** Pod labels, when the model carries them; otherwise see {@link workloadLabels}. */
-  labels?: Record<string, string>;
-  status?: 'Healthy' | 'Unhealthy';
-  node?: string;
-  clusterId?: string;
-  /** `ns/hostname` -> service port -> target port. */
-  services?: Record<string, Record<string, number>>;
-}
+/** A workload as plugins see it (the model's `Workload`; `labels`: the pod's, when the model carries them, otherwise see {@link workloadLabels}). */
+export type WorkloadView = Pick<
+  WaypointWorkload,
+  | 'uid'
+  | 'name'
+  | 'namespace'
+  | 'serviceAccount'
+  | 'trustDomain'
+  | 'workloadIps'
+  | 'protocol'
+  | 'workloadName'
+  | 'canonicalName'
+  | 'canonicalRevision'
+  | 'labels'
+  | 'status'
+  | 'node'
+  | 'clusterId'
+  | 'services'
+>;
 
 /** A service port's declared application protocol (Istio's WDS `AppProtocol`, UNKNOWN left out). */
-export type AppProtocol = 'HTTP11' | 'HTTP2' | 'GRPC';
+export type { AppProtocol } from '@ambit/mesh-api/model';
 
-export interface ServiceView {
-  name: string;
-  namespace: string;
-  hostname: string;
-  /** `network/ip`. */
-  vips: string[];
-  /** service port -> target port (0: resolved per endpoint). */
-  ports: Record<string, number>;
-  /** service port -> declared application protocol (Istio's WDS `app_protocol`); undeclared ports are absent. */
-  appProtocols?: Record<string, AppProtocol>;
-  subjectAltNames?: string[];
-  endpoints?: Record<string, { workloadUid: string; port: Record<string, number>; status?: 'Healthy' | 'Unhealthy' }>;
-  /** Kubernetes labels of the Service, when the model carries them. */
-  labels?: Record<string, string>;
-  /**
-   * The waypoint the Service is bound to (the model's `GatewayAddress`): `network/ip` or `ns/hostname`, and its
-   * HBONE port. Traffic from outside the mesh (an ingress gateway) goes there rather than to the endpoints.
-   */
-  waypoint?: { destination: string; hboneMtlsPort: number };
-}
+/**
+ * A Service as plugins see it (the model's `Service`): `vips` are `network/ip`; `ports` service port -> target port
+ * (0: resolved per endpoint); `appProtocols` the declared ones; `labels` the Kubernetes Service's, when the model
+ * carries them; `waypoint` the waypoint it is bound to (traffic from outside the mesh, an ingress gateway, goes
+ * there rather than to the endpoints); `loadBalancer.healthPolicy` AllowAll: Unhealthy endpoints are used too.
+ */
+export type ServiceView = Pick<WaypointService, 'name' | 'namespace' | 'hostname' | 'vips' | 'ports' | 'appProtocols' | 'subjectAltNames' | 'endpoints' | 'labels' | 'waypoint' | 'loadBalancer'>;
 
 /** One concrete destination: a workload address and the port to reach the application on. */
 export interface Endpoint {
@@ -69,7 +59,7 @@ export interface MeshStateReader {
   workloads(): Iterable<WorkloadView>;
   serviceByHostname(hostname: string): ServiceView | undefined;
   serviceByName(namespace: string, name: string): ServiceView | undefined;
-  /** By VIP (`ip`, without network). */
+  /** By VIP (`ip`, without its network: the default one). */
   serviceByAddress(ip: string): ServiceView | undefined;
   workloadByUid(uid: string): WorkloadView | undefined;
   workloadByAddress(ip: string): WorkloadView | undefined;
@@ -93,64 +83,50 @@ export function spiffeId(w: Pick<WorkloadView, 'trustDomain' | 'namespace' | 'se
   return `spiffe://${w.trustDomain ?? 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 }
 
-function stripNetwork(vip: string): string {
-  const i = vip.indexOf('/');
-  return i >= 0 ? vip.slice(i + 1) : vip;
-}
-
-/** An in-memory {@link MeshStateReader}, indexed for the lookups above. Used by the runtime and the test kit. */
+/**
+ * An in-memory {@link MeshStateReader} on the model's one indexed store (`store`, which the runtime may also feed
+ * with deltas). Addresses are looked up in the default network. Endpoints follow the store's rule (a Service's
+ * workloads by their `services` maps plus its own inline `endpoints`; Unhealthy ones only when the Service's
+ * health policy is AllowAll), resolved per service port and cached until the model changes. Used by the runtime and
+ * the test kit.
+ */
 export class InMemoryMeshState implements MeshStateReader {
   version = 0;
-  #services = new Map<string, ServiceView>();
-  #byHost = new Map<string, ServiceView>();
-  #byVip = new Map<string, ServiceView>();
-  #workloads = new Map<string, WorkloadView>();
-  #byIp = new Map<string, WorkloadView>();
-  #endpointCache = new Map<string, Endpoint[]>();
+  readonly store = new MeshStore();
+  readonly #endpointCache = new Map<string, Endpoint[]>();
 
   constructor(model?: { services?: ServiceView[]; workloads?: WorkloadView[] }) {
+    this.store.on('change', () => {
+      this.#endpointCache.clear();
+      this.version++;
+    });
     if (model) this.replace(model);
   }
 
   replace(model: { services?: ServiceView[]; workloads?: WorkloadView[] }): void {
-    this.#services.clear();
-    this.#byHost.clear();
-    this.#byVip.clear();
-    this.#workloads.clear();
-    this.#byIp.clear();
-    this.#endpointCache.clear();
-    for (const w of model.workloads ?? []) {
-      this.#workloads.set(w.uid, w);
-      for (const ip of w.workloadIps) this.#byIp.set(ip, w);
-    }
-    for (const s of model.services ?? []) {
-      this.#services.set(`${s.namespace}/${s.name}`, s);
-      this.#byHost.set(s.hostname, s);
-      for (const v of s.vips) this.#byVip.set(stripNetwork(v), s);
-    }
-    this.version++;
+    this.store.applyFull({ services: model.services, workloads: model.workloads });
   }
 
   services(): Iterable<ServiceView> {
-    return this.#services.values();
+    return this.store.services.values();
   }
   workloads(): Iterable<WorkloadView> {
-    return this.#workloads.values();
+    return this.store.workloads.values();
   }
   serviceByHostname(hostname: string): ServiceView | undefined {
-    return this.#byHost.get(hostname);
+    return this.store.serviceByHostname(hostname);
   }
   serviceByName(namespace: string, name: string): ServiceView | undefined {
-    return this.#services.get(`${namespace}/${name}`);
+    return this.store.serviceByName(namespace, name);
   }
   serviceByAddress(ip: string): ServiceView | undefined {
-    return this.#byVip.get(ip);
+    return this.store.serviceByAddress(ip);
   }
   workloadByUid(uid: string): WorkloadView | undefined {
-    return this.#workloads.get(uid);
+    return this.store.workloads.get(uid);
   }
   workloadByAddress(ip: string): WorkloadView | undefined {
-    return this.#byIp.get(ip);
+    return this.store.workloadByIp(ip);
   }
 
   endpoints(service: ServiceView, port: number): Endpoint[] {
@@ -158,26 +134,14 @@ export class InMemoryMeshState implements MeshStateReader {
     const cached = this.#endpointCache.get(key);
     if (cached) return cached;
     const out: Endpoint[] = [];
-    const svcKey = `${service.namespace}/${service.hostname}`;
     const declaredTarget = service.ports[String(port)];
-    const add = (w: WorkloadView, target: number | undefined) => {
-      if (w.status === 'Unhealthy') return;
-      const targetPort = target || declaredTarget || port;
+    for (const ep of this.store.endpoints(service)) {
+      if (!loadBalanced(service, ep)) continue;
+      const w = ep.workload;
       const ip = w.workloadIps[0];
-      if (!ip) return;
+      if (!ip) continue;
+      const targetPort = ep.ports[String(port)] || declaredTarget || port;
       out.push({ address: ip, port: targetPort, workload: w, protocol: w.protocol, identity: spiffeId(w) });
-    };
-    if (service.endpoints) {
-      for (const ep of Object.values(service.endpoints)) {
-        const w = this.#workloads.get(ep.workloadUid);
-        if (!w || ep.status === 'Unhealthy') continue;
-        add(w, ep.port[String(port)]);
-      }
-    } else {
-      for (const w of this.#workloads.values()) {
-        const ports = w.services?.[svcKey];
-        if (ports) add(w, ports[String(port)]);
-      }
     }
     this.#endpointCache.set(key, out);
     return out;

@@ -1,21 +1,14 @@
 // The waypoint's span-export settings as plugins read them (token TRACING): absent means tracing is off, so trace
 // headers pass through and no span is made. The runtime replaces them whenever the controller's config changes.
 
-/** An OTLP/HTTP span exporter's settings (Istio: an `opentelemetry` extensionProvider chosen by a Telemetry resource). */
-export interface TracingSettings {
-  /** The extensionProvider's name (for logs). */
-  provider: string;
-  /** OTLP/HTTP traces endpoint, e.g. `http://otel-collector.observability.svc.cluster.local:4318/v1/traces`. */
-  endpoint: string;
-  /** 0-100: the share of requests without a prior sampling decision that start a sampled trace. */
-  randomSamplingPercentage: number;
-  /** Export timeout in milliseconds. */
-  timeoutMs?: number;
-  /** Headers sent with every export (credentials: never log them). */
-  headers?: Record<string, string>;
-  /** Continue trace context but send no span. */
-  disableSpanReporting?: boolean;
-}
+import type { TracingConfig } from '@ambit/mesh-api';
+
+/**
+ * An OTLP/HTTP span exporter's settings (Istio: an `opentelemetry` extensionProvider chosen by a Telemetry resource):
+ * the `WaypointConfig.tracing` the controller sends, declared once in `@ambit/mesh-api`. `headers` carry
+ * credentials: never log them.
+ */
+export type TracingSettings = TracingConfig;
 
 export interface TracingReader {
   /** The current settings; undefined: tracing off. */

@@ -20,7 +20,7 @@ import type { Netns } from '../inpod/netns.js';
 import type { EnrolledPod } from '../inpod/node-agent.js';
 import { defaultSettings, type ProxySettings } from '../proxy/context.js';
 import { loadLocalConfig } from '../state/local.js';
-import { MeshStore } from '../state/store.js';
+import { MeshStore } from '@ambit/mesh-api';
 import { Metrics } from '../telemetry/metrics.js';
 import { ZdsClient } from '../zds/client.js';
 import type { SharedModeConfig } from './config.js';

@@ -19,7 +19,7 @@ import type { EnrolledPod } from '../inpod/node-agent.js';
 import { ProxyContext, type ProxySettings } from '../proxy/context.js';
 import { InboundProxy } from '../proxy/inbound.js';
 import { handleOutbound } from '../proxy/outbound.js';
-import type { MeshStore } from '../state/store.js';
+import type { MeshStore } from '@ambit/mesh-api';
 import type { Metrics } from '../telemetry/metrics.js';
 
 const log = logger('proxy');

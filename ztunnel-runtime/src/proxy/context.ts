@@ -1,6 +1,6 @@
 // What every proxy direction shares: the model, certificates, metrics, HBONE client, settings.
 import { bindingSocketFactory, HboneClient, type CertificateManager, type SocketFactory } from '@ambit/mesh-api';
-import type { MeshStore } from '../state/store.js';
+import type { MeshStore } from '@ambit/mesh-api';
 import { Metrics } from '../telemetry/metrics.js';
 
 export interface ProxySettings {

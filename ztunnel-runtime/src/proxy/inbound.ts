@@ -14,7 +14,7 @@ import {
   type Workload,
 } from '@ambit/mesh-api';
 import { evaluateRbac, type RbacConnection } from '../rbac/evaluate.js';
-import type { ChangeEvent } from '../state/store.js';
+import type { MeshChange } from '@ambit/mesh-api';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
 import { guessInboundService } from '../telemetry/inbound-service.js';
 import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
@@ -40,7 +40,7 @@ export interface InboundOptions {
 
 export class InboundProxy {
   private readonly live = new Set<LiveConnection>();
-  private readonly onChange = (ev: ChangeEvent) => {
+  private readonly onChange = (ev: MeshChange) => {
     if (ev.policies.length > 0 || ev.full || ev.workloads.length > 0) this.reevaluate();
   };
 

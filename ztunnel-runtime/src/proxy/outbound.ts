@@ -6,12 +6,14 @@ import {
   formatForwarded,
   HboneError,
   identityOf,
+  loadBalanced,
+  splitNetworkAddress,
   type GatewayAddress,
   type HboneClient,
+  type MeshStore,
   type Service,
   type Workload,
 } from '@ambit/mesh-api';
-import { splitNetworkAddress, type MeshStore } from '../state/store.js';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
 import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
@@ -61,10 +63,9 @@ export function resolveGateway(store: MeshStore, gw: GatewayAddress, network: st
 
 /** Picks a healthy endpoint, weighted by capacity. `svcPort` undefined: any endpoint. */
 export function pickEndpoint(store: MeshStore, svc: Service, svcPort: number | undefined): { workload: Workload; targetPort: number } | undefined {
-  const allowAll = svc.loadBalancer?.healthPolicy === 'AllowAll';
   const candidates: { workload: Workload; targetPort: number; weight: number }[] = [];
   for (const ep of store.endpoints(svc)) {
-    if (!allowAll && ep.workload.status === 'Unhealthy') continue;
+    if (!loadBalanced(svc, ep)) continue;
     let targetPort = 0;
     if (svcPort !== undefined) {
       targetPort = ep.ports[String(svcPort)] || svc.ports[String(svcPort)] || 0;

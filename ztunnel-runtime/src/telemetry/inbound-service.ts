@@ -2,8 +2,7 @@
 // a pod address, so this is a guess, made as Istio's ztunnel makes it: the Service the source named (its
 // `Forwarded: host=`) if the pod backs it, else the first of the pod's Services with a target port equal to the
 // destination port. Only the pod's own Services are candidates, so a peer cannot name an arbitrary one.
-import type { Service, Workload } from '@ambit/mesh-api';
-import type { MeshStore } from '../state/store.js';
+import type { MeshStore, Service, Workload } from '@ambit/mesh-api';
 
 export function guessInboundService(store: MeshStore, local: Workload, port: number, host?: string): Service | undefined {
   const mine = Object.entries(local.services ?? {});

@@ -54,7 +54,8 @@ function lookup(dir: string, name: string): string | undefined {
 
 /**
  * What the plugin's process may read besides its own package: the code it runs on (this package's dist, the
- * SDK, tsyringe, reflect-metadata, tslib, and of @ambit/mesh-api only the log core the SDK's Logger is built on),
+ * SDK, tsyringe, reflect-metadata, tslib, and of @ambit/mesh-api only the log core the SDK's Logger is built on and
+ * the model and store its MeshStateReader is built on),
  * each both as resolution names it (a workspace link) and as its real path. Package code only: no credentials live
  * there.
  */
@@ -72,11 +73,12 @@ function hostReadPaths(): string[] {
   };
   const sdk = add(here, '@ambit/plugin-sdk');
   // The resolver realpaths the package's own path (a workspace link), so that path is granted whole; of its real
-  // directory only what `@ambit/mesh-api/log` and `@ambit/mesh-api/metrics` load.
+  // directory only what `@ambit/mesh-api/log`, `/metrics` and `/model` load.
   const meshApi = sdk ? lookup(sdk, '@ambit/mesh-api') : undefined;
   if (meshApi) {
     const real = realpathSync(meshApi);
-    paths.add(meshApi).add(join(real, 'package.json')).add(join(real, 'dist', 'src', 'log')).add(join(real, 'dist', 'src', 'metrics'));
+    paths.add(meshApi).add(join(real, 'package.json'));
+    for (const dir of ['log', 'metrics', 'model']) paths.add(join(real, 'dist', 'src', dir));
   }
   for (const from of [here, ...(sdk ? [sdk] : [])]) {
     for (const name of ['tsyringe', 'reflect-metadata']) {

@@ -1,14 +1,30 @@
-// The indexed mesh model: workloads by uid and by IP, services by `ns/hostname` and by VIP, policies by key,
-// plus service endpoints derived from workloads' `services` maps. Full and delta updates emit one `change` event.
+// The one indexed store of the mesh model, held by the ztunnel (its whole state) and by the waypoint (behind the
+// plugin SDK's MESH_STATE), so both runtimes see the same endpoints for a Service. Full and delta updates each emit
+// one `change` event naming what changed.
+//
+// Indexes: workloads by uid and by `network/ip`; services by `ns/hostname`, by `network/vip`, by hostname and by
+// `ns/name`; policies by `ns/name` and by namespace ("" for Global).
+//
+// The endpoint rule (Istio's ztunnel, `state/service.rs` ServiceStore and `Service::should_include_endpoint`): a
+// Service's endpoints are keyed by workload uid and are
+//   - every workload that names the Service in its `services` map (`ns/hostname` -> service port -> target port),
+//     with that map's ports and the workload's own health, plus
+//   - the Service's own inline `endpoints` (the local config's form) for workloads that do not name it, with the
+//     entry's ports and health (the workload's when the entry has none).
+// An endpoint whose workload is unknown is left out. An Unhealthy endpoint is listed but not load-balanced to,
+// unless the Service's `loadBalancer.healthPolicy` is AllowAll ({@link loadBalanced}).
 import { EventEmitter } from 'node:events';
-import { policyKey, serviceKey, type Authorization, type MeshConfig, type Service, type Workload } from '@ambit/mesh-api';
+import { addressKey, splitNetworkAddress } from './address.js';
+import { policyKey, serviceKey, type Authorization, type HealthStatus, type MeshConfig, type Service, type Workload } from './types.js';
 
+/** Items added or replaced by a delta. */
 export interface MeshDelta {
   workloads?: Workload[];
   services?: Service[];
   policies?: Authorization[];
 }
 
+/** Keys removed by a delta. */
 export interface MeshRemovals {
   /** workload uids */
   workloads?: string[];
@@ -19,46 +35,70 @@ export interface MeshRemovals {
 }
 
 /** What changed in one update (keys). `policies` is set when anything RBAC-relevant changed. */
-export interface ChangeEvent {
+export interface MeshChange {
   workloads: string[];
   services: string[];
   policies: string[];
   full: boolean;
 }
 
-export interface Endpoint {
+/** One endpoint of a Service: its workload, service port -> target port, and its health. */
+export interface ServiceEndpoint {
   workload: Workload;
-  /** service port -> target port for this endpoint */
   ports: Record<string, number>;
+  status: HealthStatus;
 }
 
-/** `network/ip` from a VIP string; `ip` alone means the default network. */
-export function splitNetworkAddress(a: string): { network: string; ip: string } {
-  const i = a.indexOf('/');
-  if (i < 0) return { network: '', ip: a };
-  return { network: a.slice(0, i), ip: a.slice(i + 1) };
+/** Whether traffic for `svc` may go to `ep`: Healthy, or any endpoint when the Service allows all. */
+export function loadBalanced(svc: Pick<Service, 'loadBalancer'>, ep: Pick<ServiceEndpoint, 'status'>): boolean {
+  return ep.status !== 'Unhealthy' || svc.loadBalancer?.healthPolicy === 'AllowAll';
 }
 
-const addrKey = (network: string | undefined, ip: string) => `${network ?? ''}/${ip}`;
+function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  let set = m.get(k);
+  if (!set) m.set(k, (set = new Set()));
+  set.add(v);
+}
+
+function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const set = m.get(k);
+  if (!set) return;
+  set.delete(v);
+  if (set.size === 0) m.delete(k);
+}
+
+/** The most recently added member of a set. */
+function newest<V>(set: Set<V> | undefined): V | undefined {
+  let last: V | undefined;
+  for (const v of set ?? []) last = v;
+  return last;
+}
 
 export class MeshStore extends EventEmitter {
   readonly workloads = new Map<string, Workload>();
+  /** `ns/hostname` -> service */
   readonly services = new Map<string, Service>();
   readonly policies = new Map<string, Authorization>();
   private readonly workloadByAddr = new Map<string, Workload>();
   private readonly serviceByVip = new Map<string, Service>();
+  /** hostname -> service keys (a hostname may repeat across namespaces) */
+  private readonly serviceKeysByHost = new Map<string, Set<string>>();
+  /** `ns/name` -> service keys */
+  private readonly serviceKeysByName = new Map<string, Set<string>>();
   /** namespace ("" for Global) -> policy keys */
   private readonly policiesByNs = new Map<string, Set<string>>();
-  /** service key -> workload uid -> ports */
+  /** service key -> workload uid -> ports, from the workloads' `services` maps */
   private readonly endpointIndex = new Map<string, Map<string, Record<string, number>>>();
 
   applyFull(cfg: MeshConfig): void {
-    const ev: ChangeEvent = { workloads: [...this.workloads.keys()], services: [...this.services.keys()], policies: [...this.policies.keys()], full: true };
+    const ev: MeshChange = { workloads: [...this.workloads.keys()], services: [...this.services.keys()], policies: [...this.policies.keys()], full: true };
     this.workloads.clear();
     this.services.clear();
     this.policies.clear();
     this.workloadByAddr.clear();
     this.serviceByVip.clear();
+    this.serviceKeysByHost.clear();
+    this.serviceKeysByName.clear();
     this.policiesByNs.clear();
     this.endpointIndex.clear();
     for (const w of cfg.workloads ?? []) this.putWorkload(w);
@@ -71,7 +111,7 @@ export class MeshStore extends EventEmitter {
   }
 
   applyDelta(upserts: MeshDelta, removals: MeshRemovals = {}): void {
-    const ev: ChangeEvent = { workloads: [], services: [], policies: [], full: false };
+    const ev: MeshChange = { workloads: [], services: [], policies: [], full: false };
     for (const uid of removals.workloads ?? []) if (this.removeWorkload(uid)) ev.workloads.push(uid);
     for (const k of removals.services ?? []) if (this.removeService(k)) ev.services.push(k);
     for (const k of removals.policies ?? []) if (this.removePolicy(k)) ev.policies.push(k);
@@ -99,30 +139,48 @@ export class MeshStore extends EventEmitter {
   // ---- lookups
 
   workloadByIp(ip: string, network = ''): Workload | undefined {
-    return this.workloadByAddr.get(addrKey(network, ip));
+    return this.workloadByAddr.get(addressKey(network, ip));
   }
 
   serviceByAddress(ip: string, network = ''): Service | undefined {
-    return this.serviceByVip.get(addrKey(network, ip));
+    return this.serviceByVip.get(addressKey(network, ip));
   }
 
+  /** By `ns/hostname`. */
   service(key: string): Service | undefined {
     return this.services.get(key);
   }
 
-  /** Endpoints of a service: from workloads' `services` maps and the service's own `endpoints`. */
-  endpoints(svc: Service): Endpoint[] {
-    const key = serviceKey(svc);
-    const out = new Map<string, Endpoint>();
-    for (const [uid, ports] of this.endpointIndex.get(key) ?? []) {
-      const w = this.workloads.get(uid);
-      if (w) out.set(uid, { workload: w, ports });
-    }
+  /** By hostname alone; when namespaces repeat it, the one added last. */
+  serviceByHostname(hostname: string): Service | undefined {
+    const k = newest(this.serviceKeysByHost.get(hostname));
+    return k === undefined ? undefined : this.services.get(k);
+  }
+
+  /** By the Kubernetes Service's namespace and name. */
+  serviceByName(namespace: string, name: string): Service | undefined {
+    const k = newest(this.serviceKeysByName.get(`${namespace}/${name}`));
+    return k === undefined ? undefined : this.services.get(k);
+  }
+
+  /** Endpoints of a service, by the rule in this file's header: the Service's own first, in their order. */
+  endpoints(svc: Service): ServiceEndpoint[] {
+    const named = this.endpointIndex.get(serviceKey(svc));
+    const out: ServiceEndpoint[] = [];
+    const seen = new Set<string>();
     for (const ep of Object.values(svc.endpoints ?? {})) {
       const w = this.workloads.get(ep.workloadUid);
-      if (w && !out.has(w.uid)) out.set(w.uid, { workload: ep.status ? { ...w, status: ep.status } : w, ports: ep.port ?? {} });
+      if (!w || seen.has(w.uid)) continue;
+      seen.add(w.uid);
+      const ports = named?.get(w.uid);
+      if (ports) out.push({ workload: w, ports, status: w.status ?? 'Healthy' });
+      else out.push({ workload: w, ports: ep.port ?? {}, status: ep.status ?? w.status ?? 'Healthy' });
     }
-    return [...out.values()];
+    for (const [uid, ports] of named ?? []) {
+      const w = this.workloads.get(uid);
+      if (w && !seen.has(uid)) out.push({ workload: w, ports, status: w.status ?? 'Healthy' });
+    }
+    return out;
   }
 
   /** Candidate policies for a destination workload: namespace-scoped ∪ global ∪ the workload's own. */
@@ -144,7 +202,7 @@ export class MeshStore extends EventEmitter {
   private putWorkload(w: Workload): void {
     this.removeWorkload(w.uid);
     this.workloads.set(w.uid, w);
-    for (const ip of w.workloadIps ?? []) this.workloadByAddr.set(addrKey(w.network, ip), w);
+    for (const ip of w.workloadIps ?? []) this.workloadByAddr.set(addressKey(w.network, ip), w);
     for (const [svc, ports] of Object.entries(w.services ?? {})) {
       let m = this.endpointIndex.get(svc);
       if (!m) this.endpointIndex.set(svc, (m = new Map()));
@@ -157,10 +215,14 @@ export class MeshStore extends EventEmitter {
     if (!w) return false;
     this.workloads.delete(uid);
     for (const ip of w.workloadIps ?? []) {
-      const k = addrKey(w.network, ip);
+      const k = addressKey(w.network, ip);
       if (this.workloadByAddr.get(k) === w) this.workloadByAddr.delete(k);
     }
-    for (const svc of Object.keys(w.services ?? {})) this.endpointIndex.get(svc)?.delete(uid);
+    for (const svc of Object.keys(w.services ?? {})) {
+      const m = this.endpointIndex.get(svc);
+      m?.delete(uid);
+      if (m?.size === 0) this.endpointIndex.delete(svc);
+    }
     return true;
   }
 
@@ -170,8 +232,10 @@ export class MeshStore extends EventEmitter {
     this.services.set(key, s);
     for (const vip of s.vips ?? []) {
       const { network, ip } = splitNetworkAddress(vip);
-      this.serviceByVip.set(addrKey(network, ip), s);
+      this.serviceByVip.set(addressKey(network, ip), s);
     }
+    addTo(this.serviceKeysByHost, s.hostname, key);
+    addTo(this.serviceKeysByName, `${s.namespace}/${s.name}`, key);
   }
 
   private removeService(key: string): boolean {
@@ -180,9 +244,11 @@ export class MeshStore extends EventEmitter {
     this.services.delete(key);
     for (const vip of s.vips ?? []) {
       const { network, ip } = splitNetworkAddress(vip);
-      const k = addrKey(network, ip);
+      const k = addressKey(network, ip);
       if (this.serviceByVip.get(k) === s) this.serviceByVip.delete(k);
     }
+    removeFrom(this.serviceKeysByHost, s.hostname, key);
+    removeFrom(this.serviceKeysByName, `${s.namespace}/${s.name}`, key);
     return true;
   }
 
@@ -191,18 +257,14 @@ export class MeshStore extends EventEmitter {
     this.removePolicy(key);
     this.policies.set(key, p);
     const ns = p.scope === 'Global' ? '' : p.scope === 'Namespace' ? p.namespace : undefined;
-    if (ns !== undefined) {
-      let set = this.policiesByNs.get(ns);
-      if (!set) this.policiesByNs.set(ns, (set = new Set()));
-      set.add(key);
-    }
+    if (ns !== undefined) addTo(this.policiesByNs, ns, key);
   }
 
   private removePolicy(key: string): boolean {
     const p = this.policies.get(key);
     if (!p) return false;
     this.policies.delete(key);
-    for (const set of this.policiesByNs.values()) set.delete(key);
+    for (const [ns, set] of this.policiesByNs) if (set.delete(key) && set.size === 0) this.policiesByNs.delete(ns);
     return true;
   }
 }

@@ -7,7 +7,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider, type IdGenerator, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
-import { endpointForLog, type FinishedSpan, type SinkOptions, type SpanSink } from './tracing.js';
+import { endpointForLog, type FinishedSpan, type SinkOptions, type SpanSink } from './span-sink.js';
 
 /** Spans waiting for export at most; more are dropped (Envoy's OpenTelemetry tracer bounds its buffer too). */
 export const MAX_QUEUE = 2048;

@@ -93,6 +93,12 @@ test.before(async () => {
   await must(['label', 'namespace', ns, 'istio.io/dataplane-mode=ambient']);
   // No request yet: the first one, under capture, opens the pooled HBONE connection and shows its handshake.
   await eventually('every pod redirected', async () => (await redirected()).every(Boolean));
+  // Redirected is not enough: sleep's ztunnel must also have been told the server speaks HBONE, or the first
+  // request (the one under capture) leaves in plain text, as Istio's ztunnel sends to a workload it holds as TCP.
+  await eventually("sleep's ztunnel holds the server as HBONE", async () => {
+    const out = await f.ambit(['ztunnel-config', 'workloads', '-n', ns, '--node', nodes[0]!]);
+    return out.split('\n').some((l) => l.includes(serverIp) && /\sHBONE\s*$/.test(l));
+  });
 });
 
 test.after.always(async () => {

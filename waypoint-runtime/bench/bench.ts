@@ -8,7 +8,8 @@
 // Scenarios: direct; bare @fastify/http-proxy; Debian's nginx as a reverse proxy (./nginx.ts); waypoint with an
 // empty chain; with each built-in plugin alone (telemetry only with BENCH_QUICK); with all of them; and (mTLS on
 // both legs) HBONE direct vs HBONE through the waypoint with all plugins.
-// Env: BENCH_SECONDS (default 4), BENCH_RPS (1000), BENCH_CONNECTIONS (32), BENCH_TUNNELS (1000), BENCH_QUICK=1
+// The proxies run with the waypoint's NODE_OPTIONS as rendered in its Deployment (WAYPOINT_NODE_OPTIONS).
+// Env: BENCH_NODE_OPTIONS (instead of those; e.g. ' ' for V8's defaults), BENCH_SECONDS (default 4), BENCH_RPS (1000), BENCH_CONNECTIONS (32), BENCH_TUNNELS (1000), BENCH_QUICK=1
 // (fewer scenarios), NGINX (an nginx binary instead of the one scripts/nginx.sh fetches into $AMBIT_CACHE).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRootCA, HboneClient, LocalCA, CertificateManager } from '@ambit/mesh-api';
+import { createRootCA, HboneClient, LocalCA, CertificateManager, WAYPOINT_NODE_OPTIONS } from '@ambit/mesh-api';
 import { Pool, type Dispatcher } from 'undici';
 import { StreamDuplex } from '../src/index.js';
 import { UPSTREAM_CONNECTIONS } from './like-for-like.js';
@@ -33,7 +34,10 @@ const TICK = Number(process.env.CLK_TCK ?? 100);
 
 function start(script: string, args: string[]): Promise<{ child: ChildProcess; info: Record<string, number> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The proxies run with the Node options the controller renders into the waypoint's Deployment (the bare
+    // @fastify/http-proxy too: like for like); BENCH_NODE_OPTIONS overrides them to compare settings.
+    const env = script === 'proxy.js' ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_NODE_OPTIONS ?? WAYPOINT_NODE_OPTIONS}`.trim() } : process.env;
+    const child = spawn(process.execPath, [join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
     let buf = '';
     child.stdout!.on('data', (c) => {
       buf += c;

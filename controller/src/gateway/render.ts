@@ -1,5 +1,6 @@
 // Pure rendering of a waypoint Gateway into the objects that run it: ServiceAccount, Deployment, Service
 // (Istio's `waypoint` template, section 1.3 of the reference). Input objects in, output objects out.
+import { WAYPOINT_NODE_OPTIONS } from '@ambit/mesh-api/plumbing';
 import type { KubeObject, OwnerReference } from '../kube/resources.js';
 import { A, CLASS_MESH, L, MANAGED_VALUE, PORT_HBONE, PORT_METRICS, PORT_STATUS, PROTOCOL_HBONE } from './constants.js';
 import type { Gateway, Listener } from './types.js';
@@ -195,6 +196,8 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext, variant?: Render
     ...WAYPOINT_WRITABLE.map((w) => ({ name: w.env, value: w.mountPath })),
     // npm would otherwise ask the registry for a newer npm on every run.
     { name: 'npm_config_update_notifier', value: 'false' },
+    // V8's young generation capped, so the waypoint's RSS under load is its live heap, not 128 MB of new space.
+    { name: 'NODE_OPTIONS', value: WAYPOINT_NODE_OPTIONS },
   ];
   const probe = (periodSeconds: number, failureThreshold: number, initialDelaySeconds: number) => ({
     httpGet: { path: '/healthz/ready', port: PORT_STATUS, scheme: 'HTTP' },

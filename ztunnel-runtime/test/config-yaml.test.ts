@@ -24,6 +24,8 @@ test('strings YAML would read as something else are quoted', (t) => {
   t.is(flatYaml({ g: '0.0.0.0:15000', u: undefined }), 'g: 0.0.0.0:15000');
 });
 
-test('YAML files still parse (loaded on first use)', (t) => {
+test('YAML files still parse (loaded on first use); JSON ones too, and flow-style YAML that is not JSON', (t) => {
   t.deepEqual(parseYaml('mode: explicit\nhbonePort: 15008\n'), { mode: 'explicit', hbonePort: 15008 });
+  t.deepEqual(parseYaml(' {"mode": "explicit", "explicit": {"workloads": []}}'), { mode: 'explicit', explicit: { workloads: [] } });
+  t.deepEqual(parseYaml('{mode: explicit, hbonePort: 15008}'), { mode: 'explicit', hbonePort: 15008 });
 });

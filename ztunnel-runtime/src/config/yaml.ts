@@ -6,6 +6,14 @@ type YamlModule = typeof import('yaml');
 let yaml: YamlModule | undefined;
 
 export function parseYaml(text: string): ReturnType<YamlModule['parse']> {
+  // JSON is YAML: a JSON document (a common way to write these files) needs no parser loaded.
+  if (/^\s*[{[]/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // not JSON after all: the YAML parser reads it, and names what is wrong
+    }
+  }
   yaml ??= createRequire(import.meta.url)('yaml') as YamlModule;
   return yaml.parse(text);
 }

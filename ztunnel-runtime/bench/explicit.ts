@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CertificateAuthority } from '@ambit/mesh-api';
-import { BYTES, WARM_SECONDS, cpuSeconds, dialHost, fortioLoad, fortioPath, holdConnections, nodeLoad, rssKb, sleep, throughput, type Figures } from './measure.js';
+import { BYTES, WARM_SECONDS, cpuSeconds, dialHost, fortioLoad, fortioPath, holdConnections, measureHeld, nodeLoad, rssKb, sleep, throughput, type Figures } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const mainJs = join(here, '..', 'src', 'main.js');
@@ -83,19 +83,8 @@ export async function runExplicit(dir: string, ca: CertificateAuthority, leaf: s
     const tputPipe = await throughput(() => dialHost('127.81.0.4', 7442), BYTES);
     const tputDirect = await throughput(() => dialHost(B, 9000), BYTES);
 
-    // memory. Idle is the fresh process (measured above, before any load). Per connection is measured against
-    // the RSS right before the connections open: the load phases above grow the heap, and that growth is not
-    // the cost of a held connection.
-    const loadedSource = rssKb(za.pid!);
-    const loadedDestination = rssKb(zb.pid!);
-    const held = await holdConnections(A, 7003);
-    const heldA = rssKb(za.pid!);
-    const heldB = rssKb(zb.pid!);
-    apps.send('holding');
-    const reached = await new Promise<number>((r) => apps.once('message', (m: { holding?: number }) => r(m.holding ?? 0)));
-    // Open at the client and accepted by the app: the connections both ztunnels really hold.
-    const opened = Math.min(held.open.size, reached);
-    held.release();
+    // memory. Idle is the fresh process (measured above, before any load); per held connection: measureHeld.
+    const memory = await measureHeld([za.pid!, zb.pid!], apps, () => holdConnections(A, 7003));
     return {
       label: 'explicit',
       mesh: meshLat,
@@ -109,11 +98,7 @@ export async function runExplicit(dir: string, ca: CertificateAuthority, leaf: s
       idleNote: 'fresh processes, workloads configured, admin servers off, before any load',
       idleSource,
       idleDestination,
-      loadedSource,
-      loadedDestination,
-      perConnSource: (heldA - loadedSource) / opened,
-      perConnDestination: (heldB - loadedDestination) / opened,
-      opened,
+      ...memory,
     };
   } finally {
     for (const p of procs) p.kill('SIGKILL');

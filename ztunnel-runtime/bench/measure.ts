@@ -1,6 +1,6 @@
 // What both bench configurations (explicit and shared) measure the same way: fixed-rate latency (fortio, or an
 // in-process generator), process CPU and RSS from /proc, single-stream throughput, held connections.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -134,6 +134,35 @@ export async function holdConnections(host: string, port: number, dial: Dial = d
   }
   await sleep(1500 + CONNS / 10);
   return { open, release: () => held.forEach((s) => s.destroy()) };
+}
+
+/**
+ * RSS per held connection of both ztunnels: measured against their RSS right before the connections open (the
+ * load phases grow the heap, and that growth is not what a held connection costs). `apps` is the upstream apps'
+ * process: it says how many connections it holds, so only connections both ztunnels really carry are counted.
+ */
+export async function measureHeld(
+  pids: readonly [source: number, destination: number],
+  apps: ChildProcess,
+  hold: () => Promise<{ open: Set<net.Socket>; release(): void }>,
+): Promise<Pick<Figures, 'loadedSource' | 'loadedDestination' | 'perConnSource' | 'perConnDestination' | 'opened'>> {
+  const loadedSource = rssKb(pids[0]);
+  const loadedDestination = rssKb(pids[1]);
+  const held = await hold();
+  const heldSource = rssKb(pids[0]);
+  const heldDestination = rssKb(pids[1]);
+  apps.send('holding');
+  const reached = await new Promise<number>((r) => apps.once('message', (m: { holding?: number }) => r(m.holding ?? 0)));
+  // Open at the client and accepted by the app: the connections both ztunnels really hold.
+  const opened = Math.min(held.open.size, reached);
+  held.release();
+  return {
+    loadedSource,
+    loadedDestination,
+    perConnSource: (heldSource - loadedSource) / opened,
+    perConnDestination: (heldDestination - loadedDestination) / opened,
+    opened,
+  };
 }
 
 /** The figures each configuration reports, side by side. */

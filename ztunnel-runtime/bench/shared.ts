@@ -13,7 +13,7 @@ import type { CertificateAuthority } from '@ambit/mesh-api';
 import { Netns, applyRules, connectInNetns } from '../src/inpod/index.js';
 import { ZdsServer } from '../src/zds/index.js';
 import { startCa, type BenchCa } from './ca.js';
-import { BYTES, WARM_SECONDS, cpuSeconds, fortioLoad, fortioPath, holdConnections, nodeLoad, rssKb, sleep, throughput, type Dial, type Figures } from './measure.js';
+import { BYTES, WARM_SECONDS, cpuSeconds, fortioLoad, fortioPath, holdConnections, measureHeld, nodeLoad, rssKb, sleep, throughput, type Dial, type Figures } from './measure.js';
 import { createPods, type BenchPod, type BenchPods } from './pods.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -157,15 +157,7 @@ export async function runShared(dir: string, ca: CertificateAuthority, leaf: str
 
     const tputMesh = await throughput(() => dial(server.ip, 9000), BYTES);
 
-    const loadedSource = rssKb(za.pid!);
-    const loadedDestination = rssKb(zb.pid!);
-    const held = await holdConnections(server.ip, 9001, dial);
-    const heldA = rssKb(za.pid!);
-    const heldB = rssKb(zb.pid!);
-    apps.send('holding');
-    const reached = await new Promise<number>((r) => apps.once('message', (m: { holding?: number }) => r(m.holding ?? 0)));
-    const opened = Math.min(held.open.size, reached);
-    held.release();
+    const memory = await measureHeld([za.pid!, zb.pid!], apps, () => holdConnections(server.ip, 9001, dial));
     return {
       label: 'shared',
       mesh: meshLat,
@@ -179,11 +171,7 @@ export async function runShared(dir: string, ca: CertificateAuthority, leaf: str
       idleNote: 'fresh processes, one pod enrolled over ZDS each (certificate fetched, in-pod listeners up), admin/readiness/stats servers on, before any load',
       idleSource,
       idleDestination,
-      loadedSource,
-      loadedDestination,
-      perConnSource: (heldA - loadedSource) / opened,
-      perConnDestination: (heldB - loadedDestination) / opened,
-      opened,
+      ...memory,
     };
   } finally {
     for (const p of procs) p.kill('SIGKILL');

@@ -14,14 +14,17 @@
 // whose informers and patches need it; `--kubeconfig` (or KUBECONFIG) is read only there.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadZtunnelConfig } from './config/config.js';
-import { levelFromEnv, logger, setLogLevel } from '@ambit/mesh-api';
+import { LOG_LEVEL_ENV, levelFromEnv, logger, setLogLevel } from '@ambit/mesh-api';
 import { Ztunnel } from './ztunnel.js';
 
 const log = logger('ztunnel');
-// AMBIT_LOG_LEVEL, then Istio's ztunnel's ZTUNNEL_LOG_LEVEL and LOG_LEVEL.
-const logLevel = levelFromEnv(process.env, ['AMBIT_LOG_LEVEL', 'ZTUNNEL_LOG_LEVEL', 'LOG_LEVEL']);
-setLogLevel(logLevel.level);
-if (logLevel.problem) log.warn(logLevel.problem);
+// The log core has applied AMBIT_LOG_LEVEL (and warned about a bad value); without it, Istio's ztunnel's
+// ZTUNNEL_LOG_LEVEL, then LOG_LEVEL.
+if (!process.env[LOG_LEVEL_ENV]) {
+  const logLevel = levelFromEnv(process.env, ['ZTUNNEL_LOG_LEVEL', 'LOG_LEVEL']);
+  setLogLevel(logLevel.level);
+  if (logLevel.problem) log.warn(logLevel.problem);
+}
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);

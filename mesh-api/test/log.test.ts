@@ -72,3 +72,12 @@ test('the env rule: AMBIT_LOG_LEVEL, then the names a runtime adds; a bad value 
   t.is(bad.level, 'info');
   t.is(bad.problem, 'AMBIT_LOG_LEVEL="loud" is not a log level; set it to one of error, warn, info, debug, off (using info)');
 });
+
+test('a logger made with base fields keeps them when a call passes its fields as a pre-formatted string', (t) => {
+  const lines: string[] = [];
+  const log = logger('proc', { fields: { node: 'n1' }, sink: (l) => void lines.push(l) });
+  log.info('as string', 'conn=7 dir="in"');
+  log.info('as object', { conn: 8 });
+  log.info('none');
+  t.deepEqual(lines.map((l) => l.split('\t').slice(3).join('\t')), ['as string\tnode="n1" conn=7 dir="in"', 'as object\tnode="n1" conn=8', 'none\tnode="n1"']);
+});

@@ -140,7 +140,10 @@ export class InMemoryMeshState implements MeshStateReader {
       const w = ep.workload;
       const ip = w.workloadIps[0];
       if (!ip) continue;
-      const targetPort = ep.ports[String(port)] || declaredTarget || port;
+      // As the ztunnel (and Istio): a port the Service does not map, or a named target port this pod lacks, is no
+      // endpoint; sending to the service port instead would reach a port the Service never promised.
+      const targetPort = ep.ports[String(port)] || declaredTarget;
+      if (!targetPort) continue;
       out.push({ address: ip, port: targetPort, workload: w, protocol: w.protocol, identity: spiffeId(w) });
     }
     this.#endpointCache.set(key, out);

@@ -53,3 +53,14 @@ test('a delta on the store changes the endpoints at once (the per-port cache is 
   t.is(mesh.workloadByAddress('10.0.0.1'), undefined);
   t.is(mesh.workloadByAddress('10.0.0.2')?.name, 'v2');
 });
+
+// As Istio's ztunnel: an endpoint needs a target port. Before, the waypoint sent to the service port instead.
+test('a named target port a pod lacks, or a port the Service does not declare, gives that pod no endpoint', (t) => {
+  const mesh = new InMemoryMeshState({
+    services: [reviews({ ports: { 9080: 0 } })],
+    workloads: [wl('named', '10.0.0.1', { services: { [KEY]: { 9080: 8080 } } }), wl('lacks', '10.0.0.2', { services: { [KEY]: {} } })],
+  });
+  const svc = mesh.serviceByName('default', 'reviews')!;
+  t.deepEqual(mesh.endpoints(svc, 9080).map((e) => `${e.address}:${e.port}`), ['10.0.0.1:8080']);
+  t.deepEqual(mesh.endpoints(svc, 9999), [], 'port 9999 is not one of the Service\'s');
+});

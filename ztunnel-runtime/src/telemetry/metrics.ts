@@ -33,7 +33,9 @@ export type LabelName = (typeof LABEL_NAMES)[number];
 export type TrafficLabels = Partial<Record<LabelName, string>>;
 
 /** A connection's bytes so far, [sent, received]: read from its sockets, which count as bytes flow. */
-export type ByteCounter = () => readonly [sent: number, received: number];
+export interface ByteCounter {
+  bytes(): readonly [sent: number, received: number];
+}
 
 /** An open connection's handle: `end` folds its final bytes into the series (or into `closeLabels`' series). */
 export interface TrackedConnection {
@@ -92,11 +94,31 @@ function complete(l: TrafficLabels): Record<LabelName, string> {
   return out;
 }
 
+/** Open connections of one label set. */
+interface LiveSeries {
+  key: string;
+  labels: Record<LabelName, string>;
+  conns: Set<ByteCounter>;
+}
+
+/** One open connection: its series and its byte counter (no closures per connection). */
+class Tracked implements TrackedConnection {
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly live: LiveSeries,
+    private readonly counter: ByteCounter,
+  ) {}
+
+  end(failed = false, closeLabels?: TrafficLabels, final?: readonly [number, number]): readonly [number, number] {
+    return this.metrics.endTracked(this.live, this.counter, failed, closeLabels, final);
+  }
+}
+
 export class Metrics {
   readonly registry: MetricsRegistry;
   readonly #c: Record<keyof typeof HELP, Counter>;
   /** Open connections by label set: their bytes are read at each scrape, so a long-lived connection's bytes show as they flow. */
-  readonly #live = new Map<string, { labels: Record<LabelName, string>; conns: Set<ByteCounter> }>();
+  readonly #live = new Map<string, LiveSeries>();
 
   constructor(registry: MetricsRegistry = createMetricsRegistry()) {
     this.registry = registry;
@@ -106,7 +128,7 @@ export class Metrics {
     const liveBytes = (i: 0 | 1) => () =>
       [...this.#live.values()].map(({ labels, conns }) => {
         let n = 0;
-        for (const b of conns) n += b()[i];
+        for (const b of conns) n += b.bytes()[i];
         return [labels, n] as const;
       });
     this.#c = { opened: counter('opened'), closed: counter('closed'), received: counter('received', liveBytes(1)), sent: counter('sent', liveBytes(0)), failed: counter('failed') };
@@ -126,20 +148,22 @@ export class Metrics {
   track(labels: TrafficLabels, bytes: ByteCounter): TrackedConnection {
     const l = complete(labels);
     const key = renderLabels(l);
-    this.#c.opened.inc(l);
-    this.#c.closed.inc(l, 0);
     let live = this.#live.get(key);
-    if (!live) this.#live.set(key, (live = { labels: l, conns: new Set() }));
+    // A held connection keeps only its series' shared record, not a label set and key of its own.
+    if (!live) this.#live.set(key, (live = { key, labels: l, conns: new Set() }));
+    this.#c.opened.inc(live.labels);
+    this.#c.closed.inc(live.labels, 0);
     live.conns.add(bytes);
-    return {
-      end: (failed = false, closeLabels?: TrafficLabels, final?: readonly [number, number]) => {
-        live.conns.delete(bytes);
-        if (live.conns.size === 0 && this.#live.get(key) === live) this.#live.delete(key);
-        const [sent, received] = final ?? bytes();
-        this.close(closeLabels ? complete(closeLabels) : l, sent, received, failed);
-        return [sent, received];
-      },
-    };
+    return new Tracked(this, live, bytes);
+  }
+
+  /** @internal Tracked.end: the connection leaves its live series and its bytes count as closed. */
+  endTracked(live: LiveSeries, bytes: ByteCounter, failed: boolean, closeLabels: TrafficLabels | undefined, final: readonly [number, number] | undefined): readonly [number, number] {
+    live.conns.delete(bytes);
+    if (live.conns.size === 0 && this.#live.get(live.key) === live) this.#live.delete(live.key);
+    const [sent, received] = final ?? bytes.bytes();
+    this.close(closeLabels ? complete(closeLabels) : live.labels, sent, received, failed);
+    return [sent, received];
   }
 
   private close(l: Record<LabelName, string>, sent: number, received: number, failed: boolean): void {

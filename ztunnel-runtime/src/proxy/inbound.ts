@@ -20,6 +20,7 @@ import { guessInboundService } from '../telemetry/inbound-service.js';
 import { destinationLabels, sourceLabels, type ByteCounter, type TrackedConnection, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
 import { splice, type CopyOwner } from './copy.js';
+import { ignoreError } from './socket-set.js';
 import { resolveGateway } from './outbound.js';
 
 const log = logger('inbound');
@@ -202,7 +203,7 @@ export class InboundProxy {
    */
   async handlePlaintext(local: Workload, downstream: net.Socket, originalDst: { ip: string; port: number }): Promise<void> {
     const start = performance.now();
-    downstream.on('error', () => undefined);
+    downstream.on('error', ignoreError);
     const srcIp = (downstream.remoteAddress ?? '').replace(/^::ffff:/, '');
     const srcAddr = formatAuthority(srcIp, downstream.remotePort ?? 0);
     const srcW = this.ctx.store.workloadByIp(srcIp, local.network ?? this.ctx.settings.network);

@@ -18,6 +18,7 @@ import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from 
 import { destinationLabels, sourceLabels, type ByteCounter, type TrackedConnection, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
 import { splice, type CopyOwner, type CopyResult } from './copy.js';
+import { ignoreError } from './socket-set.js';
 
 export interface OutboundRequest {
   protocol: 'HBONE' | 'TCP';
@@ -237,7 +238,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
   const srcIdentity = identityOf(source);
   const client = { ip: downstream.remoteAddress ?? source.workloadIps[0] ?? '', port: downstream.remotePort ?? 0 };
   const srcAddr = formatAuthority(client.ip, client.port);
-  downstream.on('error', () => undefined);
+  downstream.on('error', ignoreError);
   resetOnlyAfterClientSpoke(downstream);
   let req: OutboundRequest;
   const entry: AccessLogEntry = {

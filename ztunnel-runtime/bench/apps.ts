@@ -24,4 +24,6 @@ let n = 0;
 const up = () => ++n === 3 && process.send?.({ ready: true });
 app.listen(8080, host, up);
 sink.listen(9000, host, up);
-hold.listen(9001, host, up);
+// A deep accept queue: with the default (511) a burst of held connections overflows it, the kernel drops the
+// handshake's last ACK, and connections the ztunnels hold never reach the app (and would not be counted).
+hold.listen({ port: 9001, host, backlog: 8192 }, up);

@@ -19,6 +19,7 @@ import {
 import { ProxyContext } from './proxy/context.js';
 import { InboundProxy } from './proxy/inbound.js';
 import { handleOutbound } from './proxy/outbound.js';
+import { ignoreError, holdUntilClose } from './proxy/socket-set.js';
 import { socks5Handshake } from './proxy/socks5.js';
 import { loadLocalConfig, parseLocalConfig } from './state/local.js';
 import { MeshStore } from '@ambit/mesh-api';
@@ -128,9 +129,8 @@ export class Ztunnel {
   /** An outbound listener for `w`: fixed `target`, or SOCKS5 when undefined. Returns the port. */
   serveOutbound(w: Workload, addr: { host: string; port: number }, target?: { host: string; port: number }): Promise<number> {
     const srv = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) => {
-      this.outboundSockets.add(sock);
-      sock.once('close', () => this.outboundSockets.delete(sock));
-      sock.on('error', () => undefined);
+      holdUntilClose(this.outboundSockets, sock);
+      sock.on('error', ignoreError);
       const source = this.store.workloads.get(w.uid) ?? w;
       if (target) {
         void handleOutbound(this.ctx, sock, source, { ip: target.host, port: target.port });

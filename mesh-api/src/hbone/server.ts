@@ -11,6 +11,11 @@ import { h2SessionOptions, raiseConnectionWindow } from './h2.js';
 
 const log = logger('hbone');
 
+/** One shared listener, not a closure per stream: a held tunnel costs no function of its own. */
+function onStreamError(e: Error): void {
+  log.debug('hbone stream error', { error: e.message });
+}
+
 export interface HboneTunnel {
   /** The client's SPIFFE id (URI SAN of its certificate). */
   peerIdentity: string;
@@ -126,7 +131,7 @@ export class HboneServer {
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', (e) => log.debug('hbone stream error', { error: e.message }));
+    stream.on('error', onStreamError);
     const method = headers[':method'];
     const reject = (status: number, message?: string) => {
       if (stream.destroyed || stream.closed) return;

@@ -22,6 +22,15 @@ interface PooledSession {
   /** What the session was opened with (the client certificate's serial): only the same generation is reused. */
   generation?: string;
   idleTimer?: NodeJS.Timeout;
+  /** Frees one stream slot (one function per session, shared by its streams). */
+  release?: () => void;
+}
+
+const kPooled = Symbol('ambit.pooledSession');
+
+/** One shared 'close' listener for every pooled stream: a held tunnel keeps no closure over its set-up. */
+function onPooledStreamClose(this: http2.ClientHttp2Stream & { [kPooled]?: PooledSession }): void {
+  this[kPooled]?.release?.();
 }
 
 export interface PoolOptions {
@@ -63,6 +72,7 @@ export class SessionPool {
     let entry = list.find((e) => !e.dead && e.streams < this.maxStreams);
     if (!entry) {
       const fresh: PooledSession = { ready: open(), streams: 0, dead: false, generation };
+      fresh.release = () => this.release(key, fresh);
       list.push(fresh);
       fresh.ready.then(
         (s) => {
@@ -97,7 +107,8 @@ export class SessionPool {
       this.release(key, e);
       throw err;
     }
-    stream.once('close', () => this.release(key, e));
+    (stream as S & { [kPooled]?: PooledSession })[kPooled] = e;
+    stream.on('close', onPooledStreamClose);
     return stream;
   }
 

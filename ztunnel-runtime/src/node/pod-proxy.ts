@@ -19,6 +19,7 @@ import type { EnrolledPod } from '../inpod/node-agent.js';
 import { ProxyContext, type ProxySettings } from '../proxy/context.js';
 import { InboundProxy } from '../proxy/inbound.js';
 import { handleOutbound } from '../proxy/outbound.js';
+import { holdUntilClose } from '../proxy/socket-set.js';
 import type { MeshStore } from '@ambit/mesh-api';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -87,8 +88,7 @@ export class PodProxy {
         netns,
         {
           onOutbound: ({ socket, originalDst }) => {
-            p.#outbound.add(socket);
-            socket.once('close', () => p.#outbound.delete(socket));
+            holdUntilClose(p.#outbound, socket);
             void handleOutbound(p.ctx, socket, p.workload(), { ip: originalDst.address, port: originalDst.port });
           },
           onInbound: ({ socket, originalDst }) => void p.inbound.handlePlaintext(p.workload(), socket, { ip: originalDst.address, port: originalDst.port }),

@@ -17,17 +17,51 @@ import { evaluateRbac, type RbacConnection } from '../rbac/evaluate.js';
 import type { MeshChange } from '@ambit/mesh-api';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
 import { guessInboundService } from '../telemetry/inbound-service.js';
-import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
+import { destinationLabels, sourceLabels, type ByteCounter, type TrackedConnection, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
-import { copyBidirectional } from './copy.js';
+import { splice, type CopyOwner } from './copy.js';
+import { ignoreError } from './socket-set.js';
 import { resolveGateway } from './outbound.js';
 
 const log = logger('inbound');
 
-interface LiveConnection {
-  workloadUid: string;
-  rbac: RbacConnection;
-  close(reason: string): void;
+/**
+ * What an established inbound connection keeps while it is held: its two sides, what policy re-evaluation needs,
+ * the access log entry and the metrics handle (no closures per connection; the set-up's state is dropped).
+ */
+class LiveConnection implements ByteCounter, CopyOwner {
+  tracked!: TrackedConnection;
+  private closeReason: string | undefined = undefined;
+
+  constructor(
+    private readonly live: Set<LiveConnection>,
+    readonly workloadUid: string,
+    readonly rbac: RbacConnection,
+    private readonly down: Duplex,
+    private readonly upstream: net.Socket,
+    /** Plaintext inbound: a policy close resets the client socket. */
+    private readonly resetDown: boolean,
+    private readonly entry: AccessLogEntry,
+    private readonly start: number,
+  ) {}
+
+  bytes(): readonly [number, number] {
+    return [this.upstream.bytesWritten, this.upstream.bytesRead];
+  }
+
+  close(reason: string): void {
+    this.closeReason = reason;
+    if (this.resetDown) (this.down as net.Socket).resetAndDestroy();
+    else this.down.destroy();
+    this.upstream.destroy();
+  }
+
+  copyDone(): void {
+    this.live.delete(this);
+    const [sent, recv] = this.tracked.end();
+    logConnectionComplete({ ...this.entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - this.start, error: this.closeReason });
+    if (this.resetDown) log.debug('plaintext inbound done');
+  }
 }
 
 export interface InboundOptions {
@@ -155,27 +189,12 @@ export class InboundProxy {
       return fail(503, 'tunnel closed before upstream was ready');
     }
     const stream = t.accept();
-    const tracked = this.ctx.metrics.track(labels, () => [upstream.bytesWritten, upstream.bytesRead]);
+    const live = new LiveConnection(this.live, local.uid, rbac, stream, upstream, false, entry, start);
+    live.tracked = this.ctx.metrics.track(labels, live);
     logConnectionOpened(entry);
-    let closeReason: string | undefined;
-    const live: LiveConnection = {
-      workloadUid: local.uid,
-      rbac,
-      close: (reason) => {
-        closeReason = reason;
-        stream.destroy();
-        upstream.destroy();
-      },
-    };
     this.live.add(live);
-    await this.copy(stream, upstream);
-    this.live.delete(live);
-    const [sent, recv] = tracked.end();
-    logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });
-  }
-
-  private async copy(down: Duplex, up: net.Socket): Promise<void> {
-    await copyBidirectional(down, up);
+    // The copy runs on its own from here; this function's frame (the tunnel, its headers, labels) is released.
+    splice(stream, upstream, live);
   }
 
   /**
@@ -184,7 +203,7 @@ export class InboundProxy {
    */
   async handlePlaintext(local: Workload, downstream: net.Socket, originalDst: { ip: string; port: number }): Promise<void> {
     const start = performance.now();
-    downstream.on('error', () => undefined);
+    downstream.on('error', ignoreError);
     const srcIp = (downstream.remoteAddress ?? '').replace(/^::ffff:/, '');
     const srcAddr = formatAuthority(srcIp, downstream.remotePort ?? 0);
     const srcW = this.ctx.store.workloadByIp(srcIp, local.network ?? this.ctx.settings.network);
@@ -223,22 +242,9 @@ export class InboundProxy {
     } catch (e) {
       return fail(`connection failed: ${(e as Error).message}`, 'CONNECT');
     }
-    const tracked = this.ctx.metrics.track(labels, () => [upstream.bytesWritten, upstream.bytesRead]);
-    let closeReason: string | undefined;
-    const live: LiveConnection = {
-      workloadUid: local.uid,
-      rbac,
-      close: (reason) => {
-        closeReason = reason;
-        downstream.resetAndDestroy();
-        upstream.destroy();
-      },
-    };
+    const live = new LiveConnection(this.live, local.uid, rbac, downstream, upstream, true, entry, start);
+    live.tracked = this.ctx.metrics.track(labels, live);
     this.live.add(live);
-    await copyBidirectional(downstream, upstream);
-    this.live.delete(live);
-    const [sent, recv] = tracked.end();
-    logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: closeReason });
-    log.debug('plaintext inbound done');
+    splice(downstream, upstream, live);
   }
 }

@@ -15,9 +15,10 @@ import {
   type Workload,
 } from '@ambit/mesh-api';
 import { logConnectionComplete, logConnectionOpened, type AccessLogEntry } from '../telemetry/accesslog.js';
-import { destinationLabels, sourceLabels, type TrafficLabels } from '../telemetry/metrics.js';
+import { destinationLabels, sourceLabels, type ByteCounter, type TrackedConnection, type TrafficLabels } from '../telemetry/metrics.js';
 import type { ProxyContext } from './context.js';
-import { copyBidirectional } from './copy.js';
+import { splice, type CopyOwner, type CopyResult } from './copy.js';
+import { ignoreError } from './socket-set.js';
 
 export interface OutboundRequest {
   protocol: 'HBONE' | 'TCP';
@@ -163,7 +164,6 @@ export interface OutboundOptions {
   hbone?: HboneClient;
 }
 
-/** Proxies `downstream` (an accepted client socket of `source`) to `target`. Resolves when the connection ends. */
 /** How long a denied client may take to send its first bytes before the reset goes out anyway. */
 export const RESET_GRACE_MS = 250;
 
@@ -176,21 +176,60 @@ export const RESET_GRACE_MS = 250;
  * protocols). Nothing is forwarded meanwhile.
  */
 export function resetOnlyAfterClientSpoke(socket: net.Socket, graceMs = RESET_GRACE_MS): void {
-  const reset = socket.resetAndDestroy.bind(socket);
-  socket.resetAndDestroy = () => {
-    if (socket.destroyed || socket.bytesRead > 0 || socket.readableLength > 0) return reset();
-    const fire = () => {
-      clearTimeout(timer);
-      socket.off('readable', fire);
-      if (!socket.destroyed) reset();
-    };
-    const timer = setTimeout(fire, graceMs);
-    socket.once('readable', fire);
-    socket.once('close', () => clearTimeout(timer));
-    return socket;
+  // One shared function, not a closure per socket: a held connection pays for a property, nothing more.
+  socket.resetAndDestroy = graceMs === RESET_GRACE_MS ? resetWhenSpoken : function (this: net.Socket) {
+    return resetAfter(this, graceMs);
   };
 }
 
+function resetWhenSpoken(this: net.Socket): net.Socket {
+  return resetAfter(this, RESET_GRACE_MS);
+}
+
+function resetAfter(socket: net.Socket, graceMs: number): net.Socket {
+  const reset = () => Object.getPrototypeOf(socket).resetAndDestroy.call(socket) as net.Socket;
+  if (socket.destroyed || socket.bytesRead > 0 || socket.readableLength > 0) return reset();
+  const fire = () => {
+    clearTimeout(timer);
+    socket.off('readable', fire);
+    if (!socket.destroyed) reset();
+  };
+  const timer = setTimeout(fire, graceMs);
+  socket.once('readable', fire);
+  socket.once('close', () => clearTimeout(timer));
+  return socket;
+}
+
+/**
+ * What an established outbound connection keeps while it is held: the client socket (its byte counts are the
+ * metrics' bytes), the access log entry, the metrics handle. Everything else from the set-up is dropped.
+ */
+class OutboundConnection implements ByteCounter, CopyOwner {
+  tracked!: TrackedConnection;
+
+  constructor(
+    private readonly downstream: net.Socket,
+    private readonly baseRead: number,
+    private readonly baseWritten: number,
+    private readonly entry: AccessLogEntry,
+    private readonly start: number,
+  ) {}
+
+  bytes(): readonly [number, number] {
+    return [this.downstream.bytesRead - this.baseRead, this.downstream.bytesWritten - this.baseWritten];
+  }
+
+  copyDone(res: CopyResult): void {
+    const [sent, recv] = this.tracked.end();
+    const benign = !res.error || ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes((res.error as NodeJS.ErrnoException).code ?? '');
+    logConnectionComplete({ ...this.entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - this.start, error: benign ? undefined : res.error!.message });
+  }
+}
+
+/**
+ * Proxies `downstream` (an accepted client socket of `source`) to `target`. Resolves once the connection is
+ * established (or has failed); the bytes are then copied until both sides close, and the access log line follows.
+ */
 export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, source: Workload, target: { ip: string; port: number }, opts: OutboundOptions = {}): Promise<void> {
   const start = performance.now();
   // Bytes already exchanged (e.g. a SOCKS5 handshake) are not payload.
@@ -199,7 +238,7 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
   const srcIdentity = identityOf(source);
   const client = { ip: downstream.remoteAddress ?? source.workloadIps[0] ?? '', port: downstream.remotePort ?? 0 };
   const srcAddr = formatAuthority(client.ip, client.port);
-  downstream.on('error', () => undefined);
+  downstream.on('error', ignoreError);
   resetOnlyAfterClientSpoke(downstream);
   let req: OutboundRequest;
   const entry: AccessLogEntry = {
@@ -234,7 +273,8 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
   entry.dstWorkload = dw?.name;
   entry.dstNamespace = dw?.namespace;
   entry.dstIdentity = destId;
-  const tracked = ctx.metrics.track(labels, () => [downstream.bytesRead - baseRead, downstream.bytesWritten - baseWritten]);
+  const conn = new OutboundConnection(downstream, baseRead, baseWritten, entry, start);
+  const tracked = (conn.tracked = ctx.metrics.track(labels, conn));
   logConnectionOpened(entry);
 
   let upstream: import('node:stream').Duplex;
@@ -272,8 +312,6 @@ export async function handleOutbound(ctx: ProxyContext, downstream: net.Socket, 
     logConnectionComplete({ ...entry, durationMs: performance.now() - start, error: e instanceof HboneError ? e.message : `connect: ${(e as Error).message}` });
     return;
   }
-  const res = await copyBidirectional(downstream, upstream, { resetA: true });
-  const [sent, recv] = tracked.end();
-  const benign = !res.error || ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes((res.error as NodeJS.ErrnoException).code ?? '');
-  logConnectionComplete({ ...entry, bytesSent: sent, bytesRecv: recv, durationMs: performance.now() - start, error: benign ? undefined : res.error!.message });
+  // The copy runs on its own from here; this function's frame (labels, request, set-up state) is released.
+  splice(downstream, upstream, conn, { resetA: true });
 }

@@ -33,7 +33,9 @@ export type LabelName = (typeof LABEL_NAMES)[number];
 export type TrafficLabels = Partial<Record<LabelName, string>>;
 
 /** A connection's bytes so far, [sent, received]: read from its sockets, which count as bytes flow. */
-export type ByteCounter = () => readonly [sent: number, received: number];
+export interface ByteCounter {
+  bytes(): readonly [sent: number, received: number];
+}
 
 /** An open connection's handle: `end` folds its final bytes into the series (or into `closeLabels`' series). */
 export interface TrackedConnection {
@@ -92,11 +94,63 @@ function complete(l: TrafficLabels): Record<LabelName, string> {
   return out;
 }
 
+type Bound = { inc(value?: number): void };
+
+/** A counter handle bound on first use: a family shows a label set only once it was updated, as before. */
+class LazyBound implements Bound {
+  #h: Bound | undefined = undefined;
+  constructor(
+    private readonly counter: Counter,
+    private readonly labels: Record<LabelName, string>,
+  ) {}
+
+  inc(value = 1): void {
+    (this.#h ??= this.counter.bind(this.labels)).inc(value);
+  }
+}
+
+/**
+ * One label set, resolved once: its completed labels and series key, bound counter handles, and its open
+ * connections (their bytes are read at each scrape).
+ */
+interface SeriesRecord {
+  key: string;
+  labels: Record<LabelName, string>;
+  conns: Set<ByteCounter>;
+  opened: Bound;
+  closed: Bound;
+  sent: Bound;
+  received: Bound;
+  failed: Bound;
+}
+
+/** Label sets remembered (a trie on the values); past this the cache starts over. Values come from peers. */
+const MAX_CACHED_SERIES = 1024;
+
+/** One open connection: its series and its byte counter (no closures per connection). */
+class Tracked implements TrackedConnection {
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly series: SeriesRecord,
+    private readonly counter: ByteCounter,
+  ) {}
+
+  end(failed = false, closeLabels?: TrafficLabels, final?: readonly [number, number]): readonly [number, number] {
+    return this.metrics.endTracked(this.series, this.counter, failed, closeLabels, final);
+  }
+}
+
 export class Metrics {
   readonly registry: MetricsRegistry;
   readonly #c: Record<keyof typeof HELP, Counter>;
   /** Open connections by label set: their bytes are read at each scrape, so a long-lived connection's bytes show as they flow. */
-  readonly #live = new Map<string, { labels: Record<LabelName, string>; conns: Set<ByteCounter> }>();
+  readonly #live = new Map<string, SeriesRecord>();
+  /**
+   * Label values -> record, one Map level per label: a connection of a known label set allocates no key, no
+   * completed copy, no label strings (the per-connection garbage that otherwise dominates a burst of connections).
+   */
+  readonly #cache = new Map<string, unknown>();
+  #cached = 0;
 
   constructor(registry: MetricsRegistry = createMetricsRegistry()) {
     this.registry = registry;
@@ -106,17 +160,44 @@ export class Metrics {
     const liveBytes = (i: 0 | 1) => () =>
       [...this.#live.values()].map(({ labels, conns }) => {
         let n = 0;
-        for (const b of conns) n += b()[i];
+        for (const b of conns) n += b.bytes()[i];
         return [labels, n] as const;
       });
     this.#c = { opened: counter('opened'), closed: counter('closed'), received: counter('received', liveBytes(1)), sent: counter('sent', liveBytes(0)), failed: counter('failed') };
   }
 
+  /** The record of `labels`' label set (an empty or missing value is "unknown"). */
+  #record(labels: TrafficLabels): SeriesRecord {
+    let node = this.#cache;
+    const last = LABEL_NAMES.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = labels[LABEL_NAMES[i]!] || 'unknown';
+      let next = node.get(v) as Map<string, unknown> | undefined;
+      if (!next) node.set(v, (next = new Map()));
+      node = next;
+    }
+    const v = labels[LABEL_NAMES[last]!] || 'unknown';
+    const hit = node.get(v) as SeriesRecord | undefined;
+    if (hit) return hit;
+    if (++this.#cached > MAX_CACHED_SERIES) {
+      this.#cache.clear();
+      this.#cached = 0;
+      return this.#record(labels);
+    }
+    const l = complete(labels);
+    const key = renderLabels(l);
+    // An open connection's record outlives a cache reset: the same label set keeps one record.
+    const c = this.#c;
+    const rec = this.#live.get(key) ?? { key, labels: l, conns: new Set(), opened: new LazyBound(c.opened, l), closed: new LazyBound(c.closed, l), sent: new LazyBound(c.sent, l), received: new LazyBound(c.received, l), failed: new LazyBound(c.failed, l) };
+    node.set(v, rec);
+    return rec;
+  }
+
   /** A connection that failed before any byte was forwarded: opened and closed at once, counted as failed. */
   failed(labels: TrafficLabels): void {
-    const l = complete(labels);
-    this.#c.opened.inc(l);
-    this.close(l, 0, 0, true);
+    const r = this.#record(labels);
+    r.opened.inc();
+    this.close(r, 0, 0, true);
   }
 
   /**
@@ -124,30 +205,30 @@ export class Metrics {
    * (a scrape reads `bytes()`; nothing is done per chunk on the data path).
    */
   track(labels: TrafficLabels, bytes: ByteCounter): TrackedConnection {
-    const l = complete(labels);
-    const key = renderLabels(l);
-    this.#c.opened.inc(l);
-    this.#c.closed.inc(l, 0);
-    let live = this.#live.get(key);
-    if (!live) this.#live.set(key, (live = { labels: l, conns: new Set() }));
-    live.conns.add(bytes);
-    return {
-      end: (failed = false, closeLabels?: TrafficLabels, final?: readonly [number, number]) => {
-        live.conns.delete(bytes);
-        if (live.conns.size === 0 && this.#live.get(key) === live) this.#live.delete(key);
-        const [sent, received] = final ?? bytes();
-        this.close(closeLabels ? complete(closeLabels) : l, sent, received, failed);
-        return [sent, received];
-      },
-    };
+    const r = this.#record(labels);
+    r.opened.inc();
+    r.closed.inc(0);
+    // A held connection keeps only its series' shared record, not a label set and key of its own.
+    if (r.conns.size === 0) this.#live.set(r.key, r);
+    r.conns.add(bytes);
+    return new Tracked(this, r, bytes);
   }
 
-  private close(l: Record<LabelName, string>, sent: number, received: number, failed: boolean): void {
-    this.#c.opened.inc(l, 0); // every family shows each label set, as Istio's does
-    this.#c.closed.inc(l);
-    this.#c.sent.inc(l, sent);
-    this.#c.received.inc(l, received);
-    if (failed) this.#c.failed.inc(l);
+  /** @internal Tracked.end: the connection leaves its live series and its bytes count as closed. */
+  endTracked(r: SeriesRecord, bytes: ByteCounter, failed: boolean, closeLabels: TrafficLabels | undefined, final: readonly [number, number] | undefined): readonly [number, number] {
+    r.conns.delete(bytes);
+    if (r.conns.size === 0 && this.#live.get(r.key) === r) this.#live.delete(r.key);
+    const [sent, received] = final ?? bytes.bytes();
+    this.close(closeLabels ? this.#record(closeLabels) : r, sent, received, failed);
+    return [sent, received];
+  }
+
+  private close(r: SeriesRecord, sent: number, received: number, failed: boolean): void {
+    r.opened.inc(0); // every family shows each label set, as Istio's does
+    r.closed.inc();
+    r.sent.inc(sent);
+    r.received.inc(received);
+    if (failed) r.failed.inc();
   }
 
   /** Prometheus text exposition (version 0.0.4). */

@@ -22,6 +22,7 @@ import type { UpstreamConnector } from './connector.js';
 import { classify, connectFailure, NO_HEALTHY_UPSTREAM, UPSTREAM_TIMEOUT, type UpstreamFailure } from './errors.js';
 import { encodeGrpcMessage, grpcStatusOf, isGrpc, takeGrpcStatus } from './grpc.js';
 import type { UpstreamResponse } from './h2.js';
+import { EXCHANGE, UPSTREAM_URL, type UpstreamExchange } from './endpoint-dispatcher.js';
 import { upstreamProtocol, type UpstreamProtocol } from './protocol.js';
 import { waypointHop } from './waypoint-hop.js';
 
@@ -209,44 +210,86 @@ export async function forward(ctx: RequestContext, req: FastifyRequest, reply: F
   mirror(ctx, route, path, headers, deps, protocol);
 
   let lastFailure: UpstreamFailure = NO_HEALTHY_UPSTREAM;
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    const ep = eps[attempt % eps.length]!;
-    route.backend.endpoint = ep;
-    let timeoutMs = route.retries?.perTryTimeoutMs;
-    if (deadline !== undefined) {
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        lastFailure = UPSTREAM_TIMEOUT;
-        break;
+  let attempt = 0;
+  let expired = false;
+  let upstream: UpstreamResponse | undefined;
+  // reply-from's dispatcher (./endpoint-dispatcher) calls send() for each attempt; retryDelay below decides, after
+  // each, whether another endpoint gets the next one.
+  const exchange: UpstreamExchange = {
+    send() {
+      const ep = eps[attempt % eps.length]!;
+      route.backend.endpoint = ep;
+      let timeoutMs = route.retries?.perTryTimeoutMs;
+      if (deadline !== undefined) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          expired = true;
+          return Promise.reject(new Error('route timeout reached before this attempt'));
+        }
+        timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
       }
-      timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
-    }
-    let res: UpstreamResponse;
-    try {
-      const dispatcher = deps.connector.dispatcherFor(ep, protocol);
-      res = await dispatcher.request({ path, method, headers, body, headersTimeout: timeoutMs ?? 0, bodyTimeout: 0 });
-    } catch (err) {
+      try {
+        const dispatcher = deps.connector.dispatcherFor(ep, protocol);
+        return dispatcher.request({ path, method, headers, body, headersTimeout: timeoutMs ?? 0, bodyTimeout: 0 }).then((res) => {
+          // reply-from destroys the body of a request the client aborted meanwhile, with no listener of its own.
+          res.body.on('error', ignore);
+          return (upstream = res);
+        });
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    },
+  };
+  const retryDelay = ({ err, res }: { err: Error | null; res?: { statusCode: number } | null }): number | null => {
+    if (err) {
+      if (expired) {
+        lastFailure = UPSTREAM_TIMEOUT;
+        return null;
+      }
+      const ep = eps[attempt % eps.length]!;
       const c = classify(err);
-      deps.logger.debug('upstream request failed', { endpoint: `${ep.address}:${ep.port}`, error: (err as Error).message, kind: c.kind, attempt });
+      deps.logger.debug('upstream request failed', { endpoint: `${ep.address}:${ep.port}`, error: err.message, kind: c.kind, attempt });
       lastFailure = c.kind === 'timeout' ? UPSTREAM_TIMEOUT : connectFailure(c.reason);
-      if (c.kind === 'timeout' && deadline !== undefined && Date.now() >= deadline - 1) break;
-      if (!retriableError(route, c.kind)) break;
-      continue;
+      if (c.kind === 'timeout' && deadline !== undefined && Date.now() >= deadline - 1) return null;
+      if (!retriableError(route, c.kind)) return null;
+      return ++attempt < attempts ? RETRY_AT_ONCE : null;
     }
-    if (attempt + 1 < attempts && retriableStatus(route, res.statusCode)) {
-      await res.body.dump().catch(() => undefined);
+    if (res && attempt + 1 < attempts && retriableStatus(route, res.statusCode)) {
+      upstream?.body.dump().catch(() => undefined);
       lastFailure = { status: res.statusCode, body: '', flag: 'URX' };
-      continue;
+      attempt++;
+      return RETRY_AT_ONCE;
     }
-    return finishUpstream(ctx, reply, chain, res);
-  }
-  ctx.responseFlags = lastFailure.flag;
-  if (lastFailure.flag === 'URX') {
-    // retries exhausted on a retriable status: Envoy returns the last upstream status
-    return finishLocal(ctx, reply, chain, { ...lastFailure, body: '' });
-  }
-  return finishLocal(ctx, reply, chain, lastFailure);
+    return null;
+  };
+  // The waypoint's own `connection: close` (draining) stays; reply-from's (request body not yet read when the
+  // response arrives) does not: bodies stream both ways, the downstream connection is kept as before.
+  const ownConnectionHeader = reply.hasHeader('connection');
+  return new Promise<void>((resolve, reject) => {
+    // reply-from neither answers nor calls back for a request the client aborted before the upstream answered.
+    reply.raw.once('close', resolve);
+    reply.from(UPSTREAM_URL, {
+      // Only the exchange travels this way: it sends `headers` (Envoy's rules, above), not reply-from's copy.
+      rewriteRequestHeaders: () => ({ [EXCHANGE]: exchange }) as unknown as Record<string, string>,
+      rewriteHeaders: noHeaders,
+      retryDelay,
+      onResponse: () => {
+        if (!ownConnectionHeader) reply.removeHeader('connection');
+        finishUpstream(ctx, reply, chain, upstream!).then(resolve, reject);
+      },
+      onError: () => {
+        ctx.responseFlags = lastFailure.flag;
+        finishLocal(ctx, reply, chain, lastFailure).then(resolve, reject);
+      },
+    });
+  });
 }
+
+/** reply-from schedules a retry after this many ms; Envoy retries at once (no backoff configured). */
+const RETRY_AT_ONCE = 1;
+const ignore = (): void => undefined;
+/** The response headers are the chain's business (finishUpstream), not copied by reply-from. */
+const noHeaders = (): Record<string, never> => ({});
 
 export async function finishLocal(ctx: RequestContext, reply: FastifyReply, chain: PluginChain, f: UpstreamFailure): Promise<void> {
   ctx.response = { status: f.status, headers: { 'content-type': 'text/plain' } };

@@ -109,8 +109,10 @@ test('the grpc-go-like server really trips undici 8.12.4: DATA unread when its t
   const pool = new Pool(`http://127.0.0.1:${srv.port}`, h2c);
   try {
     const r = await pool.request({ path: '/echo.Echo/Big', method: 'POST', headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: grpcMessage(Buffer.from('big')) });
-    // Read late, as the waypoint does while its response hooks run: the body's buffer fills and undici pauses the stream.
-    await new Promise((res) => setTimeout(res, 50));
+    // Read late, as the waypoint does while its response hooks run: the body's buffer fills and undici pauses the
+    // stream. Wait until undici has taken the trailers (it fills `r.trailers` in place), not a fixed time: under load
+    // a fixed wait could end before they arrive and the body would be read whole.
+    for (let i = 0; i < 1000 && r.trailers['grpc-status'] === undefined; i++) await new Promise((res) => setTimeout(res, 5));
     const body = Buffer.from(await r.body.arrayBuffer());
     t.is(r.trailers['grpc-status'], '0');
     t.true(body.length > 0 && body.length < BIG + 5, `undici delivered ${body.length} of ${BIG + 5} bytes`);

@@ -10,6 +10,6 @@ export { parseZtunnelConfig, loadZtunnelConfig, parseHostPort, type ZtunnelConfi
 export { ProxyContext, defaultSettings, type ProxySettings } from './proxy/context.js';
 export { buildOutboundRequest, handleOutbound, pickEndpoint, resolveGateway, baggageOf, OutboundError, type OutboundRequest, type OutboundOptions } from './proxy/outbound.js';
 export { InboundProxy, type InboundOptions } from './proxy/inbound.js';
-export { copyBidirectional } from './proxy/copy.js';
+export { splice, type CopyOwner, type CopyResult } from './proxy/copy.js';
 export { socks5Handshake } from './proxy/socks5.js';
 export { Ztunnel, type ZtunnelOptions, type ZtunnelPorts } from './ztunnel.js';

@@ -3,14 +3,14 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
-import { copyBidirectional } from '../src/index.js';
+import { splice } from '../src/index.js';
 
 /** A proxy on loopback that copies each accepted client to `upstreamPort`; `resetA` as the outbound path uses it. */
 async function proxy(upstreamPort: number, resetA = false): Promise<{ port: number; results: Promise<{ error?: Error }>[]; close(): void }> {
   const results: Promise<{ error?: Error }>[] = [];
   const srv = net.createServer({ allowHalfOpen: true }, (down) => {
     const up = net.connect({ host: '127.0.0.1', port: upstreamPort, allowHalfOpen: true });
-    results.push(copyBidirectional(down, up, { resetA }));
+    results.push(new Promise((copyDone) => splice(down, up, { copyDone }, { resetA })));
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as net.AddressInfo).port, results, close: () => srv.close() };

@@ -95,8 +95,3 @@ export function splice(a: Duplex, b: Duplex, owner: CopyOwner, opts: { resetA?: 
   attach(b, l);
   for (const s of [a, b]) if (s.readableFlowing !== true && !s.readableEnded) s.resume();
 }
-
-/** `splice` as a promise: resolves when both sides closed. */
-export function copyBidirectional(a: Duplex, b: Duplex, opts: { resetA?: boolean } = {}): Promise<CopyResult> {
-  return new Promise((resolve) => splice(a, b, { copyDone: resolve }, opts));
-}

@@ -41,7 +41,7 @@ import {
   type HostNetworkState,
 } from './controlplane/network.js';
 import { defaultStateDir, machineLockFile, net, nodeName, ports } from './controlplane/paths.js';
-import { ManagedProcess } from './controlplane/process.js';
+import { ManagedProcess, logTail } from './controlplane/process.js';
 import { installUpstreamCRDs } from './crds/upstream.js';
 import { LoadBalancerAllocator } from './loadbalancer/allocator.js';
 import { startRealNodes, realNodeAddress } from './realnode/cluster-nodes.js';
@@ -98,14 +98,6 @@ export async function readMachineLock(): Promise<ClusterRecord | undefined> {
     return JSON.parse(await readFile(machineLockFile, 'utf8')) as ClusterRecord;
   } catch {
     return undefined;
-  }
-}
-
-async function tail(file: string, lines = 20): Promise<string> {
-  try {
-    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
   }
 }
 
@@ -180,7 +172,7 @@ class LocalCluster implements Cluster {
       what,
       async () => {
         if (!p.running) {
-          throw Object.assign(new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await tail(this.logFile(p.name))}`), {
+          throw Object.assign(new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await logTail(this.logFile(p.name))}`), {
             fatal: true,
           });
         }
@@ -189,8 +181,8 @@ class LocalCluster implements Cluster {
       timeoutMs,
       150,
     ).catch(async (e: Error) => {
-      if (!p.running) throw new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await tail(this.logFile(p.name))}`);
-      throw new Error(`${e.message}\n${p.name} log tail:\n${await tail(this.logFile(p.name))}`);
+      if (!p.running) throw new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await logTail(this.logFile(p.name))}`);
+      throw new Error(`${e.message}\n${p.name} log tail:\n${await logTail(this.logFile(p.name))}`);
     });
     this.log(`${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   }

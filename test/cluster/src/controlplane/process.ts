@@ -2,6 +2,8 @@
 // stop() sends SIGTERM then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 
 export interface ManagedProcessOptions {
   name: string;
@@ -16,6 +18,7 @@ export interface ManagedProcessOptions {
 
 export class ManagedProcess {
   readonly name: string;
+  readonly logFile: string;
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stopping = false;
@@ -24,6 +27,7 @@ export class ManagedProcess {
 
   constructor(opts: ManagedProcessOptions, onUnexpectedExit?: (p: ManagedProcess) => void) {
     this.name = opts.name;
+    this.logFile = opts.logFile;
     this.log = createWriteStream(opts.logFile, { flags: 'a', mode: 0o644 });
     this.child = spawn(opts.cmd, opts.args, {
       env: opts.env ?? process.env,
@@ -61,6 +65,12 @@ export class ManagedProcess {
     return this.exitInfo === undefined;
   }
 
+  /** The last lines of its log; once it has exited, everything it wrote is in. */
+  async logTail(lines = 20): Promise<string> {
+    if (!this.running) await finished(this.log).catch(() => undefined);
+    return logTail(this.logFile, lines);
+  }
+
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
     if (!this.running) return;
@@ -68,5 +78,14 @@ export class ManagedProcess {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
+  }
+}
+
+/** The last `lines` lines of a log file ('' when it cannot be read). */
+export async function logTail(file: string, lines = 20): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
   }
 }

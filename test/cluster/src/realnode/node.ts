@@ -87,18 +87,35 @@ export class RealNode {
     return p;
   }
 
+  /**
+   * containerd, ready when `ctr version` answers. If it exits while starting, its exit and log tail go to the
+   * cluster log and it is started once more; a second exit fails with both in the error (the node's log file
+   * does not outlive the next cluster on this state dir).
+   */
   async startContainerd(): Promise<void> {
-    const p = this.spawn('containerd', join(this.opts.nodeBinDir, 'containerd'), ['--config', this.layout.containerdConfig]);
-    await waitFor(
-      `containerd of ${this.layout.name}`,
-      async () => {
-        if (!p.running) throw Object.assign(new Error(`containerd of ${this.layout.name} exited; see ${this.layout.logFile('containerd')}`), { fatal: true });
-        const { cmd, args } = inMountNamespace(this.layout.mountNs, join(this.opts.nodeBinDir, 'ctr'), ['-a', '/run/containerd/containerd.sock', 'version']);
-        return (await run(cmd, args, { timeoutMs: 5000 })).code === 0;
-      },
-      30_000,
-      100,
-    );
+    const name = this.layout.name;
+    for (let attempt = 1; ; attempt++) {
+      const p = this.spawn('containerd', join(this.opts.nodeBinDir, 'containerd'), ['--config', this.layout.containerdConfig]);
+      try {
+        await waitFor(
+          `containerd of ${name}`,
+          async () => {
+            if (!p.running) throw Object.assign(new Error('exited'), { fatal: true });
+            const { cmd, args } = inMountNamespace(this.layout.mountNs, join(this.opts.nodeBinDir, 'ctr'), ['-a', '/run/containerd/containerd.sock', 'version']);
+            return (await run(cmd, args, { timeoutMs: 5000 })).code === 0;
+          },
+          30_000,
+          100,
+        );
+        return;
+      } catch (e) {
+        if (p.running) throw e;
+        const why = `containerd of ${name} exited while starting (code ${p.exitInfo?.code}, signal ${p.exitInfo?.signal}); log ${p.logFile}:\n${await p.logTail(15)}`;
+        if (attempt >= 2) throw new Error(why);
+        this.opts.log(`${why}\nstarting it again`);
+        this.procs.splice(this.procs.indexOf(p), 1);
+      }
+    }
   }
 
   async loadImages(images: ImageArchive[]): Promise<void> {

@@ -120,7 +120,7 @@ export class PluginHost {
   }
 
   /**
-   * Compile the route table for the config just applied (RoutingPlugin caches it per resources/mesh version), so
+   * Compile the route table for the config just applied (RoutingPlugin caches it per resources/Services version), so
    * the first request after a change does not pay for it. A table that fails to compile is left to the request
    * path, which reports the failure as before.
    */

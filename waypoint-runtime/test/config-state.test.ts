@@ -2,7 +2,7 @@ import test from 'ava';
 import { request } from 'undici';
 import type { K8sObject } from '@ambit/plugin-sdk';
 import { Waypoint } from '../src/index.js';
-import { echo, service, workload } from './helpers.js';
+import { echo, service, startWaypoint, workload } from './helpers.js';
 
 test('a config push compiles the route table: a refused route is logged at the push, once, not at the first request after it', async (t) => {
   const ratings = await echo('ratings');
@@ -44,5 +44,41 @@ test('a config push compiles the route table: a refused route is logged at the p
   } finally {
     await waypoint.close(200);
     await ratings.close();
+  }
+});
+
+test('a snapshot whose delta is on another version than the one applied last is taken whole', async (t) => {
+  const ratings = await echo('ratings');
+  const reviews = await echo('reviews');
+  const mesh = {
+    services: [service('ratings', '10.96.0.35', { 9080: 0 }), service('reviews', '10.96.0.36', { 9080: 0 })],
+    workloads: [
+      workload('ratings', '127.0.0.1', 'ratings', { 'default/ratings.default.svc.cluster.local': { 9080: ratings.port } }),
+      workload('reviews', '127.0.0.1', 'reviews', { 'default/reviews.default.svc.cluster.local': { 9080: reviews.port } }),
+    ],
+  };
+  const route: K8sObject = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'to-reviews', namespace: 'default' },
+    spec: { parentRefs: [{ group: '', kind: 'Service', name: 'ratings', port: 9080 }], rules: [{ backendRefs: [{ name: 'reviews', port: 9080 }] }] },
+  };
+  const h = await startWaypoint(mesh, [route]);
+  const server = async () => {
+    const r = await request(`${h.url}/`, { headers: { host: 'ratings:9080' } });
+    return ((await r.body.json()) as { server: string }).server;
+  };
+  try {
+    t.is(await server(), 'reviews');
+    const empty = { upserts: {}, removals: {}, binding: false, tracing: false };
+    // The first snapshot had no version: no delta applies to it.
+    h.source.set({ mesh, resources: [], version: 'v2', delta: { base: 'v1', ...empty } });
+    t.is(await server(), 'ratings', 'replaced whole: the route is gone');
+    h.source.set({ mesh, resources: [route], version: 'v3', delta: { base: 'v1', ...empty } });
+    t.is(await server(), 'reviews', 'v2 was applied last, not v1: replaced whole again');
+  } finally {
+    await h.close();
+    await ratings.close();
+    await reviews.close();
   }
 });

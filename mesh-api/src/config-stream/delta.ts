@@ -1,8 +1,8 @@
 // Keyed collections, diffs and their application: the one piece of the push protocol both ends share.
 
 import { isIP } from 'node:net';
-import { policyKey, serviceKey, workloadKey, type MeshConfig } from '../model/types.js';
-import { resourceKey, type ClientKind, type KubeObject, type PushMessage, type WaypointConfig } from './types.js';
+import { policyKey, resourceKey, serviceKey, workloadKey, type MeshConfig } from '../model/types.js';
+import type { ClientKind, KubeObject, PushMessage, WaypointConfig } from './types.js';
 
 type KeyFn = (item: never) => string;
 

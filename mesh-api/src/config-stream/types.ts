@@ -135,12 +135,8 @@ export interface TracingConfig {
 
 export type ClientKind = 'ztunnel' | 'waypoint';
 
-/** The keyed collections of each config kind; other top-level fields are replaced whole when present. */
-export const resourceKey = (o: KubeObject): string => {
-  const i = o.apiVersion.indexOf('/');
-  const group = i < 0 ? '' : o.apiVersion.slice(0, i);
-  return `${o.kind}.${group}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-};
+/** The key of a `resources` item (the model's, with the other collections' keys). */
+export { resourceKey } from '../model/types.js';
 
 /**
  * One message of the push stream (one NDJSON line from the server). `full` replaces the client's config;

@@ -129,6 +129,12 @@ export interface MeshConfig {
 export const workloadKey = (w: Pick<Workload, 'uid'>): string => w.uid;
 export const serviceKey = (s: Pick<Service, 'namespace' | 'hostname'>): string => `${s.namespace}/${s.hostname}`;
 export const policyKey = (p: Pick<Authorization, 'namespace' | 'name'>): string => `${p.namespace}/${p.name}`;
+/** A waypoint's Kubernetes object (`WaypointConfig.resources`): `Kind.group/ns/name`. */
+export const resourceKey = (o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): string => {
+  const i = o.apiVersion.indexOf('/');
+  const group = i < 0 ? '' : o.apiVersion.slice(0, i);
+  return `${o.kind}.${group}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+};
 
 /** A match that sets no field (every list empty or absent): it constrains nothing. */
 export function isEmptyMatch(m: Match): boolean {

@@ -3,7 +3,7 @@
 // objects through; `InMemoryMeshState` answers from the model's one indexed store (`MeshStore`), the same store and
 // endpoint rule the ztunnel uses.
 import type { WaypointService, WaypointWorkload } from '@ambit/mesh-api';
-import { loadBalanced, MeshStore } from '@ambit/mesh-api/model';
+import { loadBalanced, MeshStore, type MeshChange } from '@ambit/mesh-api/model';
 
 /** A workload as plugins see it (the model's `Workload`; `labels`: the pod's, when the model carries them, otherwise see {@link workloadLabels}). */
 export type WorkloadView = Pick<
@@ -55,6 +55,11 @@ export interface Endpoint {
 export interface MeshStateReader {
   /** Bumped on every change of the model. */
   readonly version: number;
+  /**
+   * Bumped when a Service is added, changed or removed (and on every whole replacement), not when only workloads
+   * change: for caches built from Services alone (the route table; endpoints are chosen per request).
+   */
+  readonly servicesVersion: number;
   services(): Iterable<ServiceView>;
   workloads(): Iterable<WorkloadView>;
   serviceByHostname(hostname: string): ServiceView | undefined;
@@ -92,19 +97,26 @@ export function spiffeId(w: Pick<WorkloadView, 'trustDomain' | 'namespace' | 'se
  */
 export class InMemoryMeshState implements MeshStateReader {
   version = 0;
+  servicesVersion = 0;
   readonly store = new MeshStore();
   readonly #endpointCache = new Map<string, Endpoint[]>();
 
   constructor(model?: { services?: ServiceView[]; workloads?: WorkloadView[] }) {
-    this.store.on('change', () => {
+    this.store.on('change', (ev: MeshChange) => {
       this.#endpointCache.clear();
       this.version++;
+      if (ev.full || ev.services.length > 0) this.servicesVersion++;
     });
     if (model) this.replace(model);
   }
 
   replace(model: { services?: ServiceView[]; workloads?: WorkloadView[] }): void {
     this.store.applyFull({ services: model.services, workloads: model.workloads });
+  }
+
+  /** A pushed delta: `removals` by key (workload uid, `ns/hostname`), then `upserts` added or replaced. */
+  applyDelta(upserts: { services?: ServiceView[]; workloads?: WorkloadView[] }, removals: { services?: string[]; workloads?: string[] } = {}): void {
+    this.store.applyDelta({ services: upserts.services, workloads: upserts.workloads }, { services: removals.services, workloads: removals.workloads });
   }
 
   services(): Iterable<ServiceView> {

@@ -1,6 +1,8 @@
 // Kubernetes objects the waypoint was configured with (AuthorizationPolicy, HTTPRoute, VirtualService,
 // DestinationRule, WaypointPlugin, ...), as plain objects. Plugins read them through token RESOURCES.
 
+import { resourceKey } from '@ambit/mesh-api/model';
+
 export interface ObjectMeta {
   name: string;
   namespace?: string;
@@ -32,9 +34,15 @@ export function apiGroup(apiVersion: string): string {
   return i < 0 ? '' : apiVersion.slice(0, i);
 }
 
-/** An in-memory {@link ResourceReader}; `replace` swaps the whole set. */
+/**
+ * An in-memory {@link ResourceReader}: `replace` swaps the whole set, `apply` changes it in place (a pushed delta).
+ * Objects are keyed by mesh-api's `resourceKey` (`Kind.group/ns/name`): one object per key, the last one given.
+ */
 export class InMemoryResources implements ResourceReader {
   version = 0;
+  /** kind -> resourceKey -> object */
+  #objects = new Map<string, Map<string, K8sObject>>();
+  /** kind -> its objects in Istio's order (see {@link compareObjects}); rebuilt only for the kinds that change */
   #byKind = new Map<string, K8sObject[]>();
   #listeners = new Set<() => void>();
 
@@ -43,17 +51,31 @@ export class InMemoryResources implements ResourceReader {
   }
 
   replace(objects: K8sObject[]): void {
+    this.#objects.clear();
     this.#byKind.clear();
-    for (const o of objects) {
-      if (!o || typeof o !== 'object' || !o.kind) continue;
-      const list = this.#byKind.get(o.kind) ?? [];
-      list.push(o);
-      this.#byKind.set(o.kind, list);
+    for (const o of objects) this.#put(o);
+    for (const kind of this.#objects.keys()) this.#sort(kind);
+    this.#changed();
+  }
+
+  /**
+   * Removes the objects of `removed` (resourceKeys; unknown ones are ignored), then adds or replaces `upserts`.
+   * Only the kinds touched are re-sorted; listeners run once, and not at all when nothing was there to change.
+   */
+  apply(upserts: K8sObject[], removed: string[] = []): void {
+    const touched = new Set<string>();
+    for (const key of removed) {
+      for (const [kind, objects] of this.#objects) {
+        if (objects.delete(key)) {
+          touched.add(kind);
+          break;
+        }
+      }
     }
-    // Istio orders by creation time, then namespace/name.
-    for (const list of this.#byKind.values()) list.sort(compareObjects);
-    this.version++;
-    for (const l of this.#listeners) l();
+    for (const o of upserts) if (this.#put(o)) touched.add(o.kind);
+    if (touched.size === 0) return;
+    for (const kind of touched) this.#sort(kind);
+    this.#changed();
   }
 
   all(): K8sObject[] {
@@ -69,13 +91,41 @@ export class InMemoryResources implements ResourceReader {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+
+  #put(o: K8sObject): boolean {
+    if (!o || typeof o !== 'object' || !o.kind || typeof o.apiVersion !== 'string' || !o.metadata?.name) return false;
+    let objects = this.#objects.get(o.kind);
+    if (!objects) this.#objects.set(o.kind, (objects = new Map()));
+    objects.set(resourceKey(o), o);
+    return true;
+  }
+
+  /** A new list for `kind` (plugins may hold the old one), or none when it has no objects left. */
+  #sort(kind: string): void {
+    const objects = this.#objects.get(kind);
+    if (objects?.size) {
+      this.#byKind.set(kind, [...objects.values()].sort(compareObjects));
+    } else {
+      this.#objects.delete(kind);
+      this.#byKind.delete(kind);
+    }
+  }
+
+  #changed(): void {
+    this.version++;
+    for (const l of this.#listeners) l();
+  }
 }
 
+/** Istio's order: creation time, then namespace/name; then API group, so the order depends on the set alone. */
 export function compareObjects(a: K8sObject, b: K8sObject): number {
   const ta = a.metadata.creationTimestamp ?? '';
   const tb = b.metadata.creationTimestamp ?? '';
   if (ta !== tb) return ta < tb ? -1 : 1;
   const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name}`;
   const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  if (ka !== kb) return ka < kb ? -1 : 1;
+  const ga = apiGroup(a.apiVersion);
+  const gb = apiGroup(b.apiVersion);
+  return ga < gb ? -1 : ga > gb ? 1 : 0;
 }

@@ -64,3 +64,20 @@ test('a named target port a pod lacks, or a port the Service does not declare, g
   t.deepEqual(mesh.endpoints(svc, 9080).map((e) => `${e.address}:${e.port}`), ['10.0.0.1:8080']);
   t.deepEqual(mesh.endpoints(svc, 9999), [], 'port 9999 is not one of the Service\'s');
 });
+
+test('applyDelta: by key, removals then upserts; only a Service change (or a whole replacement) moves servicesVersion', (t) => {
+  const mesh = new InMemoryMeshState({ services: [reviews()], workloads: [wl('v1', '10.0.0.1', { services: { [KEY]: { 9080: 9081 } } })] });
+  const svc = () => mesh.serviceByName('default', 'reviews')!;
+  const { version: v, servicesVersion: sv } = mesh;
+  mesh.applyDelta({ workloads: [wl('v2', '10.0.0.2', { services: { [KEY]: { 9080: 9082 } } })] }, { workloads: ['c//Pod/default/v1'] });
+  t.deepEqual(mesh.endpoints(svc(), 9080).map((e) => `${e.address}:${e.port}`), ['10.0.0.2:9082']);
+  t.deepEqual([mesh.version, mesh.servicesVersion], [v + 1, sv], 'workloads only');
+  mesh.applyDelta({ services: [reviews({ ports: { 9080: 9080, 9090: 9090 } })] });
+  t.deepEqual(Object.keys(svc().ports), ['9080', '9090']);
+  t.deepEqual([mesh.version, mesh.servicesVersion], [v + 2, sv + 1]);
+  mesh.applyDelta({}, { services: [KEY] });
+  t.is(mesh.serviceByHostname('reviews.default.svc.cluster.local'), undefined);
+  t.is(mesh.servicesVersion, sv + 2);
+  mesh.replace({ workloads: [] });
+  t.is(mesh.servicesVersion, sv + 3);
+});

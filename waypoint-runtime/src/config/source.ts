@@ -27,6 +27,22 @@ export interface WaypointSnapshot {
   ingress?: { listeners: IngressListener[] };
   /** Span export (the controller's `WaypointConfig.tracing`); absent: tracing off. */
   tracing?: TracingSettings;
+  /**
+   * How this snapshot differs from version `delta.base` (a pushed delta), so a consumer holding that version can
+   * apply it in place; any other consumer takes the snapshot whole. Absent: take it whole.
+   */
+  delta?: SnapshotDelta;
+}
+
+/** A pushed delta as the waypoint applies it. Keys are mesh-api's: workload uid, `ns/hostname`, `resourceKey`. */
+export interface SnapshotDelta {
+  base: string;
+  upserts: { workloads?: WorkloadView[]; services?: ServiceView[]; resources?: K8sObject[] };
+  removals: { workloads?: string[]; services?: string[]; resources?: string[] };
+  /** Whether the binding (the pushed `waypoint`) changed. */
+  binding: boolean;
+  /** Whether the span-export settings changed. */
+  tracing: boolean;
 }
 
 export interface ConfigSource {

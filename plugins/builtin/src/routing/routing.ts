@@ -125,7 +125,9 @@ export class RoutingPlugin implements Plugin {
   }
 
   table(): Table {
-    const key = `${this.resources.version}/${this.mesh.version}`;
+    // The table reads Services (by name, by hostname) but never workloads: endpoints are chosen per request, so a
+    // workload-only change keeps it.
+    const key = `${this.resources.version}/${this.mesh.servicesVersion}`;
     if (key !== this.#key) {
       this.#key = key;
       this.#table = this.#compile();

@@ -9,6 +9,7 @@ import { InstallValuesError, parseInstallValues } from '../src/install/values.js
 import { VERSION } from '../src/install/version.js';
 import { renderWaypoint, type Gateway } from '../src/gateway/index.js';
 import type { KubeObject } from '../src/kube/resources.js';
+import { WAYPOINT_NODE_OPTIONS, ZTUNNEL_NODE_OPTIONS } from '@ambit/mesh-api/plumbing';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'testdata', 'install');
 
@@ -154,4 +155,12 @@ test('one CNI directory alone leaves the other as written', (t) => {
 test('images in the fixture: init containers too, foreign and registry-qualified ones untouched', (t) => {
   const out = customizeManifests(readManifestDir(fixtures), { hub: 'r.example.com/x', tag: '9' });
   t.deepEqual(images(out), ['docker.io/ambit/controller:0.1.0', 'r.example.com/x/ztunnel:9', 'r.example.com/x/ztunnel:9', 'registry.k8s.io/pause:3.10']);
+});
+
+test('the proxies run with the Node options their benches measure: the ztunnel DaemonSet and a rendered waypoint', (t) => {
+  const ztunnel = podOf(find(manifests().objects, 'DaemonSet', 'ztunnel')).containers.find((c) => c.name === 'istio-proxy')!;
+  t.is(envOf(ztunnel, 'NODE_OPTIONS'), ZTUNNEL_NODE_OPTIONS);
+  t.regex(ZTUNNEL_NODE_OPTIONS, /^--max-semi-space-size=\d+$/);
+  const gw: Gateway = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint', namespace: 'default', uid: 'u' }, spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } };
+  t.is(envOf(podOf(renderWaypoint(gw, { version: VERSION }).deployment).containers[0]!, 'NODE_OPTIONS'), WAYPOINT_NODE_OPTIONS);
 });

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CertificateAuthority } from '@ambit/mesh-api';
-import { BYTES, WARM_SECONDS, cpuSeconds, dialHost, fortioLoad, fortioPath, holdConnections, measureHeld, nodeLoad, rssKb, sleep, throughput, type Figures } from './measure.js';
+import { BYTES, WARM_SECONDS, cpuSeconds, dialHost, fortioLoad, fortioPath, holdConnections, measureHeld, nodeLoad, rssKb, sleep, throughput, ZTUNNEL_BENCH_NODE_OPTIONS, type Figures } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const mainJs = join(here, '..', 'src', 'main.js');
@@ -16,7 +16,7 @@ const HBONE = 15408;
 
 function startZtunnel(configPath: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = fork(mainJs, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ZTUNNEL_LOG_LEVEL: 'warn' } });
+    const c = fork(mainJs, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ZTUNNEL_LOG_LEVEL: 'warn', NODE_OPTIONS: ZTUNNEL_BENCH_NODE_OPTIONS } });
     let err = '';
     c.stderr?.on('data', (d) => (err += d));
     c.once('message', () => resolve(c));

@@ -5,10 +5,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
+import { ZTUNNEL_NODE_OPTIONS } from '@ambit/mesh-api';
 
 export const QPS = Number(process.env.BENCH_QPS ?? 1000);
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 export const WARM_SECONDS = 1;
+/** The ztunnels run with the DaemonSet's Node options; BENCH_NODE_OPTIONS overrides them to compare settings. */
+export const ZTUNNEL_BENCH_NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ZTUNNEL_NODE_OPTIONS;
 // 10k held connections, as the target is stated (fewer would let one-off heap growth or a GC dominate the figure).
 export const CONNS = Number(process.env.BENCH_CONNS ?? 10_000);
 export const BYTES = Number(process.env.BENCH_BYTES ?? 512 * 1024 * 1024);

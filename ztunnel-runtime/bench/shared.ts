@@ -13,7 +13,7 @@ import type { CertificateAuthority } from '@ambit/mesh-api';
 import { Netns, applyRules, connectInNetns } from '../src/inpod/index.js';
 import { ZdsServer } from '../src/zds/index.js';
 import { startCa, type BenchCa } from './ca.js';
-import { BYTES, WARM_SECONDS, cpuSeconds, fortioLoad, fortioPath, holdConnections, measureHeld, nodeLoad, rssKb, sleep, throughput, type Dial, type Figures } from './measure.js';
+import { BYTES, WARM_SECONDS, cpuSeconds, fortioLoad, fortioPath, holdConnections, measureHeld, nodeLoad, rssKb, sleep, throughput, ZTUNNEL_BENCH_NODE_OPTIONS, type Dial, type Figures } from './measure.js';
 import { createPods, type BenchPod, type BenchPods } from './pods.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -45,7 +45,7 @@ const ready = (c: ChildProcess) =>
 
 function startZtunnel(env: Record<string, string>): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = fork(mainJs, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { PATH: process.env.PATH ?? '', ZTUNNEL_LOG_LEVEL: 'warn', ...env } });
+    const c = fork(mainJs, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { PATH: process.env.PATH ?? '', ZTUNNEL_LOG_LEVEL: 'warn', NODE_OPTIONS: ZTUNNEL_BENCH_NODE_OPTIONS, ...env } });
     let err = '';
     c.stderr?.on('data', (d) => (err = (err + d).slice(-2000)));
     c.once('message', () => resolve(c));

@@ -4,4 +4,4 @@
 export { Backoff, backoffDelay, type BackoffOptions } from './backoff.js';
 export { parseGoDuration, tryParseGoDuration, DurationError, type DurationOptions } from './duration.js';
 export { CidrSet, cidrContains, isValidCidr, parseCidr, normalizeIp, type Cidr, type IpFamily } from './cidr.js';
-export { WAYPOINT_NODE_OPTIONS } from './node-options.js';
+export { WAYPOINT_NODE_OPTIONS, ZTUNNEL_NODE_OPTIONS } from './node-options.js';

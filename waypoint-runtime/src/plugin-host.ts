@@ -120,16 +120,16 @@ export class PluginHost {
   }
 
   /**
-   * Compile the route table for the config just applied (RoutingPlugin caches it per resources/Services version), so
-   * the first request after a change does not pay for it. A table that fails to compile is left to the request
-   * path, which reports the failure as before.
+   * After a config is applied: every plugin of the chain prepares what it derives from config (`onConfig`: the
+   * route table, the authorization policies and their status), so the first request after a change does not pay
+   * for it. A plugin that fails here is logged (the built-in routing then keeps serving its last good table).
    */
-  compileRoutes(): void {
-    for (const p of this.routers) {
+  configApplied(): void {
+    for (const { plugin } of this.#chain.entries) {
       try {
-        p.table();
-      } catch {
-        // the first request compiles it again and fails the same way
+        plugin.onConfig?.();
+      } catch (err) {
+        this.#logger.warn('plugin could not prepare the new config', { plugin: plugin.name, error: (err as Error).message });
       }
     }
   }

@@ -89,7 +89,7 @@ export class Waypoint {
     this.trustedNodeAccounts = new Set(opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS);
     this.numTrustedProxies = trustedHops(opts.numTrustedProxies);
     const accessLog = opts.accessLog ?? bufferedStdout();
-    this.#config = new ConfigState(this.mesh, this.resources, this.logger, () => this.#host.compileRoutes(), this.tracing);
+    this.#config = new ConfigState(this.mesh, this.resources, this.logger, () => this.#host.configApplied(), this.tracing);
     const parts = { identity: this.identity, logger: this.logger, metrics: this.metrics, mesh: this.mesh, resources: this.resources, tracing: this.tracing, status: this.status, accessLog };
     this.#host = new PluginHost(parts, opts);
     this.container = this.#host.container;

@@ -159,3 +159,20 @@ test('a delta that changes the binding changes what the waypoint admits; one tha
   t.false(w.waypoint.admit('10.96.0.36:9080').ok, 'still unbound after a delta without the waypoint');
   t.true(w.waypoint.admit('10.96.0.35:9080').ok);
 });
+
+test('an AuthorizationPolicy the waypoint cannot enforce as written is reported when it arrives, before any request', async (t) => {
+  const w = await setup(t);
+  const custom: K8sObject = {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'ext', namespace: 'default' },
+    spec: { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'waypoint' }], action: 'CUSTOM', provider: { name: 'x' }, rules: [{}] },
+  };
+  const reported = () => w.logs.filter((l) => l.msg === 'unsupported CUSTOM action, enforced as DENY' && l.fields?.policy === 'default/ext').length;
+  await w.full(config([service('ratings', '10.96.0.35', { 9080: 0 })], [], []));
+  t.is(reported(), 0);
+  await w.delta({ upserts: { resources: [custom] as WaypointConfig['resources'] } });
+  t.is(reported(), 1, 'compiled and reported on the delta, no request sent');
+  await w.delta({ upserts: { services: [service('details', '10.96.0.37', { 9080: 0 })] } });
+  t.is(reported(), 1, 'policies are compiled again only when the resources change');
+});

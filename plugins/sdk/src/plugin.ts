@@ -1,6 +1,6 @@
 // The plugin contract. A plugin is a class registered with tsyringe (decorate it with `@injectable()` or
 // `@singleton()`, ask for what it needs with `@inject(TOKEN)`), declaring `name`, `phase` and `priority` and
-// implementing any of the three hooks.
+// implementing any of the three request hooks, and `onConfig` to prepare what it derives from config.
 
 import type { RequestContext } from './context.js';
 import type { Phase } from './phase.js';
@@ -20,6 +20,12 @@ export interface Plugin {
   onResponse?(ctx: RequestContext): HookResult;
   /** After the response completed (or failed): for metrics and logs. Errors here are logged only. */
   onLog?(ctx: RequestContext): HookResult;
+  /**
+   * After each config the waypoint applies, off the request path: compile what the plugin derives from
+   * RESOURCES or MESH (route table, policies) and report their status, so the next request does not pay for it and
+   * status does not wait for traffic. Synchronous; an error is logged.
+   */
+  onConfig?(): void;
 }
 
 /** A plugin class as registered with the container. */

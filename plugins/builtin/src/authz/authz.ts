@@ -106,6 +106,11 @@ export class AuthzPlugin implements Plugin {
     @inject(STATUS) private readonly status: StatusReporter,
   ) {}
 
+  /** A new config: compile the policies and report their status now, not when the next request comes. */
+  onConfig(): void {
+    this.policies();
+  }
+
   policies(): CompiledPolicy[] {
     if (this.#version !== this.resources.version) {
       this.#version = this.resources.version;

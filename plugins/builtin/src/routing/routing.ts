@@ -124,11 +124,18 @@ export class RoutingPlugin implements Plugin {
     this.lb = new LoadBalancer(() => this.random());
   }
 
+  /** A new config: compile the table now rather than on the next request. */
+  onConfig(): void {
+    this.table();
+  }
+
   table(): Table {
     // The table reads Services (by name, by hostname) but never workloads: endpoints are chosen per request, so a
     // workload-only change keeps it.
     const key = `${this.resources.version}/${this.mesh.servicesVersion}`;
     if (key !== this.#key) {
+      // Keyed before compiling: a table that fails to compile leaves the last good one serving (as Envoy keeps its
+      // last accepted config); onConfig's caller logs the failure.
       this.#key = key;
       this.#table = this.#compile();
     }

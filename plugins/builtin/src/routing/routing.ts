@@ -38,6 +38,7 @@ import {
   type WaypointIdentity,
 } from '@ambit/plugin-sdk';
 import { compileGRPCRoutes, isGrpcRequest, type GRPCRouteSpec } from './grpcroute.js';
+import { resourceKey } from '@ambit/mesh-api/model';
 import { checkVirtualServiceSpec, RouteShapeError } from '@ambit/mesh-api/routes';
 import { compileHTTPRoutes, objectName, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec, type RefusedRoute } from './httproute.js';
 import { LoadBalancer, type LbPolicy } from './lb.js';
@@ -237,7 +238,7 @@ export class RoutingPlugin implements Plugin {
   #compilePassthrough(t: Table, accepted: Set<string>, port: number): PassthroughRoute[] {
     const out: PassthroughRoute[] = [];
     for (const o of this.resources.list<TLSRouteSpec>('TLSRoute', GW)) {
-      if (!accepted.has(routeKey(o, GW))) continue;
+      if (!accepted.has(resourceKey(o))) continue;
       const ns = o.metadata.namespace ?? 'default';
       const backends: PassthroughRoute['backends'] = [];
       for (const rule of o.spec?.rules ?? []) {
@@ -251,7 +252,7 @@ export class RoutingPlugin implements Plugin {
       out.push({ name: `TLSRoute/${ns}/${o.metadata.name}`, hosts: (o.spec?.hostnames ?? []).map((h) => h.toLowerCase()), backends });
     }
     for (const o of this.resources.list<VirtualServiceTls>('VirtualService', NET)) {
-      if (!accepted.has(routeKey(o, NET))) continue;
+      if (!accepted.has(resourceKey(o))) continue;
       const ns = o.metadata.namespace ?? 'default';
       (o.spec?.tls ?? []).forEach((rule, i) => {
         const matches = (rule.match ?? []).filter((m) => m.port === undefined || m.port === port);
@@ -279,15 +280,15 @@ export class RoutingPlugin implements Plugin {
   }
 
   #compileIngress(t: Table, accepted: Set<string>): IngressRules {
-    const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+    const routes = this.resources.list<HTTPRouteSpec>('HTTPRoute', GW).filter((o) => accepted.has(resourceKey(o)));
     const onListener = () => [{ kind: 'gateway' as const }];
     const http = compileHTTPRoutes(routes, this.waypoint, { mesh: this.mesh, granted: this.#granted('HTTPRoute'), domain: this.domain, parentsOf: onListener });
-    const grpcRoutes = this.resources.list<GRPCRouteSpec>('GRPCRoute', GW).filter((o) => accepted.has(routeKey(o, GW)));
+    const grpcRoutes = this.resources.list<GRPCRouteSpec>('GRPCRoute', GW).filter((o) => accepted.has(resourceKey(o)));
     const grpc = compileGRPCRoutes(grpcRoutes, this.waypoint, { mesh: this.mesh, granted: this.#granted('GRPCRoute'), domain: this.domain, parentsOf: onListener });
     const out = [...http.gateway];
     const refused = [...http.refused, ...grpc.refused];
     for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
-      if (!accepted.has(routeKey(o, NET))) continue;
+      if (!accepted.has(resourceKey(o))) continue;
       try {
         checkVirtualServiceSpec(o.spec);
         const ns = o.metadata.namespace ?? 'default';
@@ -458,11 +459,6 @@ export class RoutingPlugin implements Plugin {
     this.lb.begin(ordered[0]!);
     ctx.state.set(LB_STATE, ordered[0]);
   }
-}
-
-/** `resourceKey` of a route object (`Kind.group/ns/name`), as an ingress listener's `routes` name it. */
-function routeKey(o: K8sObject, group: string): string {
-  return `${o.kind}.${group}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 }
 
 /** The Host without its port. */

@@ -41,7 +41,7 @@ import {
   type HostNetworkState,
 } from './controlplane/network.js';
 import { defaultStateDir, machineLockFile, net, nodeName, ports } from './controlplane/paths.js';
-import { ManagedProcess, logTail } from './controlplane/process.js';
+import { ManagedProcess } from './controlplane/process.js';
 import { installUpstreamCRDs } from './crds/upstream.js';
 import { LoadBalancerAllocator } from './loadbalancer/allocator.js';
 import { startRealNodes, realNodeAddress } from './realnode/cluster-nodes.js';
@@ -172,7 +172,7 @@ class LocalCluster implements Cluster {
       what,
       async () => {
         if (!p.running) {
-          throw Object.assign(new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await logTail(this.logFile(p.name))}`), {
+          throw Object.assign(new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await p.logTail()}`), {
             fatal: true,
           });
         }
@@ -181,8 +181,8 @@ class LocalCluster implements Cluster {
       timeoutMs,
       150,
     ).catch(async (e: Error) => {
-      if (!p.running) throw new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await logTail(this.logFile(p.name))}`);
-      throw new Error(`${e.message}\n${p.name} log tail:\n${await logTail(this.logFile(p.name))}`);
+      if (!p.running) throw new Error(`${p.name} exited (code ${p.exitInfo?.code}):\n${await p.logTail()}`);
+      throw new Error(`${e.message}\n${p.name} log tail:\n${await p.logTail()}`);
     });
     this.log(`${what} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   }

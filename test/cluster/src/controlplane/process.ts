@@ -82,7 +82,7 @@ export class ManagedProcess {
 }
 
 /** The last `lines` lines of a log file ('' when it cannot be read). */
-export async function logTail(file: string, lines = 20): Promise<string> {
+async function logTail(file: string, lines = 20): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
   } catch {

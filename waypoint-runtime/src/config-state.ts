@@ -3,8 +3,8 @@
 // configured (may turn ready) once the first snapshot is in. Span-export settings go to the plugins' TRACING. A
 // snapshot that carries a delta from the version applied last is applied in place (the mesh store's delta, the
 // resources of the kinds it touches; binding and tracing only when they changed); any other replaces everything.
-// `onApplied` runs after each snapshot: the waypoint compiles its route table there, once per config change,
-// instead of on the first request after it.
+// `onApplied` runs after each snapshot: the waypoint has every plugin prepare the new config there (`onConfig`: the
+// route table, the authorization policies), once per config change, instead of on the first request after it.
 
 import type { DestinationInfo, InMemoryMeshState, InMemoryResources, InMemoryTracing, Logger } from '@ambit/plugin-sdk';
 import { BoundDestinations, type Admission } from './binding.js';

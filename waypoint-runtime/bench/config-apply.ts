@@ -3,6 +3,7 @@
 // ControllerConfigSource's ConfigClient (parse, validate, applyMessage), then the Waypoint (ConfigState: mesh store,
 // resources, binding; the route table compiled), then the ACK. Prints ms per push, median and max of each case, for
 // the whole push -> ACK and for the Waypoint's own part (Waypoint.apply). Not a test: figures only.
+// Cases: the full config, then deltas of one HTTPRoute, one AuthorizationPolicy, one workload.
 //
 //   node waypoint-runtime/dist/bench/config-apply.js [services=2000] [workloads=10000] [resources=3000] [rounds=20]
 
@@ -123,7 +124,7 @@ function report(name: string, runs: Array<{ total: number; apply: number }>): vo
     const s = [...xs].sort((a, b) => a - b);
     return `median ${s[s.length >> 1]!.toFixed(2)} ms, max ${s[s.length - 1]!.toFixed(2)} ms`;
   };
-  console.log(`${name.padEnd(28)} push->ack ${stat(runs.map((r) => r.total))}; Waypoint.apply ${stat(runs.map((r) => r.apply))}`);
+  console.log(`${name.padEnd(31)} push->ack ${stat(runs.map((r) => r.total))}; Waypoint.apply ${stat(runs.map((r) => r.apply))}`);
 }
 
 console.log(`config: ${SERVICES} services, ${WORKLOADS} workloads, ${RESOURCES} resources (HTTPRoute, AuthorizationPolicy, VirtualService, DestinationRule); ${ROUNDS} rounds`);
@@ -134,6 +135,13 @@ report('full config', full);
 const route: Array<{ total: number; apply: number }> = [];
 for (let r = 0; r < ROUNDS; r++) route.push(await push({ upserts: { resources: [resource(0, `/p${r}`)] } }));
 report('delta: one HTTPRoute', route);
+
+const policy: Array<{ total: number; apply: number }> = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const ap = resource(2) as KubeObject & { metadata: { labels?: Record<string, string> } };
+  policy.push(await push({ upserts: { resources: [{ ...ap, metadata: { ...ap.metadata, labels: { round: String(r) } } }] } }));
+}
+report('delta: one AuthorizationPolicy', policy);
 
 const wl: Array<{ total: number; apply: number }> = [];
 for (let r = 0; r < ROUNDS; r++) wl.push(await push({ upserts: { workloads: [workload(7, r % 2 ? 'v1' : 'v2')] } }));

@@ -173,3 +173,27 @@ test('targetRefs that are not a list, or hold a non-object, attach nothing (they
   t.is((await check([policy('a', { targetRefs: 'x', action: 'DENY', rules: [{}] }), policy('b', { targetRefs: [null, 5], action: 'DENY', rules: [{}] })], {})).r.status, 200);
   t.is((await check([policy('c', { targetRefs: [null, gwRef], action: 'DENY', rules: [{}] })], {})).r.status, 403);
 });
+
+test('policies are compiled again only when AuthorizationPolicies change: a route change logs nothing new', async (t) => {
+  const bad = policy('a', { targetRef: gwRef, action: 'ALLOW', rules: [{ when: [{ key: 'no.such.key', values: ['x'] }] }] });
+  const { r, env } = await check([bad], {});
+  t.is(r.status, 403);
+  const warnings = () => env.logger.lines.filter((l) => l.includes('invalid policy rules')).length;
+  t.is(warnings(), 1);
+  const plugin = env.create(AuthzPlugin);
+  t.is((await runPlugin(plugin, { destination: '10.96.0.30:9080', principal: SLEEP }, { env })).status, 403);
+  const compiled = plugin.policies();
+  t.is(warnings(), 2, 'a new plugin compiles once');
+
+  env.resources.apply([{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'default' }, spec: {} }]);
+  plugin.onConfig();
+  t.is(plugin.policies(), compiled, 'an HTTPRoute change keeps the compiled policies');
+  t.is(warnings(), 2);
+
+  env.resources.apply([policy('a', { targetRef: gwRef, action: 'ALLOW', rules: [{}] })]);
+  plugin.onConfig();
+  t.not(plugin.policies(), compiled);
+  t.is(warnings(), 2, 'the fixed policy compiles without a warning');
+  t.is(env.status.get('AuthorizationPolicy', 'default', 'a', 'WaypointAccepted')?.reason, 'Accepted');
+  t.is((await runPlugin(plugin, { destination: '10.96.0.30:9080', principal: SLEEP }, { env })).status, 200);
+});

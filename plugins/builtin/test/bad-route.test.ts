@@ -136,3 +136,22 @@ test('VirtualService: `hosts` and `gateways` not lists, `match: [null]`, are ref
   t.regex(warnings('VirtualService default/host5')[0] ?? '', /field="spec\.hosts\[0\]" reason="expected a string"/);
   for (const n of ['hosts', 'gateways', 'match', 'host5']) t.is(warnings(`VirtualService default/${n}`).length, 1, n);
 });
+
+test('the route table is compiled again only when a kind it reads changes: an AuthorizationPolicy change logs nothing new', async (t) => {
+  const bad = httpRoute('ratings-bad', { parentRefs: parent('ratings'), rules: [{ matches: [{ headers: [{ value: 'x' }] }], backendRefs: [{ name: 'reviews-v1', port: 9080 }] }] });
+  const { e, run, warnings } = waypoint([goodReviews, bad]);
+  await run(reviews);
+  t.is(warnings('HTTPRoute default/ratings-bad').length, 1);
+
+  e.resources.apply([{ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'default' }, spec: {} }]);
+  t.is((await run(reviews)).route?.backend.service?.name, 'reviews-v2');
+  t.is(warnings('HTTPRoute default/ratings-bad').length, 1, 'a policy change keeps the table');
+
+  e.resources.apply([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'd', namespace: 'default' }, spec: { host: 'ratings' } }]);
+  t.is((await run(reviews)).route?.backend.service?.name, 'reviews-v2');
+  t.is(warnings('HTTPRoute default/ratings-bad').length, 2, 'a DestinationRule change compiles it again');
+
+  e.mesh.replace({ services: [...services, svc('details', '10.96.0.36')], workloads });
+  t.is((await run(reviews)).route?.backend.service?.name, 'reviews-v2');
+  t.is(warnings('HTTPRoute default/ratings-bad').length, 3, 'and so does a Service change');
+});

@@ -23,6 +23,11 @@ export interface K8sObject<Spec = unknown> {
 export interface ResourceReader {
   /** Bumped whenever the set changes: plugins cache per version. */
   readonly version: number;
+  /**
+   * The set's `version` when objects of any of these kinds last changed (0: never). A plugin that reads only some
+   * kinds caches on this, so a change to other kinds (a workload's AuthorizationPolicy, say) keeps its cache.
+   */
+  versionOf(kinds: readonly string[]): number;
   /** Objects of a kind (`HTTPRoute`, `AuthorizationPolicy`, ...), optionally of one API group. */
   list<Spec = unknown>(kind: string, group?: string): K8sObject<Spec>[];
   /** Called after every change. Returns an unsubscribe function. */
@@ -40,6 +45,8 @@ export function apiGroup(apiVersion: string): string {
  */
 export class InMemoryResources implements ResourceReader {
   version = 0;
+  /** kind -> the version at which its objects last changed (kept after its last object is gone) */
+  #kindVersions = new Map<string, number>();
   /** kind -> resourceKey -> object */
   #objects = new Map<string, Map<string, K8sObject>>();
   /** kind -> its objects in Istio's order (see {@link compareObjects}); rebuilt only for the kinds that change */
@@ -51,11 +58,16 @@ export class InMemoryResources implements ResourceReader {
   }
 
   replace(objects: K8sObject[]): void {
+    // Every kind there before or after counts as changed: comparing the sets would cost what replacing them does.
+    const touched = new Set(this.#objects.keys());
     this.#objects.clear();
     this.#byKind.clear();
     for (const o of objects) this.#put(o);
-    for (const kind of this.#objects.keys()) this.#sort(kind);
-    this.#changed();
+    for (const kind of this.#objects.keys()) {
+      touched.add(kind);
+      this.#sort(kind);
+    }
+    this.#changed(touched);
   }
 
   /**
@@ -75,7 +87,13 @@ export class InMemoryResources implements ResourceReader {
     for (const o of upserts) if (this.#put(o)) touched.add(o.kind);
     if (touched.size === 0) return;
     for (const kind of touched) this.#sort(kind);
-    this.#changed();
+    this.#changed(touched);
+  }
+
+  versionOf(kinds: readonly string[]): number {
+    let v = 0;
+    for (const kind of kinds) v = Math.max(v, this.#kindVersions.get(kind) ?? 0);
+    return v;
   }
 
   all(): K8sObject[] {
@@ -111,8 +129,9 @@ export class InMemoryResources implements ResourceReader {
     }
   }
 
-  #changed(): void {
+  #changed(kinds: Set<string>): void {
     this.version++;
+    for (const kind of kinds) this.#kindVersions.set(kind, this.version);
     for (const l of this.#listeners) l();
   }
 }

@@ -82,3 +82,27 @@ test('apply: listeners run once and the version moves once per change; a delta t
   t.deepEqual(r.list('DestinationRule'), []);
   t.deepEqual(r.all().map((o) => o.metadata.name), ['c', 'a']);
 });
+
+test('versionOf moves only for the kinds a change touched, also when their last object goes and on replace', (t) => {
+  const route: K8sObject = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'default' } };
+  const ap: K8sObject = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'default' } };
+  const r = new InMemoryResources([route]);
+  const routes = r.versionOf(['HTTPRoute']);
+  t.is(routes, r.version);
+  t.is(r.versionOf(['AuthorizationPolicy']), 0, 'a kind never seen');
+
+  r.apply([ap]);
+  t.is(r.versionOf(['HTTPRoute']), routes, 'a policy-only change keeps the routes version');
+  t.is(r.versionOf(['AuthorizationPolicy']), r.version);
+  t.is(r.versionOf(['HTTPRoute', 'AuthorizationPolicy']), r.version, 'the latest of several kinds');
+
+  r.apply([], [resourceKey(route)]);
+  t.is(r.versionOf(['HTTPRoute']), r.version, 'the last route removed is a change of routes');
+  const policies = r.versionOf(['AuthorizationPolicy']);
+
+  r.replace([ap]);
+  t.is(r.versionOf(['AuthorizationPolicy']), r.version, 'replace touches every kind it holds');
+  t.true(r.versionOf(['AuthorizationPolicy']) > policies);
+  r.replace([]);
+  t.is(r.versionOf(['AuthorizationPolicy']), r.version, 'and every kind it held');
+});

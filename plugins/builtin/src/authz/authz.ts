@@ -27,6 +27,7 @@ import { compilePolicyRules, type Action, type AuthorizationPolicySpec, type Com
 
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
 const GROUP = 'security.istio.io';
+const POLICY_KINDS = ['AuthorizationPolicy'] as const;
 
 export interface AuthzDecision {
   allowed: boolean;
@@ -96,6 +97,8 @@ export class AuthzPlugin implements Plugin {
   readonly name = 'istio.authz';
   readonly phase = 'AUTHZ' as const;
   readonly priority = 0;
+  /** resources.version when last checked, and the AuthorizationPolicies' version the policies were compiled at. */
+  #checked = -1;
   #version = -1;
   #policies: CompiledPolicy[] = [];
 
@@ -112,8 +115,12 @@ export class AuthzPlugin implements Plugin {
   }
 
   policies(): CompiledPolicy[] {
-    if (this.#version !== this.resources.version) {
-      this.#version = this.resources.version;
+    // Compiled again only when AuthorizationPolicies changed, not for a route or any other kind.
+    if (this.#checked !== this.resources.version) {
+      this.#checked = this.resources.version;
+      const version = this.resources.versionOf(POLICY_KINDS);
+      if (version === this.#version) return this.#policies;
+      this.#version = version;
       this.#policies = compilePolicies(this.resources.list<AuthorizationPolicySpec>('AuthorizationPolicy', GROUP), this.waypoint);
       for (const p of this.#policies) {
         const ref = { kind: 'AuthorizationPolicy', namespace: p.namespace, name: p.name };

@@ -57,6 +57,8 @@ import { pickWeighted } from './weights.js';
 
 const GW = 'gateway.networking.k8s.io';
 const NET = 'networking.istio.io';
+/** The kinds the route table is compiled from: a change to any other kind keeps it. */
+const TABLE_KINDS = ['HTTPRoute', 'GRPCRoute', 'VirtualService', 'DestinationRule', 'TLSRoute', 'ReferenceGrant'] as const;
 const LB_STATE = Symbol('ambit.routing.lb');
 
 /** Istio's default retry policy for HTTP routes (only failures that never reached the application). */
@@ -110,7 +112,8 @@ export class RoutingPlugin implements Plugin {
   readonly phase = 'UNSPECIFIED_PHASE' as const;
   readonly priority = 1_000_000;
   readonly lb: LoadBalancer;
-  #key = '';
+  /** resources.version and servicesVersion when the table was last checked, and the kinds' version it was compiled at. */
+  #checked = { resources: -1, services: -1, kinds: -1 };
   #table!: Table;
   domain = 'cluster.local';
   random: () => number = Math.random;
@@ -132,13 +135,19 @@ export class RoutingPlugin implements Plugin {
 
   table(): Table {
     // The table reads Services (by name, by hostname) but never workloads: endpoints are chosen per request, so a
-    // workload-only change keeps it.
-    const key = `${this.resources.version}/${this.mesh.servicesVersion}`;
-    if (key !== this.#key) {
-      // Keyed before compiling: a table that fails to compile leaves the last good one serving (as Envoy keeps its
-      // last accepted config); onConfig's caller logs the failure.
-      this.#key = key;
-      this.#table = this.#compile();
+    // workload-only change keeps it, and so does a change to kinds it does not read (AuthorizationPolicies).
+    const c = this.#checked;
+    const services = this.mesh.servicesVersion;
+    if (c.resources !== this.resources.version || c.services !== services) {
+      c.resources = this.resources.version;
+      const kinds = this.resources.versionOf(TABLE_KINDS);
+      if (kinds !== c.kinds || c.services !== services) {
+        // Marked before compiling: a table that fails to compile leaves the last good one serving (as Envoy keeps
+        // its last accepted config); onConfig's caller logs the failure.
+        c.kinds = kinds;
+        c.services = services;
+        this.#table = this.#compile();
+      }
     }
     return this.#table;
   }

@@ -183,6 +183,24 @@ test('a ReferenceGrant pushed later lets the waypoint-Gateway route through (v1 
   t.is((await run()).status, 500);
 });
 
+test('a route compiled before its backend Service existed routes once the Service arrives, and 500s again once it goes; an unchanged route is not compiled again', async (t) => {
+  const route = httpRoute('late', { parentRefs: [{ name: 'waypoint' }], rules: [{ backendRefs: [{ name: 'late', port: 9080 }] }] });
+  const e = createTestEnv({ services, workloads, resources: [route] });
+  const plugin = e.create(RoutingPlugin);
+  const run = () => runPlugin(plugin, { destination: '10.96.0.30:9080' }, { env: e });
+  t.is((await run()).status, 500);
+  const table = plugin.table();
+  e.resources.apply([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'other', namespace: 'default' }, spec: { host: 'ratings' } }]);
+  t.is((await run()).status, 500);
+  t.not(plugin.table(), table, 'a DestinationRule change builds a new table');
+  t.is(plugin.table().http.gateway[0]!.action, table.http.gateway[0]!.action, 'with the unchanged route as compiled before');
+  // The same route object, a new Service: the compiled route must not be reused.
+  e.mesh.applyDelta({ services: [svc('late', '10.96.0.99')] });
+  t.is((await run()).route?.backend.service?.hostname, 'late.default.svc.cluster.local');
+  e.mesh.applyDelta({}, { services: ['default/late.default.svc.cluster.local'] });
+  t.is((await run()).status, 500);
+});
+
 const dr: K8sObject = {
   apiVersion: 'networking.istio.io/v1',
   kind: 'DestinationRule',

@@ -310,19 +310,56 @@ export function objectName(kind: string, route: K8sObject): string {
   return `${kind} ${route.metadata.namespace ?? 'default'}/${route.metadata.name}`;
 }
 
-/** `kind` names the rules (`<kind>/ns/name`): GRPCRoutes compile here too, once in HTTPRoute form (./grpcroute). */
-export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv, kind = 'HTTPRoute'): CompiledHTTPRoutes {
-  type Ranked = { entry: RouteEntry; rank: number[]; order: number; parent: Parent; namespace: string };
-  const ranked: Ranked[] = [];
+type Ranked = { entry: RouteEntry; rank: number[]; parent: Parent; namespace: string };
+
+/**
+ * Routes compiled by object, kept from one table build to the next, so a delta that changes one route compiles that
+ * route alone. A compiled route also reads Services and ReferenceGrants: the caller passes what those are at
+ * (`stamp`), and a new stamp empties the cache. Objects are held weakly: a route gone from the config is dropped.
+ */
+export class RouteCompileCache {
+  #stamp = '';
+  #routes = new WeakMap<K8sObject, Ranked[] | Error>();
+
+  /** Keeps what was compiled under the same `stamp`, else starts empty. */
+  at(stamp: string): this {
+    if (stamp !== this.#stamp) {
+      this.#stamp = stamp;
+      this.#routes = new WeakMap();
+    }
+    return this;
+  }
+
+  get(route: K8sObject): Ranked[] | Error | undefined {
+    return this.#routes.get(route);
+  }
+
+  set(route: K8sObject, compiled: Ranked[] | Error): void {
+    this.#routes.set(route, compiled);
+  }
+}
+
+/**
+ * `kind` names the rules (`<kind>/ns/name`): GRPCRoutes compile here too, once in HTTPRoute form (./grpcroute).
+ * With `cache`, a route object compiled before (under the same stamp) is not compiled again.
+ */
+export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv, kind = 'HTTPRoute', cache?: RouteCompileCache): CompiledHTTPRoutes {
+  const ranked: Array<Ranked & { order: number }> = [];
   const refused: RefusedRoute[] = [];
   let order = 0;
   for (const route of routes) {
-    // A route that cannot be compiled is left out alone (its Services get their other routes or default routing).
-    try {
-      ranked.push(...compileRoute(route));
-    } catch (err) {
-      refused.push({ object: objectName(kind, route), error: err instanceof Error ? err : new Error(String(err)) });
+    let compiled = cache?.get(route);
+    if (!compiled) {
+      try {
+        compiled = compileRoute(route);
+      } catch (err) {
+        compiled = err instanceof Error ? err : new Error(String(err));
+      }
+      cache?.set(route, compiled);
     }
+    // A route that cannot be compiled is left out alone (its Services get their other routes or default routing).
+    if (compiled instanceof Error) refused.push({ object: objectName(kind, route), error: compiled });
+    else for (const r of compiled) ranked.push({ ...r, order: order++ });
   }
   function compileRoute(route: K8sObject<HTTPRouteSpec>): Ranked[] {
     const ranked: Ranked[] = [];
@@ -349,7 +386,7 @@ export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: 
             action: actionFor(parent.kind === 'gateway'),
             match: parent.kind === 'gateway' && hosts ? (ctx) => (hosts(ctx) ? f(ctx) : undefined) : f,
           };
-          ranked.push({ entry, rank: rank(m), order: order++, parent, namespace });
+          ranked.push({ entry, rank: rank(m), parent, namespace });
         }
       }
     }

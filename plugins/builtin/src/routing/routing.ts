@@ -40,7 +40,7 @@ import {
 import { compileGRPCRoutes, isGrpcRequest, type GRPCRouteSpec } from './grpcroute.js';
 import { resourceKey } from '@ambit/mesh-api/model';
 import { checkVirtualServiceSpec, RouteShapeError } from '@ambit/mesh-api/routes';
-import { compileHTTPRoutes, objectName, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec, type RefusedRoute } from './httproute.js';
+import { compileHTTPRoutes, objectName, RouteCompileCache, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec, type RefusedRoute } from './httproute.js';
 import { LoadBalancer, type LbPolicy } from './lb.js';
 import { applyRequestOps, applyResponseOps, type MatchResult, type RouteEntry } from './types.js';
 import {
@@ -114,6 +114,8 @@ export class RoutingPlugin implements Plugin {
   readonly lb: LoadBalancer;
   /** resources.version and servicesVersion when the table was last checked, and the kinds' version it was compiled at. */
   #checked = { resources: -1, services: -1, kinds: -1 };
+  /** HTTPRoutes compiled by object: a table build after a one-route delta compiles that route alone. */
+  readonly #httpRoutes = new RouteCompileCache();
   #table!: Table;
   domain = 'cluster.local';
   random: () => number = Math.random;
@@ -154,7 +156,9 @@ export class RoutingPlugin implements Plugin {
 
   #compile(): Table {
     const grantedTo = (kind: string) => this.#granted(kind);
-    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain });
+    // A compiled HTTPRoute also reads Services, ReferenceGrants and the domain: a change to any of them compiles all.
+    const cache = this.#httpRoutes.at(`${this.mesh.servicesVersion}/${this.resources.versionOf(['ReferenceGrant'])}/${this.domain}`);
+    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain }, 'HTTPRoute', cache);
     const grpc = compileGRPCRoutes(this.resources.list<GRPCRouteSpec>('GRPCRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('GRPCRoute'), domain: this.domain });
     const dr = new Map<string, { spec: DestinationRuleSpec; ns: string }>();
     for (const o of this.resources.list<DestinationRuleSpec>('DestinationRule', NET)) {

@@ -14,7 +14,6 @@
 
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
-import replyFrom from '@fastify/reply-from';
 import type { Duplex } from 'node:stream';
 import {
   createLogger,
@@ -51,7 +50,7 @@ import { createH2Server } from './server/h2.js';
 import type { WireProtocol } from './server/preface.js';
 import { ConnectionServer } from './server/serve.js';
 import { PlainHttpConnector, type UpstreamConnector } from './upstream/connector.js';
-import { REPLY_FROM_OPTIONS } from './upstream/endpoint-dispatcher.js';
+import { registerForwarding } from './upstream/endpoint-dispatcher.js';
 
 export { BUILTIN_PLUGINS } from './plugin-host.js';
 export type { ListenOptions, WaypointOptions } from './options.js';
@@ -106,8 +105,7 @@ export class Waypoint {
       logger: this.logger,
     });
     this.app = buildApp(opts.limits ?? {}, (req, reply) => pipeline.handle(req, reply));
-    // forward() proxies through @fastify/reply-from, which sends through the connector's pools (see there).
-    void this.app.register(replyFrom, REPLY_FROM_OPTIONS);
+    registerForwarding(this.app);
     const h2 = createH2Server(opts.limits ?? {}, (req, res) => this.app.routing(req as never, res as never));
     this.#server = new ConnectionServer({ http1: this.app.server, h2, connections: this.#connections, keepAliveTimeoutMs: opts.limits?.keepAliveTimeoutMs ?? 60_000 });
   }

@@ -5,7 +5,8 @@
 // (HTTP/1.1 or h2c, plain or HBONE). reply-from's own view of the request (URL, headers) is not used: the
 // exchange sends the bytes the waypoint computed (raw path, Envoy's header rules), unchanged from before.
 
-import type { FastifyReplyFromOptions } from '@fastify/reply-from';
+import replyFrom, { type FastifyReplyFromOptions } from '@fastify/reply-from';
+import type { FastifyInstance } from 'fastify';
 import type { UpstreamResponse } from './h2.js';
 
 /** The URL handed to reply.from(): a placeholder, the exchange knows the endpoint and the path. */
@@ -37,7 +38,12 @@ export const endpointDispatcher = {
 };
 
 /** How the waypoint's Fastify app registers @fastify/reply-from. */
-export const REPLY_FROM_OPTIONS = {
+const REPLY_FROM_OPTIONS = {
   undici: endpointDispatcher as unknown as NonNullable<FastifyReplyFromOptions['undici']>,
   disableRequestLogging: true,
 } satisfies FastifyReplyFromOptions;
+
+/** Gives `app` reply.from(), which forward() proxies through, sending through the connector's pools (see above). */
+export function registerForwarding(app: FastifyInstance): void {
+  void app.register(replyFrom, REPLY_FROM_OPTIONS);
+}

@@ -7,7 +7,8 @@
 //             a fresh waypoint holding N idle tunnels, (RSS after - RSS before) / N
 // Scenarios: direct; bare @fastify/http-proxy; Debian's nginx as a reverse proxy (./nginx.ts); waypoint with an
 // empty chain; with each built-in plugin alone (telemetry only with BENCH_QUICK); with all of them; and (mTLS on
-// both legs) HBONE direct vs HBONE through the waypoint with all plugins.
+// both legs) HBONE direct vs HBONE through the waypoint with all plugins; and each built-in plugin's cost per request
+// alone, in process (./plugin-cost.ts), which the machine's noise moves less than the process-level ratios.
 // The proxies run with the waypoint's NODE_OPTIONS as rendered in its Deployment (WAYPOINT_NODE_OPTIONS).
 // Env: BENCH_NODE_OPTIONS (instead of those; e.g. ' ' for V8's defaults), BENCH_SECONDS (default 4), BENCH_RPS (1000), BENCH_CONNECTIONS (32), BENCH_TUNNELS (1000), BENCH_QUICK=1
 // (fewer scenarios), NGINX (an nginx binary instead of the one scripts/nginx.sh fetches into $AMBIT_CACHE).
@@ -22,6 +23,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { StreamDuplex } from '../src/index.js';
 import { UPSTREAM_CONNECTIONS } from './like-for-like.js';
 import { startNginx } from './nginx.js';
+import { pluginCosts } from './plugin-cost.js';
 import { holdTunnels } from './tunnels.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -263,6 +265,14 @@ async function main(): Promise<void> {
         `  ${`${p} cost vs empty chain:`.padEnd(42)}${cost(r, empty)} of rps per vCPU, ${r.cpuPer1k && empty.cpuPer1k ? pct(r.cpuPer1k, empty.cpuPer1k) : 'n/a'} CPU per 1000 rps @${RPS} rps, throughput ${pct(r.rps, empty.rps)}  (target <= 5%)`,
       );
     }
+    // The process-level ratios above move with the machine by more than a plugin costs: each plugin alone, in process.
+    const own = await pluginCosts();
+    const requestUs = all.perCpu ? 1e6 / all.perCpu : undefined;
+    for (const [p, us] of Object.entries(own)) {
+      if (p === 'empty') continue;
+      console.log(`  ${`${p} alone, in process:`.padEnd(42)}${us.toFixed(1)} us per request = ${requestUs ? ((us / requestUs) * 100).toFixed(1) : 'n/a'}% of the waypoint's ${f(requestUs)} us per request at capacity  (target <= 5%)`);
+    }
+    console.log(`  (the empty chain with its request context: ${f(own.empty, 1)} us per request, in the same measurement)`);
     console.log(`  all plugins vs empty chain:                throughput ${pct(all.rps, empty.rps)}`);
     console.log(`  waypoint rps per vCPU (plain, all plugins): ${f(all.perCpu)}  |  HBONE both legs: ${f(hWaypoint.perCpu)}  (target >= 4000; Envoy waypoint 4000)`);
     console.log(

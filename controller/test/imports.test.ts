@@ -88,3 +88,16 @@ test('the CLI does not load the composition root', (t) => {
   t.false(seen.has('control-plane.ts'));
   t.false(seen.has('main.ts'));
 });
+
+test('the mesh model does not depend on the Deployment renderer', (t) => {
+  const graph = importGraph();
+  const seen = new Set<string>();
+  const walk = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    for (const d of graph.get(f) ?? []) walk(d);
+  };
+  walk('mesh/build.ts');
+  t.true(seen.has('mesh/build-waypoints.ts'), 'the walk sees the builders');
+  t.false(seen.has('gateway/render.ts'));
+});

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { KubeClient } from '../src/kube/client.js';
 import { MeshWatcher } from '../src/mesh/watch.js';
-import type { MeshModel } from '../src/mesh/build.js';
+import type { MeshModel } from '../src/mesh/model.js';
 import { FakeApiServer } from './fake-apiserver.js';
 import { waypointGateway } from './mesh-fixtures.js';
 

@@ -1,4 +1,5 @@
 // Istio's names for waypoint Gateways: classes, controller, labels, annotations, ports, messages.
+import type { GatewayClass } from './types.js';
 
 export const MESH_CONTROLLER = 'istio.io/mesh-controller';
 /** The class the mission names (Istio's first ambient release, 2022). */
@@ -16,6 +17,11 @@ export const CLASS_DESCRIPTION: Record<string, string> = {
 };
 /** Every class this controller creates, with its controller. */
 export const BUILTIN_CLASSES: Record<string, string> = { [CLASS_MESH]: MESH_CONTROLLER, [CLASS_WAYPOINT]: MESH_CONTROLLER, [CLASS_ISTIO]: GATEWAY_CONTROLLER };
+
+/** The controller a Gateway of class `className` belongs to: its GatewayClass's, else the built-in class's. */
+export function controllerFor(className: string, cls: GatewayClass | undefined): string | undefined {
+  return cls?.spec?.controllerName ?? BUILTIN_CLASSES[className];
+}
 
 /** Field manager for the objects rendered for a Gateway (Istio's features.ManagedGatewayController). */
 export const FIELD_MANAGER = 'istio.io/gateway-controller';

@@ -11,12 +11,12 @@ import { R, splitKey, type Condition, type KubeObject, type ResourceType } from 
 import { applyStatus, kubeTime, sameIgnoringTransitionTimes } from '../kube/status.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import { waypointBoundCondition, type ResolveContext } from './binding.js';
-import { A, ANY_MANAGED_SELECTOR, BUILTIN_CLASSES, CLASS_DESCRIPTION, CONTROLLER_VERSION, FIELD_MANAGER, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, WAYPOINT_BOUND } from './constants.js';
+import { A, ANY_MANAGED_SELECTOR, BUILTIN_CLASSES, controllerFor, CLASS_DESCRIPTION, CONTROLLER_VERSION, FIELD_MANAGER, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, WAYPOINT_BOUND } from './constants.js';
 import type { IngressListenerContext } from './ingress-listeners.js';
-import { ingressNames } from './ingress-render.js';
 import { configMapKeysOnly, parametersConfigMapName, type ConfigMapKeys } from './parameters.js';
-import { controllerFor, DEPLOYING_CONTROLLERS, planGateway } from './plan.js';
-import { waypointNames, type RenderContext } from './render.js';
+import { DEPLOYING_CONTROLLERS, planGateway } from './plan.js';
+import { ingressNames, waypointNames } from './names.js';
+import type { RenderContext } from './render.js';
 import { computeGatewayClassStatus } from './status.js';
 import type { EndpointSlice, Gateway, GatewayClass, Namespace, Service } from './types.js';
 

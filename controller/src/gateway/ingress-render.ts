@@ -1,16 +1,10 @@
 // Pure rendering of a class `istio` Gateway into ServiceAccount, Deployment and Service `<gateway>-<class>` (Istio's
 // `kube-gateway` template): the waypoint's objects and image, named with the class suffix, labelled for the gateway
 // controller, exposed by a LoadBalancer Service, and allowed to listen on ports below 1024 while running as 1337.
-import { A, INGRESS_MANAGED_VALUE, L } from './constants.js';
-import { renderWaypoint, type RenderContext, type Rendered, type WaypointNames } from './render.js';
+import { INGRESS_MANAGED_VALUE, L } from './constants.js';
+import { ingressNames } from './names.js';
+import { renderWaypoint, type RenderContext, type Rendered } from './render.js';
 import type { Gateway } from './types.js';
-
-/** `<gateway>-<gatewayClassName>` unless `gateway.istio.io/name-override` / `gateway.istio.io/service-account`. */
-export function ingressNames(gw: Gateway): WaypointNames {
-  const ann = gw.metadata.annotations ?? {};
-  const base = `${gw.metadata.name}-${gw.spec.gatewayClassName}`;
-  return { deployment: ann[A.nameOverride] || base, serviceAccount: ann[A.serviceAccount] || base };
-}
 
 export function renderIngressGateway(gw: Gateway, ctx: RenderContext): Rendered {
   return renderWaypoint(gw, ctx, {

@@ -6,7 +6,7 @@ import type { Condition } from '../kube/resources.js';
 import { mergeConditions } from '../kube/status.js';
 import { MSG } from './constants.js';
 import type { ResolvedListener } from './ingress-listeners.js';
-import { serviceHost } from './render.js';
+import { serviceHost } from './names.js';
 import { cond, hasReadyEndpoint, humanReadableJoin } from './status.js';
 import type { EndpointSlice, Gateway, GatewayAddress, GatewayStatus, ListenerStatus, Service } from './types.js';
 

@@ -2,12 +2,13 @@
 // cluster, which objects to apply and which status to write. The controller gathers the inputs from its caches,
 // calls this, and applies the result; golden tests call it on YAML.
 import type { KubeObject } from '../kube/resources.js';
-import { A, BUILTIN_CLASSES, CONTROLLER_VERSION, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, MESH_CONTROLLER } from './constants.js';
+import { A, controllerFor, CONTROLLER_VERSION, GATEWAY_CONTROLLER, INGRESS_MANAGED_VALUE, L, MANAGED_VALUE, MESH_CONTROLLER } from './constants.js';
 import { resolveIngressListeners, type IngressListenerContext } from './ingress-listeners.js';
-import { ingressNames, renderIngressGateway } from './ingress-render.js';
+import { renderIngressGateway } from './ingress-render.js';
 import { computeIngressGatewayStatus } from './ingress-status.js';
 import { resolveInfrastructureParameters, withParametersStatus, type ConfigMapKeys } from './parameters.js';
-import { isManaged, renderWaypoint, waypointNames, type RenderContext, type Rendered } from './render.js';
+import { ingressNames, waypointNames } from './names.js';
+import { isManaged, renderWaypoint, type RenderContext, type Rendered } from './render.js';
 import { computeGatewayStatus } from './status.js';
 import type { EndpointSlice, Gateway, GatewayClass, GatewayStatus, Service } from './types.js';
 
@@ -30,10 +31,6 @@ export interface PlanInput {
 export type Plan =
   | { action: 'ignore'; reason: string }
   | { action: 'reconcile'; setControllerVersion: boolean; apply: KubeObject[]; conflicts: string[]; status: GatewayStatus };
-
-export function controllerFor(className: string, cls: GatewayClass | undefined): string | undefined {
-  return cls?.spec?.controllerName ?? BUILTIN_CLASSES[className];
-}
 
 /** Controllers whose Gateways this controller deploys. */
 export const DEPLOYING_CONTROLLERS = [MESH_CONTROLLER, GATEWAY_CONTROLLER];

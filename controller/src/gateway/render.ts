@@ -2,8 +2,10 @@
 // (Istio's `waypoint` template, section 1.3 of the reference). Input objects in, output objects out.
 import { WAYPOINT_NODE_OPTIONS } from '@ambit/mesh-api/plumbing';
 import type { KubeObject, OwnerReference } from '../kube/resources.js';
-import { A, CLASS_MESH, L, MANAGED_VALUE, PORT_HBONE, PORT_METRICS, PORT_STATUS, PROTOCOL_HBONE } from './constants.js';
-import type { Gateway, Listener } from './types.js';
+import { A, L, MANAGED_VALUE, PORT_HBONE, PORT_METRICS, PORT_STATUS } from './constants.js';
+import { effectiveListeners } from './listeners.js';
+import { waypointNames, type WaypointNames } from './names.js';
+import type { Gateway } from './types.js';
 
 export interface RenderContext {
   /** Image tag; the image is `ambit/waypoint:<version>` unless `image` is set. */
@@ -19,46 +21,11 @@ export interface RenderContext {
   trustDomain?: string;
 }
 
-export interface WaypointNames {
-  /** Name of the Deployment and Service. */
-  deployment: string;
-  /** Name of the waypoint's own ServiceAccount. */
-  serviceAccount: string;
-  /** The service account whose workloads the waypoint serves (the 2022 and 1.18-1.21 dialects), if scoped. */
-  forServiceAccount?: string;
-}
-
 export interface Rendered {
   names: WaypointNames;
   serviceAccount: KubeObject;
   deployment: KubeObject;
   service: KubeObject;
-}
-
-/** The service account a legacy-dialect waypoint is scoped to, if any. */
-export function scopedServiceAccount(gw: Gateway): string | undefined {
-  const ann = gw.metadata.annotations ?? {};
-  return ann[A.legacyServiceAccount] || ann[A.forServiceAccount] || undefined;
-}
-
-/**
- * Object names. Today's waypoints are named exactly as the Gateway. A waypoint scoped to one service account (the
- * 2022 `istio.io/service-account` and the 1.18-1.21 `istio.io/for-service-account` dialects) keeps that era's
- * `-istio-waypoint` suffix, so its own ServiceAccount never collides with the application's it serves.
- * `gateway.istio.io/name-override` and `gateway.istio.io/service-account` override either.
- */
-export function waypointNames(gw: Gateway): WaypointNames {
-  const ann = gw.metadata.annotations ?? {};
-  const forSA = scopedServiceAccount(gw);
-  const base = forSA ? `${gw.metadata.name}-istio-waypoint` : gw.metadata.name!;
-  return { deployment: ann[A.nameOverride] || base, serviceAccount: ann[A.serviceAccount] || base, forServiceAccount: forSA };
-}
-
-/** Listeners of the Gateway; a 2022-dialect Gateway without listeners gets the implicit HBONE listener. */
-export function effectiveListeners(gw: Gateway): Listener[] {
-  const ls = gw.spec?.listeners ?? [];
-  if (ls.length === 0 && gw.spec?.gatewayClassName === CLASS_MESH) return [{ name: 'mesh', port: PORT_HBONE, protocol: PROTOCOL_HBONE }];
-  return ls;
 }
 
 /** Istio's IsManaged: not when spec.addresses asks for more than one address or for a hostname. */
@@ -283,5 +250,3 @@ export function renderWaypoint(gw: Gateway, ctx: RenderContext, variant?: Render
   return { names, serviceAccount, deployment, service };
 }
 
-/** The Service host a waypoint is reached at. */
-export const serviceHost = (name: string, namespace: string, domain = 'cluster.local'): string => `${name}.${namespace}.svc.${domain}`;

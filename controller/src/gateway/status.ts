@@ -3,7 +3,8 @@ import type { Condition } from '../kube/resources.js';
 import { mergeConditions } from '../kube/status.js';
 import { GATEWAY_GROUP } from '../kube/resources.js';
 import { MSG, PORT_HBONE, PROTOCOL_HBONE } from './constants.js';
-import { effectiveListeners, serviceHost } from './render.js';
+import { effectiveListeners } from './listeners.js';
+import { serviceHost } from './names.js';
 import type { EndpointSlice, Gateway, GatewayAddress, GatewayStatus, Listener, ListenerStatus, Service } from './types.js';
 
 export interface GatewayStatusInput {

@@ -4,11 +4,8 @@
 // the waypoints never drift apart in how the runtime is started, secured and probed.
 import { renderWaypoint, type Gateway } from '../gateway/index.js';
 import type { KubeObject } from '../kube/resources.js';
-import { INGRESS_GATEWAY_NAME } from './values.js';
+import { INGRESS_GATEWAY_NAME, INGRESS_SERVICE_ACCOUNT } from '../gateway/names.js';
 
-export { INGRESS_GATEWAY_NAME };
-/** istioctl's ServiceAccount of the default ingress gateway (what `GATEWAY_SERVICE_ACCOUNT` names in the docs). */
-export const INGRESS_SERVICE_ACCOUNT = 'istio-ingressgateway-service-account';
 /** The labels Istio Gateways select (`selector: istio: ingressgateway`); also the Deployment's and Service's selector. */
 export const INGRESS_SELECTOR: Readonly<Record<string, string>> = { app: INGRESS_GATEWAY_NAME, istio: 'ingressgateway' };
 /** istioctl's Service ports: status-port 15021, http2 80 -> 8080, https 443 -> 8443 (the pod runs as non-root). */

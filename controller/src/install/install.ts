@@ -15,7 +15,8 @@ import { waitForRedirectionRelease } from './redirection-release.js';
 import { customizeManifests } from './customize.js';
 import { renderIngressGateway } from './ingress-gateway.js';
 import { ADDONS, ADDON_DIR, renderAddons } from './addons.js';
-import { INGRESS_GATEWAY_NAME, type InstallValues } from './values.js';
+import { INGRESS_GATEWAY_NAME } from '../gateway/names.js';
+import type { InstallValues } from './values.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** controller/manifests (from controller/dist/src/install). */

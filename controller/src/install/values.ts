@@ -4,6 +4,7 @@
 // shorthands, and checked up front: a bad value is one line naming the flag and the fix, before the cluster is
 // contacted.
 import { isAbsolute, normalize } from 'node:path';
+import { INGRESS_GATEWAY_NAME } from '../gateway/names.js';
 import { ADDONS, isAddon, type AddonName } from './addons.js';
 
 export interface InstallValues {
@@ -21,8 +22,6 @@ export interface InstallValues {
   addons?: AddonName[];
 }
 
-/** The one ingress gateway `ambit install` can install (the controller serves its config under this name). */
-export const INGRESS_GATEWAY_NAME = 'istio-ingressgateway';
 
 export class InstallValuesError extends Error {}
 

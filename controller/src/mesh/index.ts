@@ -13,8 +13,9 @@ export class MeshComponent extends MeshWatcher {
 
 export { MeshWatcher };
 export type { MeshWatcherOptions };
-export { buildMesh, waypointAddress } from './build.js';
-export type { MeshModel, ModelWarning } from './build.js';
+export { buildMesh } from './build.js';
+export { waypointAddress } from './waypoint-binding.js';
+export type { MeshModel, ModelWarning, WaypointIdentity } from './model.js';
 export type { MeshInput, MeshOptions, Pod } from './input.js';
 export { waypointResources, resolveHost, targetsWaypoint, routeAttaches } from './resources.js';
 export { staticStrictPolicy, STATIC_STRICT_NAME } from './policies.js';

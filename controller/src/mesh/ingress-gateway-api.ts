@@ -4,9 +4,8 @@
 import { resourceKey, type KubeObject as WireObject, type WaypointConfig, type WaypointService, type WaypointWorkload } from '@ambit/mesh-api';
 import { attachRoute } from '../gateway/ingress-attach.js';
 import { resolveIngressListeners } from '../gateway/ingress-listeners.js';
-import { ingressNames } from '../gateway/ingress-render.js';
-import { controllerFor } from '../gateway/plan.js';
-import { GATEWAY_CONTROLLER } from '../gateway/constants.js';
+import { controllerFor, GATEWAY_CONTROLLER } from '../gateway/constants.js';
+import { ingressNames } from '../gateway/names.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { MeshInput } from './input.js';
 import { crossNamespaceBackendRefs, referenceGrantAllows, targetsWaypoint, wireObject } from './resources.js';

@@ -9,7 +9,7 @@ import type { Pod, Service } from './input.js';
 import { matchLabels } from './policies.js';
 import { destinationRuleHost, PLUGIN_POLICY_CONFIGMAP, virtualServiceDestinations, wireObject } from './resources.js';
 
-import { INGRESS_GATEWAY_NAME as INGRESS_NAME, INGRESS_SERVICE_ACCOUNT } from '../install/ingress-gateway.js';
+import { INGRESS_GATEWAY_NAME as INGRESS_NAME, INGRESS_SERVICE_ACCOUNT } from '../gateway/names.js';
 
 export { INGRESS_NAME, INGRESS_SERVICE_ACCOUNT };
 export const ISTIO_NETWORKING = 'networking.istio.io';

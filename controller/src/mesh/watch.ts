@@ -9,7 +9,8 @@ import { R, apiVersionOf, type KubeObject, type ResourceType } from '../kube/res
 import type { PartialLogger } from '@ambit/mesh-api';
 import type { PodLookup } from '../ca/pods.js';
 import { podFacts, kubePodLookup, type PodLike } from '../ca/pods.js';
-import { buildMesh, type MeshModel } from './build.js';
+import { buildMesh } from './build.js';
+import type { MeshModel } from './model.js';
 import { PLUGIN_POLICY_CONFIGMAP } from './resources.js';
 import { MESH_CONFIGMAP } from './tracing.js';
 import type { MeshInput, MeshOptions } from './input.js';

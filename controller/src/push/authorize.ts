@@ -7,7 +7,7 @@
 // installed ingress gateway's stream only its pods: the system namespace, the install's ServiceAccount (which no
 // Gateway owns), and the Deployment's pod labels.
 
-import type { WaypointIdentity } from '../mesh/build.js';
+import type { WaypointIdentity } from '../mesh/model.js';
 import { AuthError, callerKey, type Caller } from '../ca/auth.js';
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from '../ca/identity.js';
 import type { PodFacts, PodLookup } from '../ca/pods.js';

@@ -24,7 +24,7 @@ import { AuthError, callerKey, type Authenticator, type Caller } from '../ca/aut
 import type { PartialLogger } from '@ambit/mesh-api';
 import { sendJson } from '../ca/server.js';
 import { parseStatusReport, reportedResourceKey, type WaypointStatusReport } from './status.js';
-import type { WaypointIdentity } from '../mesh/build.js';
+import type { WaypointIdentity } from '../mesh/model.js';
 
 /** What the mesh builder hands the push server: the ztunnel model and one config per waypoint (`ns/name`). */
 export interface PushSnapshot {

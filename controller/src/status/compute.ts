@@ -10,7 +10,7 @@ import { CLASS_MESH, CLASS_WAYPOINT, MESH_CONTROLLER } from '../gateway/constant
 import type { Gateway, Listener } from '../gateway/types.js';
 import type { Condition, KubeObject } from '../kube/resources.js';
 import type { RouteParentStatus } from '../kube/status.js';
-import type { MeshModel } from '../mesh/build.js';
+import type { MeshModel } from '../mesh/model.js';
 import type { MeshInput } from '../mesh/input.js';
 import { crossNamespaceBackendRefs, GATEWAY_API_GROUP, referenceGrantAllows, targetRefsOf } from '../mesh/resources.js';
 

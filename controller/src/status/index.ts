@@ -7,7 +7,7 @@
 import type { Component } from '../kube/component.js';
 import type { Logger } from '@ambit/mesh-api';
 import type { KubeClient } from '../kube/client.js';
-import type { MeshModel } from '../mesh/build.js';
+import type { MeshModel } from '../mesh/model.js';
 import type { MeshInput } from '../mesh/input.js';
 import type { WaypointStatusReports } from '../push/status.js';
 import { StatusWriter } from './writer.js';

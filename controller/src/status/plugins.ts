@@ -13,7 +13,7 @@
 
 import type { ReportedCondition } from '@ambit/mesh-api';
 import type { Condition, KubeObject } from '../kube/resources.js';
-import type { MeshModel } from '../mesh/build.js';
+import type { MeshModel } from '../mesh/model.js';
 import { targetRefsOf } from '../mesh/resources.js';
 import type { WaypointStatusReport } from '../push/status.js';
 

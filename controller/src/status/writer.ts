@@ -9,7 +9,7 @@
 import { KubeError, type KubeClient } from '../kube/client.js';
 import { R, type Condition, type KubeObject, type ResourceType } from '../kube/resources.js';
 import { applyStatus, kubeTime, mergeConditions, mergeRouteParents, sameIgnoringTransitionTimes, updateOwnRouteParents, type RouteParentStatus } from '../kube/status.js';
-import type { MeshModel } from '../mesh/build.js';
+import type { MeshModel } from '../mesh/model.js';
 import type { MeshInput } from '../mesh/input.js';
 import { GATEWAY_CONTROLLER, MESH_CONTROLLER } from '../gateway/constants.js';
 import { isIngressGateway } from '../mesh/ingress-gateway-api.js';

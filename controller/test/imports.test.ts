@@ -76,28 +76,26 @@ test('no import cycle between the folders of controller/src, and none imports th
   t.deepEqual(cycles(folders), []);
 });
 
-test('the CLI does not load the composition root', (t) => {
-  const graph = importGraph();
+/** Every file `from` imports, directly or not (itself included). */
+function reachable(graph: Map<string, string[]>, from: string): Set<string> {
   const seen = new Set<string>();
   const walk = (f: string) => {
     if (seen.has(f)) return;
     seen.add(f);
     for (const d of graph.get(f) ?? []) walk(d);
   };
-  walk('cli/main.ts');
+  walk(from);
+  return seen;
+}
+
+test('the CLI does not load the composition root', (t) => {
+  const seen = reachable(importGraph(), 'cli/main.ts');
   t.false(seen.has('control-plane.ts'));
   t.false(seen.has('main.ts'));
 });
 
 test('the mesh model does not depend on the Deployment renderer', (t) => {
-  const graph = importGraph();
-  const seen = new Set<string>();
-  const walk = (f: string) => {
-    if (seen.has(f)) return;
-    seen.add(f);
-    for (const d of graph.get(f) ?? []) walk(d);
-  };
-  walk('mesh/build.ts');
+  const seen = reachable(importGraph(), 'mesh/build.ts');
   t.true(seen.has('mesh/build-waypoints.ts'), 'the walk sees the builders');
   t.false(seen.has('gateway/render.ts'));
 });

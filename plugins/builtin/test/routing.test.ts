@@ -267,6 +267,19 @@ test('VirtualService fault injection: abort with status, delay through the clock
   t.truthy(e);
 });
 
+test('a VirtualService compiled before its DestinationRule existed routes to the subset once the rule arrives; another VirtualService is not compiled again', async (t) => {
+  const toV2 = vs([{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }]);
+  const other: K8sObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'ratings', namespace: 'default' }, spec: { hosts: ['ratings'], http: [{ route: [{ destination: { host: 'ratings' } }] }] } };
+  const { e, plugin, run } = env([toV2, other]);
+  t.is((await run()).route?.backend.endpoint, undefined, 'subset v2 is unknown without the DestinationRule');
+  e.resources.apply([dr]);
+  t.is((await run()).route?.backend.endpoint?.workload?.canonicalRevision, 'v2');
+  const rules = plugin.table().vs.find((v) => v.hosts[0]!.startsWith('ratings'))!.rules;
+  e.resources.apply([vs([{ route: [{ destination: { host: 'reviews', subset: 'v3' } }] }])]);
+  t.is((await run()).route?.backend.endpoint?.workload?.canonicalRevision, 'v3', 'the changed VirtualService is compiled again');
+  t.is(plugin.table().vs.find((v) => v.hosts[0]!.startsWith('ratings'))!.rules, rules, 'the unchanged one is not');
+});
+
 test('unknown subset has no endpoints (503 later from the runtime: no healthy upstream)', async (t) => {
   const { run } = env([dr, vs([{ route: [{ destination: { host: 'reviews', subset: 'v9' } }] }])]);
   const r = await run();

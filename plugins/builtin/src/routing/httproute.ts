@@ -11,6 +11,7 @@ import type { K8sObject, MeshStateReader, RequestContext, WaypointIdentity } fro
 import { parseDuration } from '../common/strings.js';
 import { fromMap, fullRegex, type HeaderOps, type MatchResult, type RouteAction, type RouteEntry, type WeightedBackend } from './types.js';
 import { checkHTTPRouteSpec } from '@ambit/mesh-api/routes';
+import { compileOrError, type CompileCache } from './compile-cache.js';
 import { compileCors, type HTTPCORSFilter } from './cors.js';
 
 const GW_GROUP = 'gateway.networking.k8s.io';
@@ -310,59 +311,25 @@ export function objectName(kind: string, route: K8sObject): string {
   return `${kind} ${route.metadata.namespace ?? 'default'}/${route.metadata.name}`;
 }
 
-type Ranked = { entry: RouteEntry; rank: number[]; parent: Parent; namespace: string };
-
-/**
- * Routes compiled by object, kept from one table build to the next, so a delta that changes one route compiles that
- * route alone. A compiled route also reads Services and ReferenceGrants: the caller passes what those are at
- * (`stamp`), and a new stamp empties the cache. Objects are held weakly: a route gone from the config is dropped.
- */
-export class RouteCompileCache {
-  #stamp = '';
-  #routes = new WeakMap<K8sObject, Ranked[] | Error>();
-
-  /** Keeps what was compiled under the same `stamp`, else starts empty. */
-  at(stamp: string): this {
-    if (stamp !== this.#stamp) {
-      this.#stamp = stamp;
-      this.#routes = new WeakMap();
-    }
-    return this;
-  }
-
-  get(route: K8sObject): Ranked[] | Error | undefined {
-    return this.#routes.get(route);
-  }
-
-  set(route: K8sObject, compiled: Ranked[] | Error): void {
-    this.#routes.set(route, compiled);
-  }
-}
+/** A route's rules as compiled, before they are ranked against the other routes' (see {@link compileHTTPRoutes}). */
+export type RankedRule = { entry: RouteEntry; rank: number[]; parent: Parent; namespace: string };
 
 /**
  * `kind` names the rules (`<kind>/ns/name`): GRPCRoutes compile here too, once in HTTPRoute form (./grpcroute).
  * With `cache`, a route object compiled before (under the same stamp) is not compiled again.
  */
-export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv, kind = 'HTTPRoute', cache?: RouteCompileCache): CompiledHTTPRoutes {
-  const ranked: Array<Ranked & { order: number }> = [];
+export function compileHTTPRoutes(routes: K8sObject<HTTPRouteSpec>[], waypoint: WaypointIdentity, env: CompileEnv, kind = 'HTTPRoute', cache?: CompileCache<RankedRule[]>): CompiledHTTPRoutes {
+  const ranked: Array<RankedRule & { order: number }> = [];
   const refused: RefusedRoute[] = [];
   let order = 0;
   for (const route of routes) {
-    let compiled = cache?.get(route);
-    if (!compiled) {
-      try {
-        compiled = compileRoute(route);
-      } catch (err) {
-        compiled = err instanceof Error ? err : new Error(String(err));
-      }
-      cache?.set(route, compiled);
-    }
+    const compiled = cache ? cache.get(route, compileRoute) : compileOrError(route, compileRoute);
     // A route that cannot be compiled is left out alone (its Services get their other routes or default routing).
     if (compiled instanceof Error) refused.push({ object: objectName(kind, route), error: compiled });
     else for (const r of compiled) ranked.push({ ...r, order: order++ });
   }
-  function compileRoute(route: K8sObject<HTTPRouteSpec>): Ranked[] {
-    const ranked: Ranked[] = [];
+  function compileRoute(route: K8sObject<HTTPRouteSpec>): RankedRule[] {
+    const ranked: RankedRule[] = [];
     checkHTTPRouteSpec(route.spec);
     const parents = env.parentsOf ? env.parentsOf(route) : routeParents(route, waypoint);
     if (parents.length === 0) return ranked;

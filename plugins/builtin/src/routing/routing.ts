@@ -40,7 +40,8 @@ import {
 import { compileGRPCRoutes, isGrpcRequest, type GRPCRouteSpec } from './grpcroute.js';
 import { resourceKey } from '@ambit/mesh-api/model';
 import { checkVirtualServiceSpec, RouteShapeError } from '@ambit/mesh-api/routes';
-import { compileHTTPRoutes, objectName, RouteCompileCache, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec, type RefusedRoute } from './httproute.js';
+import { CompileCache } from './compile-cache.js';
+import { compileHTTPRoutes, objectName, serviceRules, type CompiledHTTPRoutes, type HTTPRouteSpec, type RankedRule, type RefusedRoute } from './httproute.js';
 import { LoadBalancer, type LbPolicy } from './lb.js';
 import { applyRequestOps, applyResponseOps, type MatchResult, type RouteEntry } from './types.js';
 import {
@@ -114,8 +115,9 @@ export class RoutingPlugin implements Plugin {
   readonly lb: LoadBalancer;
   /** resources.version and servicesVersion when the table was last checked, and the kinds' version it was compiled at. */
   #checked = { resources: -1, services: -1, kinds: -1 };
-  /** HTTPRoutes compiled by object: a table build after a one-route delta compiles that route alone. */
-  readonly #httpRoutes = new RouteCompileCache();
+  /** HTTPRoutes and VirtualServices compiled by object: a table build after a one-route delta compiles that route alone. */
+  readonly #httpRoutes = new CompileCache<RankedRule[]>();
+  readonly #virtualServices = new CompileCache<{ hosts: string[]; rules: RouteEntry[] } | null>();
   #table!: Table;
   domain = 'cluster.local';
   random: () => number = Math.random;
@@ -157,8 +159,8 @@ export class RoutingPlugin implements Plugin {
   #compile(): Table {
     const grantedTo = (kind: string) => this.#granted(kind);
     // A compiled HTTPRoute also reads Services, ReferenceGrants and the domain: a change to any of them compiles all.
-    const cache = this.#httpRoutes.at(`${this.mesh.servicesVersion}/${this.resources.versionOf(['ReferenceGrant'])}/${this.domain}`);
-    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain }, 'HTTPRoute', cache);
+    const routeCache = this.#httpRoutes.at(`${this.mesh.servicesVersion}/${this.resources.versionOf(['ReferenceGrant'])}/${this.domain}`);
+    const http = compileHTTPRoutes(this.resources.list<HTTPRouteSpec>('HTTPRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('HTTPRoute'), domain: this.domain }, 'HTTPRoute', routeCache);
     const grpc = compileGRPCRoutes(this.resources.list<GRPCRouteSpec>('GRPCRoute', GW), this.waypoint, { mesh: this.mesh, granted: grantedTo('GRPCRoute'), domain: this.domain });
     const dr = new Map<string, { spec: DestinationRuleSpec; ns: string }>();
     for (const o of this.resources.list<DestinationRuleSpec>('DestinationRule', NET)) {
@@ -183,20 +185,22 @@ export class RoutingPlugin implements Plugin {
     };
     const vs: Table['vs'] = [];
     const refused: RefusedRoute[] = [...http.refused, ...grpc.refused];
+    // A compiled VirtualService also reads Services, DestinationRules (subsets) and the domain.
+    const vsCache = this.#virtualServices.at(`${this.mesh.servicesVersion}/${this.resources.versionOf(['DestinationRule'])}/${this.domain}`);
+    const labelsOf = (ctx: RequestContext) => (ctx.source.workload ? workloadLabels(ctx.source.workload) : {});
     for (const o of this.resources.list<VirtualServiceSpec>('VirtualService', NET)) {
-      try {
+      const compiled = vsCache.get(o, () => {
         checkVirtualServiceSpec(o.spec);
         const spec = o.spec ?? {};
-        if (spec.gateways?.length && !spec.gateways.includes('mesh')) continue;
+        // Bound only to gateways, not to the mesh: not a waypoint's.
+        if (spec.gateways?.length && !spec.gateways.includes('mesh')) return null;
         const ns = o.metadata.namespace ?? 'default';
         const hosts = (spec.hosts ?? []).map((h) => expandHost(h, ns, this.domain));
-        const rules = (spec.http ?? []).map((r, i) =>
-          compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend, labelsOf: (ctx) => (ctx.source.workload ? workloadLabels(ctx.source.workload) : {}) }, i),
-        );
-        vs.push({ hosts, rules });
-      } catch (err) {
-        refused.push({ object: objectName('VirtualService', o), error: err instanceof Error ? err : new Error(String(err)) });
-      }
+        const rules = (spec.http ?? []).map((r, i) => compileVirtualServiceRoute(o as K8sObject<VirtualServiceSpec>, r, { domain: this.domain, backend, labelsOf }, i));
+        return { hosts, rules };
+      });
+      if (compiled instanceof Error) refused.push({ object: objectName('VirtualService', o), error: compiled });
+      else if (compiled) vs.push(compiled);
     }
     for (const r of refused) this.#logRefused(r);
     return { http, grpc, vs, dr, backend, ingress: new Map(), passthrough: new Map() };

@@ -2,6 +2,7 @@
 // or a selector-less Service's EndpointSlice targets), the identities behind it, and the waypoint it uses. Each
 // endpoint's workload learns the Service's port map (`Workload.services`).
 import type { AppProtocol, Service as ModelService, Workload } from '@ambit/mesh-api';
+import { serviceHost } from '../gateway/names.js';
 import type { MeshInput, Pod } from './input.js';
 import { byKey, listIn, nsName, type ModelSettings, type ModelWarning } from './model.js';
 import type { PodIndex } from './pod-index.js';
@@ -35,7 +36,7 @@ export function buildServices(
   for (const svc of input.services) {
     if (svc.spec?.type === 'ExternalName') continue;
     const ns = svc.metadata.namespace!;
-    const hostname = `${svc.metadata.name}.${ns}.svc.${settings.domain}`;
+    const hostname = serviceHost(svc.metadata.name!, ns, settings.domain);
     const key = `${ns}/${hostname}`;
     const ips = (svc.spec?.clusterIPs?.length ? svc.spec.clusterIPs : svc.spec?.clusterIP ? [svc.spec.clusterIP] : []).filter((ip) => ip && ip !== 'None');
     const ports: Record<string, number> = {};

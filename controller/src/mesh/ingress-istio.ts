@@ -7,6 +7,7 @@ import { hostnamesMatch } from '../gateway/ingress-attach.js';
 import type { KubeObject } from '../kube/resources.js';
 import type { Pod, Service } from './input.js';
 import { matchLabels } from './policies.js';
+import { nsName } from './model.js';
 import { destinationRuleHost, PLUGIN_POLICY_CONFIGMAP, virtualServiceDestinations, wireObject } from './resources.js';
 
 import { INGRESS_GATEWAY_NAME as INGRESS_NAME, INGRESS_SERVICE_ACCOUNT } from '../gateway/names.js';
@@ -55,7 +56,6 @@ interface Server {
 }
 
 const spec = (o: KubeObject): Record<string, unknown> => ((o as { spec?: unknown }).spec ?? {}) as Record<string, unknown>;
-const nsName = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
 /** A server host `ns/host`, `./host`, `*\/host` or `host`: which namespaces' VirtualServices it admits, and the host. */

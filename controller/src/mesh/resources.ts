@@ -3,6 +3,7 @@
 // cross-namespace backendRefs of those routes.
 
 import type { KubeObject as WireObject } from '@ambit/mesh-api';
+import { serviceHost } from '../gateway/names.js';
 import type { KubeObject } from '../kube/resources.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
@@ -99,7 +100,7 @@ export function routeBackendHosts(route: KubeObject, domain: string): string[] {
   const out: string[] = [];
   for (const rule of objects<{ backendRefs?: unknown }>(specOf(route).rules)) {
     for (const b of objects<TargetRef>(rule.backendRefs)) {
-      if ((b.kind ?? 'Service') === 'Service' && (b.group ?? '') === '' && b.name) out.push(`${b.name}.${b.namespace ?? ns}.svc.${domain}`);
+      if ((b.kind ?? 'Service') === 'Service' && (b.group ?? '') === '' && b.name) out.push(serviceHost(b.name, b.namespace ?? ns, domain));
     }
   }
   return out;

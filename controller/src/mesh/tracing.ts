@@ -7,6 +7,7 @@
 import { parse as parseYaml } from 'yaml';
 import { tryParseGoDuration, type TracingConfig } from '@ambit/mesh-api';
 import type { KubeObject } from '../kube/resources.js';
+import { nsName } from './model.js';
 import { GATEWAY_API_GROUP, resolveHost, targetRefsOf } from './resources.js';
 
 /** The ConfigMap of the root namespace that holds Istio's mesh config (key `mesh`). */
@@ -40,7 +41,6 @@ export interface TracingResolver {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const nsName = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
 
 function readMeshConfig(cms: KubeObject[], rootNamespace: string, warnings: ModelWarning[]): Record<string, unknown> {
   const cm = cms.find((c) => c.metadata.namespace === rootNamespace && c.metadata.name === MESH_CONFIGMAP);

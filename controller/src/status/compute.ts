@@ -10,7 +10,7 @@ import { CLASS_MESH, CLASS_WAYPOINT, MESH_CONTROLLER } from '../gateway/constant
 import type { Gateway, Listener } from '../gateway/types.js';
 import type { Condition, KubeObject } from '../kube/resources.js';
 import type { RouteParentStatus } from '../kube/status.js';
-import type { MeshModel } from '../mesh/model.js';
+import { nsName, type MeshModel } from '../mesh/model.js';
 import type { MeshInput } from '../mesh/input.js';
 import { crossNamespaceBackendRefs, GATEWAY_API_GROUP, referenceGrantAllows, targetRefsOf } from '../mesh/resources.js';
 
@@ -20,7 +20,6 @@ export const RESOLVED_WAYPOINTS = 'ResolvedWaypoints';
 export const MSG_MISSING_LABEL = 'istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected';
 export const MSG_NO_PARENT = 'parent not found';
 
-const nsName = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
 const gen = (o: KubeObject): { observedGeneration?: number } => (o.metadata.generation !== undefined ? { observedGeneration: o.metadata.generation } : {});
 
 export function resolveContext(input: MeshInput): ResolveContext {

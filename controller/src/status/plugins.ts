@@ -13,7 +13,7 @@
 
 import type { ReportedCondition } from '@ambit/mesh-api';
 import type { Condition, KubeObject } from '../kube/resources.js';
-import type { MeshModel } from '../mesh/model.js';
+import { nsName, type MeshModel } from '../mesh/model.js';
 import { targetRefsOf } from '../mesh/resources.js';
 import type { WaypointStatusReport } from '../push/status.js';
 
@@ -35,7 +35,6 @@ export interface PluginReport {
   condition: ReportedCondition;
 }
 
-const nsName = (o: { metadata: { namespace?: string; name?: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 /** `ns/name` of each WaypointPlugin -> the waypoints (`ns/name`) whose pushed config holds it. */
 export function pluginWaypoints(model: Pick<MeshModel, 'waypoints'>): Map<string, string[]> {
